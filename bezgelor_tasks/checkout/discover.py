@@ -1,0 +1,116 @@
+"""The Bezgelor umbrella on disk: what apps it has, what mix.lock pins, where things live.
+
+Everything that reads a checkout starts here, so init, verify and release.build agree on what
+"the umbrella's apps" are.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from bezgelor_tasks.errors import UserError
+from bezgelor_tasks.settings import Settings
+
+_LOCK_ENTRY = re.compile(r'"(?P<name>[a-z0-9_]+)":\s*\{:hex,\s*:[a-z0-9_]+,\s*"(?P<version>[^"]+)"')
+
+
+def camelize(app: str) -> str:
+    """bezgelor_portal -> BezgelorPortal (Macro.camelize for plain snake_case names)."""
+    return "".join(part.capitalize() for part in app.split("_"))
+
+
+@dataclass(frozen=True)
+class Checkout:
+    root: Path
+    settings: Settings
+
+    @classmethod
+    def open(cls, settings: Settings) -> Checkout:
+        """The checkout at settings.root; a clear error if it is not a Bezgelor-shaped umbrella."""
+        root = settings.root
+        if not root.is_dir():
+            raise UserError(f"The checkout {root} does not exist.",
+                            fix="pass --root /path/to/bezgelor or set BEZGELOR_ROOT.")
+        if not (root / "mix.exs").is_file():
+            raise UserError(f"{root} has no mix.exs, so it is not an Elixir project.",
+                            fix="pass --root pointing at the Bezgelor umbrella (the folder with mix.exs and apps/).")
+        if not (root / "apps").is_dir() or "apps_path" not in (root / "mix.exs").read_text(encoding="utf-8"):
+            raise UserError(f"{root} is not an umbrella project (no apps/ folder or no `apps_path` in mix.exs).",
+                            fix="pass --root pointing at the Bezgelor umbrella root, not at one of its apps.")
+        co = cls(root.resolve(), settings)
+        if settings.portal_app not in co.apps:
+            raise UserError(f"{root}/apps has no {settings.portal_app} app (found: {', '.join(co.apps) or 'none'}).",
+                            fix="point --root at Bezgelor, or set BEZGELOR_PORTAL_APP to your portal app's name.")
+        return co
+
+    def path(self, rel: str) -> Path:
+        return self.root / rel
+
+    def rel(self, path: Path) -> str:
+        try:
+            return str(path.relative_to(self.root))
+        except ValueError:
+            return str(path)
+
+    @cached_property
+    def apps(self) -> tuple[str, ...]:
+        """Every umbrella app under apps/ (a folder with a mix.exs), sorted."""
+        apps_dir = self.root / "apps"
+        return tuple(sorted(p.name for p in apps_dir.iterdir() if (p / "mix.exs").is_file()))
+
+    @property
+    def release_apps(self) -> tuple[str, ...]:
+        """The apps the release must contain: all of them except the dev-only ones."""
+        return tuple(a for a in self.apps if a not in self.settings.dev_only_apps)
+
+    def app_dir(self, app: str) -> Path:
+        return self.root / "apps" / app
+
+    def has_priv(self, app: str) -> bool:
+        return (self.app_dir(app) / "priv").is_dir()
+
+    @property
+    def portal_module(self) -> str:
+        return camelize(self.settings.portal_app)
+
+    @property
+    def portal_web_module(self) -> str:
+        return f"{self.portal_module}Web"
+
+    @property
+    def portal_web_dir(self) -> Path:
+        return self.app_dir(self.settings.portal_app) / "lib" / f"{self.settings.portal_app}_web"
+
+    @property
+    def db_module(self) -> str:
+        return camelize(self.settings.db_otp_app)
+
+    @cached_property
+    def lock(self) -> dict[str, str]:
+        """hex package -> version from mix.lock (empty when there is no lock file)."""
+        lock = self.root / "mix.lock"
+        if not lock.is_file():
+            return {}
+        return {m["name"]: m["version"] for m in _LOCK_ENTRY.finditer(lock.read_text(encoding="utf-8"))}
+
+    def dep_version(self, name: str) -> tuple[int, ...] | None:
+        raw = self.lock.get(name)
+        if raw is None:
+            return None
+        return tuple(int(x) for x in re.findall(r"\d+", raw.split("-")[0])[:3])
+
+    @property
+    def plug_has_exclude_keywords(self) -> bool:
+        """Plug >= 1.19 takes `exclude: [hosts:, paths:]`; older Plug only a list of host strings."""
+        v = self.dep_version("plug")
+        return v is None or v >= (1, 19)
+
+    def migrations(self) -> list[str]:
+        """Migration versions (timestamps) under the db app's priv/repo/migrations, sorted."""
+        mdir = self.app_dir(self.settings.db_otp_app) / "priv" / "repo" / "migrations"
+        if not mdir.is_dir():
+            return []
+        return sorted(m.group(1) for p in mdir.glob("*.exs") if (m := re.match(r"(\d+)_", p.name)))

@@ -1,0 +1,213 @@
+"""The one executor: argv in, result out.
+
+Commands are data (`Command`); builders elsewhere are pure functions that return them. Dry-run,
+echo, redaction, timeouts and retries live here and only here. Secret values travel on stdin,
+which is never echoed, logged or put in an exception.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import shlex
+import shutil
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sh
+
+from bezgelor_tasks.errors import CommandFailed, UserError
+from bezgelor_tasks.redact import redact, register
+from bezgelor_tasks.ui import UI
+
+
+@dataclass(frozen=True)
+class Command:
+    argv: tuple[str, ...]
+    purpose: str = ""
+    env: Mapping[str, str] = field(default_factory=dict)
+    stdin: str | None = None
+    cwd: Path | None = None
+    timeout: float | None = None
+    retries: int = 0
+    mutates: bool = True
+    ok_codes: tuple[int, ...] = (0,)
+    secret_stdin: bool = True
+
+    def shown(self) -> str:
+        """The command as a person would type it, secrets masked."""
+        text = shlex.join(self.argv)
+        if self.stdin is not None:
+            text += " < (stdin)" if self.secret_stdin else f" <<< {shlex.quote(self.stdin)}"
+        return redact(text)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"argv": [redact(a) for a in self.argv], "purpose": self.purpose, "mutates": self.mutates,
+                "stdin": None if self.stdin is None else "(secret)" if self.secret_stdin else redact(self.stdin)}
+
+
+@dataclass
+class Result:
+    command: Command
+    returncode: int
+    stdout: str
+    stderr: str
+    duration: float
+    dry_run: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode in self.command.ok_codes
+
+
+Observer = Callable[[Command, "Result"], None]
+
+
+class Executor:
+    def __init__(self, *, ui: UI | None = None, dry_run: bool = False, echo: bool = True,
+                 default_timeout: float = 900, retry_delay: float = 1.0) -> None:
+        self.ui = ui or UI()
+        self.dry_run = dry_run
+        self.echo = echo
+        self.default_timeout = default_timeout
+        self.retry_delay = retry_delay
+        self.observers: list[Observer] = []
+        self.history: list[Result] = []
+
+    def _env(self, cmd: Command) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(cmd.env)
+        return env
+
+    def _resolve(self, program: str) -> str:
+        path = shutil.which(program)
+        if path is None:
+            raise UserError(f"`{program}` is not installed or not on PATH.",
+                            fix=f"install {program} (see README's requirements) or put it on PATH.")
+        return path
+
+    def run(self, cmd: Command, *, check: bool = True) -> Result:
+        if cmd.secret_stdin and cmd.stdin:
+            for line in cmd.stdin.splitlines():
+                _, _, value = line.partition("=")
+                register(value.strip().strip('"').strip("'"))
+        if self.dry_run and cmd.mutates:
+            if self.echo:
+                self.ui.command(cmd.shown(), dry_run=True)
+            result = Result(cmd, 0, "", "", 0.0, dry_run=True)
+            self._observe(cmd, result)
+            return result
+        attempts = cmd.retries + 1
+        result: Result | None = None
+        for attempt in range(1, attempts + 1):
+            if self.echo:
+                self.ui.command(cmd.shown())
+            result = self._run_once(cmd)
+            if result.ok or attempt == attempts:
+                break
+            time.sleep(self.retry_delay * attempt)
+        assert result is not None
+        self._observe(cmd, result)
+        if check and not result.ok:
+            raise self.failure(result)
+        return result
+
+    def _observe(self, cmd: Command, result: Result) -> None:
+        self.history.append(result)
+        for obs in self.observers:
+            obs(cmd, result)
+
+    def _run_once(self, cmd: Command) -> Result:
+        program = self._resolve(cmd.argv[0])
+        timeout = cmd.timeout if cmd.timeout is not None else self.default_timeout
+        started = time.monotonic()
+        try:
+            proc = sh.Command(program)(
+                *cmd.argv[1:], _in=cmd.stdin, _env=self._env(cmd), _cwd=str(cmd.cwd) if cmd.cwd else None,
+                _timeout=timeout, _tty_out=False, _return_cmd=True, _ok_code=list(range(256)),
+                _decode_errors="replace")
+            out = proc.stdout.decode("utf-8", "replace")
+            err = proc.stderr.decode("utf-8", "replace")
+            code = proc.exit_code
+        except sh.TimeoutException:
+            return Result(cmd, 124, "", f"timed out after {timeout:g}s", time.monotonic() - started)
+        except sh.SignalException as e:  # killed by a signal: report like a shell would
+            return Result(cmd, 128 + abs(e.exit_code), "", f"killed by signal {abs(e.exit_code)}",
+                          time.monotonic() - started)
+        return Result(cmd, code, out, err, time.monotonic() - started)
+
+    @staticmethod
+    def failure(result: Result, fix: str = "") -> CommandFailed:
+        cmd = result.command
+        detail = (result.stderr.strip() or result.stdout.strip()).splitlines()
+        tail = " ".join(detail[-3:]) if detail else "no output"
+        what = f" ({cmd.purpose})" if cmd.purpose else ""
+        code = "timed out" if result.returncode == 124 else f"exit {result.returncode}"
+        return CommandFailed(redact(f"`{cmd.shown()}`{what} failed ({code}): {tail}"), fix=fix,
+                             returncode=result.returncode, stdout=redact(result.stdout), stderr=redact(result.stderr))
+
+    def spawn(self, cmd: Command, *, ready: str, ready_timeout: float = 30.0) -> Background:
+        """Start a long-lived command (e.g. `fly proxy`) and wait for a stdout line matching `ready`."""
+        if self.echo:
+            self.ui.command(cmd.shown(), dry_run=self.dry_run)
+        return Background(self._resolve(cmd.argv[0]), cmd, self._env(cmd), re.compile(ready), ready_timeout)
+
+
+class Background:
+    """A running command; `match` holds the ready line's match. Always `stop()` it (or use `with`)."""
+
+    def __init__(self, program: str, cmd: Command, env: dict[str, str], ready: re.Pattern[str],
+                 ready_timeout: float) -> None:
+        self.cmd = cmd
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []
+        self._done = threading.Event()
+
+        def on_out(line: str) -> None:
+            self.output.append(line)
+            self.lines.put(line)
+
+        self.proc = sh.Command(program)(
+            *cmd.argv[1:], _env=env, _cwd=str(cmd.cwd) if cmd.cwd else None, _bg=True, _bg_exc=False,
+            _out=on_out, _err=on_out, _tty_out=False, _ok_code=list(range(256)), _new_session=True,
+            _done=lambda *a: (self._done.set(), self.lines.put("")))
+        deadline = time.monotonic() + ready_timeout
+        self.match: re.Match[str] | None = None
+        while self.match is None:
+            left = deadline - time.monotonic()
+            if left <= 0 or (self._done.is_set() and self.lines.empty()):
+                tail = redact(" ".join(s.strip() for s in self.output[-3:])) or "no output"
+                self.stop()
+                raise CommandFailed(f"`{cmd.shown()}` did not become ready within {ready_timeout:g}s: {tail}")
+            try:
+                line = self.lines.get(timeout=min(left, 0.2))
+            except queue.Empty:
+                continue
+            self.match = ready.search(line)
+
+    @property
+    def alive(self) -> bool:
+        return not self._done.is_set()
+
+    def stop(self, grace: float = 5.0) -> None:
+        if self._done.is_set():
+            return
+        try:
+            self.proc.terminate()
+            self._done.wait(grace)
+            if not self._done.is_set():
+                self.proc.kill()
+                self._done.wait(grace)
+        except (ProcessLookupError, OSError):
+            pass
+
+    def __enter__(self) -> Background:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,61 @@
+"""What every Invoke task shares: settings, UI and executor from its flags; errors → one paragraph + exit code.
+
+Tasks stay thin: parse flags, call `session(...)`, call library functions, print. Each task body is
+wrapped by `@user_task` so a `UserError` becomes a one-paragraph message and a non-zero exit, never
+a traceback (and never a secret: messages are redacted).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from invoke.exceptions import Exit
+
+from bezgelor_tasks import settings as settings_mod
+from bezgelor_tasks.errors import UserError
+from bezgelor_tasks.redact import redact
+from bezgelor_tasks.run import Executor
+from bezgelor_tasks.settings import Settings
+from bezgelor_tasks.ui import UI
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class Session:
+    settings: Settings
+    ui: UI
+    executor: Executor
+    dry_run: bool
+    json_mode: bool
+
+
+def session(root: str | None = None, *, dry_run: bool = False, json_mode: bool = False,
+            echo: bool = True, validate: bool = True) -> Session:
+    s = settings_mod.load(root)
+    if validate:
+        s.validate()
+    ui = UI(json_mode=json_mode)
+    ex = Executor(ui=ui, dry_run=dry_run, echo=echo, default_timeout=s.command_timeout_s)
+    return Session(s, ui, ex, dry_run, json_mode)
+
+
+def user_task(fn: F) -> F:
+    """Turn UserError (and Ctrl-C) into a clear message and an exit code; keep the signature for Invoke."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except UserError as e:
+            print(redact(f"error: {e.paragraph()}"), file=sys.stderr)
+            raise Exit(code=e.exit_code) from None
+        except KeyboardInterrupt:
+            print("interrupted: stopped, nothing more was started.", file=sys.stderr)
+            raise Exit(code=130) from None
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,3 @@
+"""`inv db.*` tasks (thin: flags → library calls → output)."""
+
+from invoke import task  # noqa: F401

@@ -1,0 +1,1 @@
+"""Fixtures: fakefly (see tests/conftest.py)."""

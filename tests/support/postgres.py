@@ -1,0 +1,1 @@
+"""Fixtures: postgres (see tests/conftest.py)."""

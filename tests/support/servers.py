@@ -1,0 +1,1 @@
+"""Fixtures: servers (see tests/conftest.py)."""

@@ -1,0 +1,1 @@
+"""Fixtures: umbrella (see tests/conftest.py)."""
