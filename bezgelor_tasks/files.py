@@ -120,3 +120,44 @@ def apply_changes(changes: list[FileChange], *, force: bool = False) -> list[Fil
             atomic_write(ch.path.with_name(ch.path.name + ".orig"), ch.old)
         atomic_write(ch.path, ch.new, executable=ch.executable)
     return pending
+
+
+# Files we generate whole carry a marker with the sha256 of what we wrote. On the next run, a file
+# whose body still matches its marker was not edited by anyone, so regenerating it is safe; one that
+# does not match (or has no marker) is the user's, and replacing it needs --force.
+MARKER = "bezgelor-tasks:generated"
+
+
+def _body_digest(body: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()[:16]
+
+
+def with_marker(body: str, comment: str = "#") -> str:
+    """Prefix generated text with `<comment> bezgelor-tasks:generated sha=<digest> ...` (first line)."""
+    return f"{comment} {MARKER} sha={_body_digest(body)} (edit freely: init will then ask before replacing)\n{body}"
+
+
+def marker_intact(text: str | None) -> bool:
+    """True when `text` is a generated file nobody edited since."""
+    if not text:
+        return False
+    first, _, body = text.partition("\n")
+    if MARKER not in first:
+        return False
+    import re
+
+    m = re.search(r"sha=([0-9a-f]+)", first)
+    return m is not None and m.group(1) == _body_digest(body)
+
+
+def generated_change(path: Path, rel: str, body: str, why: str, *, comment: str = "#",
+                     executable: bool = False) -> FileChange:
+    """A FileChange for a file we own whole: free to regenerate while unedited, --force otherwise."""
+    new = with_marker(body, comment)
+    old = read_text(path)
+    if old is not None and not marker_intact(old) and old != new:
+        return FileChange(path, rel, old, new, why, executable=executable, mode="replace",
+                          notes=("this file was written or edited by hand",))
+    return FileChange(path, rel, old, new, why, executable=executable, mode="patch")

@@ -63,7 +63,9 @@ class Settings:
     vm_cpu_kind: str = _setting("BEZGELOR_VM_CPU_KIND", "shared", "shared or performance.")
     vm_memory_mb: int = _setting("BEZGELOR_VM_MEMORY_MB", 4096, "Memory of the game machine in MB.")
     health_grace_period_s: int = _setting(
-        "BEZGELOR_HEALTH_GRACE_PERIOD", 120, "Seconds Fly waits before health checks count (game data loads first)."
+        "BEZGELOR_HEALTH_GRACE_PERIOD", 60,
+        "Seconds Fly waits before health checks count (Fly clamps check durations to 60s; longer boots are "
+        "covered by the deploy wait timeout and our health gate).",
     )
     elixir_version: str = _setting("BEZGELOR_ELIXIR_VERSION", "1.17.3", "Elixir of the build image.")
     otp_version: str = _setting("BEZGELOR_OTP_VERSION", "27.2", "Erlang/OTP of the build image.")

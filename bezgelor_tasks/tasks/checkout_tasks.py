@@ -1,18 +1,147 @@
-"""Top-level tasks on a checkout: init, verify, demo."""
+"""Top-level tasks on a checkout: init, verify, demo (thin: flags → library calls → output)."""
 
-from invoke import task
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from invoke import Context, task
+from invoke.exceptions import Exit
+
+from bezgelor_tasks import elixir
+from bezgelor_tasks.checkout import plan
+from bezgelor_tasks.checkout.discover import Checkout
+from bezgelor_tasks.checks import Report
+from bezgelor_tasks.checks import verify as run_verify
+from bezgelor_tasks.errors import UserError
+from bezgelor_tasks.run import Command
+from bezgelor_tasks.tasks._common import Session, session, user_task
+from bezgelor_tasks.ui import UI
+
+ROOT_HELP = "The Bezgelor checkout (umbrella root); default: BEZGELOR_ROOT or the current folder."
+EXAMPLE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "bezgelor"
 
 
-@task
-def init(c, root=None):
-    """Apply the deployment plan to a Bezgelor checkout (idempotent)."""
+@task(help={
+    "root": ROOT_HELP,
+    "check": "Change nothing; print the diffs and exit 1 if anything would change (for CI).",
+    "dry_run": "Change nothing; print the diffs of what init would write.",
+    "force": "Replace files written by hand (a .orig copy of each is kept).",
+    "json": "Print one JSON document (files, actions, why) on stdout.",
+    "skip_syntax_check": "Write even without Elixir to syntax-check the result (not recommended).",
+})
+@user_task
+def init(c: Context, root: str | None = None, check: bool = False, dry_run: bool = False, force: bool = False,
+         json: bool = False, skip_syntax_check: bool = False) -> None:
+    """Apply the deployment plan to a Bezgelor checkout (idempotent; --check for CI)."""
+    s = session(root, dry_run=dry_run, json_mode=json, validate=False)
+    co = Checkout.open(s.settings)
+    result = plan.run_init(co, s.ui, check=check, dry_run=dry_run, force=force,
+                           skip_syntax_check=skip_syntax_check)
+    plan.report(result, s.ui)
+    if json:
+        s.ui.emit_json(result.as_json())
+    if check and result.pending:
+        raise Exit(code=1)
 
 
-@task
-def verify(c, root=None):
+def print_report(report: Report, ui: UI) -> None:
+    for note in report.skipped:
+        ui.warn(f"SKIPPED: {note}")
+    for f in report.findings:
+        ui.say(f.severity, f"{f.where()} {f.message} — {f.fix}")
+    counts = f"{report.errors} error(s), {report.count('warning')} warning(s), {report.count('info')} note(s)"
+    if report.errors:
+        ui.error(f"verify: {counts}. Fix the errors (most are fixed by `inv init`), then run `inv verify` again.")
+    else:
+        ui.ok(f"verify: the checkout is ready to deploy ({counts}).")
+    if report.skipped:
+        ui.warn("verify did NOT run every check (see SKIPPED above).")
+
+
+def verify_checkout(s: Session) -> Report:
+    return run_verify(Checkout.open(s.settings))
+
+
+@task(help={
+    "root": ROOT_HELP,
+    "json": "Print the findings as one JSON document on stdout.",
+    "strict": "Also exit 1 on warnings (and on checks skipped because Elixir is missing).",
+})
+@user_task
+def verify(c: Context, root: str | None = None, json: bool = False, strict: bool = False) -> None:
     """Check a checkout's deployment config offline; exit 1 on errors."""
+    s = session(root, json_mode=json, validate=False)
+    report = verify_checkout(s)
+    print_report(report, s.ui)
+    if json:
+        s.ui.emit_json(report.as_json())
+    failed = report.errors > 0 or (strict and (report.count("warning") > 0 or bool(report.skipped)))
+    if failed:
+        raise Exit(code=1)
 
 
-@task
-def demo(c):
-    """Copy the bundled example checkout and run init, verify and a dry-run deploy on it."""
+def _copy_example(dest: Path, ui: UI, s: Session) -> None:
+    if not EXAMPLE.is_dir():
+        raise UserError(f"The bundled example checkout ({EXAMPLE}) is not there (installed without tests/?).",
+                        fix="run the demo from a clone of bezgelor-tasks.")
+    if dest.exists() and any(dest.iterdir()):
+        raise UserError(f"{dest} already exists and is not empty; the demo never overwrites a folder.",
+                        fix=f"remove it (rm -r {dest}) or pass --dest another/folder.")
+    shutil.copytree(EXAMPLE, dest, dirs_exist_ok=True)
+    ui.ok(f"copied the example Bezgelor checkout to {dest}")
+    if shutil.which("git"):
+        for argv in (("git", "init", "-q"), ("git", "add", "-A"),
+                     ("git", "-c", "user.name=demo", "-c", "user.email=demo@example.invalid",
+                      "commit", "-q", "-m", "Bezgelor example before init")):
+            s.executor.run(Command(argv, purpose="make the demo a git checkout", cwd=dest))
+
+
+@task(help={
+    "dest": "Where to put the demo checkout (must not exist or be empty); default ./demo-checkout.",
+})
+@user_task
+def demo(c: Context, dest: str = "demo-checkout") -> None:
+    """Copy the bundled example checkout and run verify, init, verify and a dry-run deploy on it."""
+    target = Path(dest).resolve()
+    s = session(str(target), validate=False)
+    ui = s.ui
+    _copy_example(target, ui, s)
+    s = session(str(target), validate=False)
+    ui.heading("1. verify on the untouched example (it has the plan's bugs):")
+    print_report(verify_checkout(s), ui)
+    ui.heading("2. init (patches the user's files, writes ours):")
+    co = Checkout.open(s.settings)
+    result = plan.run_init(co, ui)
+    plan.report(result, ui)
+    ui.heading("3. verify again:")
+    report = verify_checkout(s)
+    print_report(report, ui)
+    ui.heading("4. release.build:")
+    if not elixir.available():
+        ui.warn("skipped: Elixir is not installed.")
+    else:
+        ui.info("skipped: the example has hex dependencies (Phoenix, Ecto), which cannot be fetched offline; "
+                f"run `inv release.build --root {target}` on a real checkout with network access.")
+    ui.heading("5. deploy.full --dry-run:")
+    _dry_run_deploy(c, target, ui)
+    ui.ok(f"demo done: look around in {target} (git diff shows what init changed).")
+
+
+def _dry_run_deploy(c: Context, target: Path, ui: UI) -> None:
+    try:
+        from bezgelor_tasks.tasks import deploy as deploy_tasks
+    except ImportError:
+        ui.warn("skipped: this installation has no deploy tasks.")
+        return
+    full = getattr(deploy_tasks, "full", None)
+    if full is None:
+        ui.warn("skipped: `deploy.full` is not available in this installation.")
+        return
+    try:
+        full(c, root=str(target), dry_run=True)
+    except Exit as e:
+        ui.warn(f"deploy.full --dry-run stopped (exit {e.code}); on a real setup it needs flyctl and a login "
+                "(`fly auth login`).")
+    except TypeError as e:
+        ui.warn(f"skipped: deploy.full does not take --root/--dry-run here ({e}).")

@@ -1,3 +1,92 @@
-"""`inv db.*` tasks (thin: flags → library calls → output)."""
+"""`inv db.*` (migrations): run, inspect and roll back Ecto migrations inside the deployed release.
 
-from invoke import task  # noqa: F401
+They call the release's overlay script through `fly ssh console -C "/app/bin/migrate ..."`.
+Backup tasks live in tasks/db_backup.py.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from invoke import task
+
+from bezgelor_tasks.errors import UserError
+from bezgelor_tasks.fly.client import FlyClient
+from bezgelor_tasks.tasks._common import session, user_task
+
+ROOT_HELP = "The Bezgelor checkout (default: BEZGELOR_ROOT or .)."
+DRY_HELP = "Show the flyctl command without running it."
+
+
+@task(help={"root": ROOT_HELP, "dry_run": DRY_HELP})
+@user_task
+def migrate(c: Any, root: str | None = None, dry_run: bool = False) -> None:
+    """Run pending migrations in the deployed release (/app/bin/migrate)."""
+    s = session(root, dry_run=dry_run)
+    FlyClient(s.settings, s.executor).migrate(s.settings.app)
+    if not dry_run:
+        s.ui.ok(f"migrations ran on {s.settings.app}")
+
+
+@task(help={"root": ROOT_HELP, "json_": "Print one JSON document on stdout."})
+@user_task
+def status(c: Any, root: str | None = None, json_: bool = False) -> None:
+    """Show which migrations are applied in the deployed database."""
+    s = session(root, json_mode=json_)
+    state = FlyClient(s.settings, s.executor).migration_status(s.settings.app)
+    if json_:
+        s.ui.emit_json({**state.as_json(), "pending": [m.version for m in state.pending]})
+        return
+    for repo in state.repos:
+        s.ui.heading(repo.repo)
+        for m in repo.migrations:
+            s.ui.line(f"  {m.status:<5} {m.version}  {m.name}")
+    s.ui.info(f"{len(state.pending)} pending" if state.pending else "all migrations applied")
+
+
+def _confirm(app: str, yes: bool, confirm_app: str | None) -> None:
+    """Irreversible: the user types the app name (or passes --yes --confirm-app NAME in scripts)."""
+    if yes:
+        if confirm_app != app:
+            raise UserError(f"--yes needs --confirm-app {app} to roll back {app}'s database "
+                            f"(got {confirm_app!r}).", fix=f"add --confirm-app {app}.")
+        return
+    if sys.stdin is None or not sys.stdin.isatty():
+        raise UserError("Rolling back migrations needs a confirmation and there is no terminal to ask on.",
+                        fix=f"pass --yes --confirm-app {app}.")
+    typed = input(f"Type the app name ({app}) to roll its database back: ").strip()
+    if typed != app:
+        raise UserError("The name did not match; nothing was rolled back.", fix=f"type exactly {app}.")
+
+
+@task(help={"to": "Migration version to end at: it stays applied, every later one is reverted (0: all).",
+            "root": ROOT_HELP, "yes": "Do not ask (needs --confirm-app).",
+            "confirm_app": "The app name, repeated, to confirm with --yes.", "dry_run": DRY_HELP})
+@user_task
+def rollback(c: Any, to: str, root: str | None = None, yes: bool = False, confirm_app: str | None = None,
+             dry_run: bool = False) -> None:
+    """Revert the migrations after VERSION (data in dropped tables is lost; take `inv db.backup` first)."""
+    if not to.strip().isdigit():
+        raise UserError(f"--to {to!r} is not a migration version.",
+                        fix="use a timestamp from `inv db.status`, e.g. --to 20240101000000.")
+    version = int(to)
+    s = session(root, dry_run=dry_run)
+    fly = FlyClient(s.settings, s.executor)
+    state = fly.migration_status(s.settings.app)
+    if version != 0 and version not in {m.version for m in state.applied}:
+        raise UserError(f"{version} is not an applied migration on {s.settings.app}.",
+                        fix="pick a version listed as `up` by `inv db.status` (or 0 to revert all).")
+    reverting = sorted((m for m in state.applied if m.version > version), key=lambda m: m.version)
+    if not reverting:
+        s.ui.ok(f"{version} is already the newest applied migration; nothing to roll back.")
+        return
+    listed = ", ".join(f"{m.version} {m.name}" for m in reversed(reverting))
+    s.ui.warn(f"will revert {len(reverting)} migration(s) on {s.settings.app}: {listed}")
+    if not dry_run:
+        _confirm(s.settings.app, yes, confirm_app)
+    # Ecto's `run(:down, to: V)` reverts V itself too: hand it the oldest migration to revert.
+    fly.db_rollback(s.settings.app, reverting[0].version)
+    if not dry_run:
+        s.ui.ok(f"{s.settings.app}'s database is back at {version}; the running code may expect the newer "
+                "schema: roll the app back too (`inv rollback.app`).")

@@ -1,3 +1,51 @@
 """`inv deploy.*` tasks (thin: flags → library calls → output)."""
 
-from invoke import task  # noqa: F401
+from __future__ import annotations
+
+from typing import Any
+
+from invoke import Context, task
+from invoke.exceptions import Exit
+
+from bezgelor_tasks.deploy import full as full_deploy
+from bezgelor_tasks.deploy import status as deploy_status
+from bezgelor_tasks.tasks._common import session, user_task
+
+
+@task(help={"root": "the Bezgelor checkout (default: BEZGELOR_ROOT or .)",
+            "dry_run": "print the plan with every command's argv; change nothing",
+            "json": "print the plan or the result as JSON on stdout",
+            "yes": "do not ask before changing anything (CI)"})
+@user_task
+def full(c: Context, root: str | None = None, dry_run: bool = False, json: bool = False, yes: bool = False) -> None:
+    """Provision and deploy: app, database, IPv4, secrets, image, release, health gate; resumable."""
+    sess = session(root, dry_run=dry_run, json_mode=json)
+    outcome = full_deploy.deploy_full(sess, yes=yes)
+    if json:
+        sess.ui.emit_json(outcome.as_json())
+    if not dry_run and any(r.state != "pending" for r in outcome.reports):
+        full_deploy.show_summary(sess, outcome)
+    if not outcome.ok:
+        rb = outcome.rollback or {}
+        if rb.get("done"):
+            tail = f" Rolled back to release v{rb.get('to_release')} ({rb.get('image_ref')}), which is healthy."
+        elif rb:
+            tail = f" Roll-back not done: {rb.get('reason')}."
+        else:
+            tail = ""
+        sess.ui.error(outcome.error + tail)
+        raise Exit(code=1)
+
+
+
+@task(help={"root": "the Bezgelor checkout", "json": "print the status as JSON"})
+@user_task
+def status(c: Context, root: str | None = None, json: bool = False) -> None:
+    """The app, its machines and checks, the current release, and one health poll."""
+    sess = session(root, json_mode=json)
+    data: dict[str, Any] = deploy_status.collect(sess)
+    if json:
+        sess.ui.emit_json(data)
+    else:
+        deploy_status.show(sess, data)
+

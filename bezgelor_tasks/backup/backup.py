@@ -1,0 +1,190 @@
+"""`inv db.backup`: pg_dump through the tunnel into a temporary name, then the manifest, then the rename.
+
+A backup directory gets its final name only after the archive and manifest are complete and fsynced,
+so a killed, failed or disk-full backup leaves at most a `.partial-*` directory (removed on every exit
+path we control, and by `db.prune` otherwise). Existing backups are never overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bezgelor_tasks.backup import clients, commands, manifest, session
+from bezgelor_tasks.backup.session import Endpoint
+from bezgelor_tasks.errors import CommandFailed, UserError
+from bezgelor_tasks.fly import commands as fly_commands
+from bezgelor_tasks.run import Command, Executor, Result
+from bezgelor_tasks.settings import Settings
+from bezgelor_tasks.ui import UI
+
+
+@dataclass
+class BackupResult:
+    name: str
+    path: Path
+    size: int
+    row_counts: dict[str, int]
+    server_version: str
+    pg_dump_major: int
+    seconds: float
+    format: str
+    verification: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["path"] = str(self.path)
+        return d
+
+
+def _fsync_tree(path: Path) -> None:
+    for p in [path, *path.rglob("*")]:
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def dump_failure(settings: Settings, result: Result) -> UserError:
+    """Turn pg_dump's failure into what happened and what to do."""
+    err = (result.stderr or "") + (result.stdout or "")
+    low = err.lower()
+    if result.returncode >= 128 and "killed by signal" in low:
+        why, fix = "pg_dump was killed before it finished", "run `inv db.backup` again."
+    elif "no space left" in low:
+        why, fix = "the disk holding the backups is full", (
+            f"free space under {settings.backups_path} (`inv db.prune`), or point BEZGELOR_BACKUP_DIR at a "
+            "bigger disk, then run `inv db.backup` again.")
+    elif "lock" in low and "timeout" in low:
+        why, fix = "pg_dump waited too long for a table lock (a migration or long transaction holds it)", \
+            "run the backup again when the migration has finished."
+    elif "connection" in low or "server closed" in low or "could not receive" in low or "eof" in low:
+        why, fix = "the connection to the database dropped during the dump (the `fly proxy` tunnel closed)", (
+            f"check `fly status -a {settings.db_app}` and your network, then run `inv db.backup` again.")
+    else:
+        why, fix = f"pg_dump exited {result.returncode}", "read pg_dump's message above, fix it, and run again."
+    tail = " ".join(err.strip().splitlines()[-2:]) or "no output"
+    return UserError(f"The backup failed: {why} ({tail}). Nothing was kept: no partial backup is left "
+                     "that could pass for a complete one.", fix=fix)
+
+
+def create_backup(settings: Settings, executor: Executor, ui: UI, *, endpoint: Endpoint | None = None,
+                  jobs: int = 1, release_version: str | None = None, now: datetime | None = None,
+                  search: str = clients.CLIENT_GLOB, password: str | None = None,
+                  skip_empty: bool = False) -> BackupResult | None:
+    """Dump the database into a new backup directory; None (nothing written) if `skip_empty` and no tables."""
+    endpoint = endpoint or session.fly_endpoint(settings, executor)
+    root = settings.backups_path
+    started = time.monotonic()
+    when = now or datetime.now(UTC)
+    base_name = f"{manifest.stamp(when)}_{settings.db_app}_{settings.db_name}"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"Cannot create the backup directory {root}: {e.strerror}.",
+                        fix="set BEZGELOR_BACKUP_DIR to a writable directory.") from None
+    partial = root / f"{manifest.PARTIAL_PREFIX}{base_name}-{secrets.token_hex(3)}"
+    fmt = "directory" if jobs > 1 else "custom"
+    archive_name = "dump.dir" if jobs > 1 else "dump.pgc"
+    try:
+        partial.mkdir(mode=0o700)
+        with session.connect(settings, executor, endpoint, search=search, password=password) as server:
+            ui.info(f"PostgreSQL {server.version} on {settings.db_app}; using pg_dump {server.client.major}")
+            with session.snapshot(executor, server, partial) as (snap, counts):
+                if skip_empty and not counts:
+                    ui.info(f"{settings.db_app}/{settings.db_name} has no tables yet: nothing to back up")
+                    return None
+                cmd = commands.pg_dump(server.client, server.conn, partial / archive_name, jobs=jobs,
+                                       snapshot=snap, timeout=settings.command_timeout_s)
+                result = executor.run(cmd, check=False)
+                if not result.ok:
+                    raise dump_failure(settings, result)
+        files = manifest.file_digests(partial / archive_name, partial)
+        data: dict[str, Any] = {
+            "format_version": manifest.FORMAT_VERSION,
+            "app": settings.app,
+            "db_app": settings.db_app,
+            "database": settings.db_name,
+            "release_version": release_version,
+            "created_at": when.isoformat(),
+            "pg_dump_version": server.client.major,
+            "server_version": server.version,
+            "format": fmt,
+            "archive": archive_name,
+            "files": files,
+            "row_counts": counts,
+            "verifications": [],
+        }
+        manifest.write(partial, data)
+        _fsync_tree(partial)
+        final = root / base_name
+        n = 1
+        while final.exists():  # never overwrite: a second backup in the same second gets a suffix
+            n += 1
+            final = root / f"{base_name}-{n}"
+        os.rename(partial, final)
+    except OSError as e:
+        raise UserError(f"Writing the backup under {root} failed: {e.strerror or e}. Nothing was kept.",
+                        fix="free space or fix permissions there (or set BEZGELOR_BACKUP_DIR), then run again.") \
+            from None
+    except CommandFailed as e:
+        raise UserError(f"The backup failed: {e.message} Nothing was kept.", fix=e.fix or "run it again.") from None
+    finally:
+        if partial.exists():
+            shutil.rmtree(partial, ignore_errors=True)
+    size = sum(f["size"] for f in files.values())
+    ui.ok(f"backup {final.name}: {size / 1e6:.1f} MB, {sum(counts.values())} rows in {len(counts)} tables")
+    return BackupResult(final.name, final, size, counts, server.version, server.client.major,
+                        time.monotonic() - started, fmt)
+
+
+def current_release(settings: Settings, executor: Executor) -> str | None:
+    """The app's live release version (for the manifest), or None when it cannot be read."""
+    r = executor.run(fly_commands.status(settings), check=False)
+    if not r.ok:
+        return None
+    try:
+        data = json.loads(r.stdout)
+    except ValueError:
+        return None
+    lowered = {str(k).lower(): v for k, v in data.items()} if isinstance(data, dict) else {}
+    version = lowered.get("version")
+    return None if version in (None, "") else str(version)
+
+
+def predeploy_backup(settings: Settings, executor: Executor, ui: UI,
+                     release_version: str | None) -> BackupResult | None:
+    """deploy.full's backup slot: back up when the database has tables, verify (standard), prune.
+
+    Returns None when the database has no tables yet (first deploy). Raises UserError when the backup or
+    its verification fails: the deploy should stop then, since it is about to run migrations.
+    """
+    from bezgelor_tasks.backup import prune as prune_mod
+    from bezgelor_tasks.backup import verify as verify_mod
+
+    result = create_backup(settings, executor, ui, release_version=release_version, skip_empty=True)
+    if result is None:
+        return None
+    b = manifest.load(result.path)
+    result.verification = verify_mod.verify(executor, ui, b, "standard", timeout=settings.command_timeout_s)
+    verify_mod.require_ok(b, result.verification)
+    prune_mod.prune(settings, ui)
+    return result
+
+
+def describe(settings: Settings, jobs: int = 1) -> list[Command]:
+    """What `inv db.backup` would run, for --dry-run (paths and ports are placeholders)."""
+    client = clients.Client(0, Path("/usr/lib/postgresql/<server major>/bin"))
+    conn = commands.Conn("127.0.0.1", 0, settings.db_user, settings.db_name, passfile=Path("<temporary pgpass>"))
+    archive = settings.backups_path / f"{manifest.PARTIAL_PREFIX}<time>" / ("dump.dir" if jobs > 1 else "dump.pgc")
+    return [fly_commands.proxy(settings, settings.db_app, 0),
+            commands.pg_dump(client, conn, archive, jobs=jobs, snapshot="<exported snapshot>")]

@@ -1,0 +1,129 @@
+"""Pure argv builders for the PostgreSQL client and server programs (pg_dump, pg_restore, psql, initdb, pg_ctl).
+
+Nothing here runs anything: each function returns a `run.Command` for the one executor. Passwords never
+appear in argv: clients read them from a temporary pgpass file named by PGPASSFILE in `Conn.env()`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bezgelor_tasks.run import Command
+
+LOCK_WAIT_TIMEOUT = "60s"   # pg_dump gives up instead of queueing forever behind a migration's lock
+LOW_COMPRESSION = 1         # -Z 1: most of gzip's gain for a fraction of its CPU
+
+
+@dataclass(frozen=True)
+class Client:
+    """One installed PostgreSQL client/server version: /usr/lib/postgresql/<major>/bin."""
+
+    major: int
+    bindir: Path
+
+    def tool(self, name: str) -> str:
+        return str(self.bindir / name)
+
+
+@dataclass(frozen=True)
+class Conn:
+    """Where a client connects. `host` may be a unix socket directory. No password: see `passfile`."""
+
+    host: str
+    port: int
+    user: str
+    dbname: str
+    passfile: Path | None = None
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+    def args(self, dbname: str | None = None) -> tuple[str, ...]:
+        return ("-h", self.host, "-p", str(self.port), "-U", self.user, "-d", dbname or self.dbname)
+
+    def env(self) -> dict[str, str]:
+        env = {"PGCONNECT_TIMEOUT": "15", "PGAPPNAME": "bezgelor-tasks"}
+        if self.passfile is not None:
+            env["PGPASSFILE"] = str(self.passfile)
+        env.update(self.extra_env)
+        return env
+
+    def with_db(self, dbname: str) -> Conn:
+        return Conn(self.host, self.port, self.user, dbname, self.passfile, self.extra_env)
+
+
+def pg_dump(client: Client, conn: Conn, out: Path, *, jobs: int = 1, snapshot: str | None = None,
+            lock_wait_timeout: str = LOCK_WAIT_TIMEOUT, compress: int = LOW_COMPRESSION,
+            timeout: float | None = None) -> Command:
+    """Custom format (-Fc) by default; `jobs` > 1 means directory format, the only one pg_dump parallelises."""
+    fmt = ("-Fd", "-j", str(jobs)) if jobs > 1 else ("-Fc",)
+    argv = (client.tool("pg_dump"), *conn.args(), *fmt, "-Z", str(compress),
+            f"--lock-wait-timeout={lock_wait_timeout}", "--no-password", "-f", str(out))
+    if snapshot:
+        argv += (f"--snapshot={snapshot}",)
+    return Command(argv, purpose=f"dump database {conn.dbname}", env=conn.env(), timeout=timeout)
+
+
+def pg_restore_list(client: Client, archive: Path) -> Command:
+    """The archive's table of contents (`pg_restore -l`): reads the header and TOC only."""
+    return Command((client.tool("pg_restore"), "-l", str(archive)), purpose="read the backup's table of contents",
+                   mutates=False)
+
+
+def pg_restore_read_all(client: Client, archive: Path, *, timeout: float | None = None) -> Command:
+    """Decompress and read every byte of the archive into /dev/null: catches truncation and corruption."""
+    return Command((client.tool("pg_restore"), "-f", os.devnull, str(archive)),
+                   purpose="read the whole backup", mutates=False, timeout=timeout)
+
+
+def pg_restore(client: Client, conn: Conn, archive: Path, *, jobs: int = 2, clean: bool = False,
+               timeout: float | None = None) -> Command:
+    argv = (client.tool("pg_restore"), *conn.args(), "-j", str(max(1, jobs)), "--exit-on-error",
+            "--no-owner", "--no-acl", "--no-password")
+    if clean:
+        argv += ("--clean", "--if-exists")
+    return Command((*argv, str(archive)), purpose=f"restore into database {conn.dbname}", env=conn.env(),
+                   timeout=timeout)
+
+
+def psql(client: Client, conn: Conn, sql: str, *, purpose: str, dbname: str | None = None,
+         mutates: bool = False, timeout: float | None = 120) -> Command:
+    """Run SQL from stdin (not argv), unaligned tuples only, stop at the first error."""
+    return Command((client.tool("psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "--no-password",
+                    *conn.args(dbname), "-f", "-"),
+                   purpose=purpose, env=conn.env(), stdin=sql, secret_stdin=False, mutates=mutates,
+                   timeout=timeout)
+
+
+def psql_script_session(client: Client, conn: Conn, script: Path) -> Command:
+    """A psql that reads its SQL from a pipe we keep open (keeps a transaction, and its snapshot, alive)."""
+    return Command((client.tool("psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "--no-password",
+                    *conn.args(), "-f", str(script)), purpose="hold the dump's snapshot", env=conn.env(),
+                   mutates=False)
+
+
+def as_postgres_user(argv: tuple[str, ...], user: str = "postgres") -> tuple[str, ...]:
+    """PostgreSQL's server refuses to run as root: when we are root, run it as `user` through runuser."""
+    if os.geteuid() == 0:
+        return ("runuser", "-u", user, "--", *argv)
+    return argv
+
+
+def initdb(client: Client, datadir: Path, *, superuser: str, pwfile: Path) -> Command:
+    argv = (client.tool("initdb"), "-D", str(datadir), "-U", superuser, "-E", "UTF8", "--locale=C",
+            "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}", "--no-sync")
+    return Command(as_postgres_user(argv), purpose="create a scratch PostgreSQL cluster", timeout=120)
+
+
+def pg_ctl_start(client: Client, datadir: Path, *, port: int, socket_dir: Path, logfile: Path,
+                 listen: str = "127.0.0.1") -> Command:
+    opts = f"-c listen_addresses={listen} -p {port} -c unix_socket_directories={socket_dir} -c fsync=off"
+    argv = (client.tool("pg_ctl"), "-D", str(datadir), "-l", str(logfile), "-o", opts, "-w", "-t", "60", "start")
+    return Command(as_postgres_user(argv), purpose="start the scratch PostgreSQL", timeout=90)
+
+
+def pg_ctl_stop(client: Client, datadir: Path) -> Command:
+    argv = (client.tool("pg_ctl"), "-D", str(datadir), "-m", "fast", "-w", "-t", "60", "stop")
+    return Command(as_postgres_user(argv), purpose="stop the scratch PostgreSQL", timeout=90)
+

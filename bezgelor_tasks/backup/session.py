@@ -1,0 +1,144 @@
+"""Connecting to the Fly database: `fly proxy` on loopback, the password in a pgpass file, the right client.
+
+Also the row-count SQL and the snapshot session that lets the manifest's row counts be read in the very
+snapshot pg_dump dumps (`pg_export_snapshot()` + `pg_dump --snapshot`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bezgelor_tasks.backup import clients, commands, credentials
+from bezgelor_tasks.backup.commands import Client, Conn
+from bezgelor_tasks.errors import CommandFailed, UserError
+from bezgelor_tasks.fly import commands as fly_commands
+from bezgelor_tasks.run import Executor
+from bezgelor_tasks.settings import Settings
+
+PROXY_READY = r"Proxying (?:localhost|127\.0\.0\.1|\[::1\]):(\d+)"
+
+# Exact row counts of every ordinary table, as one JSON line (query_to_xml runs the count per table).
+ROW_COUNTS_SQL = """\
+SELECT 'ROWCOUNTS ' || coalesce(json_object_agg(t, n)::text, '{}') FROM (
+  SELECT format('%s.%s', ns.nspname, c.relname) AS t,
+         (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', ns.nspname, c.relname),
+                                              false, true, '')))[1]::text::bigint AS n
+  FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace
+  WHERE c.relkind = 'r' AND ns.nspname NOT IN ('pg_catalog', 'information_schema')
+    AND ns.nspname NOT LIKE 'pg_toast%' AND ns.nspname NOT LIKE 'pg_temp%'
+  ORDER BY 1) s;
+"""
+
+# (host, port) of something that speaks the PostgreSQL protocol, open while the context lasts.
+Endpoint = Callable[[], AbstractContextManager[tuple[str, int]]]
+
+
+@dataclass(frozen=True)
+class Server:
+    conn: Conn
+    client: Client
+    version: str
+    major: int
+
+
+def fly_endpoint(settings: Settings, executor: Executor, *, ready_timeout: float = 60) -> Endpoint:
+    @contextmanager
+    def open_proxy() -> Iterator[tuple[str, int]]:
+        # port 0: flyctl binds a free loopback port and names it in its ready line
+        cmd = fly_commands.proxy(settings, settings.db_app, 0)
+        try:
+            bg = executor.spawn(cmd, ready=PROXY_READY, ready_timeout=ready_timeout)
+        except CommandFailed as e:
+            raise UserError(f"Could not open a tunnel to the {settings.db_app} database: {e.message}",
+                            fix=f"check `fly status -a {settings.db_app}` and that you are logged in "
+                                "(`fly auth whoami`), then try again.") from None
+        with bg:  # closes the proxy on every exit path
+            assert bg.match is not None
+            yield "127.0.0.1", int(bg.match.group(1))
+
+    return open_proxy
+
+
+def direct_endpoint(host: str, port: int) -> Endpoint:
+    """A database reachable without a tunnel (a local server, a test's server)."""
+
+    @contextmanager
+    def direct() -> Iterator[tuple[str, int]]:
+        yield host, port
+
+    return direct
+
+
+def fetch_row_counts(executor: Executor, client: Client, conn: Conn) -> dict[str, int]:
+    out = executor.run(commands.psql(client, conn, ROW_COUNTS_SQL, purpose="count rows per table")).stdout
+    return parse_row_counts(out)
+
+
+def parse_row_counts(out: str) -> dict[str, int]:
+    for line in out.splitlines():
+        if line.startswith("ROWCOUNTS "):
+            return {k: int(v) for k, v in json.loads(line[len("ROWCOUNTS "):]).items()}
+    raise UserError("Could not read the row counts from psql's output.",
+                    fix="run with the same flags again; if it repeats, report it with the output above.")
+
+
+def probe(executor: Executor, conn: Conn, *, search: str = clients.CLIENT_GLOB) -> Server:
+    """Ask the server its version and pick the client that matches it."""
+    any_client = clients.newest(search, need=("psql", "pg_dump"))
+    r = executor.run(commands.psql(any_client, conn, "SHOW server_version_num;\nSHOW server_version;\n",
+                                   purpose="ask the server its version", timeout=60), check=False)
+    if not r.ok:
+        detail = (r.stderr.strip() or r.stdout.strip()).splitlines()
+        msg = detail[-1] if detail else f"exit {r.returncode}"
+        fix = ("check the password (BEZGELOR_DB_PASSWORD, or the .bezgelor/<db app>.password file) and "
+               "BEZGELOR_DB_USER.") if "password" in msg.lower() else \
+            "check that the database is running (`fly status -a <db app>`) and try again."
+        raise UserError(f"Could not connect to PostgreSQL at {conn.host}:{conn.port} as {conn.user}: {msg}", fix=fix)
+    lines = [x.strip() for x in r.stdout.splitlines() if x.strip()]
+    major = clients.server_major(lines[0])
+    client = clients.choose(major, clients.installed(search))
+    return Server(conn, client, lines[1] if len(lines) > 1 else lines[0], major)
+
+
+@contextmanager
+def connect(settings: Settings, executor: Executor, endpoint: Endpoint, *, dbname: str | None = None,
+            password: str | None = None, search: str = clients.CLIENT_GLOB) -> Iterator[Server]:
+    """Open the endpoint, write the pgpass file, probe the server; everything closed/removed afterwards."""
+    secret = password if password is not None else credentials.password(settings)
+    with credentials.pgpass(settings.db_user, secret) as passfile, endpoint() as (host, port):
+        conn = Conn(host, port, settings.db_user, dbname or settings.db_name, passfile=passfile)
+        yield probe(executor, conn, search=search)
+
+
+@contextmanager
+def snapshot(executor: Executor, server: Server, workdir: Path,
+             ready_timeout: float = 900) -> Iterator[tuple[str, dict[str, int]]]:
+    """A REPEATABLE READ transaction held open while the caller dumps: (exported snapshot id, row counts).
+
+    psql reads its script from a FIFO we hold open, so the transaction lives until we send COMMIT.
+    """
+    fifo = workdir / ".snapshot.sql"
+    os.mkfifo(fifo, 0o600)
+    fd = os.open(fifo, os.O_RDWR)  # O_RDWR: neither side blocks, and psql sees no EOF while we hold it
+    try:
+        os.write(fd, ("SET lock_timeout = '60s';\n"
+                      "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\n"
+                      "SELECT 'SNAPSHOT ' || pg_export_snapshot();\n" + ROW_COUNTS_SQL).encode())
+        bg = executor.spawn(commands.psql_script_session(server.client, server.conn, fifo),
+                            ready=r"^ROWCOUNTS ", ready_timeout=ready_timeout)
+        with bg:
+            text = "\n".join(bg.output)
+            m = re.search(r"^SNAPSHOT (\S+)", text, re.M)
+            if m is None:
+                raise UserError("psql did not report a snapshot id.", fix="try again; report it if it repeats.")
+            yield m.group(1), parse_row_counts(text)
+            os.write(fd, b"COMMIT;\n\\q\n")
+    finally:
+        os.close(fd)
+        fifo.unlink(missing_ok=True)

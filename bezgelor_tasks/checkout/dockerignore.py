@@ -1,0 +1,229 @@
+""".dockerignore for the release image, and Docker's own matching rules to check it against the Dockerfile.
+
+Rule: nothing the Dockerfile copies may be ignored. The seed excluded the portal's
+priv/static/textures/ and models, but the Dockerfile copies the whole priv/ folder, so those files
+would silently be missing from the image (and the portal serves them). Big folders that the image
+does not need are left out whole (deps, _build, tests, the dev-only apps), never parts of a copied one.
+
+`dockerignore_patterns` + `is_ignored` follow moby's patternmatcher (what `docker build` and Fly's
+builders use): patterns are relative to the context root (a leading `/` is dropped), `*` and `?` stay
+within one path segment, `**` spans any number of segments, `!` re-includes, the last match wins, and
+a pattern that matches a folder ignores everything under it. Unlike .gitignore, `*.beam` matches only
+at the root: write `**/*.beam` to match anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bezgelor_tasks.checkout.discover import Checkout
+from bezgelor_tasks.files import FileChange, generated_change
+
+DOCKERIGNORE = ".dockerignore"
+
+
+def render_dockerignore(co: Checkout) -> str:
+    s = co.settings
+    dev_apps = "\n".join(f"apps/{app}/" for app in s.dev_only_apps)
+    return f"""\
+# Build context of the release image (written by `inv init`).
+# Never ignore part of a folder the Dockerfile copies (apps/*/priv, apps/*/lib, the portal's assets,
+# config/, rel/): the COPY would succeed and the image would silently lack those files. `inv verify`
+# checks every COPY source against these patterns.
+# Docker matches from the context root: `*.beam` is root-only, `**/*.beam` is anywhere.
+
+# Build output and fetched dependencies (rebuilt inside the image)
+/_build/
+/deps/
+apps/*/_build/
+apps/*/deps/
+**/*.ez
+**/*.beam
+**/erl_crash.dump
+
+# Local state of bezgelor-tasks: journal, lock, database password, local backups
+/.bezgelor/
+
+# Version control and editors
+.git
+.gitignore
+.github/
+**/.elixir_ls/
+**/.idea/
+**/.vscode/
+**/*.swp
+**/*~
+**/.DS_Store
+**/Thumbs.db
+
+# Secrets and local settings never enter an image
+.env
+.env.*
+
+# Documentation, coverage and tests
+/doc/
+/docs/
+/cover/
+/test/
+apps/*/test/
+
+# Dev-only umbrella apps (BEZGELOR_DEV_ONLY_APPS): not part of the release
+{dev_apps}
+
+# Node packages (the portal uses the standalone esbuild and tailwind)
+**/node_modules/
+
+# Tools and files of other workflows
+/tools/
+/docker/
+/logs/
+/portal_assets/
+**/__pycache__/
+**/*.pyc
+.playwright-mcp/
+.beads/
+TASK.md
+"""
+
+
+def dockerignore_change(co: Checkout) -> FileChange:
+    return generated_change(co.path(DOCKERIGNORE), DOCKERIGNORE, render_dockerignore(co),
+                            "build context without build output, secrets or tests; never part of a copied folder")
+
+
+# ---------------------------------------------------------------------------------------------
+# Docker's matcher.
+
+@dataclass(frozen=True)
+class Pattern:
+    text: str          # as cleaned (no `!`, no leading `/`)
+    exclusion: bool    # a `!` pattern re-includes
+    line: int
+    regex: re.Pattern[str]
+
+    def matches(self, path: str) -> bool:
+        """Does this pattern match `path` or one of its parent folders?"""
+        if self.regex.match(path):
+            return True
+        parts = path.split("/")
+        return any(self.regex.match("/".join(parts[:i])) for i in range(1, len(parts)))
+
+
+def _compile(pattern: str) -> re.Pattern[str]:
+    """moby/patternmatcher's translation of one pattern into a regular expression."""
+    out = "^"
+    i, n = 0, len(pattern)
+    while i < n:
+        ch = pattern[i]
+        if ch == "*":
+            if i + 1 < n and pattern[i + 1] == "*":
+                i += 1
+                if i + 1 < n and pattern[i + 1] == "/":
+                    i += 1
+                out += ".*" if i + 1 >= n else "(.*/)?"
+            else:
+                out += "[^/]*"
+        elif ch == "?":
+            out += "[^/]"
+        elif ch == "\\" and i + 1 < n:
+            i += 1
+            out += re.escape(pattern[i])
+        elif ch == "[":
+            end = pattern.find("]", i + 1)
+            if end == -1:
+                out += re.escape(ch)
+            else:
+                body = pattern[i + 1:end]
+                out += "[" + ("^" + body[1:] if body.startswith("^") else body) + "]"
+                i = end
+        else:
+            out += re.escape(ch)
+        i += 1
+    return re.compile(out + "$")
+
+
+def dockerignore_patterns(text: str) -> list[Pattern]:
+    patterns: list[Pattern] = []
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        exclusion = line.startswith("!")
+        if exclusion:
+            line = line[1:].strip()
+        cleaned = os.path.normpath(line).replace(os.sep, "/") if line else line
+        if len(cleaned) > 1 and cleaned.startswith("/"):
+            cleaned = cleaned.lstrip("/")
+        if not cleaned or cleaned == ".":
+            continue
+        patterns.append(Pattern(cleaned, exclusion, n, _compile(cleaned)))
+    return patterns
+
+
+def is_ignored(patterns: Iterable[Pattern], path: str) -> bool:
+    """True when Docker leaves `path` (relative to the context root, `/`-separated) out of the context."""
+    path = os.path.normpath(path).replace(os.sep, "/").lstrip("/")
+    ignored = False
+    for p in patterns:
+        if p.matches(path):
+            ignored = not p.exclusion
+    return ignored
+
+
+def ignoring_pattern(patterns: Iterable[Pattern], path: str) -> Pattern | None:
+    """The pattern that decides `path` is ignored (the last one matching), or None if it is kept."""
+    path = os.path.normpath(path).replace(os.sep, "/").lstrip("/")
+    decided: Pattern | None = None
+    for p in patterns:
+        if p.matches(path):
+            decided = None if p.exclusion else p
+    return decided
+
+
+@dataclass(frozen=True)
+class ShadowedCopy:
+    """A file under a COPY source that the .dockerignore silently leaves out of the image."""
+    copy_line: int          # line of the COPY in the Dockerfile
+    source: str             # the COPY source, as written
+    path: str               # the ignored file or folder, relative to the context root
+    pattern: str            # the .dockerignore pattern responsible
+    pattern_line: int
+
+
+def shadowed_copies(root: Path, copy_sources: Iterable[tuple[int, str]], patterns: list[Pattern],
+                    limit_per_source: int = 5) -> list[ShadowedCopy]:
+    """Context files a COPY means to include but .dockerignore excludes (at most `limit_per_source` each).
+
+    `copy_sources` is (Dockerfile line, source path) as from `DockerfileFacts.local_copy_sources()`.
+    A source that is itself ignored is reported once; otherwise the folder is walked and ignored
+    sub-folders are reported without descending into them.
+    """
+    found: list[ShadowedCopy] = []
+    for line, source in copy_sources:
+        rel = os.path.normpath(source).replace(os.sep, "/").lstrip("/")
+        if rel in (".", "./") or any(c in rel for c in "*?["):
+            continue
+        top = ignoring_pattern(patterns, rel)
+        if top is not None:
+            found.append(ShadowedCopy(line, source, rel, top.text, top.line))
+            continue
+        base = root / rel
+        if not base.is_dir():
+            continue
+        count = 0
+        for dirpath, dirnames, filenames in os.walk(base):
+            here = Path(dirpath).relative_to(root).as_posix()
+            for name in sorted(dirnames) + sorted(filenames):
+                child = f"{here}/{name}"
+                p = ignoring_pattern(patterns, child)
+                if p is not None and count < limit_per_source:
+                    found.append(ShadowedCopy(line, source, child, p.text, p.line))
+                    count += 1
+            dirnames[:] = [d for d in dirnames if ignoring_pattern(patterns, f"{here}/{d}") is None]
+            if count >= limit_per_source:
+                break
+    return found

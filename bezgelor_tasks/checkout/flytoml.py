@@ -1,0 +1,507 @@
+"""fly.toml: patched in place with tomlkit, so the user's comments and keys we do not own survive.
+
+We own: app, primary_region, [build] dockerfile and args.APP_VERSION, [env] PHX_HOST/PHX_SERVER/PORT,
+[deploy] release_command/release_command_timeout/strategy/wait_timeout, the four [[services]] (found by
+our role comment, else by internal_port, so a re-run updates them in place) and the first [[vm]].
+Everything comes from Settings; a second run on our own output changes nothing.
+
+`read_fly_toml` reads a fly.toml back for verify, with the line of each service where it can be found.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import tomlkit
+from tomlkit.container import Container
+from tomlkit.exceptions import ParseError
+from tomlkit.items import AoT, Comment, Table
+
+from bezgelor_tasks.checkout.discover import Checkout
+from bezgelor_tasks.errors import UserError
+from bezgelor_tasks.files import FileChange, read_text
+from bezgelor_tasks.settings import Settings
+
+FLY_TOML = "fly.toml"
+ROLE_MARK = "bezgelor-tasks service:"
+HEADER_MARK = "bezgelor-tasks keeps this file in step"
+# Fly clamps check durations to 1s..60s (a longer grace_period acts as 60s). Longer boots (game data
+# loading) are covered by `fly deploy`'s wait_timeout and by `inv deploy.full`'s own health gate.
+FLY_MAX_CHECK_DURATION_S = 60
+# Fly's default concurrency limit is 25 connections per machine: far too few for a game server on a
+# single machine. We set a higher one only where the user has none.
+GAME_CONCURRENCY = {"type": "connections", "soft_limit": 800, "hard_limit": 1000}
+PORTAL_CONCURRENCY = {"type": "requests", "soft_limit": 200, "hard_limit": 250}
+RELEASE_COMMAND = "/app/bin/migrate"
+RELEASE_COMMAND_TIMEOUT = "10m"
+
+HEADER = f"""\
+# fly.toml for Bezgelor: the portal (HTTP) and the auth, realm and world game servers (raw TCP), all on
+# one machine. {HEADER_MARK}
+# with the BEZGELOR_* settings (`inv init`): it sets app, region, build, env, deploy, the four
+# [[services]] and [[vm]], and keeps your comments and any other keys.
+# Change ports, sizes and names in .env, not here, so the Dockerfile and verify follow.
+#
+# Fly's proxy closes a TCP connection that has been idle for 60 seconds, on every service: game clients
+# (or the servers) must send something more often than that, or players are disconnected.
+# The game ports need a dedicated IPv4 (`fly ips allocate-v4 --yes`): a shared IPv4 routes by domain
+# name and so serves only HTTP and TLS.
+# Every service has auto_stop_machines = "off": the four share this machine, so stopping it while the
+# portal is idle would stop the game servers too.
+# [deploy] strategy is "rolling": "bluegreen" would run a second game world against the same database
+# while the new machine warms up. `inv deploy.full` gates on /health and the game ports itself and rolls
+# back to the last healthy image when they fail.
+
+"""
+
+
+def duration(seconds: int | float) -> str:
+    """Fly durations are strings ("10s"): a bare integer means milliseconds (or nanoseconds)."""
+    return f"{int(seconds)}s"
+
+
+def check_grace_period_s(settings: Settings) -> int:
+    return max(1, min(settings.health_grace_period_s, FLY_MAX_CHECK_DURATION_S))
+
+
+def vm_memory_value(mb: int) -> str | int:
+    """"4gb" when it is a whole number of GB, else the MB as an integer (both are what Fly accepts)."""
+    return f"{mb // 1024}gb" if mb % 1024 == 0 else mb
+
+
+def parse_memory_mb(value: Any) -> int | None:
+    """MB from a [[vm]] memory value: 4096, "4096", "4096mb", "4gb", "4 GB"."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    m = re.fullmatch(r"\s*(\d+)\s*([kmgt]?i?b?)?\s*", str(value).lower())
+    if not m:
+        return None
+    n, unit = int(m.group(1)), (m.group(2) or "mb").rstrip("b").rstrip("i")
+    return {"": n, "k": n // 1024, "m": n, "g": n * 1024, "t": n * 1024 * 1024}.get(unit)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    role: str          # portal | auth | realm | world
+    port: int
+
+    @property
+    def is_portal(self) -> bool:
+        return self.role == "portal"
+
+
+def service_specs(settings: Settings) -> list[ServiceSpec]:
+    return [ServiceSpec(role, port) for role, port in settings.ports.all().items()]
+
+
+def app_version(co: Checkout) -> str:
+    """The umbrella's `version:` from mix.exs (the image label when `fly deploy` is run by hand)."""
+    mix = co.root / "mix.exs"
+    m = re.search(r'version:\s*"([^"]+)"', mix.read_text(encoding="utf-8")) if mix.is_file() else None
+    return m.group(1) if m else "0.0.0"
+
+
+# ---------------------------------------------------------------------------------------------
+# Small tomlkit helpers that change nothing when the value is already right (so re-runs keep the
+# user's formatting and trailing comments).
+
+def _plain(value: Any) -> Any:
+    return value.unwrap() if hasattr(value, "unwrap") else value
+
+
+def _container(table: Any) -> Container:
+    return table if isinstance(table, Container) else table.value
+
+
+def _add(table: Any, key: str, value: Any, comment: str | None = None) -> None:
+    """Add a new key where a person would: right after the table's last plain value (not after trailing
+    comments that introduce the next section), indented like its siblings. A sub-table placed there
+    is still valid TOML: it only has to come before the next [[array]] header, which it does."""
+    item = tomlkit.item(value)
+    if comment:
+        item.comment(comment)
+    body = _container(table).body
+    simple = [(k, v) for k, v in body if k is not None and not isinstance(v, (Table, AoT))]
+    anchor = simple[-1] if simple else None
+    if isinstance(item, AoT) or anchor is None:
+        table[key] = item
+        return
+    if not isinstance(item, Table):
+        item.trivia.indent = anchor[1].trivia.indent
+    _container(table)._insert_after(anchor[0], key, item)
+
+
+def _set(table: Any, key: str, value: Any, comment: str | None = None) -> None:
+    if key in table:
+        if _plain(table[key]) == value and type(_plain(table[key])) is type(value):
+            return
+        table[key] = value
+        return
+    _add(table, key, value, comment)
+
+
+def _table(parent: Any, key: str) -> Any:
+    if key not in parent:
+        _add(parent, key, tomlkit.table())
+    item = parent[key]
+    if not isinstance(item, dict):
+        raise UserError(f"fly.toml has `{key}` as a value, not a table, so it cannot be patched.",
+                        fix=f"make it a [{key}] table (or delete it) and run `inv init` again.")
+    return item
+
+
+def _aot(parent: Any, key: str) -> AoT:
+    if key not in parent:
+        parent[key] = tomlkit.aot()
+    item = parent[key]
+    if not isinstance(item, AoT):
+        if isinstance(item, list) and not item:
+            parent[key] = tomlkit.aot()
+            return parent[key]
+        raise UserError(f"fly.toml has `{key}` in a form this tool cannot patch (not [[{key}]] tables).",
+                        fix=f"write it as [[{key}]] tables (or delete it) and run `inv init` again.")
+    return item
+
+
+def _role_of(table: Table) -> str | None:
+    for key, item in table.value.body:
+        if key is None and isinstance(item, Comment):
+            text = item.as_string()
+            if ROLE_MARK in text:
+                return text.split(ROLE_MARK, 1)[1].strip().split()[0]
+    return None
+
+
+def _find_service(services: AoT, spec: ServiceSpec, taken: set[int]) -> Table | None:
+    for i, svc in enumerate(services):
+        if i not in taken and _role_of(svc) == spec.role:
+            taken.add(i)
+            return svc
+    for i, svc in enumerate(services):
+        if i not in taken and _role_of(svc) is None and _plain(svc.get("internal_port")) == spec.port:
+            taken.add(i)
+            return svc
+    return None
+
+
+def _new_service(spec: ServiceSpec, grace: int) -> Table:
+    svc = tomlkit.table()
+    svc.add(tomlkit.comment(f"{ROLE_MARK} {spec.role}"))
+    if spec.is_portal:
+        svc.add(tomlkit.comment("Phoenix portal: HTTPS on 443, HTTP on 80 redirected to HTTPS."))
+    else:
+        svc.add(tomlkit.comment(f"{spec.role} game server: raw TCP on its own public port (needs a dedicated "
+                                "IPv4; idle connections close after 60 s)."))
+    return svc
+
+
+def _patch_service(svc: Table, spec: ServiceSpec, grace: int) -> None:
+    _set(svc, "internal_port", spec.port)
+    _set(svc, "protocol", "tcp")
+    _set(svc, "auto_stop_machines", "off")
+    _set(svc, "auto_start_machines", True)
+    _set(svc, "min_machines_running", 1)
+    if "concurrency" not in svc:
+        conc = tomlkit.table()
+        for k, v in (PORTAL_CONCURRENCY if spec.is_portal else GAME_CONCURRENCY).items():
+            conc[k] = v
+        _add(svc, "concurrency", conc)
+    ports = _aot(svc, "ports")
+    wanted: list[dict[str, Any]]
+    if spec.is_portal:
+        wanted = [{"port": 80, "handlers": ["http"], "force_https": True},
+                  {"port": 443, "handlers": ["tls", "http"]}]
+    else:
+        # The game client connects to the same port the server listens on; any other public port
+        # of this service would be stale (from an earlier port setting), so the list is ours whole.
+        wanted = [{"port": spec.port, "handlers": []}]
+        stale = [i for i, p in enumerate(ports) if _plain(p.get("port")) != spec.port]
+        for i in reversed(stale):
+            del ports[i]
+    for want in wanted:
+        entry = next((p for p in ports if _plain(p.get("port")) == want["port"]), None)
+        if entry is None:
+            entry = tomlkit.table()
+            ports.append(entry)
+        for k, v in want.items():
+            if k == "handlers":
+                if _plain(entry.get("handlers")) != v:
+                    arr = tomlkit.array()
+                    arr.extend(v)
+                    entry["handlers"] = arr
+            else:
+                _set(entry, k, v)
+    if spec.is_portal:
+        checks = _aot(svc, "http_checks")
+        check = next((c for c in checks if _plain(c.get("path")) == "/health"), None)
+        if check is None:
+            check = tomlkit.table()
+            check.add(tomlkit.comment("Full readiness: database and the three game ports (503 if any is down)."))
+            checks.append(check)
+        _set(check, "interval", "10s")
+        _set(check, "timeout", "5s")
+        _set(check, "grace_period", duration(grace))
+        _set(check, "method", "GET")
+        _set(check, "path", "/health")
+        _set(check, "protocol", "http")
+        headers = _table(check, "headers")
+        # Fly's checks reach the machine over plain HTTP; force_ssl would answer 301 without this.
+        _set(headers, "X-Forwarded-Proto", "https")
+    else:
+        checks = _aot(svc, "tcp_checks")
+        if len(checks) == 0:
+            checks.append(tomlkit.table())
+        check = checks[0]
+        _set(check, "interval", "15s")
+        _set(check, "timeout", "2s")
+        _set(check, "grace_period", duration(grace))
+
+
+def _check_no_http_service(doc: Any, text: str, settings: Settings) -> None:
+    http = doc.get("http_service")
+    if http is None:
+        return
+    line = find_line(text, r"^\s*\[http_service\]") or 0
+    raise UserError(
+        f"fly.toml line {line} has an [http_service] section (as `fly launch` writes). It would duplicate the "
+        f"portal's [[services]] on port {settings.portal_port}, and its auto-stop would stop the game servers too.",
+        fix="delete the [http_service] section (with its sub-tables) from fly.toml and run `inv init` again.")
+
+
+def _toml_value(value: Any) -> str:
+    return tomlkit.item(value).as_string()
+
+
+def fresh_fly_toml(co: Checkout) -> str:
+    """A new fly.toml laid out for people to read; `patch_fly_toml` of it changes nothing."""
+    s = co.settings
+    grace = duration(check_grace_period_s(s))
+    services = []
+    for spec in service_specs(s):
+        conc = PORTAL_CONCURRENCY if spec.is_portal else GAME_CONCURRENCY
+        conc_lines = "\n".join(f"    {k} = {_toml_value(v)}" for k, v in conc.items())
+        if spec.is_portal:
+            ports_and_checks = f"""\
+  [[services.ports]]
+    port = 80
+    handlers = ["http"]
+    force_https = true
+
+  [[services.ports]]
+    port = 443
+    handlers = ["tls", "http"]
+
+  [[services.http_checks]]
+    # Full readiness: database and the three game ports (503 if any is down).
+    interval = "10s"
+    timeout = "5s"
+    grace_period = "{grace}"
+    method = "GET"
+    path = "/health"
+    protocol = "http"
+    # Fly's checks reach the machine over plain HTTP; without this force_ssl would answer 301.
+    [services.http_checks.headers]
+      X-Forwarded-Proto = "https"
+"""
+            about = "# Phoenix portal: HTTPS on 443, HTTP on 80 redirected to HTTPS."
+        else:
+            ports_and_checks = f"""\
+  [[services.ports]]
+    port = {spec.port}
+    handlers = []
+
+  [[services.tcp_checks]]
+    interval = "15s"
+    timeout = "2s"
+    grace_period = "{grace}"
+"""
+            about = (f"# {spec.role} game server: raw TCP on its own public port (needs a dedicated IPv4; "
+                     "idle connections close after 60 s).")
+        services.append(f"""\
+[[services]]
+  # {ROLE_MARK} {spec.role}
+  {about}
+  internal_port = {spec.port}
+  protocol = "tcp"
+  auto_stop_machines = "off"
+  auto_start_machines = true
+  min_machines_running = 1
+  [services.concurrency]
+{conc_lines}
+
+{ports_and_checks}""")
+    return HEADER + f"""\
+app = {_toml_value(s.app)}
+primary_region = {_toml_value(s.region)}
+
+[build]
+  dockerfile = "Dockerfile"
+  # `inv deploy.full` passes --build-arg APP_VERSION=<git describe>, which wins over this default.
+  [build.args]
+    APP_VERSION = {_toml_value(app_version(co))}
+
+[env]
+  PHX_HOST = {_toml_value(s.hostname)}
+  PHX_SERVER = "true"
+  PORT = "{s.portal_port}"
+
+[deploy]
+  release_command = "{RELEASE_COMMAND}"
+  release_command_timeout = "{RELEASE_COMMAND_TIMEOUT}"
+  strategy = "rolling" # not bluegreen: see the note at the top
+  wait_timeout = "{duration(s.deploy_wait_timeout_s)}"
+
+""" + "\n".join(services) + f"""
+[[vm]]
+  memory = {_toml_value(vm_memory_value(s.vm_memory_mb))}
+  cpu_kind = {_toml_value(s.vm_cpu_kind)}
+  cpus = {s.vm_cpus}
+"""
+
+
+def patch_fly_toml(text: str | None, co: Checkout) -> str:
+    """The fly.toml text with our keys set from Settings (pure: text in, text out)."""
+    s = co.settings
+    grace = check_grace_period_s(s)
+    if not text:
+        text = fresh_fly_toml(co)
+    try:
+        doc = tomlkit.parse(text)
+    except ParseError as e:
+        raise UserError(f"fly.toml is not valid TOML (line {e.line}, column {e.col}): {e}.",
+                        fix="fix that line (or move fly.toml aside to get a fresh one) and run `inv init` again.") \
+            from None
+    _check_no_http_service(doc, text, s)
+    _set(doc, "app", s.app)
+    _set(doc, "primary_region", s.region)
+
+    build = _table(doc, "build")
+    _set(build, "dockerfile", "Dockerfile")
+    args = _table(build, "args")
+    # `inv deploy.full` passes --build-arg APP_VERSION=<git describe>, which wins over this default.
+    _set(args, "APP_VERSION", app_version(co))
+
+    env = _table(doc, "env")
+    _set(env, "PHX_HOST", s.hostname)
+    _set(env, "PHX_SERVER", "true")
+    _set(env, "PORT", str(s.portal_port))
+
+    deploy = _table(doc, "deploy")
+    _set(deploy, "release_command", RELEASE_COMMAND)
+    _set(deploy, "release_command_timeout", RELEASE_COMMAND_TIMEOUT)
+    _set(deploy, "strategy", "rolling", comment="not bluegreen: see the note at the top")
+    _set(deploy, "wait_timeout", duration(s.deploy_wait_timeout_s))
+
+    services = _aot(doc, "services")
+    taken: set[int] = set()
+    for spec in service_specs(s):
+        svc = _find_service(services, spec, taken)
+        if svc is None:
+            svc = _new_service(spec, grace)
+            services.append(svc)
+            taken.add(len(services) - 1)
+        _patch_service(svc, spec, grace)
+
+    vms = _aot(doc, "vm")
+    if len(vms) == 0:
+        vms.append(tomlkit.table())
+    vm = vms[0]
+    if "memory_mb" in vm and "memory" not in vm:
+        _set(vm, "memory_mb", s.vm_memory_mb)
+    else:
+        _set(vm, "memory", vm_memory_value(s.vm_memory_mb))
+    _set(vm, "cpu_kind", s.vm_cpu_kind)
+    _set(vm, "cpus", s.vm_cpus)
+
+    out = tomlkit.dumps(doc)
+    if HEADER_MARK not in out:
+        out = HEADER + out.lstrip("\n")
+    return out
+
+
+def fly_toml_change(co: Checkout) -> FileChange:
+    path = co.path(FLY_TOML)
+    old = read_text(path)
+    new = patch_fly_toml(old, co)
+    why = ("Fly app config: four services always on, /health check with X-Forwarded-Proto, migrate on release"
+           if old is None else "set app, services, checks and VM from settings (your comments and keys kept)")
+    return FileChange(path, FLY_TOML, old, new, why, mode="patch")
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading fly.toml back (for verify).
+
+def find_line(text: str, pattern: str, start: int = 1) -> int | None:
+    """1-based line of the first match of `pattern` (a regex, MULTILINE) at or after line `start`."""
+    rx = re.compile(pattern)
+    for n, line in enumerate(text.splitlines(), 1):
+        if n >= start and rx.search(line):
+            return n
+    return None
+
+
+@dataclass(frozen=True)
+class FlyService:
+    index: int
+    line: int | None                  # the line of its [[services]] header
+    role: str | None                  # from our role comment, if present
+    internal_port: int | None
+    protocol: str | None
+    auto_stop_machines: Any
+    auto_start_machines: Any
+    min_machines_running: Any
+    ports: list[dict[str, Any]]
+    http_checks: list[dict[str, Any]]
+    tcp_checks: list[dict[str, Any]]
+    raw: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FlyToml:
+    text: str
+    data: dict[str, Any]
+    services: list[FlyService] = field(default_factory=list)
+
+    def service_for_port(self, internal_port: int) -> FlyService | None:
+        return next((s for s in self.services if s.internal_port == internal_port), None)
+
+    def line_of(self, pattern: str) -> int | None:
+        return find_line(self.text, pattern)
+
+    @property
+    def vm(self) -> dict[str, Any]:
+        vms = self.data.get("vm") or []
+        return vms[0] if isinstance(vms, list) and vms else (vms if isinstance(vms, dict) else {})
+
+    @property
+    def vm_memory_mb(self) -> int | None:
+        vm = self.vm
+        return parse_memory_mb(vm.get("memory", vm.get("memory_mb")))
+
+
+def read_fly_toml(text: str) -> FlyToml:
+    """Parse fly.toml into plain data plus its services with line numbers. Raises UserError on bad TOML."""
+    try:
+        doc = tomlkit.parse(text)
+    except ParseError as e:
+        raise UserError(f"fly.toml is not valid TOML (line {e.line}, column {e.col}): {e}.",
+                        fix="fix that line and run again.") from None
+    data = doc.unwrap()
+    header_lines = [n for n, line in enumerate(text.splitlines(), 1) if re.match(r"^\s*\[\[services\]\]", line)]
+    raw_services = data.get("services") or []
+    tables = doc.get("services")
+    services: list[FlyService] = []
+    for i, svc in enumerate(raw_services if isinstance(raw_services, list) else []):
+        role = _role_of(tables[i]) if isinstance(tables, AoT) else None
+        services.append(FlyService(
+            index=i, line=header_lines[i] if i < len(header_lines) else None, role=role,
+            internal_port=svc.get("internal_port"), protocol=svc.get("protocol"),
+            auto_stop_machines=svc.get("auto_stop_machines"), auto_start_machines=svc.get("auto_start_machines"),
+            min_machines_running=svc.get("min_machines_running"), ports=list(svc.get("ports") or []),
+            http_checks=list(svc.get("http_checks") or []), tcp_checks=list(svc.get("tcp_checks") or []),
+            raw=svc))
+    return FlyToml(text, data, services)

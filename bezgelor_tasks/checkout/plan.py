@@ -1,0 +1,228 @@
+"""`init`: every generator's FileChange in a fixed order, then check / dry-run / apply.
+
+Generators never write; this module decides what happens to their changes. Before anything is
+written, the Elixir files the user owns are parsed (a broken mix.exs is named with its line, not
+patched), and every .ex/.exs init is about to write is parsed with real Elixir in a staging folder:
+if one does not parse, that is our bug, and nothing is written. Writing is all-or-nothing: if a
+write fails half-way, the files already written get their previous content back.
+"""
+
+from __future__ import annotations
+
+import importlib
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bezgelor_tasks import elixir
+from bezgelor_tasks.checkout.discover import Checkout
+from bezgelor_tasks.errors import UserError
+from bezgelor_tasks.files import FileChange, apply_changes, read_text
+from bezgelor_tasks.ui import UI
+
+# (module under bezgelor_tasks.checkout, function): the order files appear in diffs and summaries.
+GENERATORS: tuple[tuple[str, str], ...] = (
+    ("mixexs", "mix_exs_change"),
+    ("prodexs", "prod_exs_change"),
+    ("runtime", "runtime_exs_change"),
+    ("router", "router_change"),
+    ("elixir_sources", "health_controller_change"),
+    ("elixir_sources", "release_module_change"),
+    ("overlays", "overlay_changes"),
+    ("dockerfile", "dockerfile_change"),
+    ("dockerignore", "dockerignore_change"),
+    ("flytoml", "fly_toml_change"),
+    ("docs", "docs_changes"),
+    ("workflow", "workflow_change"),
+    ("gitignore", "gitignore_change"),
+)
+
+# Files the user owns that init patches: they must parse before we touch them.
+USER_ELIXIR_FILES = ("mix.exs", "config/prod.exs", "config/runtime.exs")
+
+Generator = Callable[[Checkout], "FileChange | list[FileChange]"]
+
+
+def _load(module: str, name: str) -> Generator | None:
+    try:
+        mod = importlib.import_module(f"bezgelor_tasks.checkout.{module}")
+    except ModuleNotFoundError as e:
+        if e.name == f"bezgelor_tasks.checkout.{module}":
+            return None
+        raise
+    fn = getattr(mod, name, None)
+    return fn if callable(fn) else None
+
+
+def missing_generators() -> list[str]:
+    """Generators listed in GENERATORS that this installation lacks (should be none)."""
+    return [f"checkout.{m}.{f}" for m, f in GENERATORS if _load(m, f) is None]
+
+
+def init_changes(co: Checkout) -> list[FileChange]:
+    """Every FileChange init would make, in GENERATORS order (unchanged files included)."""
+    changes: list[FileChange] = []
+    for module, name in GENERATORS:
+        fn = _load(module, name)
+        if fn is None:
+            continue  # reported by missing_generators(); a test keeps the list empty
+        result = fn(co)
+        changes.extend(result if isinstance(result, list) else [result])
+    return changes
+
+
+def action(ch: FileChange) -> str:
+    """What init does to this file: create, patch, replace (needs --force) or nothing."""
+    if not ch.changed:
+        return "unchanged"
+    if ch.old is None:
+        return "create"
+    return "replace" if ch.needs_force else "patch"
+
+
+_PAST = {"create": "created", "patch": "patched", "replace": "replaced", "unchanged": "unchanged"}
+
+
+@dataclass
+class InitResult:
+    mode: str                                 # check | dry-run | apply
+    changes: list[FileChange]
+    written: list[FileChange] = field(default_factory=list)
+    syntax_checked: bool = False
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def pending(self) -> list[FileChange]:
+        return [c for c in self.changes if c.changed]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "changed": len(self.pending),
+            "syntax_checked": self.syntax_checked,
+            "skipped": self.skipped,
+            "files": [{"file": c.rel, "action": action(c), "why": c.why, "notes": list(c.notes),
+                       "written": c in self.written} for c in self.changes],
+        }
+
+
+def check_user_files_parse(co: Checkout) -> None:
+    """Refuse to patch user files that do not parse: name the file and line (never guess)."""
+    paths = [co.path(rel) for rel in USER_ELIXIR_FILES if co.path(rel).is_file()]
+    problems = elixir.parse_files(paths, co.root)
+    if problems:
+        p = problems[0]
+        raise UserError(f"{p.file}:{p.line} does not parse as Elixir ({p.message}), so init cannot patch it; "
+                        "nothing was changed.", fix=f"fix the syntax error at {p.file}:{p.line} "
+                        "(`elixir -e 'Code.string_to_quoted!(File.read!(\"" + p.file + "\"))'` shows it), "
+                        "then run `inv init` again.")
+
+
+def check_new_content_parses(changes: Iterable[FileChange]) -> None:
+    """Parse what init is about to write, staged in a temporary folder, before anything is written."""
+    todo = [c for c in changes if c.changed and c.rel.endswith((".ex", ".exs"))]
+    if not todo:
+        return
+    with tempfile.TemporaryDirectory(prefix="bezgelor-init-") as tmp:
+        stage = Path(tmp)
+        staged = []
+        for c in todo:
+            target = stage / c.rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(c.new, encoding="utf-8")
+            staged.append(target)
+        problems = elixir.parse_files(staged, stage)
+    if problems:
+        where = "; ".join(f"{p.file}:{p.line}: {p.message}" for p in problems)
+        raise UserError(f"init generated Elixir that does not parse ({where}). This is a bug in bezgelor-tasks; "
+                        "nothing was written and your files are as they were.",
+                        fix="report it with the output of `inv init --dry-run`; meanwhile apply the plan by hand.")
+
+
+def _restore(changes: list[FileChange]) -> None:
+    """Put back the previous content of files a failed apply already wrote."""
+    for c in changes:
+        if read_text(c.path) != c.new:
+            continue
+        if c.old is None:
+            c.path.unlink(missing_ok=True)
+        else:
+            from bezgelor_tasks.files import atomic_write
+
+            atomic_write(c.path, c.old)
+
+
+def run_init(co: Checkout, ui: UI, *, check: bool = False, dry_run: bool = False, force: bool = False,
+             skip_syntax_check: bool = False) -> InitResult:
+    """Compute init's changes and check, show or apply them; returns what happened."""
+    mode = "check" if check else "dry-run" if dry_run else "apply"
+    have_elixir = elixir.available()
+    skipped: list[str] = []
+    if have_elixir:
+        check_user_files_parse(co)
+    elif mode == "apply" and not skip_syntax_check:
+        raise UserError("Elixir is not installed, so init cannot check that the mix.exs, config and .ex files "
+                        "it writes parse; it refuses to write files it cannot check. Nothing was changed.",
+                        fix="install Elixir (Debian: apt-get install elixir) and run again; or, at your own "
+                        "risk, pass --skip-syntax-check (then run `inv verify` once Elixir is available).")
+    else:
+        skipped.append("Elixir is not installed: the .ex/.exs files were NOT checked with Code.string_to_quoted")
+    missing = missing_generators()
+    if missing:
+        skipped.append("this installation lacks generator(s): " + ", ".join(missing))
+    changes = init_changes(co)
+    result = InitResult(mode, changes, skipped=skipped)
+    if have_elixir:
+        check_new_content_parses(changes)
+        result.syntax_checked = True
+    if mode != "apply":
+        return result
+    blocked = [c for c in result.pending if c.needs_force and not force]
+    for c in blocked:
+        ui.heading(f"{c.rel}: written by hand; init would replace it:")
+        ui.diff(c.diff())
+    try:
+        result.written = apply_changes(changes, force=force)
+    except UserError:
+        raise
+    except OSError as e:
+        _restore(result.pending)
+        raise UserError(f"writing the checkout failed ({e}); the files already written were restored, "
+                        "nothing was changed.", fix="fix the cause (disk full? permissions?) and run again.") from e
+    return result
+
+
+def report(result: InitResult, ui: UI) -> None:
+    """Human output: diffs for --check/--dry-run, then one line per file, then the verdict."""
+    for note in result.skipped:
+        ui.warn(f"SKIPPED: {note}")
+    if result.mode != "apply":
+        for c in result.pending:
+            ui.diff(c.diff())
+    for c in result.changes:
+        act = action(c)
+        if result.mode == "apply":
+            shown = _PAST[act] if c in result.written or act == "unchanged" else act
+        else:
+            shown = f"would {act}" if act != "unchanged" else "unchanged"
+        extra = f" ({'; '.join(c.notes)})" if c.notes and act != "unchanged" else ""
+        line = f"{shown:<14} {c.rel} — {c.why}{extra}"
+        if act == "unchanged":
+            ui.line(f"   {line}")
+        elif act == "replace":
+            ui.warn(line)
+        else:
+            ui.ok(line)
+    n = len(result.pending)
+    if n == 0:
+        ui.ok("nothing to change: the checkout already matches the plan.")
+    elif result.mode == "check":
+        ui.error(f"{n} file(s) would change (see the diffs above); run `inv init` to apply.")
+    elif result.mode == "dry-run":
+        ui.info(f"{n} file(s) would change; nothing was written (dry run).")
+    else:
+        ui.ok(f"{n} file(s) written. Next: `inv verify`, then `inv deploy.full`.")
+        if result.syntax_checked:
+            ui.ok("every .ex/.exs written parses with Elixir.")

@@ -1,0 +1,104 @@
+"""Dockerfile: copies every release app (mix.exs, lib, priv) and no dev-only one, builds and copies
+the release under its real name, ships config/runtime.exs and the overlays, starts bin/server."""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+import re
+
+from bezgelor_tasks.checkout import dockerignore as dockerignore_mod
+from bezgelor_tasks.checks.context import CheckContext
+from bezgelor_tasks.checks.findings import Finding, error, warning
+
+REL = "Dockerfile"
+
+
+def _norm(path: str) -> str:
+    """A COPY source as a clean context-relative path ("." for the whole context)."""
+    return posixpath.normpath(path.strip().lstrip("/") or ".")
+
+
+def _covers(src: str, path: str) -> bool:
+    """Does COPY source `src` bring `path` (relative to the context) into the image?"""
+    src = _norm(src)
+    if src == ".":
+        return True
+    if any(ch in src for ch in "*?["):
+        parts = path.split("/")
+        return any(fnmatch.fnmatchcase("/".join(parts[:n]), src) for n in range(1, len(parts) + 1))
+    return path == src or path.startswith(src + "/")
+
+
+def _dev_ignored(ctx: CheckContext, app: str) -> bool:
+    text = ctx.text(".dockerignore")
+    if not text:
+        return False
+    return dockerignore_mod.is_ignored(dockerignore_mod.dockerignore_patterns(text), f"apps/{app}/mix.exs")
+
+
+def check(ctx: CheckContext) -> list[Finding]:
+    s, co = ctx.settings, ctx.co
+    facts = ctx.dockerfile
+    if facts is None:
+        return [error(REL, None, "Dockerfile is missing", "run `inv init` to write the multi-stage Dockerfile")]
+    out: list[Finding] = []
+    sources = facts.local_copy_sources()
+    first_line = facts.instructions[0].line if facts.instructions else None
+
+    def copied(path: str) -> bool:
+        return any(_covers(src, path) for _, src in sources)
+
+    for line, src in sources:
+        n = _norm(src)
+        for dev in s.dev_only_apps:
+            if n == f"apps/{dev}" or n.startswith(f"apps/{dev}/"):
+                out.append(error(REL, line, f"copies the dev-only app {dev} ({src}) into the build",
+                                 "remove this COPY: dev tools must not be compiled into the release image"))
+            elif n in (".", "apps") and dev in co.apps and not _dev_ignored(ctx, dev):
+                out.append(error(REL, line, f"`COPY {src}` copies the dev-only app {dev} too",
+                                 f"copy the release apps one by one, or add apps/{dev} to .dockerignore"))
+        if not any(ch in n for ch in "*?[") and n != "." and not co.path(n).exists():
+            out.append(error(REL, line, f"copies {src}, which does not exist in the checkout "
+                             "(docker build fails here)", "remove the COPY or create the path"))
+    for app in co.release_apps:
+        for part in ("mix.exs", "lib"):
+            if co.path(f"apps/{app}/{part}").exists() and not copied(f"apps/{app}/{part}"):
+                out.append(error(REL, first_line, f"never copies apps/{app}/{part}, but {app} is in the release",
+                                 f"add `COPY apps/{app}/{part} apps/{app}/{part}` (run `inv init`)"))
+        if co.has_priv(app) and not copied(f"apps/{app}/priv"):
+            out.append(error(REL, first_line, f"never copies apps/{app}/priv (migrations, game data or static "
+                             "files)", f"add `COPY apps/{app}/priv apps/{app}/priv` (run `inv init`)"))
+    for must, why in (("mix.exs", "the umbrella project"),
+                      ("config/runtime.exs", "boot-time configuration: secrets, DATABASE_URL"),
+                      ("rel/overlays", "the bin/migrate and bin/server overlays")):
+        if co.path(must).exists() and not copied(must):
+            out.append(error(REL, first_line, f"never copies {must} ({why})", f"add `COPY {must} {must}`"))
+    name = s.release_name
+    release_runs = [ins for ins in facts.runs if re.search(r"\bmix\s+release\b", ins.args)]
+    for ins in release_runs:
+        m = re.search(r"\bmix\s+release\s+([a-z_][a-z0-9_]*)", ins.args)
+        if m and m.group(1) != name:
+            out.append(error(REL, ins.line, f"builds release `{m.group(1)}`, but mix.exs defines `{name}`",
+                             f"run `mix release {name}`"))
+    if not release_runs:
+        out.append(error(REL, first_line, "never runs `mix release`", f"add `RUN mix release {name}`"))
+    rel_copies = [c for c in facts.copies if c.from_stage and any("/rel/" in src for src in c.sources)]
+    for c in rel_copies:
+        for src in c.sources:
+            m = re.search(r"/rel/([^/\s]+)", src)
+            if m and m.group(1) != name:
+                out.append(error(REL, c.line, f"COPY --from path {src} names release `{m.group(1)}`, but the "
+                                 f"release is `{name}` (the path will not exist)",
+                                 f"copy /app/_build/prod/rel/{name}"))
+    if not rel_copies:
+        out.append(error(REL, first_line, "the final stage never copies the release from the builder stage",
+                         f"add `COPY --from=builder /app/_build/prod/rel/{name} ./`"))
+    if facts.cmd is None or not any("bin/server" in part for part in facts.cmd):
+        out.append(warning(REL, facts.cmd_line, "the image does not start /app/bin/server",
+                           'end with `CMD ["/app/bin/server"]` (it sets PHX_SERVER and starts the release)'))
+    users = [i for i in facts.instructions if i.keyword == "USER"]
+    if not users or users[-1].args.strip() in ("root", "0"):
+        out.append(warning(REL, users[-1].line if users else None, "the release runs as root",
+                           "add `USER nobody` to the final stage"))
+    return out

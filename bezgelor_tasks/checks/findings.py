@@ -1,0 +1,84 @@
+"""A finding of `verify`: what is wrong, where, how bad, and how to fix it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+SEVERITIES = ("error", "warning", "info")
+
+
+@dataclass(frozen=True)
+class Finding:
+    severity: str          # error | warning | info
+    file: str              # relative to the checkout
+    line: int | None       # 1-based; None when the problem is the file's absence or has no one line
+    message: str           # what is wrong
+    fix: str               # how to fix it
+    check: str = ""        # which check found it (the module name)
+
+    def where(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+    def __str__(self) -> str:
+        return f"{self.severity} {self.where()} {self.message} — {self.fix}"
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def error(file: str, line: int | None, message: str, fix: str) -> Finding:
+    return Finding("error", file, line, message, fix)
+
+
+def warning(file: str, line: int | None, message: str, fix: str) -> Finding:
+    return Finding("warning", file, line, message, fix)
+
+
+def info(file: str, line: int | None, message: str, fix: str) -> Finding:
+    return Finding("info", file, line, message, fix)
+
+
+def line_of(text: str, pattern: str, flags: int = 0, *, start: int = 0) -> int | None:
+    """1-based line of the first match of `pattern` in `text` (at or after offset `start`), or None."""
+    m = re.compile(pattern, flags).search(text, start)
+    return text.count("\n", 0, m.start()) + 1 if m else None
+
+
+def line_at(text: str, offset: int) -> int:
+    return text.count("\n", 0, offset) + 1
+
+
+def strip_elixir_comments(text: str) -> str:
+    """Blank out `# ...` comments (outside strings) keeping offsets, so regexes see only code."""
+    out: list[str] = []
+    in_str: str | None = None
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if in_str:
+            out.append(ch)
+            if ch == "\\" and i + 1 < len(text):
+                out.append(text[i + 1])
+                i += 2
+                continue
+            if ch == in_str:
+                in_str = None
+        elif ch == '"':
+            in_str = ch
+            out.append(ch)
+        elif ch == "?" and i + 1 < len(text):  # character literals like ?# or ?"
+            out.append(ch)
+            out.append(text[i + 1])
+            i += 2
+            continue
+        elif ch == "#":
+            while i < len(text) and text[i] != "\n":
+                out.append(" ")
+                i += 1
+            continue
+        else:
+            out.append(ch)
+        i += 1
+    return "".join(out)

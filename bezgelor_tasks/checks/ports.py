@@ -1,0 +1,86 @@
+"""One set of ports everywhere: settings, fly.toml, the Dockerfile's EXPOSE, the health controller's
+TCP probes and runtime.exs's PORT default."""
+
+from __future__ import annotations
+
+import re
+
+from bezgelor_tasks.checks.context import CheckContext
+from bezgelor_tasks.checks.findings import Finding, error, line_of, strip_elixir_comments, warning
+
+_PROBE = re.compile(r"(?:check_tcp_service|check_tcp|probe)\(\s*(\d{2,5})\b|"
+                    r":gen_tcp\.connect\([^,]+,\s*(\d{2,5})\b|"
+                    r"\b(?:auth|realm|world|portal)\w*\s*(?::|=>|,|=)\s*(\d{2,5})\b")
+
+
+def _expected(ctx: CheckContext) -> dict[int, str]:
+    return {port: name for name, port in ctx.settings.ports.all().items()}
+
+
+def check(ctx: CheckContext) -> list[Finding]:
+    s = ctx.settings
+    expected = _expected(ctx)
+    out: list[Finding] = []
+    settings_desc = ", ".join(f"{n} {p}" for n, p in s.ports.all().items())
+    fix_tail = "keep them equal to the settings (BEZGELOR_*_PORT), or run `inv init` to regenerate"
+    fly_text = ctx.text("fly.toml")
+    if ctx.fly_toml is not None and fly_text is not None:
+        internal = {svc.get("internal_port") for svc in ctx.services()}
+        for port, name in expected.items():
+            if port not in internal:
+                out.append(error("fly.toml", None, f"no service has internal_port {port} ({name}; settings: "
+                                 f"{settings_desc})", f"add a [[services]] for {name} — {fix_tail}"))
+        for svc in ctx.services():
+            svc_port = svc.get("internal_port")
+            if not isinstance(svc_port, int) or svc_port not in expected:
+                port_text = str(svc_port)
+                out.append(error("fly.toml", line_of(fly_text, rf"internal_port\s*=\s*{port_text}\b"),
+                                 f"a service has internal_port {port_text}, on which nothing listens "
+                                 f"(settings: {settings_desc})", fix_tail))
+            elif svc_port != s.portal_port:
+                public = {p.get("port") for p in svc.get("ports") or []}
+                if public and svc_port not in public:
+                    out.append(warning("fly.toml", line_of(fly_text, rf"internal_port\s*=\s*{svc_port}\b"),
+                                       f"{expected[svc_port]} listens on {svc_port} but is published on "
+                                       f"{sorted(map(str, public))}; game clients dial the port they are told",
+                                       f"publish it on port {svc_port}"))
+        env_port = (ctx.fly_toml.get("env") or {}).get("PORT")
+        if env_port is not None and str(env_port) != str(s.portal_port):
+            out.append(error("fly.toml", line_of(fly_text, r"^\s*PORT\s*=", re.M), f"[env] PORT = {env_port} "
+                             f"but the portal's port is {s.portal_port}", fix_tail))
+    if ctx.dockerfile is not None:
+        exposed: dict[int, int] = {}
+        for exp in ctx.dockerfile.exposes:
+            for port in exp.ports:
+                exposed[port] = exp.line
+        if exposed:
+            for port, name in expected.items():
+                if port not in exposed:
+                    out.append(error("Dockerfile", min(exposed.values()), f"EXPOSE lacks {port} ({name})",
+                                     fix_tail))
+            for port, line in exposed.items():
+                if port not in expected:
+                    out.append(error("Dockerfile", line, f"EXPOSE {port} is not a port of any server "
+                                     f"(settings: {settings_desc})", fix_tail))
+        else:
+            out.append(warning("Dockerfile", None, "EXPOSE names no ports",
+                               f"add `EXPOSE {' '.join(str(p) for p in expected)}`"))
+    controller_rel = ctx.health_controller_rel()
+    controller = ctx.text(controller_rel)
+    if controller is not None:
+        code = strip_elixir_comments(controller)
+        for m in _PROBE.finditer(code):
+            port = int(next(g for g in m.groups() if g))
+            if port not in expected:
+                out.append(error(controller_rel, line_of(code, re.escape(m.group(0))),
+                                 f"the health check probes port {port}, which no server uses "
+                                 f"(settings: {settings_desc})", fix_tail))
+    runtime = ctx.text("config/runtime.exs")
+    if runtime is not None:
+        code = strip_elixir_comments(runtime)
+        pm = re.search(r"System\.get_env\(\s*\"PORT\"\s*(?:,\s*\"(\d+)\"\s*)?\)\s*(?:\|\|\s*\"(\d+)\")?", code)
+        default = (pm.group(1) or pm.group(2)) if pm else None
+        if pm and default and int(default) != s.portal_port:
+            out.append(error("config/runtime.exs", line_of(code, re.escape(pm.group(0))),
+                             f"PORT defaults to {default}, but the portal's port is {s.portal_port}", fix_tail))
+    return out

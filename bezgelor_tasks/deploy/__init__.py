@@ -1,0 +1,1 @@
+"""`inv deploy.full` as data: the concrete steps, the rollback, the summary."""

@@ -1,0 +1,154 @@
+"""`inv deploy.full`: lock → survey (ask the world) → plan → confirm → steps side by side → health gate
+→ on failure roll back to the last complete release → journal + summary."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bezgelor_tasks.deploy import rollback as rollback_mod
+from bezgelor_tasks.deploy import state, steps
+from bezgelor_tasks.deploy.context import DeployContext
+from bezgelor_tasks.errors import UserError
+from bezgelor_tasks.fly.client import FlyClient
+from bezgelor_tasks.journal import Journal
+from bezgelor_tasks.lock import DeployLock
+from bezgelor_tasks.pipeline import Pipeline, StepFailed, StepReport
+from bezgelor_tasks.settings import Settings
+from bezgelor_tasks.tasks._common import Session
+
+RESUME_HINT = "run `inv deploy.full` again: finished steps are recognised and skipped"
+ROLLBACK_STEPS = ("deploy", "health")
+
+
+def verify_errors(settings: Settings) -> list[str]:
+    """The errors `inv verify` reports for the checkout, one line each (warnings do not stop a deploy)."""
+    from bezgelor_tasks.checkout.discover import Checkout
+    from bezgelor_tasks.checks import verify
+
+    report = verify(Checkout.open(settings))
+    return [f"{f.where()} {f.message}" for f in report.findings if f.severity == "error"]
+
+
+@dataclass
+class DeployOutcome:
+    ok: bool
+    ctx: DeployContext
+    reports: list[StepReport]
+    seconds: float
+    error: str = ""
+    failed_step: str = ""
+    rollback: dict[str, Any] | None = None
+    dry_run: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        s = self.ctx.settings
+        return {
+            "ok": self.ok, "dry_run": self.dry_run, "app": s.app, "version": self.ctx.version,
+            "image": self.ctx.image_ref or None, "release_version": self.ctx.release_version,
+            "url": f"https://{s.hostname}", "ipv4": self.ctx.ipv4 or None, "game_ports": s.ports.game(),
+            "db_password_file": str(state.password_path(s)) if state.password_path(s).exists() else None,
+            "steps": [r.as_json() for r in self.reports], "seconds": round(self.seconds, 3),
+            "sequential_seconds": round(sum(r.seconds for r in self.reports), 3),
+            "error": self.error or None, "failed_step": self.failed_step or None, "rollback": self.rollback,
+        }
+
+
+def make_context(sess: Session) -> DeployContext:
+    s = sess.settings
+    fly = FlyClient(s, sess.executor)
+    return DeployContext(settings=s, fly=fly, ui=sess.ui, executor=sess.executor, journal=Journal(s.state_dir))
+
+
+def _confirm(sess: Session, pipe: Pipeline) -> None:
+    if not sys.stdin.isatty():
+        raise UserError("deploy.full would change your Fly account (plan above) and needs confirmation, "
+                        "but there is no terminal to ask on.",
+                        fix="pass --yes to run it unattended (CI), or --dry-run to only see the plan.")
+    answer = input("Run these steps? [y/N] ").strip().lower()
+    if answer not in ("y", "yes"):
+        raise UserError("Stopped before changing anything.", fix="run again and answer y, or pass --yes.")
+
+
+def deploy_full(sess: Session, *, yes: bool = False, verify: Callable[[], list[str]] | None = None) -> DeployOutcome:
+    s, ui = sess.settings, sess.ui
+    ctx = make_context(sess)
+    started = time.monotonic()
+    step_list = steps.all_steps(ctx, verify or (lambda: verify_errors(s)))
+    if sess.dry_run:
+        pipe = Pipeline(step_list, ui=ui, journal=None, resume_hint=RESUME_HINT)
+        pipe.survey()
+        if not sess.json_mode:
+            pipe.show_plan()
+            ui.info("dry run: nothing was changed.")
+        return DeployOutcome(True, ctx, list(pipe.reports.values()), time.monotonic() - started, dry_run=True)
+
+    state.ensure_state_dir(s)
+    pipe = Pipeline(step_list, ui=ui, journal=ctx.journal, resume_hint=RESUME_HINT)
+    lock = DeployLock(s.state_dir, s.app)
+    with lock.held("deploy"):
+        try:
+            pipe.survey()
+            pipe.show_plan()
+            changing = [r for r in pipe.pending if r.name not in steps.READ_ONLY_STEPS]
+            if changing and not yes:
+                _confirm(sess, pipe)
+            ctx.journal.record("deploy-start", app=s.app, version=ctx.version,
+                               todo=[r.name for r in pipe.pending])
+            pipe.execute()
+        except StepFailed as failure:
+            outcome = DeployOutcome(False, ctx, list(pipe.reports.values()), time.monotonic() - started,
+                                    error=failure.paragraph(), failed_step=failure.step.name)
+            if failure.step.name in ROLLBACK_STEPS:
+                outcome.rollback = _auto_rollback(ctx, failure)
+            ctx.journal.record("deploy-end", app=s.app, version=ctx.version, ok=False, step=failure.step.name,
+                               error=failure.paragraph(), rollback=outcome.rollback)
+            outcome.seconds = time.monotonic() - started
+            return outcome
+        except KeyboardInterrupt:
+            ctx.journal.record("deploy-end", app=s.app, version=ctx.version, ok=False, error="interrupted")
+            raise
+    outcome = DeployOutcome(True, ctx, list(pipe.reports.values()), time.monotonic() - started)
+    ctx.journal.record("deploy-end", app=s.app, version=ctx.version, ok=True, image_ref=ctx.image_ref,
+                       release_version=ctx.release_version, seconds=round(outcome.seconds, 3))
+    return outcome
+
+
+def _auto_rollback(ctx: DeployContext, failure: StepFailed) -> dict[str, Any]:
+    s, ui = ctx.settings, ctx.ui
+    bad_image = ctx.image_ref
+    try:
+        target = rollback_mod.choose_target(ctx.fly.releases(s.app), avoid_image=bad_image, app=s.app)
+    except UserError as e:
+        ui.error(f"cannot roll back: {e.message}")
+        return {"done": False, "reason": e.message}
+    try:
+        result = rollback_mod.roll_back(s, ctx.fly, ui, ctx.journal, target, ipv4=ctx.ipv4 or None,
+                                        reason=f"step {failure.step.name} failed")
+    except UserError as e:
+        ui.error(e.paragraph())
+        return {"done": False, "to_release": target.version, "image_ref": target.image_ref, "reason": e.message}
+    ui.ok(f"rolled back to release v{target.version} ({target.image_ref}); it is {result.health.summary()}")
+    return {"done": True, **result.as_json()}
+
+
+def show_summary(sess: Session, outcome: DeployOutcome) -> None:
+    ui, s, ctx = sess.ui, sess.settings, outcome.ctx
+    ui.heading("Summary")
+    ports = ", ".join(f"{name} {port}" for name, port in s.ports.game().items())
+    rows = [("version", ctx.version or "?"), ("image", ctx.image_ref or "-"),
+            ("release", f"v{ctx.release_version}" if ctx.release_version is not None else "-"),
+            ("url", f"https://{s.hostname}"), ("ipv4", ctx.ipv4 or "-"), ("game ports", ports)]
+    if state.password_path(s).exists():
+        rows.append(("db password", f"{state.password_path(s)} (mode 0600)"))
+    for k, v in rows:
+        ui.line(f"  {k:<12} {v}")
+    ui.line("  steps:")
+    for r in outcome.reports:
+        ui.line(f"    {r.name:<10} {r.state:<8} {r.seconds:7.2f}s  {r.detail if r.state == 'done' else ''}".rstrip())
+    sequential = sum(r.seconds for r in outcome.reports)
+    ui.line(f"  total {outcome.seconds:.2f}s (steps one after another: {sequential:.2f}s)")

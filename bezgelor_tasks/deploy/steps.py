@@ -1,0 +1,329 @@
+"""The steps of `inv deploy.full`, each asking the world (flyctl, read-only) whether it is done.
+
+preflight ─ app ─┬─ build ──────────────────────┐
+                 ├─ database ─┬─ backup ─────────┼─ deploy ─ health
+                 └─ ipv4 ─────┴─ secrets ───────┘
+The image is built and pushed while the database and the IPv4 are provisioned, then deployed by image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bezgelor_tasks import journal as journal_mod
+from bezgelor_tasks import redact
+from bezgelor_tasks.deploy import secretgen, state
+from bezgelor_tasks.deploy.context import IMAGE_LATER, IPV4_LATER, DeployContext, git_describe, read_version
+from bezgelor_tasks.errors import UserError
+from bezgelor_tasks.fly import commands
+from bezgelor_tasks.fly.records import Release
+from bezgelor_tasks.pipeline import Status, Step, done, todo
+from bezgelor_tasks.run import Command
+
+GENERATED_SECRETS = ("SECRET_KEY_BASE", "CLOAK_KEY")
+ADDRESS_SECRET = "WORLD_PUBLIC_ADDRESS"
+BACKUP_SKIPPED = "skipped: added by the backup feature"
+
+
+def _newest_complete(releases: list[Release]) -> Release | None:
+    complete = [r for r in releases if r.status.lower() == "complete" and r.image_ref]
+    return max(complete, key=lambda r: r.version or 0, default=None)
+
+
+def _runs_label(releases: list[Release], label: str) -> Release | None:
+    current = _newest_complete(releases)
+    if current and current.image_ref.endswith(f":{label}"):
+        return current
+    return None
+
+
+# --- 1. preflight -----------------------------------------------------------------------------------
+
+def preflight(ctx: DeployContext, verify: Callable[[], list[str]]) -> Step:
+    def check() -> Status:
+        flyctl = ctx.fly.version()
+        who = ctx.fly.whoami()
+        errors = verify()
+        if errors:
+            shown = "; ".join(errors[:5]) + (f"; and {len(errors) - 5} more" if len(errors) > 5 else "")
+            raise UserError(f"`inv verify` reports {len(errors)} error(s) in {ctx.settings.root}: {shown}.",
+                            fix=f"run `inv init --root {ctx.settings.root}` (and `inv verify` for details) "
+                                "and fix what remains")
+        ctx.version = ctx.version or read_version(ctx.settings, ctx.executor)
+        if not ctx.label:
+            from bezgelor_tasks.deploy.context import image_label
+            ctx.label = image_label(ctx.version)
+        return done(f"flyctl {flyctl.version or '?'}, logged in as {who.email or '?'}, verify clean, "
+                    f"version {ctx.version}")
+
+    def plan() -> list[Command]:
+        return [commands.version(ctx.settings), commands.whoami(ctx.settings), git_describe(ctx.settings)]
+
+    def run() -> dict[str, Any]:
+        return {"version": ctx.version, "summary": check().detail}
+
+    return Step("preflight", "flyctl present and logged in, `inv verify` clean, version from git",
+                check, plan, run, fix="see the message above")
+
+
+# --- 2. app -----------------------------------------------------------------------------------------
+
+def app(ctx: DeployContext) -> Step:
+    s = ctx.settings
+
+    def check() -> Status:
+        found = ctx.fly.find_app(s.app)
+        return done(f"app {s.app} exists") if found else todo(f"no app {s.app} in org {s.org}")
+
+    def run() -> dict[str, Any]:
+        ctx.fly.create_app(s.app)
+        return {"created_app": s.app, "org": s.org, "summary": f"created app {s.app} in {s.org}"}
+
+    return Step("app", f"the Fly app {s.app} exists in org {s.org}", check,
+                lambda: [commands.apps_create(s)], run, after=("preflight",),
+                fix="choose another BEZGELOR_FLY_APP if the name is taken, or check BEZGELOR_FLY_ORG")
+
+
+# --- build (side by side with database and ipv4) ------------------------------------------------------
+
+def build(ctx: DeployContext) -> Step:
+    s = ctx.settings
+
+    def check() -> Status:
+        running = _runs_label(ctx.fly.releases(s.app), ctx.label)
+        if running:
+            ctx.image_ref = running.image_ref
+            return done(f"release v{running.version} already runs {running.image_ref}")
+        for e in reversed(list(ctx.journal.entries())):
+            if e.get("event") == "built" and e.get("label") == ctx.label and e.get("app") == s.app \
+                    and e.get("image_ref"):
+                ctx.image_ref = str(e["image_ref"])
+                return done(f"image {ctx.image_ref} was built and pushed earlier")
+        return todo(f"no image labelled {ctx.label}")
+
+    def run() -> dict[str, Any]:
+        ctx.image_ref = ctx.fly.deploy_build(ctx.version, ctx.label)
+        ctx.journal.record("built", app=s.app, label=ctx.label, version=ctx.version, image_ref=ctx.image_ref)
+        return {"image_ref": ctx.image_ref, "label": ctx.label, "summary": f"built and pushed {ctx.image_ref}"}
+
+    return Step("build", "build and push the image (remote builder), labelled with the version", check,
+                lambda: [commands.deploy(s, ctx.version or "<version>", build_only=True,
+                                         image_label=ctx.label or "<version>")],
+                run, after=("app",),
+                fix="read the build log above; `inv verify` and `inv release.build` reproduce most build errors "
+                    "locally")
+
+
+# --- 3. database --------------------------------------------------------------------------------------
+
+def database(ctx: DeployContext) -> Step:
+    s = ctx.settings
+    path = state.password_path(s)
+
+    def check() -> Status:
+        pg = ctx.fly.find_app(s.db_app)
+        if pg is None:
+            return todo(f"no Postgres app {s.db_app}")
+        ctx.facts["db_exists"] = True
+        names = {x.name for x in ctx.fly.secrets(s.app)}
+        if "DATABASE_URL" not in names:
+            return todo(f"{s.db_app} exists but is not attached (no DATABASE_URL)")
+        return done(f"{s.db_app} exists and is attached")
+
+    def plan() -> list[Command]:
+        cmds = [] if ctx.facts.get("db_exists") else [commands.postgres_create(s)]
+        return [*cmds, commands.postgres_attach(s)]
+
+    def run() -> dict[str, Any]:
+        changed: dict[str, Any] = {}
+        if ctx.fly.find_app(s.db_app) is None:
+            output = ctx.fly.postgres_create()
+            creds = state.extract_credentials(output)
+            ctx.db_password_path = state.save_credentials(s, creds)
+            ctx.ui.info(f"{s.db_app}: its password is kept in {ctx.db_password_path} (mode 0600, gitignored); "
+                        "Fly shows it only once.")
+            changed.update(created_postgres=s.db_app, password_file=str(ctx.db_password_path))
+        elif not path.exists():
+            ctx.ui.warn(f"{s.db_app} exists but {path} does not: backups that need the password will ask for it.")
+        if "DATABASE_URL" not in {x.name for x in ctx.fly.secrets(s.app)}:
+            attached = ctx.fly.postgres_attach()
+            changed["attached"] = attached
+        parts = []
+        if changed.get("created_postgres"):
+            parts.append(f"created {s.db_app} (password in {path})")
+        if changed.get("attached"):
+            parts.append(f"attached it to {s.app} (DATABASE_URL staged)")
+        changed["summary"] = ", ".join(parts) or "nothing to do"
+        return changed
+
+    return Step("database", f"Postgres app {s.db_app} exists and is attached to {s.app}", check, plan, run,
+                after=("app",),
+                irreversible=f"`fly postgres create` prints the database password once; it is kept in {path}",
+                fix=f"check `fly apps list` for {s.db_app}; if the name is taken choose another BEZGELOR_FLY_DB_APP")
+
+
+# --- 4. ipv4 ------------------------------------------------------------------------------------------
+
+def ipv4(ctx: DeployContext) -> Step:
+    s = ctx.settings
+
+    def find() -> str:
+        v4 = [ip for ip in ctx.fly.ips(s.app) if ip.is_dedicated_v4 and ip.address]
+        return v4[0].address if v4 else ""
+
+    def check() -> Status:
+        ctx.ipv4 = find()
+        return done(f"dedicated IPv4 {ctx.ipv4}") if ctx.ipv4 else todo("no dedicated IPv4 (game ports need one)")
+
+    def run() -> dict[str, Any]:
+        ctx.fly.allocate_v4(s.app)
+        ctx.ipv4 = find()
+        if not ctx.ipv4:
+            raise UserError(f"`fly ips allocate-v4` succeeded but `fly ips list -a {s.app}` shows no dedicated IPv4.",
+                            fix=f"run `fly ips list -a {s.app}` to see what Fly allocated, then deploy again.")
+        return {"ipv4": ctx.ipv4, "summary": f"allocated {ctx.ipv4}"}
+
+    return Step("ipv4", "a dedicated IPv4 for the raw-TCP game ports (becomes WORLD_PUBLIC_ADDRESS)",
+                check, lambda: [commands.ips_allocate_v4(s)], run, after=("app",),
+                fix=f"check `fly ips list -a {s.app}` and your organization's IPv4 allowance")
+
+
+# --- 5. secrets -------------------------------------------------------------------------------------
+
+def redact_public(value: str) -> None:
+    """WORLD_PUBLIC_ADDRESS travels with the secrets on stdin, so the executor registered it as secret;
+    it is the game servers' public IP, shown in the summary. Forget it again.
+    (Asked of the lead: a public `redact.unregister`; until then this reaches into redact's set.)"""
+    with redact._lock:
+        redact._secrets.discard(value)
+
+
+def _address_confirmed(ctx: DeployContext, digest: str) -> bool:
+    """Fly shows digests, never values: trust WORLD_PUBLIC_ADDRESS when we set this digest to this address."""
+    for e in reversed(list(ctx.journal.entries())):
+        if e.get("event") == "secret-digest" and e.get("app") == ctx.settings.app and e.get("name") == ADDRESS_SECRET:
+            return bool(digest) and e.get("digest") == digest and e.get("address") == ctx.ipv4
+    return False
+
+
+def secrets(ctx: DeployContext) -> Step:
+    s = ctx.settings
+
+    def wanted() -> tuple[list[str], bool]:
+        present = {x.name: x for x in ctx.fly.secrets(s.app)}
+        missing = [n for n in GENERATED_SECRETS if n not in present]
+        addr = present.get(ADDRESS_SECRET)
+        address_ok = addr is not None and _address_confirmed(ctx, addr.digest)
+        return missing, not address_ok
+
+    def check() -> Status:
+        missing, address = wanted()
+        if not missing and not address:
+            return done(f"SECRET_KEY_BASE and CLOAK_KEY present, WORLD_PUBLIC_ADDRESS = {ctx.ipv4}")
+        what = missing + ([f"WORLD_PUBLIC_ADDRESS={ctx.ipv4 or IPV4_LATER}"] if address else [])
+        return todo("to set: " + ", ".join(what))
+
+    def plan() -> list[Command]:
+        names = [*GENERATED_SECRETS, ADDRESS_SECRET]
+        return [commands.secrets_import(s, {n: "***" for n in names}, stage=True)]
+
+    def run() -> dict[str, Any]:
+        missing, address = wanted()
+        values = {n: secretgen.GENERATED[n]() for n in missing}
+        if address:
+            values[ADDRESS_SECRET] = ctx.ipv4
+        if not values:
+            return {"summary": "nothing to do"}
+        ctx.fly.import_secrets(s.app, values, stage=True)
+        if ADDRESS_SECRET in values:
+            redact_public(ctx.ipv4)
+        if ADDRESS_SECRET in values:
+            digest = next((x.digest for x in ctx.fly.secrets(s.app) if x.name == ADDRESS_SECRET), "")
+            # The address is public (it is the game servers' IP); the digest lets a re-run recognise it.
+            ctx.journal.record("secret-digest", app=s.app, name=ADDRESS_SECRET, address=ctx.ipv4, digest=digest)
+        return {"staged": sorted(values), "generated": sorted(missing),
+                "summary": f"staged {', '.join(sorted(values))} in one `secrets import`"}
+
+    return Step("secrets", "SECRET_KEY_BASE and CLOAK_KEY (generated only when absent), WORLD_PUBLIC_ADDRESS",
+                check, plan, run, after=("database", "ipv4"),
+                fix=f"check `fly secrets list -a {s.app}`; existing SECRET_KEY_BASE/CLOAK_KEY are never replaced")
+
+
+# --- 6. backup (slot) ---------------------------------------------------------------------------------
+
+def backup(ctx: DeployContext) -> Step:
+    return Step("backup", "back up the database before migrating", lambda: todo(BACKUP_SKIPPED),
+                lambda: [], lambda: {"skipped": True, "summary": BACKUP_SKIPPED}, after=("database",))
+
+
+# --- 7. deploy ------------------------------------------------------------------------------------------
+
+def deploy(ctx: DeployContext) -> Step:
+    s = ctx.settings
+
+    def check() -> Status:
+        running = _runs_label(ctx.fly.releases(s.app), ctx.label)
+        if not running:
+            return todo(f"{s.app} does not run {ctx.label} yet")
+        ctx.release_version = running.version
+        ctx.image_ref = running.image_ref
+        staged = sorted(x.name for x in ctx.fly.secrets(s.app) if x.status.lower() == "staged")
+        if staged:
+            return todo(f"release v{running.version} runs {ctx.label}, but {', '.join(staged)} are staged, "
+                        "not deployed")
+        return done(f"release v{running.version} runs {running.image_ref}")
+
+    def run() -> dict[str, Any]:
+        emitted = ctx.fly.deploy_image(ctx.image_ref, ctx.version)
+        if emitted and emitted.version is not None:
+            ctx.release_version = emitted.version
+        else:
+            running = _runs_label(ctx.fly.releases(s.app), ctx.label)
+            ctx.release_version = running.version if running else None
+        ctx.journal.record("deployed", app=s.app, release_version=ctx.release_version, version=ctx.version,
+                           image_ref=ctx.image_ref, label=ctx.label)
+        return {"release_version": ctx.release_version, "image_ref": ctx.image_ref,
+                "summary": f"release v{ctx.release_version} runs {ctx.image_ref}"}
+
+    return Step("deploy", f"deploy the image (release command migrates; waits up to {s.deploy_wait_timeout_s}s)",
+                check, lambda: [commands.deploy(s, ctx.version or "<version>", image=ctx.image_ref or IMAGE_LATER)],
+                run, after=("build", "secrets", "backup"),
+                irreversible="the release command runs database migrations; rolling the image back does not "
+                             "undo them (`inv db.rollback` does)",
+                fix=f"see `fly logs -a {s.app}` and `inv deploy.status`")
+
+
+# --- 8. health gate ------------------------------------------------------------------------------------
+
+def health(ctx: DeployContext) -> Step:
+    s = ctx.settings
+
+    def run() -> dict[str, Any]:
+        from bezgelor_tasks.health import health_gate
+
+        report = health_gate(s, ctx.ui, ctx.ipv4)
+        ctx.health = report
+        if not report.ok:
+            for line in report.lines():
+                ctx.ui.line(f"  {line}")
+            raise UserError(f"{s.app} is {report.summary()}; last error: {report.last_error or 'none'}.",
+                            fix=f"read `fly logs -a {s.app}`; raise BEZGELOR_HEALTH_TIMEOUT if the game data "
+                                "needs longer to load")
+        return {"waited_s": round(report.waited, 2), "services": dict(report.services), "summary": report.summary()}
+
+    return Step("health", f"{s.public_health_url} all ok and the game ports answer on the IPv4",
+                lambda: todo("checked on every deploy"), lambda: [], run, after=("deploy",),
+                fix=f"read `fly logs -a {s.app}`")
+
+
+def all_steps(ctx: DeployContext, verify: Callable[[], list[str]]) -> list[Step]:
+    return [preflight(ctx, verify), app(ctx), build(ctx), database(ctx), ipv4(ctx), secrets(ctx),
+            backup(ctx), deploy(ctx), health(ctx)]
+
+
+READ_ONLY_STEPS = frozenset({"preflight", "backup", "health"})
+
+
+def journal_deploys(ctx: DeployContext) -> dict[str, dict[str, Any]]:
+    return journal_mod.deploys_by_version(ctx.journal.path)

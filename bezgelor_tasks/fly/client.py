@@ -1,0 +1,247 @@
+"""Run flyctl commands through the executor and turn their output into records.
+
+`FlyClient` is the only place that knows how flyctl phrases its errors: each known phrase becomes a
+`UserError` naming the fix. The builders in `commands.py` stay pure; this module does the I/O.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Mapping
+
+from bezgelor_tasks import redact
+from bezgelor_tasks.errors import UserError
+from bezgelor_tasks.fly import commands, records
+from bezgelor_tasks.fly.records import IP, App, AppStatus, MigrationStatus, Release, Secret, Version, WhoAmI
+from bezgelor_tasks.run import Background, Command, Executor, Result
+from bezgelor_tasks.settings import Settings
+
+INSTALL_URL = "https://fly.io/docs/flyctl/install/"
+PROXY_READY = r"Proxying localhost:(\d+)"
+MIGRATE = "/app/bin/migrate"
+
+_NOT_LOGGED_IN = re.compile(r"no access token available|not logged in|must be authenticated|"
+                            r"unauthorized|authentication required", re.I)
+_NAME_TAKEN = re.compile(r"name has already been taken|already exists for|is already taken", re.I)
+_APP_MISSING = re.compile(r"could not find app|app not found|could not resolve app", re.I)
+_ALREADY_ATTACHED = re.compile(r"already contains a secret named DATABASE_URL", re.I)
+_RELEASE_COMMAND = re.compile(r"release command failed", re.I)
+_CHECKS_TIMEOUT = re.compile(r"timeout reached waiting for health checks", re.I)
+_SSH_EXIT = re.compile(r"ssh shell: Process exited with status (\d+)", re.I)
+_BUILD_IMAGE = re.compile(r"^\s*image:\s*(\S+)", re.M)
+
+
+class FlyClient:
+    def __init__(self, settings: Settings, executor: Executor) -> None:
+        self.settings = settings
+        self.executor = executor
+        self._flyctl_found = False
+
+    # --- plumbing -----------------------------------------------------------------------------------
+
+    @property
+    def dry_run(self) -> bool:
+        return self.executor.dry_run
+
+    def _ensure_flyctl(self) -> None:
+        if self._flyctl_found:
+            return
+        if shutil.which(self.settings.flyctl) is None:
+            raise UserError(
+                f"flyctl (`{self.settings.flyctl}`) is not installed or not on PATH.",
+                fix=f"install it ({INSTALL_URL}: `curl -L https://fly.io/install.sh | sh`), put it on PATH, "
+                    "or set BEZGELOR_FLYCTL to its path.")
+        self._flyctl_found = True
+
+    def run(self, cmd: Command, *, app: str | None = None, check: bool = True) -> Result:
+        """Run a flyctl command; known failures become UserErrors with fixes."""
+        if not (self.dry_run and cmd.mutates):
+            self._ensure_flyctl()
+        result = self.executor.run(cmd, check=False)
+        if check and not result.ok:
+            raise self.explain(result, app=app)
+        return result
+
+    def explain(self, result: Result, *, app: str | None = None) -> UserError:
+        """The UserError for a failed flyctl command: a known cause and its fix, or the raw failure."""
+        text = f"{result.stderr}\n{result.stdout}"
+        shown = f"`{result.command.shown()}`"
+        target = app or self.settings.app
+        if _NOT_LOGGED_IN.search(text):
+            return UserError(f"{shown} failed: flyctl is not logged in to Fly.io.",
+                             fix="run `fly auth login` or set FLY_API_TOKEN (e.g. `fly tokens create deploy`).")
+        if _NAME_TAKEN.search(text):
+            return UserError(f"{shown} failed: the Fly app name {target!r} is already taken (names are global "
+                             "across all Fly users).",
+                             fix="choose another BEZGELOR_FLY_APP (or BEZGELOR_FLY_DB_APP) in .env and retry.")
+        if _APP_MISSING.search(text):
+            return UserError(f"{shown} failed: Fly has no app named {target!r} that you can see.",
+                             fix="check BEZGELOR_FLY_APP / BEZGELOR_FLY_ORG and `fly auth whoami`, or create "
+                                 "the app with `inv deploy.full`.")
+        if _RELEASE_COMMAND.search(text):
+            return UserError(f"{shown} failed: the release command (/app/bin/migrate) failed, so no machine was "
+                             "updated.",
+                             fix=f"read the migration error with `fly logs -a {target}`, fix the migration, "
+                                 "then deploy again (`inv db.status` shows what is applied).")
+        if _CHECKS_TIMEOUT.search(text):
+            return UserError(f"{shown} failed: the machines did not pass their health checks in time.",
+                             fix=f"see `inv deploy.status` and `fly logs -a {target}`; roll back with "
+                                 "`inv rollback.app` if the previous release was healthy.")
+        return self.executor.failure(result)
+
+    # --- account and apps ---------------------------------------------------------------------------
+
+    def version(self) -> Version:
+        return records.parse_version(self.run(commands.version(self.settings)).stdout)
+
+    def whoami(self) -> WhoAmI:
+        return records.parse_whoami(self.run(commands.whoami(self.settings)).stdout)
+
+    def apps(self) -> list[App]:
+        return records.parse_apps(self.run(commands.apps_list(self.settings)).stdout)
+
+    def find_app(self, name: str) -> App | None:
+        return next((a for a in self.apps() if a.name == name), None)
+
+    def create_app(self, name: str | None = None) -> None:
+        app = name or self.settings.app
+        self.run(commands.apps_create(self.settings, app), app=app)
+
+    def scale_memory(self, mb: int, app: str | None = None) -> None:
+        target = app or self.settings.app
+        self.run(commands.scale_memory(self.settings, mb, target), app=target)
+
+    # --- Postgres -----------------------------------------------------------------------------------
+
+    def postgres_create(self) -> str:
+        """Create the Postgres app; returns flyctl's raw output, which holds the password (never show it).
+
+        The password is registered with `redact` before anything can print it, errors included.
+        """
+        cmd = commands.postgres_create(self.settings)
+        if not (self.dry_run and cmd.mutates):
+            self._ensure_flyctl()
+        result = self.executor.run(cmd, check=False)
+        output = f"{result.stdout}\n{result.stderr}"
+        password, url = records.postgres_credentials(output)
+        redact.register(password, url)
+        if not result.ok:
+            raise self.explain(result, app=self.settings.db_app)
+        return result.stdout
+
+    def postgres_attach(self) -> bool:
+        """Attach the database (sets DATABASE_URL); False when it was already attached."""
+        result = self.run(commands.postgres_attach(self.settings), check=False)
+        if result.ok:
+            return True
+        if _ALREADY_ATTACHED.search(f"{result.stderr}\n{result.stdout}"):
+            return False
+        raise self.explain(result)
+
+    def postgres_backup_create(self, name: str | None = None) -> Result:
+        return self.run(commands.postgres_backup_create(self.settings, name), app=self.settings.db_app)
+
+    def postgres_backup_list(self) -> Result:
+        return self.run(commands.postgres_backup_list(self.settings), app=self.settings.db_app)
+
+    def postgres_backup_enable(self) -> Result:
+        return self.run(commands.postgres_backup_enable(self.settings), app=self.settings.db_app)
+
+    def mpg_backup_create(self, cluster_id: str) -> Result:
+        return self.run(commands.mpg_backup_create(self.settings, cluster_id))
+
+    def proxy(self, pg_app: str | None = None, local_port: int = 0, ready_timeout: float = 60.0) -> Background:
+        """Start `fly proxy`; the bound local port is `int(bg.match.group(1))`. Stop it when done."""
+        self._ensure_flyctl()
+        cmd = commands.proxy(self.settings, pg_app, local_port)
+        return self.executor.spawn(cmd, ready=PROXY_READY, ready_timeout=ready_timeout)
+
+    # --- network ------------------------------------------------------------------------------------
+
+    def ips(self, app: str | None = None) -> list[IP]:
+        target = app or self.settings.app
+        return records.parse_ips(self.run(commands.ips_list(self.settings, target), app=target).stdout)
+
+    def allocate_v4(self, app: str | None = None) -> None:
+        target = app or self.settings.app
+        self.run(commands.ips_allocate_v4(self.settings, target), app=target)
+
+    # --- secrets ------------------------------------------------------------------------------------
+
+    def secrets(self, app: str | None = None) -> list[Secret]:
+        target = app or self.settings.app
+        return records.parse_secrets(self.run(commands.secrets_list(self.settings, target), app=target).stdout)
+
+    def import_secrets(self, app: str | None, values: Mapping[str, str], stage: bool = True) -> None:
+        target = app or self.settings.app
+        redact.register(*values.values())
+        self.run(commands.secrets_import(self.settings, values, stage=stage, app=target), app=target)
+
+    def unset_secret(self, app: str | None, *names: str, stage: bool = True) -> None:
+        target = app or self.settings.app
+        self.run(commands.secrets_unset(self.settings, *names, app=target, stage=stage), app=target)
+
+    # --- deploys and releases -----------------------------------------------------------------------
+
+    def deploy_build(self, version: str, label: str) -> str:
+        """Build and push the image remotely (no release); returns its image reference."""
+        result = self.run(commands.deploy(self.settings, version, build_only=True, image_label=label))
+        emitted = records.parse_release_json(result.stdout)
+        if emitted and emitted.image_ref:
+            return emitted.image_ref
+        found = _BUILD_IMAGE.findall(result.stdout + "\n" + result.stderr)
+        return found[-1] if found else f"registry.fly.io/{self.settings.app}:{label}"
+
+    def deploy_image(self, image_ref: str, version: str) -> records.ReleaseJson | None:
+        """Roll the app to an existing image (also how a rollback is done); the emitted release, if any."""
+        result = self.run(commands.deploy(self.settings, version, image=image_ref))
+        return records.parse_release_json(result.stdout)
+
+    def deploy_source(self, version: str, label: str | None = None) -> records.ReleaseJson | None:
+        result = self.run(commands.deploy(self.settings, version, image_label=label))
+        return records.parse_release_json(result.stdout)
+
+    def releases(self, app: str | None = None) -> list[Release]:
+        target = app or self.settings.app
+        return records.parse_releases(self.run(commands.releases(self.settings, target), app=target).stdout)
+
+    def status(self, app: str | None = None) -> AppStatus:
+        target = app or self.settings.app
+        return records.parse_status(self.run(commands.status(self.settings, target), app=target).stdout)
+
+    # --- inside the machine -------------------------------------------------------------------------
+
+    def ssh(self, app: str | None, cmd: str, *, mutates: bool = True, purpose: str = "") -> Result:
+        """Run a command in the app's machine; a non-zero remote exit becomes a UserError with its output."""
+        target = app or self.settings.app
+        command = commands.ssh_command(self.settings, target, cmd, mutates=mutates, purpose=purpose)
+        result = self.run(command, app=target, check=False)
+        if result.ok:
+            return result
+        remote = _SSH_EXIT.search(result.stderr + result.stdout)
+        if remote:
+            tail = " ".join(line.strip() for line in (result.stdout + "\n" + result.stderr).splitlines()
+                            if line.strip() and not _SSH_EXIT.search(line))[-400:]
+            raise UserError(
+                f"`{cmd}` on {target} exited with status {remote.group(1)}: {redact.redact(tail) or 'no output'}",
+                fix=f"read the full error with `fly logs -a {target}` and fix the cause, then retry.")
+        raise self.explain(result, app=target)
+
+    def migration_status(self, app: str | None = None) -> MigrationStatus:
+        result = self.ssh(app, f"{MIGRATE} status", mutates=False, purpose="read the migration status")
+        return records.parse_migration_status(result.stdout + "\n" + result.stderr)
+
+    def migrate(self, app: str | None = None) -> Result:
+        return self.ssh(app, MIGRATE, purpose="run the database migrations")
+
+    def db_rollback(self, app: str | None, version: int) -> Result:
+        """Revert the first repo's migrations down to and including `version` (Ecto's `:down, to:`)."""
+        result = self.ssh(app, f"{MIGRATE} rollback {int(version)}", purpose=f"roll the database back to {version}")
+        if not result.dry_run and not records.rollback_confirmed(result.stdout + "\n" + result.stderr, int(version)):
+            raise UserError(
+                f"`{MIGRATE} rollback {version}` finished without confirming the rollback "
+                f"(no `{records.ROLLBACK_MARKER} ok {version}` line).",
+                fix="check `inv db.status`; redeploy a release built after `inv init` if its migrate script "
+                    "does not know `rollback`.")
+        return result

@@ -1,0 +1,225 @@
+"""flyctl commands as data: pure builders returning `run.Command`, no I/O.
+
+Every builder passes each value as a flag (flyctl prompts, and fails, when it is not on a TTY and a
+value is missing), `--yes` where the command has it, and `-a <app>` where the command takes it.
+flyctl runs in the checkout root because it reads `./fly.toml` there. Read-only queries are
+`mutates=False`: they run under --dry-run and may be retried. Secret values only ever travel on stdin.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from bezgelor_tasks.errors import UserError
+from bezgelor_tasks.run import Command
+from bezgelor_tasks.settings import Settings
+
+BASE_ENV: Mapping[str, str] = {"FLY_NO_UPDATE_CHECK": "1"}
+POSTGRES_PORT = 5432
+SECRET_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+READ_RETRIES = 1  # one retry for read-only queries: the Fly API has transient hiccups
+
+
+def _fly(settings: Settings, *args: str, purpose: str, mutates: bool = True, stdin: str | None = None,
+         secret_stdin: bool = False, env: Mapping[str, str] | None = None, timeout: float | None = None,
+         retries: int | None = None) -> Command:
+    return Command(
+        argv=(settings.flyctl, *args),
+        purpose=purpose,
+        env={**BASE_ENV, **(env or {})},
+        stdin=stdin,
+        cwd=settings.root,
+        timeout=timeout,
+        retries=(READ_RETRIES if not mutates else 0) if retries is None else retries,
+        mutates=mutates,
+        secret_stdin=secret_stdin,
+    )
+
+
+# --- account and apps -------------------------------------------------------------------------------
+
+def version(settings: Settings) -> Command:
+    return _fly(settings, "version", "--json", purpose="read the flyctl version", mutates=False, retries=0)
+
+
+def whoami(settings: Settings) -> Command:
+    return _fly(settings, "auth", "whoami", "--json", purpose="check the Fly login", mutates=False, retries=0)
+
+
+def apps_list(settings: Settings) -> Command:
+    return _fly(settings, "apps", "list", "--json", "--org", settings.org, purpose="list the Fly apps",
+                mutates=False)
+
+
+def apps_create(settings: Settings, name: str | None = None) -> Command:
+    app = name or settings.app
+    return _fly(settings, "apps", "create", app, "--org", settings.org, "--yes", purpose=f"create the Fly app {app}")
+
+
+def scale_memory(settings: Settings, mb: int, app: str | None = None) -> Command:
+    target = app or settings.app
+    return _fly(settings, "scale", "memory", str(int(mb)), "-a", target,
+                purpose=f"set the memory of {target}'s machines to {int(mb)} MB")
+
+
+# --- Postgres ---------------------------------------------------------------------------------------
+
+def postgres_create(settings: Settings) -> Command:
+    """The output holds the database password: the caller must never show it."""
+    return _fly(settings, "postgres", "create",
+                "--name", settings.db_app,
+                "--region", settings.region,
+                "--org", settings.org,
+                "--initial-cluster-size", str(settings.pg_cluster_size),
+                "--vm-size", settings.pg_vm_size,
+                "--volume-size", str(settings.pg_volume_gb),
+                "--vm-memory", str(settings.pg_vm_memory_mb),
+                purpose=f"create the Postgres app {settings.db_app}")
+
+
+def postgres_attach(settings: Settings) -> Command:
+    return _fly(settings, "postgres", "attach", settings.db_app, "-a", settings.app, "--yes",
+                purpose=f"attach {settings.db_app} to {settings.app} (sets DATABASE_URL)")
+
+
+def postgres_backup_create(settings: Settings, name: str | None = None) -> Command:
+    extra = ("--name", name) if name else ()
+    return _fly(settings, "postgres", "backup", "create", "-a", settings.db_app, *extra,
+                purpose=f"take a Fly-side backup of {settings.db_app}")
+
+
+def postgres_backup_list(settings: Settings) -> Command:
+    return _fly(settings, "postgres", "backup", "list", "-a", settings.db_app,
+                purpose=f"list the Fly-side backups of {settings.db_app}", mutates=False)
+
+
+def postgres_backup_enable(settings: Settings) -> Command:
+    return _fly(settings, "postgres", "backup", "enable", "-a", settings.db_app,
+                purpose=f"enable Fly-side backups of {settings.db_app}")
+
+
+def mpg_backup_create(settings: Settings, cluster_id: str) -> Command:
+    return _fly(settings, "mpg", "backup", "create", cluster_id,
+                purpose=f"take a Managed Postgres backup of cluster {cluster_id}")
+
+
+# --- network ----------------------------------------------------------------------------------------
+
+def ips_list(settings: Settings, app: str | None = None) -> Command:
+    target = app or settings.app
+    return _fly(settings, "ips", "list", "--json", "-a", target, purpose=f"list the IP addresses of {target}",
+                mutates=False)
+
+
+def ips_allocate_v4(settings: Settings, app: str | None = None) -> Command:
+    target = app or settings.app
+    return _fly(settings, "ips", "allocate-v4", "-a", target, "--yes",
+                purpose=f"allocate a dedicated IPv4 for {target} (raw TCP game ports need one)")
+
+
+def proxy(settings: Settings, pg_app: str | None = None, local_port: int = 0) -> Command:
+    target = pg_app or settings.db_app
+    return _fly(settings, "proxy", f"{int(local_port)}:{POSTGRES_PORT}", "-a", target,
+                purpose=f"forward a local port to {target}'s Postgres", mutates=False, retries=0)
+
+
+# --- secrets ----------------------------------------------------------------------------------------
+
+def secrets_list(settings: Settings, app: str | None = None) -> Command:
+    target = app or settings.app
+    return _fly(settings, "secrets", "list", "--json", "-a", target, purpose=f"list the secret names of {target}",
+                mutates=False)
+
+
+def _protect(value: str) -> str:
+    """Quote a value that `fly secrets import` would otherwise change (it strips blanks, then one pair of quotes)."""
+    wrapped = len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'"
+    if value != value.strip() or wrapped:
+        quote = "'" if value.startswith('"') or value.endswith('"') else '"'
+        return f"{quote}{value}{quote}"
+    return value
+
+
+def secret_lines(values: Mapping[str, str]) -> str:
+    """`NAME=VALUE` lines for `fly secrets import` (it strips quotes and knows no escapes)."""
+    lines = []
+    for name, value in values.items():
+        if not SECRET_NAME_RE.match(name):
+            raise UserError(f"{name!r} is not a valid secret name.",
+                            fix="use letters, digits and underscores, not starting with a digit (e.g. CLOAK_KEY).")
+        if "\n" in value or "\r" in value:
+            raise UserError(f"The value of {name} spans several lines, which `fly secrets import` cannot take.",
+                            fix="put the value on one line (base64-encode it if it is binary).")
+        if not value:
+            raise UserError(f"The value of {name} is empty.", fix=f"give {name} a non-empty value.")
+        lines.append(f"{name}={_protect(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def secrets_import(settings: Settings, values: Mapping[str, str], stage: bool = True,
+                   app: str | None = None) -> Command:
+    target = app or settings.app
+    names = ", ".join(sorted(values))
+    return _fly(settings, "secrets", "import", "-a", target, *(("--stage",) if stage else ()),
+                stdin=secret_lines(values), secret_stdin=True,
+                purpose=f"set the secret(s) {names} on {target}" + (" (staged, no restart)" if stage else ""))
+
+
+def secrets_unset(settings: Settings, *names: str, app: str | None = None, stage: bool = True) -> Command:
+    target = app or settings.app
+    if not names:
+        raise UserError("No secret name given to unset.", fix="name the secret, e.g. OLD_KEY.")
+    return _fly(settings, "secrets", "unset", *names, "-a", target, *(("--stage",) if stage else ()),
+                purpose=f"remove the secret(s) {', '.join(names)} from {target}")
+
+
+# --- deploys and releases ---------------------------------------------------------------------------
+
+def deploy(settings: Settings, version: str, *, image: str | None = None, build_only: bool = False,
+           image_label: str | None = None, labels: Mapping[str, str] | None = None,
+           wait_timeout: int | None = None, app: str | None = None) -> Command:
+    """`fly deploy`: build-only (`--build-only --push`), from an image (rollback), or build-and-deploy."""
+    target = app or settings.app
+    wait = settings.deploy_wait_timeout_s if wait_timeout is None else int(wait_timeout)
+    args: list[str] = ["deploy", "-a", target]
+    if image:
+        if build_only:
+            raise UserError("A deploy cannot both build an image and deploy an existing one.",
+                            fix="pass either image= or build_only=True.")
+        args += ["--image", image]
+    else:
+        args += ["--remote-only", "--build-arg", f"APP_VERSION={version}"]
+        if image_label:
+            args += ["--image-label", image_label]
+        for key, value in (labels or {}).items():
+            args += ["--label", f"{key}={value}"]
+    if build_only:
+        args += ["--build-only", "--push"]
+        purpose = f"build and push the image of {version}"
+        timeout: float = settings.command_timeout_s
+    else:
+        args += ["--strategy", "rolling", "--wait-timeout", f"{wait}s"]
+        purpose = f"roll {target} to the image {image}" if image else f"build and deploy {version}"
+        # The command also waits for every machine's checks; leave room for the build on top.
+        timeout = max(settings.command_timeout_s, wait + settings.command_timeout_s)
+    args.append("--yes")
+    return _fly(settings, *args, purpose=purpose, env={"FLY_EMIT_RELEASE_JSON": "1"}, timeout=timeout)
+
+
+def releases(settings: Settings, app: str | None = None) -> Command:
+    target = app or settings.app
+    return _fly(settings, "releases", "--image", "--json", "-a", target, purpose=f"list the releases of {target}",
+                mutates=False)
+
+
+def status(settings: Settings, app: str | None = None) -> Command:
+    target = app or settings.app
+    return _fly(settings, "status", "--json", "-a", target, purpose=f"read the status of {target}", mutates=False)
+
+
+def ssh_command(settings: Settings, app: str | None, remote_command: str, *, mutates: bool = True,
+                purpose: str = "") -> Command:
+    target = app or settings.app
+    return _fly(settings, "ssh", "console", "-a", target, "-C", remote_command,
+                purpose=purpose or f"run `{remote_command}` on {target}", mutates=mutates, retries=0)

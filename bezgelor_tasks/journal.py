@@ -1,0 +1,90 @@
+"""What each deploy step did, as append-only JSON lines in `.bezgelor/journal.jsonl`.
+
+Every record is redacted before it is written, and records hold names, argv (redacted) and
+outcomes - never secret values. The journal is an audit log and a hint; resuming after a failure
+asks the world (flyctl), not the journal, whether a step is done.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from bezgelor_tasks.redact import redact
+
+_write_lock = threading.Lock()
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {str(k): _scrub(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrub(v) for v in value]
+    if isinstance(value, (int, float, bool)) or value is None:
+        return value
+    return redact(str(value))
+
+
+class Journal:
+    def __init__(self, state_dir: Path, *, run_id: str | None = None) -> None:
+        self.path = state_dir / "journal.jsonl"
+        self.run_id = run_id or f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+    def record(self, event: str, **fields: Any) -> dict[str, Any]:
+        entry = {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "run": self.run_id, "event": event,
+                 "host": socket.gethostname(), **fields}
+        clean = _scrub(entry)
+        line = json.dumps(clean, sort_keys=True, default=str)
+        with _write_lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "a", encoding="utf-8") as f:
+                f.write(line + "\n")
+        return clean
+
+    def entries(self) -> Iterator[dict[str, Any]]:
+        return read_entries(self.path)
+
+
+def read_entries(path: Path) -> Iterator[dict[str, Any]]:
+    """Records in order; a torn last line (a crash mid-write) is skipped, not fatal."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return
+    for raw in text.splitlines():
+        raw = raw.strip()
+        if not raw:
+            continue
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(data, dict):
+            yield data
+
+
+def deploys_by_version(path: Path) -> dict[str, dict[str, Any]]:
+    """The last `deployed` record per Fly release version (as a string): which git version, image, when."""
+    found: dict[str, dict[str, Any]] = {}
+    for e in read_entries(path):
+        if e.get("event") == "deployed" and e.get("release_version") is not None:
+            found[str(e["release_version"])] = e
+    return found
+
+
+def last_deploy(path: Path) -> dict[str, Any] | None:
+    last: dict[str, Any] | None = None
+    for e in read_entries(path):
+        if e.get("event") == "deployed":
+            last = e
+    return last

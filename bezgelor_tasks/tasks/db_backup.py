@@ -1,0 +1,123 @@
+"""`inv db.backup`, `db.backups`, `db.verify-backup`, `db.restore`, `db.prune`: flags → library calls → output."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from invoke import Context, task
+
+from bezgelor_tasks.backup import backup as backup_mod
+from bezgelor_tasks.backup import manifest
+from bezgelor_tasks.backup import prune as prune_mod
+from bezgelor_tasks.backup import remote as fly_side
+from bezgelor_tasks.backup import restore as restore_mod
+from bezgelor_tasks.backup import verify as verify_mod
+from bezgelor_tasks.tasks._common import session, user_task
+
+ROOT_HELP = "the Bezgelor checkout (default: BEZGELOR_ROOT or .)"
+
+
+@task(help={"root": ROOT_HELP, "jobs": "parallel dump jobs; more than 1 writes directory format (big databases)",
+            "remote": "take a Fly-side backup (Flex or Managed Postgres, from settings) instead of a local dump",
+            "verify": "verify the new backup: none, quick, standard (default) or full",
+            "dry_run": "show what would run; change nothing", "json": "print the result as JSON on stdout"})
+@user_task
+def backup(c: Context, root: str | None = None, jobs: int = 1, remote: bool = False, verify: str = "standard",
+           dry_run: bool = False, json: bool = False) -> None:
+    """Back up the Fly database through `fly proxy` into a local, checksummed, manifest-described archive."""
+    sess = session(root, dry_run=dry_run, json_mode=json)
+    s, ui = sess.settings, sess.ui
+    if dry_run:
+        cmds = [] if remote else backup_mod.describe(s, jobs)
+        for cmd in cmds:
+            ui.command(cmd.shown(), dry_run=True)
+        ui.info(f"the backup would go to {s.backups_path}/<time>_{s.db_app}_{s.db_name}/ and then be pruned:")
+        outcome: dict[str, Any] = {"commands": [cmd.as_json() for cmd in cmds],
+                                   "prune": prune_mod.prune(s, ui, dry_run=True)}
+        if json:
+            ui.emit_json(outcome)
+        return
+    if remote:
+        result = fly_side.create_remote(s, sess.executor, ui)
+        if json:
+            ui.emit_json(result)
+        return
+    made = backup_mod.create_backup(s, sess.executor, ui, jobs=jobs,
+                                    release_version=backup_mod.current_release(s, sess.executor))
+    assert made is not None
+    if verify != "none":
+        b = manifest.load(made.path)
+        made.verification = verify_mod.verify(sess.executor, ui, b, verify, timeout=s.command_timeout_s)
+        verify_mod.require_ok(b, made.verification)
+    made.extra["prune"] = prune_mod.prune(s, ui)
+    if json:
+        ui.emit_json(made.as_json())
+
+
+@task(help={"root": ROOT_HELP, "json": "print the list as JSON on stdout",
+            "fly": "also list the Fly-side backups (asks flyctl)"})
+@user_task
+def backups(c: Context, root: str | None = None, json: bool = False, fly: bool = True) -> None:
+    """List local backups (time, size, release, verified) and the Fly-side ones."""
+    sess = session(root, json_mode=json)
+    rows = []
+    for b in manifest.list_backups(sess.settings.backups_path):
+        last = b.last_verification
+        state = "never verified" if last is None else f"{'verified' if last['ok'] else 'FAILED'} ({last['tier']})"
+        rows.append({"name": b.name, "created_at": b.created_at.isoformat(), "size": b.size,
+                     "release": b.data.get("release_version"), "verified": b.verified, "state": state})
+        sess.ui.line(f"  {b.name}  {b.size / 1e6:8.1f} MB  release {b.data.get('release_version') or '?':>6}  {state}")
+    if not rows:
+        sess.ui.line(f"  no local backups under {sess.settings.backups_path}")
+    fly_rows = fly_side.list_remote(sess.settings, sess.executor) if fly else []
+    for row in fly_rows:
+        sess.ui.line(f"  fly: {row.get('line') or row}")
+    if json:
+        sess.ui.emit_json({"local": rows, "fly": fly_rows})
+
+
+@task(help={"root": ROOT_HELP, "backup": "backup name or unique prefix (default: the newest)",
+            "tier": "quick (sha256 + contents), standard (+ full read), full (+ restore and row counts; default)",
+            "json": "print the result as JSON on stdout"})
+@user_task
+def verify_backup(c: Context, backup: str | None = None, root: str | None = None, tier: str = "full",
+                  json: bool = False) -> None:
+    """Check a backup: checksums, a full read, or a restore into a scratch PostgreSQL; records the result."""
+    sess = session(root, json_mode=json)
+    b = verify_mod.find(sess.settings.backups_path, backup)
+    result = verify_mod.verify(sess.executor, sess.ui, b, tier, timeout=sess.settings.command_timeout_s)
+    if json:
+        sess.ui.emit_json({"backup": b.name, **result})
+    verify_mod.require_ok(b, result)
+
+
+@task(help={"root": ROOT_HELP, "backup": "backup name or unique prefix",
+            "target": "local (a local database) or app (the Fly database, after a fresh backup)",
+            "database": "local database name (default <db>_restored)", "jobs": "parallel restore jobs",
+            "yes": "do not ask (needs --confirm-app)", "confirm_app": "the Fly database app's name, for --yes",
+            "json": "print the report as JSON on stdout"})
+@user_task
+def restore(c: Context, backup: str, target: str = "local", root: str | None = None, database: str | None = None,
+            jobs: int = 2, yes: bool = False, confirm_app: str | None = None, json: bool = False) -> None:
+    """Restore a backup into a local database or, after confirmation and a fresh backup, into the Fly one."""
+    sess = session(root, json_mode=json)
+    b = verify_mod.find(sess.settings.backups_path, backup)
+    report = restore_mod.restore(sess.settings, sess.executor, sess.ui, b, target=target, database=database,
+                                 yes=yes, confirm_app=confirm_app, jobs=jobs)
+    if json:
+        sess.ui.emit_json(report)
+    if report["problems"]:
+        from bezgelor_tasks.errors import UserError
+        raise UserError("The restore finished but row counts differ: " + "; ".join(report["problems"]),
+                        fix="check the target database; restore again into a fresh database to compare.")
+
+
+@task(help={"root": ROOT_HELP, "dry_run": "show what would be deleted; delete nothing",
+            "json": "print the decisions as JSON on stdout"})
+@user_task
+def prune(c: Context, root: str | None = None, dry_run: bool = False, json: bool = False) -> None:
+    """Delete old backups: dailies after 7 days, firsts-of-month after 3 months; never the newest verified."""
+    sess = session(root, json_mode=json)
+    result = prune_mod.prune(sess.settings, sess.ui, dry_run=dry_run)
+    if json:
+        sess.ui.emit_json(result)

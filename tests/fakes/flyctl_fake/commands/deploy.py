@@ -1,0 +1,262 @@
+"""fly deploy, releases, status, image show, scale memory: the app's images, releases and machines."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from typing import Any
+
+from .. import faults
+from ..context import Ctx, get_app
+from ..errors import FlyError
+from ..store import State
+from .common import REGISTRY, find_image, hex_id, new_machine, now_iso, split_ref, table
+from .ips import SHARED_V4_DEFAULT, add_ip, public_v6
+from .postgres import memory_mb
+from .secrets import deploy_staged
+
+MIGRATIONS_DIR = os.path.join("apps", "bezgelor_db", "priv", "repo", "migrations")
+MIGRATION_FILE = re.compile(r"^(\d+)_(\w+)\.exs$")
+HEALTHY = "healthy"
+CHECK_BY_BEHAVIOR = {
+    "healthy": ("passing", "HTTP GET http://[fdaa::3]:4000/health: 200 OK Output: \"ok\""),
+    "degraded": ("warning", "HTTP GET http://[fdaa::3]:4000/health: 200 OK Output: \"degraded\""),
+    "503": ("critical", "HTTP GET http://[fdaa::3]:4000/health: 503 Service Unavailable"),
+    "html": ("critical", "HTTP GET http://[fdaa::3]:4000/health: 301 Moved Permanently"),
+    "timeout": ("critical", "HTTP GET http://[fdaa::3]:4000/health: context deadline exceeded"),
+    "down": ("critical", "dial tcp [fdaa::3]:4000: connect: connection refused"),
+}
+
+
+def scan_migrations(workdir: str) -> list[dict[str, Any]]:
+    """The migrations a build would bake in: versions and names of the migration files of the checkout."""
+    try:
+        names = os.listdir(os.path.join(workdir, MIGRATIONS_DIR))
+    except OSError:
+        return []
+    found = [(int(m.group(1)), m.group(2)) for m in map(MIGRATION_FILE.match, names) if m]
+    return [{"version": v, "name": n} for v, n in sorted(found)]
+
+
+def pairs(values: list[str]) -> dict[str, str]:
+    return dict(v.partition("=")[::2] for v in values)
+
+
+def build_image(ctx: Ctx, state: State, app: dict[str, Any], workdir: str, push: bool) -> dict[str, Any]:
+    label = ctx.flag("image-label") or f"deployment-{hex_id(26).upper()}"
+    ref = f"{REGISTRY}/{app['name']}:{label}"
+    behaviors = state.get("image_behaviors", {})
+    image = {
+        "ref": ref,
+        "app": app["name"],
+        "label": label,
+        "digest": "sha256:" + hashlib.sha256(f"{ref}{time.time()}{hex_id(8)}".encode()).hexdigest(),
+        "migrations": scan_migrations(workdir),
+        "behavior": behaviors.get(ref) or behaviors.get(label) or state.get("default_image_behavior", HEALTHY),
+        "build_args": pairs(ctx.flag_list("build-arg")),
+        "labels": pairs(ctx.flag_list("label")),
+        "dockerfile": ctx.flag("dockerfile") or "Dockerfile",
+        "dockerfile_present": os.path.exists(os.path.join(workdir, ctx.flag("dockerfile") or "Dockerfile")),
+        "workdir": workdir,
+        "pushed": push,
+        "created_at": now_iso(),
+    }
+    state["images"][ref] = image
+    ctx.say("==> Building image")
+    ctx.say("--> Building image done")
+    if push:
+        ctx.say("==> Pushing image to fly")
+        ctx.say("--> Pushing image done")
+    ctx.say(f"image: {ref}")
+    ctx.say("image size: 88 MB")
+    return image
+
+
+def apply_migrations(app: dict[str, Any], image: dict[str, Any]) -> list[dict[str, Any]]:
+    applied = {m["version"] for m in app["database"]["applied"]}
+    new = [m for m in image["migrations"] if m["version"] not in applied]
+    app["database"]["applied"] = sorted(app["database"]["applied"] + new, key=lambda m: m["version"])
+    return new
+
+
+def set_machine_image(machine: dict[str, Any], image: dict[str, Any], version: int) -> None:
+    status, output = CHECK_BY_BEHAVIOR.get(image["behavior"], CHECK_BY_BEHAVIOR["down"])
+    machine.update({"image": image["ref"], "image_digest": image["digest"], "release_version": version,
+                    "updated_at": now_iso(),
+                    "checks": [{"name": "servicecheck-00-http-4000", "status": status, "output": output,
+                                "updated_at": now_iso()}]})
+
+
+def deploy(ctx: Ctx) -> int:
+    name = ctx.app_name()
+    workdir = os.path.join(ctx.cwd, ctx.pos[0]) if ctx.pos else ctx.cwd
+    with ctx.tx() as state:
+        app = get_app(state, name)
+        wanted = ctx.flag("image")
+        if wanted:
+            image = find_image(state, wanted)
+            if image is None:
+                raise FlyError(f'failed to fetch an image or build from source: could not find image "{wanted}": '
+                               "manifest unknown")
+            ctx.say(f"==> Deploying image {image['ref']}")
+        else:
+            image = build_image(ctx, state, app, workdir, push=ctx.on("push") or not ctx.on("build-only"))
+        if ctx.on("build-only"):
+            return 0
+        return roll_out(ctx, state, app, image)
+
+
+def roll_out(ctx: Ctx, state: State, app: dict[str, Any], image: dict[str, Any]) -> int:
+    name = app["name"]
+    version = max((r["version"] for r in app["releases"]), default=0) + 1
+    release = {"id": f"rel_{hex_id(12)}", "version": version, "status": "running", "image_ref": image["ref"],
+               "created_at": now_iso(), "description": "Deploy image", "reason": "deploy", "stable": False,
+               "user_email": state["auth"].get("email", "pilot@example.com"),
+               "strategy": ctx.flag("strategy") or ctx.fly_toml_value("strategy", "deploy") or "rolling"}
+    app["releases"].append(release)
+
+    ctx.say(f"Running {name} release_command: /app/bin/migrate")
+    failing = faults.take(state, "release_command", ctx.argv, {"fail_once", "fail_always"})
+    if failing:
+        release["status"] = "failed"
+        ctx.note("release_command failed")
+        raise FlyError(faults.error_text(failing[0], "release_command"))
+    applied = apply_migrations(app, image)
+    release["migrations_applied"] = [m["version"] for m in applied]
+    ctx.say("✔ release_command completed successfully")
+
+    if not app["ips"]:  # the first deploy of an app with services gets a shared IPv4 and an IPv6
+        add_ip(app, "v6", public_v6(app))
+        add_ip(app, "shared_v4", ctx.env.get("FAKE_FLY_SHARED_IPV4", SHARED_V4_DEFAULT))
+    if not app["machines"]:
+        new_machine(app, ctx.fly_toml_value("primary_region") or ctx.env.get("FLY_REGION") or "iad")
+
+    strategy = release["strategy"]
+    wait = not ctx.on("detach") and strategy != "immediate"
+    healthy = image["behavior"] == HEALTHY
+    ctx.say(f"Updating existing machines in '{name}' with {strategy} strategy")
+    failed_machine = None
+    if strategy == "bluegreen" and wait and not healthy:
+        failed_machine = app["machines"][0]["id"]  # green machines never pass; blue ones keep serving
+        ctx.say("Rolling back failed deployment: destroying green machines")
+    else:
+        for machine in app["machines"]:
+            set_machine_image(machine, image, version)
+            app["current_release"] = version
+            app["status"] = "deployed"
+            deploy_staged(app)
+            if wait and not healthy and strategy != "immediate":
+                failed_machine = machine["id"]
+                break
+            if wait:
+                ctx.say(f"✔ Machine {machine['id']} is now in a good state")
+    if failed_machine:
+        release["status"] = "failed"
+        raise FlyError(f"timeout reached waiting for health checks to pass for machine {failed_machine}")
+    release["status"] = "complete"
+    release["stable"] = True
+    ctx.say(f"\nVisit your newly deployed app at https://{app['hostname']}/")
+    if ctx.env.get("FLY_EMIT_RELEASE_JSON") == "1":
+        ctx.say(json.dumps({"id": release["id"], "version": version, "image_ref": image["ref"]}))
+    return 0
+
+
+def release_json(state: State, release: dict[str, Any], with_image: bool) -> dict[str, Any]:
+    out = {
+        "ID": release["id"], "Version": release["version"], "Stable": release["stable"],
+        "InProgress": release["status"] == "running", "Reason": release["reason"],
+        "Description": release["description"], "Status": release["status"],
+        "DeploymentStrategy": release.get("strategy", "rolling").upper(),
+        "User": {"ID": "user_1", "Email": release["user_email"], "Name": "Test Pilot"},
+        "CreatedAt": release["created_at"],
+    }
+    if with_image:
+        out["ImageRef"] = release["image_ref"]
+    return out
+
+
+def releases(ctx: Ctx) -> int:
+    state = ctx.read()
+    app = get_app(state, ctx.app_name())
+    newest = sorted(app["releases"], key=lambda r: r["version"], reverse=True)[:25]
+    items = [release_json(state, r, ctx.on("image")) for r in newest]
+    if ctx.json:
+        ctx.emit_json(items)
+        return 0
+    header = ["VERSION", "STATUS", "DESCRIPTION", "USER", "DATE"] + (["DOCKER IMAGE"] if ctx.on("image") else [])
+    rows = [[f"v{r['Version']}", r["Status"], r["Description"], r["User"]["Email"], r["CreatedAt"]]
+            + ([r["ImageRef"]] if ctx.on("image") else []) for r in items]
+    ctx.out.write(table(rows, header))
+    return 0
+
+
+def machine_json(m: dict[str, Any], app: dict[str, Any]) -> dict[str, Any]:
+    ref = split_ref(m["image"] or "")
+    ref["digest"] = m.get("image_digest", "")
+    return {
+        "id": m["id"], "name": m["name"], "state": m["state"], "region": m["region"],
+        "image_ref": ref, "instance_id": m["id"].upper(), "private_ip": "fdaa:0:1:a7b::2",
+        "created_at": m["created_at"], "updated_at": m["updated_at"],
+        "config": {
+            "image": m["image"],
+            "metadata": {"fly_release_version": str(m["release_version"] or ""), "fly_platform_version": "v2",
+                         "fly_process_group": m.get("process_group", "app")},
+            "guest": {"cpu_kind": app["vm"]["cpu_kind"], "cpus": app["vm"]["cpus"],
+                      "memory_mb": app["vm"]["memory_mb"]},
+        },
+        "checks": m["checks"],
+    }
+
+
+def status(ctx: Ctx) -> int:
+    state = ctx.read()
+    app = get_app(state, ctx.app_name())
+    if ctx.json:
+        ctx.emit_json({
+            "ID": app["name"], "Name": app["name"], "Status": app["status"],
+            "Deployed": app["status"] == "deployed", "Hostname": app["hostname"],
+            "Version": app.get("current_release") or 0, "PlatformVersion": "machines",
+            "Organization": {"Slug": app["org"]},
+            "Machines": [machine_json(m, app) for m in app["machines"]],
+        })
+        return 0
+    ctx.say(f"App\n  Name     = {app['name']}\n  Owner    = {app['org']}\n  Hostname = {app['hostname']}\n")
+    rows = [[m["id"], str(m["release_version"] or ""), m["region"], m["state"],
+             ",".join(c["status"] for c in m["checks"])] for m in app["machines"]]
+    ctx.out.write(table(rows, ["ID", "VERSION", "REGION", "STATE", "CHECKS"]))
+    return 0
+
+
+def image_show(ctx: Ctx) -> int:
+    state = ctx.read()
+    app = get_app(state, ctx.app_name())
+    items = []
+    for m in app["machines"]:
+        ref = split_ref(m["image"] or "")
+        image = state["images"].get(m["image"] or "", {})
+        items.append({"MachineID": m["id"], "Registry": ref["registry"], "Repository": ref["repository"],
+                      "Tag": ref["tag"], "Version": "", "Digest": m.get("image_digest", ""),
+                      "Labels": image.get("labels", {})})
+    if ctx.json:
+        ctx.emit_json(items)
+    else:
+        ctx.out.write(table([[i["MachineID"], i["Repository"], i["Tag"], i["Digest"]] for i in items],
+                            ["MACHINE ID", "REPOSITORY", "TAG", "DIGEST"]))
+    return 0
+
+
+def scale_memory(ctx: Ctx) -> int:
+    try:
+        mb = memory_mb(ctx.pos[0])
+    except ValueError as e:
+        raise FlyError(f"invalid memory size {ctx.pos[0]!r}") from e
+    with ctx.tx() as state:
+        app = get_app(state, ctx.app_name())
+        app["vm"]["memory_mb"] = mb
+        for m in app["machines"]:
+            m["updated_at"] = now_iso()
+    ctx.say(f"Scaled VM memory to {mb} MB" if mb < 1024 else f"Scaled VM memory to {mb / 1024:g} GB")
+    return 0

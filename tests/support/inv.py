@@ -1,0 +1,18 @@
+"""Run `inv ...` as a user would: a real subprocess of this project's tasks, in the test's environment."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent.parent
+
+
+def run_inv(*args: str, stdin: str | None = "", cwd: Path | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`inv <args>` with stdin (not a TTY); returns the finished process (check .returncode yourself)."""
+    return subprocess.run([sys.executable, "-m", "invoke", "--search-root", str(PROJECT), *args],
+                          input=stdin, capture_output=True, text=True, cwd=cwd, env=dict(os.environ),
+                          timeout=timeout)

@@ -1,0 +1,129 @@
+"""Every flyctl command the toolkit builds is one the real flyctl accepts, with no prompt and no secret in argv."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bezgelor_tasks import settings as settings_mod
+from bezgelor_tasks.errors import UserError
+from bezgelor_tasks.fly import commands
+from bezgelor_tasks.run import Command
+
+GRAMMAR_DIR = Path(__file__).parent / "fakes" / "grammar"
+
+
+def _checker() -> Callable[[dict, list[str]], tuple[bool, str]]:
+    spec = importlib.util.spec_from_file_location("check_fly_argv", GRAMMAR_DIR / "check_fly_argv.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.check  # type: ignore[no-any-return]
+
+
+GRAMMAR = json.loads((GRAMMAR_DIR / "grammar.json").read_text())
+check = _checker()
+SECRET = "s3cr3t-value-never-in-argv"
+
+
+@pytest.fixture
+def s(tmp_path):
+    return settings_mod.load(tmp_path, environ={"BEZGELOR_FLY_APP": "bz-game", "BEZGELOR_FLY_DB_APP": "bz-db"})
+
+
+BUILDERS: dict[str, Callable[[settings_mod.Settings], Command]] = {
+    "version": commands.version,
+    "whoami": commands.whoami,
+    "apps_list": commands.apps_list,
+    "apps_create": lambda s: commands.apps_create(s, "bz-game"),
+    "postgres_create": commands.postgres_create,
+    "postgres_attach": commands.postgres_attach,
+    "postgres_backup_create": commands.postgres_backup_create,
+    "postgres_backup_create_named": lambda s: commands.postgres_backup_create(s, "before-deploy"),
+    "postgres_backup_list": commands.postgres_backup_list,
+    "postgres_backup_enable": commands.postgres_backup_enable,
+    "mpg_backup_create": lambda s: commands.mpg_backup_create(s, "abc123"),
+    "ips_list": commands.ips_list,
+    "ips_allocate_v4": commands.ips_allocate_v4,
+    "secrets_list": commands.secrets_list,
+    "secrets_import": lambda s: commands.secrets_import(s, {"CLOAK_KEY": SECRET, "SECRET_KEY_BASE": SECRET + "2"}),
+    "secrets_import_unstaged": lambda s: commands.secrets_import(s, {"CLOAK_KEY": SECRET}, stage=False),
+    "secrets_unset": lambda s: commands.secrets_unset(s, "OLD_KEY"),
+    "deploy_build": lambda s: commands.deploy(s, "1.2.3", build_only=True, image_label="v1.2.3",
+                                              labels={"org.opencontainers.image.version": "1.2.3"}),
+    "deploy_image": lambda s: commands.deploy(s, "1.2.2", image="registry.fly.io/bz-game:v1.2.2"),
+    "deploy_source": lambda s: commands.deploy(s, "1.2.3", image_label="v1.2.3", wait_timeout=120),
+    "releases": commands.releases,
+    "status": commands.status,
+    "ssh_migrate_status": lambda s: commands.ssh_command(s, "bz-game", "/app/bin/migrate status", mutates=False),
+    "ssh_migrate_rollback": lambda s: commands.ssh_command(s, "bz-game", "/app/bin/migrate rollback 20240101000000"),
+    "proxy": lambda s: commands.proxy(s, "bz-db", 0),
+    "proxy_fixed_port": lambda s: commands.proxy(s, "bz-db", 15432),
+    "scale_memory": lambda s: commands.scale_memory(s, 1024, "bz-db"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+def test_every_fly_command_we_build_is_accepted_by_flyctls_grammar(s, name):
+    cmd = BUILDERS[name](s)
+    ok, message = check(GRAMMAR, list(cmd.argv))
+    assert ok, f"{name}: {message} <- {cmd.argv}"
+    assert "note:" not in message, f"{name}: {message}"
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+def test_every_fly_command_runs_from_the_checkout_without_update_checks_or_secrets_in_argv(s, name):
+    cmd = BUILDERS[name](s)
+    assert cmd.argv[0] == s.flyctl
+    assert cmd.cwd == s.root
+    assert cmd.env["FLY_NO_UPDATE_CHECK"] == "1"
+    assert not any(SECRET in a for a in cmd.argv)
+    takes_app = {"version", "whoami", "apps_list", "apps_create", "postgres_create", "mpg_backup_create"}
+    if name not in takes_app:
+        assert "-a" in cmd.argv, f"{name} must name its app: {cmd.argv}"
+
+
+def test_read_only_queries_run_under_dry_run_and_changes_do_not(s):
+    read_only = {"version", "whoami", "apps_list", "ips_list", "secrets_list", "releases", "status",
+                 "ssh_migrate_status", "postgres_backup_list", "proxy", "proxy_fixed_port"}
+    for name, build in BUILDERS.items():
+        assert build(s).mutates == (name not in read_only), name
+
+
+def test_secrets_travel_only_on_stdin_as_name_value_lines(s):
+    cmd = commands.secrets_import(s, {"CLOAK_KEY": SECRET})
+    assert cmd.stdin == f"CLOAK_KEY={SECRET}\n"
+    assert cmd.secret_stdin
+    assert "--stage" in cmd.argv
+    assert SECRET not in cmd.shown()
+    assert SECRET not in json.dumps(cmd.as_json())
+
+
+def test_a_secret_value_on_several_lines_is_refused_before_anything_runs(s):
+    with pytest.raises(UserError, match="several lines"):
+        commands.secrets_import(s, {"CLOAK_KEY": "a\nb"})
+    with pytest.raises(UserError, match="not a valid secret name"):
+        commands.secrets_import(s, {"BAD NAME": "x"})
+
+
+def test_postgres_create_passes_every_value_as_a_flag_so_flyctl_never_prompts(s):
+    argv = commands.postgres_create(s).argv
+    for flag, value in [("--name", "bz-db"), ("--region", s.region), ("--org", s.org),
+                        ("--initial-cluster-size", "1"), ("--vm-size", s.pg_vm_size),
+                        ("--volume-size", str(s.pg_volume_gb)), ("--vm-memory", str(s.pg_vm_memory_mb))]:
+        assert argv[argv.index(flag) + 1] == value
+
+
+def test_deploys_wait_with_a_rolling_strategy_and_emit_the_release_json(s):
+    build = commands.deploy(s, "1.2.3", build_only=True, image_label="v1.2.3")
+    assert {"--build-only", "--push", "--remote-only", "--yes"} <= set(build.argv)
+    assert "APP_VERSION=1.2.3" in build.argv and "v1.2.3" in build.argv
+    rollback = commands.deploy(s, "1.2.2", image="registry.fly.io/bz-game:v1.2.2", wait_timeout=90)
+    assert rollback.argv[rollback.argv.index("--wait-timeout") + 1] == "90s"
+    assert rollback.argv[rollback.argv.index("--strategy") + 1] == "rolling"
+    assert "--remote-only" not in rollback.argv
+    assert rollback.env["FLY_EMIT_RELEASE_JSON"] == "1"

@@ -1,0 +1,438 @@
+"""`inv init`, Elixir side: mix.exs, prod.exs, runtime.exs, the router, our Elixir sources, overlays.
+
+Every generated or patched file is judged by real Elixir (syntax, and Config.Reader for configs);
+the slow test builds a real release of a no-deps umbrella and runs bin/migrate inside it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bezgelor_tasks import elixir, files, settings
+from bezgelor_tasks.checkout.discover import Checkout
+from bezgelor_tasks.checkout.elixir_sources import (
+    game_ports_in_controller,
+    health_controller_change,
+    release_module_change,
+)
+from bezgelor_tasks.checkout.mixexs import mix_exs_change, parse_releases
+from bezgelor_tasks.checkout.overlays import overlay_changes
+from bezgelor_tasks.checkout.prodexs import prod_exs_change
+from bezgelor_tasks.checkout.router import router_change
+from bezgelor_tasks.checkout.runtime import REQUIRED_ENV, runtime_exs_change
+from bezgelor_tasks.errors import UserError
+from tests.support.umbrella import make_portal_release_variant
+
+pytestmark = pytest.mark.elixir
+
+ALL_APPS_BUT_DEV = ("bezgelor_api", "bezgelor_auth", "bezgelor_core", "bezgelor_crypto", "bezgelor_data",
+                    "bezgelor_db", "bezgelor_portal", "bezgelor_protocol", "bezgelor_realm", "bezgelor_world")
+
+
+def open_checkout(root: Path, **overrides: object) -> Checkout:
+    return Checkout.open(settings.load(root, **overrides))
+
+
+def apply(generator, root: Path, **overrides: object) -> list[files.FileChange]:
+    """Apply a generator's change(s) to the checkout, then check a second run changes nothing."""
+    changes = generator(open_checkout(root, **overrides))
+    changes = changes if isinstance(changes, list) else [changes]
+    files.apply_changes(changes)
+    again = generator(open_checkout(root, **overrides))
+    again = again if isinstance(again, list) else [again]
+    assert [c.rel for c in again if c.changed] == [], "a second run must change nothing"
+    return changes
+
+
+def assert_parses(root: Path, *rels: str) -> None:
+    assert elixir.parse_files([root / r for r in rels], root) == []
+
+
+def prod_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    values = {"SECRET_KEY_BASE": "s" * 64, "CLOAK_KEY": base64.b64encode(b"k" * 32).decode(),
+              "DATABASE_URL": "ecto://postgres:pw@bezgelor-db.flycast:5432/bezgelor",
+              "WORLD_PUBLIC_ADDRESS": "203.0.113.7"}
+    for k, v in values.items():
+        monkeypatch.setenv(k, v)
+    return values
+
+
+# --- mix.exs ---------------------------------------------------------------------------------------
+
+def test_init_adds_the_bezgelor_release_and_asset_aliases_to_mix_exs_keeping_the_users_lines(bezgelor_checkout):
+    before = (bezgelor_checkout / "mix.exs").read_text()
+    [change] = apply(mix_exs_change, bezgelor_checkout)
+    text = (bezgelor_checkout / "mix.exs").read_text()
+    assert_parses(bezgelor_checkout, "mix.exs")
+    for kept in ("      # Phoenix 1.8 code reloader runs as a Mix listener\n", "listeners: [Phoenix.CodeReloader]",
+                 '{:credo, "~> 1.7", only: [:dev, :test], runtime: false}', "# Run \"mix help deps\" for examples"):
+        assert kept in before and kept in text
+    assert "releases: releases()" in text and "aliases: aliases()" in text
+    assert '"assets.setup": ["cmd --app bezgelor_portal mix assets.setup"]' in text
+    assert '"assets.deploy": ["cmd --app bezgelor_portal mix assets.deploy"]' in text
+    release = parse_releases(text)["bezgelor"]
+    assert release.applications == ALL_APPS_BUT_DEV
+    assert set(release.modes.values()) == {"permanent"}
+    assert release.include_executables_for == ("unix",)
+    assert release.overlay == "rel/overlays"
+    assert "overlay:" not in text  # not a Mix option: it would be ignored silently
+    assert any("added the release bezgelor" in n for n in change.notes)
+
+
+def test_init_adds_only_the_missing_entries_to_existing_umbrella_aliases(bezgelor_checkout):
+    mix = bezgelor_checkout / "mix.exs"
+    text = mix.read_text().replace("      deps: deps(),\n", "      deps: deps(),\n      aliases: aliases(),\n")
+    text = text.rstrip()[: -len("end")] + (
+        '\n  defp aliases do\n    [\n      setup: ["cmd mix setup"],\n'
+        '      "assets.setup": ["cmd --app bezgelor_portal mix assets.setup --if-missing"]\n    ]\n  end\nend\n')
+    mix.write_text(text)
+    apply(mix_exs_change, bezgelor_checkout)
+    new = mix.read_text()
+    assert_parses(bezgelor_checkout, "mix.exs")
+    assert new.count("aliases: aliases()") == 1
+    assert new.count('"assets.setup"') == 1 and "--if-missing" in new
+    assert '"assets.deploy": ["cmd --app bezgelor_portal mix assets.deploy"]' in new
+    assert 'setup: ["cmd mix setup"]' in new
+
+
+def test_init_converts_a_release_named_after_the_portal_and_says_what_changed(bezgelor_checkout):
+    make_portal_release_variant(bezgelor_checkout)
+    [change] = apply(mix_exs_change, bezgelor_checkout)
+    text = (bezgelor_checkout / "mix.exs").read_text()
+    assert_parses(bezgelor_checkout, "mix.exs")
+    releases = parse_releases(text)
+    assert list(releases) == ["bezgelor"]
+    assert releases["bezgelor"].applications == ALL_APPS_BUT_DEV
+    assert "rel_templates_path" not in text  # rel/portal does not exist, and it hid rel/overlays
+    assert text.count("releases: releases()") == 1
+    notes = " ".join(change.notes)
+    assert "renamed the release bezgelor_portal to bezgelor" in notes
+    assert "dropped rel_templates_path" in notes
+
+
+def test_a_portal_release_whose_templates_exist_keeps_them_and_gains_rel_overlays(bezgelor_checkout):
+    make_portal_release_variant(bezgelor_checkout)
+    (bezgelor_checkout / "rel" / "portal").mkdir(parents=True)
+    [change] = apply(mix_exs_change, bezgelor_checkout)
+    release = parse_releases((bezgelor_checkout / "mix.exs").read_text())["bezgelor"]
+    assert release.rel_templates_path == "rel/portal"
+    assert release.overlays == ("rel/overlays",) and release.overlay == "rel/overlays"
+    assert any("kept rel_templates_path" in n for n in change.notes)
+
+
+def test_an_unparsable_mix_exs_is_refused_naming_the_file_and_line(bezgelor_checkout):
+    mix = bezgelor_checkout / "mix.exs"
+    lines = mix.read_text().splitlines(keepends=True)
+    lines[6] = lines[6].replace("version:", "version: [")  # line 7: an unclosed bracket
+    mix.write_text("".join(lines))
+    with pytest.raises(UserError) as err:
+        mix_exs_change(open_checkout(bezgelor_checkout))
+    assert "mix.exs:" in str(err.value)
+    assert "line" in str(err.value)
+
+
+def test_a_project_that_is_not_a_keyword_literal_is_refused_not_guessed(bezgelor_checkout):
+    mix = bezgelor_checkout / "mix.exs"
+    mix.write_text(mix.read_text().replace("  def project do\n    [", "  def project do\n    base() ++ [", 1)
+                   .replace("defp deps do", "defp base, do: []\n\n  defp deps do"))
+    with pytest.raises(UserError, match=r"mix\.exs:4: project/0 does not return a keyword list literal"):
+        mix_exs_change(open_checkout(bezgelor_checkout))
+
+
+# --- prod.exs --------------------------------------------------------------------------------------
+
+def test_prod_exs_gets_exclude_inside_force_ssl_with_hsts_and_the_health_paths(bezgelor_checkout):
+    apply(prod_exs_change, bezgelor_checkout)
+    text = (bezgelor_checkout / "config/prod.exs").read_text()
+    assert 'cache_static_manifest: "priv/static/cache_manifest.json"' in text
+    assert "# Do not print debug messages in production" in text
+    config = elixir.read_config(bezgelor_checkout / "config/prod.exs", "prod")
+    endpoint = config[":bezgelor_portal"]["Elixir.BezgelorPortalWeb.Endpoint"]
+    assert "exclude" not in endpoint  # no longer a stray endpoint option
+    force_ssl = endpoint["force_ssl"]
+    assert force_ssl["rewrite_on"] == [":x_forwarded_proto"]
+    assert force_ssl["hsts"] == "true"
+    assert force_ssl["exclude"]["hosts"] == ["localhost", "127.0.0.1"]
+    assert force_ssl["exclude"]["paths"] == ["/health", "/api/health", "/livez"]
+    assert config[":logger"]["level"] == ":info"
+
+
+def test_with_plug_before_1_19_exclude_is_a_list_of_host_strings(bezgelor_checkout):
+    lock = bezgelor_checkout / "mix.lock"
+    lock.write_text(lock.read_text().replace(':plug, "1.19.1"', ':plug, "1.18.1"'))
+    [change] = apply(prod_exs_change, bezgelor_checkout)
+    force_ssl = elixir.read_config(bezgelor_checkout / "config/prod.exs")[":bezgelor_portal"][
+        "Elixir.BezgelorPortalWeb.Endpoint"]["force_ssl"]
+    assert force_ssl["exclude"] == ["localhost", "127.0.0.1"]
+    assert any("X-Forwarded-Proto" in n for n in change.notes)
+
+
+# --- router ----------------------------------------------------------------------------------------
+
+ROUTER = "apps/bezgelor_portal/lib/bezgelor_portal_web/router.ex"
+
+
+def test_health_routes_come_first_outside_every_pipeline_and_user_routes_stay(bezgelor_checkout):
+    before = (bezgelor_checkout / ROUTER).read_text()
+    apply(router_change, bezgelor_checkout)
+    text = (bezgelor_checkout / ROUTER).read_text()
+    assert_parses(bezgelor_checkout, ROUTER)
+    assert before.replace(text, "") == "" or all(line in text for line in before.splitlines())
+    health = text.index('get "/health", HealthController, :index')
+    assert health < text.index('get "/", PageController, :home') < text.index('get "/realms", RealmController')
+    assert 'get "/api/health", HealthController, :index' in text and 'get "/livez", HealthController, :liveness' in text
+    health_scope = text[text.rfind("scope", 0, health):text.index("end", health)]
+    assert "pipe_through" not in health_scope
+
+
+# --- our Elixir sources ----------------------------------------------------------------------------
+
+CONTROLLER = "apps/bezgelor_portal/lib/bezgelor_portal_web/controllers/health_controller.ex"
+RELEASE = "apps/bezgelor_db/lib/bezgelor_db/release.ex"
+
+
+def test_the_health_controller_and_release_module_are_generated_from_settings(bezgelor_checkout):
+    apply(health_controller_change, bezgelor_checkout, auth_port=7600)
+    apply(release_module_change, bezgelor_checkout)
+    assert_parses(bezgelor_checkout, CONTROLLER, RELEASE)
+    controller = (bezgelor_checkout / CONTROLLER).read_text()
+    assert game_ports_in_controller(controller) == {"auth": 7600, "realm": 23115, "world": 24000}
+    assert "Task.async_stream" in controller and "APP_VERSION" in controller
+    release = (bezgelor_checkout / RELEASE).read_text()
+    for fn in ("def migrate do", "def rollback(repo, version)", "def rollback_to(version)", "def status do"):
+        assert fn in release
+
+
+def test_a_hand_edited_health_controller_is_only_replaced_with_force(bezgelor_checkout):
+    apply(health_controller_change, bezgelor_checkout)
+    path = bezgelor_checkout / CONTROLLER
+    path.write_text(path.read_text() + "# my change\n")
+    change = health_controller_change(open_checkout(bezgelor_checkout))
+    assert change.needs_force
+    with pytest.raises(UserError, match="--force"):
+        files.apply_changes([change])
+
+
+# --- runtime.exs -----------------------------------------------------------------------------------
+
+RUNTIME = "config/runtime.exs"
+
+
+def test_runtime_exs_requires_the_production_secrets_and_keeps_the_users_config(bezgelor_checkout, monkeypatch):
+    assert REQUIRED_ENV == ("SECRET_KEY_BASE", "CLOAK_KEY", "DATABASE_URL", "WORLD_PUBLIC_ADDRESS")
+    before = (bezgelor_checkout / RUNTIME).read_text()
+    [change] = apply(runtime_exs_change, bezgelor_checkout)
+    text = (bezgelor_checkout / RUNTIME).read_text()
+    assert text.startswith(before.rstrip("\n"))  # the user's lines are all still there, untouched
+    assert text.count('System.get_env("PHX_HOST")') == 1  # the user already reads it
+    assert text.count('System.get_env("POOL_SIZE")') == 1
+    assert "verify: :verify_none" in text and "SECURITY TRADE-OFF" in text
+    env = prod_env(monkeypatch)
+    config = elixir.read_config(bezgelor_checkout / RUNTIME, "prod")
+    endpoint = config[":bezgelor_portal"]["Elixir.BezgelorPortalWeb.Endpoint"]
+    assert endpoint["secret_key_base"] == env["SECRET_KEY_BASE"]
+    assert endpoint["url"]["host"] == "bezgelor.example.com"
+    assert endpoint["http"]["port"] == 4000
+    repo = config[":bezgelor_db"]["Elixir.BezgelorDb.Repo"]
+    assert repo["url"] == env["DATABASE_URL"] and repo["ssl"] == "true"
+    assert repo["ssl_opts"] == {"verify": ":verify_none"} and repo["pool_size"] == 10
+    world = config[":bezgelor_world"]
+    assert world["public_address"] == "203.0.113.7" and world["tick_rate"] == 20
+    assert "PHX_HOST" in " ".join(change.notes)
+
+
+def test_a_missing_cloak_key_stops_production_boot_with_how_to_make_one(bezgelor_checkout, monkeypatch):
+    apply(runtime_exs_change, bezgelor_checkout)
+    prod_env(monkeypatch)
+    monkeypatch.delenv("CLOAK_KEY")
+    with pytest.raises(UserError) as err:
+        elixir.read_config(bezgelor_checkout / RUNTIME, "prod")
+    assert "environment variable CLOAK_KEY is missing" in str(err.value)
+    assert "strong_rand_bytes(32)" in str(err.value)
+    # dev is not affected: no production secret is needed there
+    monkeypatch.delenv("SECRET_KEY_BASE")
+    assert elixir.read_config(bezgelor_checkout / RUNTIME, "dev")[":bezgelor_world"]["tick_rate"] == 20
+
+
+def test_rerunning_init_rewrites_only_its_own_runtime_block(bezgelor_checkout):
+    apply(runtime_exs_change, bezgelor_checkout)
+    path = bezgelor_checkout / RUNTIME
+    path.write_text(path.read_text() + '\nconfig :bezgelor_auth, banner: "welcome"\n')
+    apply(runtime_exs_change, bezgelor_checkout, portal_port=4100)
+    text = path.read_text()
+    assert '"4100"' in text and '"4000"' not in text
+    assert text.count("BEGIN bezgelor-tasks") == 1 and 'banner: "welcome"' in text
+
+
+# --- overlays --------------------------------------------------------------------------------------
+
+def test_overlay_scripts_are_installed_executable_naming_the_configured_release(bezgelor_checkout):
+    apply(overlay_changes, bezgelor_checkout, release_name="bzg")
+    for script in ("migrate", "server"):
+        path = bezgelor_checkout / "rel/overlays/bin" / script
+        assert os.access(path, os.X_OK)
+        assert 'release="bzg"' in path.read_text()
+    if shutil.which("shellcheck"):
+        proc = subprocess.run(["shellcheck", "-s", "sh", *(str(p) for p in (bezgelor_checkout / "rel/overlays/bin")
+                                                             .iterdir())], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout
+
+
+# --- a real release --------------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_after_init_a_real_release_builds_offline_and_bin_migrate_runs_inside_it(nodeps_checkout, monkeypatch,
+                                                                                   tmp_path):
+    root = nodeps_checkout
+    ports = {"auth_port": _free_port(), "realm_port": _free_port(), "world_port": _free_port()}
+    for gen in (mix_exs_change, prod_exs_change, runtime_exs_change, router_change, health_controller_change,
+                release_module_change, overlay_changes):
+        apply(gen, root, **ports)
+    # no hex, no network: a private MIX_HOME without Hex in it
+    build_env = {**os.environ, "MIX_ENV": "prod", "HEX_OFFLINE": "1", "MIX_HOME": str(tmp_path / "mix_home")}
+    build = subprocess.run(["mix", "release", "bezgelor"], cwd=root, env=build_env, capture_output=True, text=True,
+                           timeout=600)
+    assert build.returncode == 0, build.stdout + build.stderr
+    rel = root / "_build/prod/rel/bezgelor"
+    assert os.access(rel / "bin/migrate", os.X_OK) and os.access(rel / "bin/server", os.X_OK)
+
+    log = tmp_path / "migrator.log"
+    run_env = {**os.environ, **prod_env(monkeypatch), "FIXTURE_MIGRATOR_LOG": str(log)}
+
+    def run(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(rel / "bin/migrate"), *args], env={**run_env, **extra}, capture_output=True,
+                              text=True, timeout=120)
+
+    up = run()
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "run BezgelorDb.Repo up [all: true]" in log.read_text()
+
+    status = run("status")
+    assert status.returncode == 0, status.stderr
+    [line] = [x for x in status.stdout.splitlines() if x.startswith("BEZGELOR_MIGRATIONS ")]
+    data = json.loads(line.split(" ", 1)[1])
+    assert data == {"repos": [{"repo": "BezgelorDb.Repo", "migrations": [
+        {"version": 20240101000000, "name": "create_accounts", "status": "up"},
+        {"version": 20240115120000, "name": 'create "quoted" chars', "status": "down"}]}]}
+
+    back = run("rollback", "20240101000000")
+    assert back.returncode == 0, back.stderr
+    assert "BEZGELOR_ROLLBACK ok 20240101000000" in back.stdout
+    assert "run BezgelorDb.Repo down [to: 20240101000000]" in log.read_text()
+    assert run("rollback", "1; rm -rf /").returncode == 2
+
+    # The health routes come first and the controller answers from the real release.
+    routes = subprocess.run([str(rel / "bin/bezgelor"), "eval", "IO.inspect(BezgelorPortalWeb.Router.routes())"],
+                            env=run_env, capture_output=True, text=True, timeout=120)
+    assert routes.stdout.index('"/health"') < routes.stdout.index('"/realms"')
+
+    probe = ('c = BezgelorPortalWeb.HealthController.index(%{}, %{}); b = c.resp_body; '
+             'IO.puts("HEALTH #{c.status} #{b.status} " <> Enum.map_join(Enum.sort(b.services), ",", '
+             'fn {k, v} -> "#{k}=#{v}" end) <> " version=#{b.version}")')
+
+    def health(**extra: str) -> str:
+        proc = subprocess.run([str(rel / "bin/bezgelor"), "eval", probe], env={**run_env, **extra},
+                              capture_output=True, text=True, timeout=120)
+        return next(x for x in proc.stdout.splitlines() if x.startswith("HEALTH"))
+
+    listeners = []
+    try:
+        for key in ("auth_port", "realm_port", "world_port"):
+            s = socket.socket()
+            s.bind(("127.0.0.1", ports[key]))
+            s.listen(8)
+            listeners.append(s)
+        assert health(APP_VERSION="v9.9.9") == \
+            "HEALTH 200 healthy auth=ok,database=ok,realm=ok,world=ok version=v9.9.9"
+        listeners.pop().close()  # the world server goes away
+        assert health().startswith("HEALTH 503 degraded auth=ok,database=ok,realm=ok,world=error version=")
+        assert "database=timeout" in health(FIXTURE_DB_SLEEP_MS="5000")
+    finally:
+        for s in listeners:
+            s.close()
+
+
+# --- mix.exs shapes seen in the wild ----------------------------------------------------------------
+
+MIX_SHAPES = {
+    "one_line_project": '''defmodule B.MixProject do
+  use Mix.Project
+  def project, do: [apps_path: "apps", version: "0.1.0", deps: deps()]
+  defp deps, do: [{:phoenix, "~> 1.8"}] # a comment with ] and [ and "quotes"
+end
+''',
+    "trailing_comma_and_comments": '''defmodule B.MixProject do
+  use Mix.Project
+
+  def project do
+    [
+      apps_path: "apps",
+      # releases: old_releases(),   <- a commented-out key must not count
+      version: "0.1.0",
+      elixirc_options: [warnings_as_errors: true], # keep me
+      deps: deps(),
+    ]
+  end
+
+  defp deps do
+    [
+      {:ex_doc, "~> 0.34", only: :dev, runtime: false}
+    ]
+  end
+end
+''',
+    "inline_releases_and_aliases": '''defmodule B.MixProject do
+  use Mix.Project
+
+  def project do
+    [
+      apps_path: "apps",
+      releases: [bezgelor: [applications: [bezgelor_portal: :permanent], overlay: "rel/overlays"]],
+      aliases: [test: "test --no-start"],
+      deps: []
+    ]
+  end
+end
+''',
+}
+
+
+@pytest.mark.parametrize("shape", sorted(MIX_SHAPES))
+def test_mix_exs_patching_handles_the_shapes_users_write(bezgelor_checkout, shape):
+    (bezgelor_checkout / "mix.exs").write_text(MIX_SHAPES[shape])
+    [change] = apply(mix_exs_change, bezgelor_checkout)
+    text = (bezgelor_checkout / "mix.exs").read_text()
+    assert_parses(bezgelor_checkout, "mix.exs")
+    release = parse_releases(text)["bezgelor"]
+    assert release.applications == ALL_APPS_BUT_DEV and not release.ignored_keys
+    assert text.count('"assets.deploy"') == 1
+    for line in MIX_SHAPES[shape].splitlines():
+        if "comment" in line or "keep me" in line or "test --no-start" in line:
+            assert line.strip() in text
+
+
+def test_prod_exs_without_force_ssl_gets_one_and_a_plug_downgrade_rewrites_exclude(bezgelor_checkout):
+    prod = bezgelor_checkout / "config/prod.exs"
+    prod.write_text("import Config\n\nconfig :logger, level: :info\n")
+    apply(prod_exs_change, bezgelor_checkout)
+    force_ssl = elixir.read_config(prod)[":bezgelor_portal"]["Elixir.BezgelorPortalWeb.Endpoint"]["force_ssl"]
+    assert force_ssl["exclude"]["paths"] == ["/health", "/api/health", "/livez"] and force_ssl["hsts"] == "true"
+    lock = bezgelor_checkout / "mix.lock"
+    lock.write_text(lock.read_text().replace(':plug, "1.19.1"', ':plug, "1.17.0"'))
+    apply(prod_exs_change, bezgelor_checkout)
+    force_ssl = elixir.read_config(prod)[":bezgelor_portal"]["Elixir.BezgelorPortalWeb.Endpoint"]["force_ssl"]
+    assert force_ssl["exclude"] == ["localhost", "127.0.0.1"]

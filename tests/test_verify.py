@@ -1,0 +1,259 @@
+"""`inv verify`: the plan's bugs are found, each as `severity file:line what — fix`, offline.
+
+Each test runs the real CLI on a copy of the Bezgelor-shaped fixture, as a user would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.elixir
+
+
+def inv(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "invoke", "--search-root", str(REPO), *args],
+                          capture_output=True, text=True, env=env, timeout=300)
+
+
+def verify_json(root: Path) -> tuple[int, dict]:
+    proc = inv("verify", "--root", str(root), "--json")
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def findings(report: dict, check: str | None = None, severity: str | None = None) -> list[dict]:
+    return [f for f in report["findings"] if (check is None or f["check"] == check)
+            and (severity is None or f["severity"] == severity)]
+
+
+def has(report: dict, check: str, text: str, severity: str = "error", file: str | None = None) -> bool:
+    return any(text in f["message"] and (file is None or f["file"] == file)
+               for f in findings(report, check, severity))
+
+
+@pytest.fixture
+def ready_checkout(bezgelor_checkout: Path) -> Path:
+    """The fixture after `inv init`: the starting point for one deliberate mistake per test."""
+    proc = inv("init", "--root", str(bezgelor_checkout))
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    return bezgelor_checkout
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    """Replace the first occurrence of `old` on a line that is not a comment."""
+    lines = path.read_text().splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        if old in line and not line.lstrip().startswith("#"):
+            lines[i] = line.replace(old, new, 1)
+            path.write_text("".join(lines))
+            return
+    raise AssertionError(f"{old!r} not in the code of {path}")
+
+
+# --- the untouched fixture ----------------------------------------------------------------------
+
+
+def test_verify_on_the_untouched_fixture_reports_the_plans_bugs_and_exits_1(bezgelor_checkout):
+    code, report = verify_json(bezgelor_checkout)
+    assert code == 1
+    assert report["ok"] is False
+    prod = findings(report, "prodexs", "error")
+    exclude = next(f for f in prod if "outside `force_ssl`" in f["message"])
+    assert exclude["file"] == "config/prod.exs"
+    lines = (bezgelor_checkout / "config/prod.exs").read_text().splitlines()
+    assert lines[exclude["line"] - 1].strip().startswith("exclude:")
+    assert has(report, "prodexs", "redirects the health path /health")
+    assert has(report, "mixexs", "defines no `bezgelor` release")
+    assert has(report, "mixexs", "no `assets.deploy` alias")
+    assert has(report, "health", "no health controller")
+    assert has(report, "health", "no route for /health")
+    assert has(report, "health", "BezgelorDb.Release is missing")
+    assert has(report, "overlays", "migrate is missing")
+    assert has(report, "runtime", "never reads WORLD_PUBLIC_ADDRESS")
+    assert has(report, "dockerfile", "Dockerfile is missing")
+    assert has(report, "flytoml", "fly.toml is missing")
+
+
+def test_verify_prints_one_line_per_finding_as_severity_file_line_what_and_fix(bezgelor_checkout):
+    proc = inv("verify", "--root", str(bezgelor_checkout))
+    assert proc.returncode == 1
+    line = next(ln for ln in proc.stdout.splitlines() if "outside `force_ssl`" in ln)
+    assert re.match(r"^ERROR config/prod\.exs:\d+ .+ — .+$", line), line
+    assert "error(s)" in proc.stdout.splitlines()[-1]
+
+
+def test_verify_changes_nothing_in_the_checkout(bezgelor_checkout):
+    before = subprocess.run(["git", "status", "--porcelain", "--ignored"], cwd=bezgelor_checkout,
+                            capture_output=True, text=True).stdout
+    inv("verify", "--root", str(bezgelor_checkout))
+    after = subprocess.run(["git", "status", "--porcelain", "--ignored"], cwd=bezgelor_checkout,
+                           capture_output=True, text=True).stdout
+    assert before == after == ""
+
+
+# --- one mistake at a time, on a checkout init made ready ----------------------------------------
+
+
+def test_a_service_that_auto_stops_stops_the_whole_game_machine(ready_checkout):
+    edit(ready_checkout / "fly.toml", 'auto_stop_machines = "off"', 'auto_stop_machines = "stop"')
+    code, report = verify_json(ready_checkout)
+    assert code == 1
+    assert has(report, "flytoml", "auto_stop_machines = 'stop'", file="fly.toml")
+
+
+def test_min_machines_running_zero_is_an_error(ready_checkout):
+    edit(ready_checkout / "fly.toml", "min_machines_running = 1", "min_machines_running = 0")
+    _, report = verify_json(ready_checkout)
+    assert has(report, "flytoml", "min_machines_running = 0")
+
+
+def test_a_service_without_health_checks_is_an_error(ready_checkout):
+    path = ready_checkout / "fly.toml"
+    text = path.read_text()
+    text = re.sub(r"\n\s*\[\[services\.tcp_checks\]\]\n(\s*\w+ = [^\n]+\n)+", "\n", text)
+    path.write_text(text)
+    _, report = verify_json(ready_checkout)
+    assert has(report, "flytoml", "has no health check")
+
+
+def test_integer_check_durations_are_errors(ready_checkout):
+    path = ready_checkout / "fly.toml"
+    path.write_text(re.sub(r'interval = "(\d+)s"', lambda m: f"interval = {int(m.group(1)) * 1000}",
+                           path.read_text(), count=1))
+    _, report = verify_json(ready_checkout)
+    f = next(f for f in findings(report, "flytoml", "error") if "bare number" in f["message"])
+    assert (ready_checkout / "fly.toml").read_text().splitlines()[f["line"] - 1].strip().startswith("interval")
+
+
+def test_health_path_redirected_when_neither_excluded_nor_sent_the_forwarded_proto_header(ready_checkout):
+    path = ready_checkout / "fly.toml"
+    path.write_text(re.sub(r'(?im)^\s*x-forwarded-proto\s*=\s*"https"\s*\n', "", path.read_text()))
+    prod = ready_checkout / "config/prod.exs"
+    prod.write_text(re.sub(r'paths:\s*\[[^\]]*\],?\s*', "", prod.read_text()))
+    _, report = verify_json(ready_checkout)
+    assert has(report, "prodexs", "redirects the health path /health")
+
+
+def test_release_with_the_dev_app_or_missing_an_umbrella_app_is_an_error(ready_checkout):
+    mix = ready_checkout / "mix.exs"
+    text = mix.read_text()
+    text = re.sub(r"\n\s*bezgelor_world: :permanent,?", "", text, count=1)
+    text = text.replace("bezgelor_api: :permanent", "bezgelor_dev: :permanent,\n        bezgelor_api: :permanent", 1)
+    mix.write_text(text)
+    _, report = verify_json(ready_checkout)
+    assert has(report, "mixexs", "includes the dev-only app bezgelor_dev")
+    assert has(report, "mixexs", "missing umbrella app(s) bezgelor_world")
+
+
+def test_dockerfile_copying_the_dev_app_or_missing_a_release_app(ready_checkout):
+    path = ready_checkout / "Dockerfile"
+    lines = path.read_text().splitlines(keepends=True)
+    kept = [ln for ln in lines if not re.match(r"COPY\s+apps/bezgelor_world/lib\b", ln)]
+    assert len(kept) == len(lines) - 1
+    idx = next(i for i, ln in enumerate(kept) if ln.startswith("RUN mix compile"))
+    kept.insert(idx, "COPY apps/bezgelor_dev/lib apps/bezgelor_dev/lib\n")
+    path.write_text("".join(kept))
+    _, report = verify_json(ready_checkout)
+    dev = next(f for f in findings(report, "dockerfile", "error") if "dev-only app bezgelor_dev" in f["message"])
+    assert path.read_text().splitlines()[dev["line"] - 1].startswith("COPY apps/bezgelor_dev")
+    assert has(report, "dockerfile", "never copies apps/bezgelor_world/lib")
+
+
+def test_copy_from_path_that_is_not_the_release_name(ready_checkout):
+    edit(ready_checkout / "Dockerfile", "/_build/prod/rel/bezgelor", "/_build/prod/rel/bezgelor_portal")
+    _, report = verify_json(ready_checkout)
+    assert has(report, "dockerfile", "names release `bezgelor_portal`")
+
+
+def test_ports_disagreeing_between_settings_fly_toml_and_expose(ready_checkout):
+    edit(ready_checkout / "fly.toml", "internal_port = 24000", "internal_port = 24001")
+    path = ready_checkout / "Dockerfile"
+    path.write_text(re.sub(r"(EXPOSE[^\n]*?)\s6600\b", r"\1", path.read_text()))
+    _, report = verify_json(ready_checkout)
+    assert has(report, "ports", "no service has internal_port 24000")
+    assert has(report, "ports", "internal_port 24001")
+    assert has(report, "ports", "EXPOSE lacks 6600")
+
+
+def test_ports_follow_the_settings_not_a_hardcoded_list(ready_checkout):
+    env = {**os.environ, "BEZGELOR_WORLD_PORT": "24001"}
+    proc = inv("verify", "--root", str(ready_checkout), "--json", env=env)
+    report = json.loads(proc.stdout)
+    assert has(report, "ports", "no service has internal_port 24001")
+
+
+def test_dockerignore_excluding_what_the_dockerfile_copies(ready_checkout):
+    with (ready_checkout / ".dockerignore").open("a") as fh:
+        fh.write("apps/bezgelor_data/priv\n")
+    _, report = verify_json(ready_checkout)
+    assert has(report, "dockerignore", "excludes apps/bezgelor_data/priv", file=".dockerignore")
+
+
+def test_overlay_scripts_missing_not_executable_or_calling_another_release(ready_checkout):
+    migrate = ready_checkout / "rel/overlays/bin/migrate"
+    server = ready_checkout / "rel/overlays/bin/server"
+    migrate.chmod(0o644)
+    edit(server, 'release="bezgelor"', 'release="bezgelor_portal"')
+    _, report = verify_json(ready_checkout)
+    assert has(report, "overlays", "is not executable", file="rel/overlays/bin/migrate")
+    assert has(report, "overlays", "runs the release script `bezgelor_portal`", file="rel/overlays/bin/server")
+    migrate.unlink()
+    _, report = verify_json(ready_checkout)
+    assert has(report, "overlays", "migrate is missing")
+
+
+def test_runtime_exs_missing_a_required_variable(ready_checkout):
+    path = ready_checkout / "config/runtime.exs"
+    path.write_text(path.read_text().replace('"CLOAK_KEY"', '"CLOAK_KEY_TYPO"'))
+    _, report = verify_json(ready_checkout)
+    assert has(report, "runtime", "never reads CLOAK_KEY")
+
+
+def test_vm_memory_below_the_estimate_from_the_game_data(ready_checkout):
+    data = ready_checkout / "apps/bezgelor_data/priv/data/huge.json"
+    with data.open("wb") as fh:  # a sparse 2 GB file: the size is what counts
+        fh.truncate(2 * 1024 ** 3)
+    code, report = verify_json(ready_checkout)
+    assert code == 1
+    f = next(f for f in findings(report, "memory", "error"))
+    assert "below the estimate" in f["message"] and f["file"] == "fly.toml"
+    assert "memory" in f["fix"]
+
+
+def test_an_elixir_file_that_does_not_parse_is_named_with_its_line(ready_checkout):
+    router = ready_checkout / "apps/bezgelor_portal/lib/bezgelor_portal_web/router.ex"
+    lines = router.read_text().splitlines(keepends=True)
+    lines.insert(3, "  def broken( do\n")
+    router.write_text("".join(lines))
+    _, report = verify_json(ready_checkout)
+    f = next(f for f in findings(report, "elixir_syntax", "error"))
+    assert f["file"].endswith("router.ex") and f["line"] >= 4
+
+
+def test_verify_without_elixir_says_loudly_what_it_skipped(bezgelor_checkout, tmp_path):
+    bindir = tmp_path / "noelixir"
+    bindir.mkdir()
+    env = {**os.environ, "PATH": f"{bindir}:{Path(sys.executable).parent}:/bin"}
+    assert subprocess.run(["sh", "-c", "command -v elixir"], env=env, capture_output=True).returncode != 0
+    proc = inv("verify", "--root", str(bezgelor_checkout), env=env)
+    assert "SKIPPED" in proc.stdout and "Elixir is not installed" in proc.stdout
+    assert "did NOT run every check" in proc.stdout
+    # the textual fallback still finds the misplaced exclude
+    assert "outside `force_ssl`" in proc.stdout
+    strict = inv("verify", "--root", str(bezgelor_checkout), "--strict", env=env)
+    assert strict.returncode == 1
+
+
+def test_verify_on_a_folder_that_is_not_an_umbrella_is_a_clear_error(tmp_path):
+    (tmp_path / "notumbrella").mkdir()
+    (tmp_path / "notumbrella" / "mix.exs").write_text("defmodule X.MixProject do\nend\n")
+    proc = inv("verify", "--root", str(tmp_path / "notumbrella"))
+    assert proc.returncode == 1
+    assert "not an umbrella" in proc.stderr and "Traceback" not in proc.stderr
