@@ -28,8 +28,8 @@ from bezgelor_tasks.backup.commands import Conn  # noqa: E402
 from bezgelor_tasks.run import Executor  # noqa: E402
 from bezgelor_tasks.ui import UI  # noqa: E402
 
-# Rows per MB of database, measured on this schema (items dominate, as in a live game).
-ITEMS_PER_MB = 1650
+# Item rows per MB of database at the 1 GB scale (items dominate, as in a live game; tiny runs overshoot).
+ITEMS_PER_MB = 3200
 
 SCHEMA = """\
 CREATE TABLE accounts (id bigserial PRIMARY KEY, email text UNIQUE NOT NULL, created_at timestamptz DEFAULT now(),
@@ -58,7 +58,7 @@ INSERT INTO characters (account_id, name, level, class, race, zone, x, y, z, app
          (g * 7) % 255, (g * 13) % 255), 'bones', jsonb_build_array(random(), random(), random(), random())),
          g * 37 FROM generate_series(1, {chars}) g;
 INSERT INTO items (character_id, item_id, bag, slot, stack, stats)
-  SELECT 1 + g % {chars}, (g * 7919) % 60000, g % 6, g % 32, 1 + g % 20,
+  SELECT 1 + g % {chars}, (g::bigint * 7919) % 60000, g % 6, g % 32, 1 + g % 20,
          jsonb_build_object('quality', g % 6, 'power', g % 997, 'runes', jsonb_build_array(g % 50, g % 51),
                             'bound', g % 2 = 0, 'durability', random())
   FROM generate_series(1, {items}) g;

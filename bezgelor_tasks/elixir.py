@@ -68,8 +68,13 @@ end
     return problems
 
 
-def read_config(path: Path, env: str = "prod") -> dict[str, object]:
-    """Evaluate a config file with Config.Reader and return it as JSON-able data (tuples → lists)."""
+def read_config(path: Path, env: str = "prod", environ: dict[str, str] | None = None) -> dict[str, object]:
+    """Evaluate a config file with Config.Reader and return it as JSON-able data (tuples → lists).
+
+    Binaries that are not UTF-8 come back as "base64:<...>". `environ` adds OS environment variables
+    for the evaluation (runtime.exs reads its secrets from there); values never reach argv.
+    """
+    import os
     if not available():
         raise UserError("Elixir is not installed, so config files cannot be evaluated.",
                         fix="install it (Debian: apt-get install elixir).")
@@ -83,7 +88,9 @@ defmodule J do
   def enc(v) when is_tuple(v), do: {:arr, v |> Tuple.to_list() |> Enum.map(&enc/1)}
   def enc(v) when is_map(v), do: {:obj, Enum.map(v, fn {k, x} -> {inspect(k), enc(x)} end)}
   def enc(v) when is_atom(v), do: {:str, inspect(v)}
-  def enc(v) when is_binary(v), do: {:str, v}
+  def enc(v) when is_binary(v) do
+    if String.valid?(v), do: {:str, v}, else: {:str, "base64:" <> Base.encode64(v)}
+  end
   def enc(v), do: {:raw, inspect(v)}
   def out({:obj, kvs}), do: "{" <> Enum.map_join(kvs, ",", fn {k, v} -> out({:str, k}) <> ":" <> out(v) end) <> "}"
   def out({:arr, xs}), do: "[" <> Enum.map_join(xs, ",", &out/1) <> "]"
@@ -93,8 +100,8 @@ end
 cfg = Config.Reader.read!(file, env: String.to_atom(env), target: :host)
 IO.puts(J.out({:obj, Enum.map(cfg, fn {app, kw} -> {inspect(app), J.enc(kw)} end)}))
 """
-    proc = subprocess.run(["elixir", "-e", script, "--", str(path), env], capture_output=True, text=True,
-                          timeout=120, cwd=path.parent.parent)
+    proc = subprocess.run(["elixir", "-e", script, "--", str(path.resolve()), env], capture_output=True, text=True,
+                          timeout=120, cwd=path.parent.parent, env={**os.environ, **(environ or {})})
     if proc.returncode != 0:
         raise UserError(f"{path} does not evaluate with Config.Reader: {proc.stderr.strip()[-600:]}",
                         fix="fix the Elixir error it names, then run again.")

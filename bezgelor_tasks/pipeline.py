@@ -53,6 +53,7 @@ class Step:
     after: tuple[str, ...] = ()
     fix: str = ""
     irreversible: str = ""
+    resumable: bool = True  # after a failure, re-running picks up here (the resume hint applies)
 
     def shown(self) -> str:
         return f"{self.name}: {self.description}"
@@ -71,6 +72,7 @@ class StepReport:
     seconds: float = 0.0
     irreversible: str = ""
     after: tuple[str, ...] = ()
+    acted: bool = False           # run() was entered: the world may have changed (a failure may need undoing)
 
     def as_json(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "state": self.state, "detail": self.detail,
@@ -86,7 +88,7 @@ class StepFailed(UserError):
         self.cause = cause
         reason = cause.message if isinstance(cause, UserError) else f"{type(cause).__name__}: {cause}"
         fix = cause.fix if isinstance(cause, UserError) and cause.fix else step.fix
-        if resume_hint:
+        if resume_hint and step.resumable:
             fix = f"{fix.rstrip('. ')}; then {resume_hint}" if fix else resume_hint
         super().__init__(f"Step `{step.name}` ({step.description}) failed: {reason}", fix=fix)
 
@@ -133,14 +135,18 @@ class Pipeline:
     def _check(self, s: Step) -> Status:
         try:
             return s.check()
-        except UserError as e:
-            raise StepFailed(s, e, resume_hint=self.resume_hint) from None
+        except StepFailed:
+            raise
+        except Exception as e:  # as in execute(): any failure is reported against its step
+            raise StepFailed(s, e, resume_hint=self.resume_hint) from e
 
     def _plan(self, s: Step) -> list[Command]:
         try:
             return s.plan()
-        except UserError as e:
-            raise StepFailed(s, e, resume_hint=self.resume_hint) from None
+        except StepFailed:
+            raise
+        except Exception as e:
+            raise StepFailed(s, e, resume_hint=self.resume_hint) from e
 
     @property
     def pending(self) -> list[StepReport]:
@@ -210,6 +216,7 @@ class Pipeline:
             if s.irreversible:
                 self.ui.warn(f"{s.name}: cannot be undone: {s.irreversible}")
             self.ui.info(f"{s.name}: {s.description}")
+            rep.acted = True
             changed = s.run() or {}
             rep.changed = changed
             rep.state = "skipped" if changed.get("skipped") else "ran"

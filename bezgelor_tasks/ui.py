@@ -36,7 +36,10 @@ class UI:
 
     def line(self, text: str = "") -> None:
         with self._lock:
-            print(redact(text), file=self.stream, flush=True)
+            try:
+                print(redact(text), file=self.stream, flush=True)
+            except BrokenPipeError:  # `inv ... | head`: the reader left; stop quietly
+                pass
 
     def say(self, severity: str, text: str) -> None:
         tag = self._paint(severity.upper() if severity != "ok" else "ok", _SEVERITY_COLOR.get(severity, ""))

@@ -62,7 +62,7 @@ def test_a_pg_dump_killed_mid_backup_leaves_nothing_and_the_next_backup_succeeds
     # Once the snapshot session holds its locks, queue an exclusive lock: pg_dump then waits behind it,
     # so it is certainly still running when we kill it.
     probe = "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction' AND query LIKE '%ROWCOUNTS%';"
-    while pg_server.sql(probe).strip() != "1":
+    while worker.is_alive() and pg_server.sql(probe).strip() != "1":
         pass
     locker = subprocess.Popen(
         [str(pg_server.client.bindir / "psql"), "-X", "-q", "-h", str(pg_server.cluster.socket_dir), "-p",

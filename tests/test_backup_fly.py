@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -19,14 +20,17 @@ pytestmark = pytest.mark.postgres
 
 
 def proxies_running() -> list[str]:
+    """`fly proxy` processes of this test's fake account (other test runs may have their own)."""
+    home = f"FAKE_FLY_HOME={os.environ['FAKE_FLY_HOME']}".encode()
     found = []
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
             try:
                 cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                env = (d / "environ").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if " proxy 0:5432 " in cmd:
+            if " proxy 0:5432 " in cmd and home in env:
                 found.append(cmd)
     return found
 
@@ -46,7 +50,7 @@ def test_a_backup_goes_through_fly_proxy_and_closes_it_afterwards(fly_env, fake_
     s, ex, ui = fly_env
     made = backup.create_backup(s, ex, ui)
     assert made.row_counts["public.items"] == 3000
-    assert ["proxy", "0:5432", "-a", "bezgelor-db"] == fake_fly.argvs("proxy")[0][1:5]
+    assert fake_fly.argvs("proxy")[0][1:5] == ["proxy", "0:5432", "-a", "bezgelor-db"]
     assert proxies_running() == []
     assert verify.verify(ex, ui, manifest.load(made.path), "full")["ok"]
     for call in fake_fly.calls():
@@ -99,6 +103,7 @@ def test_inv_db_backup_then_backups_lists_it_as_verified(fly_env, fake_fly, tmp_
     db_backup.backups(Context(), root=str(tmp_path))
     out = capsys.readouterr().out
     assert "bezgelor-db" in out and "verified (standard)" in out
+    assert "fly-side: not available: Error: Backups are not enabled" in out
 
 
 def test_inv_db_verify_backup_of_a_damaged_backup_exits_non_zero(fly_env, tmp_path, capsys):
@@ -111,3 +116,12 @@ def test_inv_db_verify_backup_of_a_damaged_backup_exits_non_zero(fly_env, tmp_pa
     assert "is damaged" in capsys.readouterr().err
     db_backup.backups(Context(), root=str(tmp_path), fly=False)
     assert "FAILED (quick)" in capsys.readouterr().out
+
+
+def test_predeploy_backup_backs_up_verifies_and_records_the_release(fly_env):
+    s, ex, ui = fly_env
+    made = backup.predeploy_backup(s, ex, ui, "v12")
+    assert made is not None and made.verification["ok"] and made.verification["tier"] == "standard"
+    b = manifest.load(made.path)
+    assert b.data["release_version"] == "v12" and b.verified
+    assert proxies_running() == []

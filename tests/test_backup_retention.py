@@ -94,3 +94,11 @@ def test_inv_db_prune_dry_run_shows_what_would_go(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "would delete 20200105T030000Z" in out and "keep   20200109T030000Z" in out
     assert len(manifest.list_backups(s.backups_path)) == 2
+
+
+def test_inv_db_backup_dry_run_shows_the_proxy_and_pg_dump_and_runs_nothing(tmp_path, capsys):
+    db_backup.backup(Context(), root=str(tmp_path), jobs=4, dry_run=True)
+    out = capsys.readouterr().out
+    assert "would run fly proxy 0:5432 -a bezgelor-db" in out
+    assert "pg_dump" in out and "-Fd -j 4 -Z 1 --lock-wait-timeout=60s" in out
+    assert not (tmp_path / ".bezgelor" / "backups").exists()

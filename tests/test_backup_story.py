@@ -103,3 +103,16 @@ def test_predeploy_backup_skips_an_empty_database_and_backs_up_one_with_tables(p
     endpoint = session.direct_endpoint(pg_server.host, pg_server.port)
     assert backup.create_backup(s, ex, ui, endpoint=endpoint, skip_empty=True) is None
     assert not manifest.list_backups(s.backups_path) and not manifest.partials(s.backups_path)
+
+
+def test_predeploy_backup_on_a_first_deploy_before_the_database_exists_backs_up_nothing(pg_server, tmp_path,
+                                                                                         monkeypatch):
+    monkeypatch.setenv("BEZGELOR_DB_PASSWORD", pg_server.password)
+    s = settings_mod.load(tmp_path, environ={}, db_name="not_created_yet", db_user=pg_server.user)
+    ui = UI(color=False)
+    endpoint = session.direct_endpoint(pg_server.host, pg_server.port)
+    assert backup.create_backup(s, Executor(ui=ui), ui, endpoint=endpoint, skip_empty=True) is None
+    with pytest.raises(session.DatabaseMissing, match="BEZGELOR_DB_NAME"):
+        backup.create_backup(s, Executor(ui=ui), ui, endpoint=endpoint)
+    assert backup.predeploy_backup(s, Executor(ui=ui, dry_run=True), ui, "7") is None
+    assert not s.backups_path.exists() or not any(s.backups_path.iterdir())

@@ -157,3 +157,23 @@ def test_the_proxy_reports_the_local_port_it_bound(fly, fake_fly):
             assert port > 0
             with socket.create_connection(("127.0.0.1", port), timeout=5):
                 pass
+
+
+def test_garbage_from_flyctl_is_an_error_naming_the_command(fly, fake_fly):
+    fly.create_app(APP)
+    fake_fly.fault("releases", "garbage", error="<html>502 Bad Gateway</html>")
+    with pytest.raises(UserError, match=r"`fly releases --image --json` printed something that is not JSON"):
+        fly.releases(APP)
+
+
+def test_a_read_only_query_is_retried_once_after_a_transient_failure(fly, fake_fly):
+    fly.create_app(APP)
+    fake_fly.fault("ips list", "fail_once", error="connection reset by peer")
+    assert fly.ips(APP) == []
+    assert len(fake_fly.calls("ips list")) == 2
+
+
+def test_attaching_a_database_that_does_not_exist_names_the_database_app(fly, fake_fly):
+    fly.create_app(APP)
+    with pytest.raises(UserError, match=f"Fly has no app named '{DB}'"):
+        fly.postgres_attach()

@@ -421,8 +421,9 @@ def test_mix_exs_patching_handles_the_shapes_users_write(bezgelor_checkout, shap
     assert release.applications == ALL_APPS_BUT_DEV and not release.ignored_keys
     assert text.count('"assets.deploy"') == 1
     for line in MIX_SHAPES[shape].splitlines():
-        if "comment" in line or "keep me" in line or "test --no-start" in line:
+        if "comment" in line or "keep me" in line:
             assert line.strip() in text
+    assert shape != "inline_releases_and_aliases" or 'test: "test --no-start"' in text
 
 
 def test_prod_exs_without_force_ssl_gets_one_and_a_plug_downgrade_rewrites_exclude(bezgelor_checkout):
@@ -436,3 +437,23 @@ def test_prod_exs_without_force_ssl_gets_one_and_a_plug_downgrade_rewrites_exclu
     apply(prod_exs_change, bezgelor_checkout)
     force_ssl = elixir.read_config(prod)[":bezgelor_portal"]["Elixir.BezgelorPortalWeb.Endpoint"]["force_ssl"]
     assert force_ssl["exclude"] == ["localhost", "127.0.0.1"]
+
+
+def test_every_elixir_generator_together_leaves_a_checkout_that_parses_and_is_stable(bezgelor_checkout):
+    generators = (mix_exs_change, prod_exs_change, runtime_exs_change, router_change, health_controller_change,
+                  release_module_change, overlay_changes)
+    for gen in generators:
+        apply(gen, bezgelor_checkout)
+    sources = [p for p in bezgelor_checkout.rglob("*") if p.suffix in (".ex", ".exs")]
+    assert elixir.parse_files(sources, bezgelor_checkout) == []
+    for gen in generators:  # a second init after all of them: nothing to do
+        out = gen(open_checkout(bezgelor_checkout))
+        assert not any(c.changed for c in (out if isinstance(out, list) else [out]))
+
+
+def test_a_runtime_block_without_its_end_marker_is_refused_with_the_line(bezgelor_checkout):
+    apply(runtime_exs_change, bezgelor_checkout)
+    path = bezgelor_checkout / RUNTIME
+    path.write_text(path.read_text().replace("# END bezgelor-tasks\n", ""))
+    with pytest.raises(UserError, match=r"config/runtime\.exs:\d+: the bezgelor-tasks block has no END marker"):
+        runtime_exs_change(open_checkout(bezgelor_checkout))

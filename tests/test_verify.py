@@ -8,11 +8,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support.umbrella import copy_fixture, git_init
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.elixir
@@ -38,12 +41,27 @@ def has(report: dict, check: str, text: str, severity: str = "error", file: str 
                for f in findings(report, check, severity))
 
 
-@pytest.fixture
-def ready_checkout(bezgelor_checkout: Path) -> Path:
-    """The fixture after `inv init`: the starting point for one deliberate mistake per test."""
-    proc = inv("init", "--root", str(bezgelor_checkout))
+@pytest.fixture(scope="module")
+def _ready_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = copy_fixture(tmp_path_factory.mktemp("ready") / "bezgelor")
+    git_init(root)
+    proc = inv("init", "--root", str(root))
     assert proc.returncode == 0, proc.stderr + proc.stdout
-    return bezgelor_checkout
+    return root
+
+
+@pytest.fixture
+def ready_checkout(_ready_template: Path, tmp_path: Path) -> Path:
+    """The fixture after `inv init` (verify is clean on it): the start for one deliberate mistake per test."""
+    root = tmp_path / "bezgelor"
+    shutil.copytree(_ready_template, root, symlinks=True)
+    return root
+
+
+def test_verify_is_clean_on_the_checkout_init_made_ready(ready_checkout):
+    code, report = verify_json(ready_checkout)
+    assert report["findings"] == [] and report["skipped"] == []
+    assert code == 0
 
 
 def edit(path: Path, old: str, new: str) -> None:
@@ -240,8 +258,8 @@ def test_an_elixir_file_that_does_not_parse_is_named_with_its_line(ready_checkou
 def test_verify_without_elixir_says_loudly_what_it_skipped(bezgelor_checkout, tmp_path):
     bindir = tmp_path / "noelixir"
     bindir.mkdir()
-    env = {**os.environ, "PATH": f"{bindir}:{Path(sys.executable).parent}:/bin"}
-    assert subprocess.run(["sh", "-c", "command -v elixir"], env=env, capture_output=True).returncode != 0
+    env = {**os.environ, "PATH": f"{bindir}:{Path(sys.executable).parent}"}
+    assert shutil.which("elixir", path=env["PATH"]) is None
     proc = inv("verify", "--root", str(bezgelor_checkout), env=env)
     assert "SKIPPED" in proc.stdout and "Elixir is not installed" in proc.stdout
     assert "did NOT run every check" in proc.stdout
@@ -257,3 +275,45 @@ def test_verify_on_a_folder_that_is_not_an_umbrella_is_a_clear_error(tmp_path):
     proc = inv("verify", "--root", str(tmp_path / "notumbrella"))
     assert proc.returncode == 1
     assert "not an umbrella" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_health_controller_probing_a_port_the_server_does_not_use(ready_checkout):
+    controller = ready_checkout / "apps/bezgelor_portal/lib/bezgelor_portal_web/controllers/health_controller.ex"
+    edit(controller, "world: 24000", "world: 24001")
+    _, report = verify_json(ready_checkout)
+    f = next(f for f in findings(report, "ports", "error") if "probes world on port 24001" in f["message"])
+    assert "world: 24001" in controller.read_text().splitlines()[f["line"] - 1]
+
+
+def test_the_seed_plans_own_prod_exs_fix_still_redirects_the_health_check(ready_checkout):
+    """The seed moved `exclude` inside force_ssl but kept only hosts, and its fly.toml sends no header."""
+    (ready_checkout / "config/prod.exs").write_text('''import Config
+
+config :bezgelor_portal, BezgelorPortalWeb.Endpoint,
+  cache_static_manifest: "priv/static/cache_manifest.json",
+  force_ssl: [
+    rewrite_on: [:x_forwarded_proto],
+    hsts: true,
+    # Exclude health checks and local development
+    exclude: ["localhost", "127.0.0.1"]
+  ]
+
+config :logger, level: :info
+''')
+    path = ready_checkout / "fly.toml"
+    path.write_text(re.sub(r'(?im)^\s*x-forwarded-proto\s*=\s*"https"\s*\n', "", path.read_text()))
+    code, report = verify_json(ready_checkout)
+    assert code == 1
+    f = next(f for f in findings(report, "prodexs", "error") if "redirects the health path" in f["message"])
+    assert (ready_checkout / "config/prod.exs").read_text().splitlines()[f["line"] - 1].strip() == "force_ssl: ["
+
+
+def test_the_seed_plans_wrong_flyctl_commands_in_docs_are_flagged_but_prose_is_not(ready_checkout):
+    (ready_checkout / "docs" / "old-notes.md").write_text(
+        "# Old notes\nThere is no `fly releases rollback`; do not use it.\n\n```bash\n"
+        "fly ips allocate v4 --app bezgelor\nfly secrets set \\\n  SECRET_KEY_BASE=\"x\" --app bezgelor\n"
+        "fly releases rollback 3 --app bezgelor\n```\n")
+    code, report = verify_json(ready_checkout)
+    assert code == 0                                   # docs mislead people; they do not break a deploy
+    lines = {(f["line"], f["message"].split("`")[1]) for f in findings(report, "docs", "warning")}
+    assert lines == {(5, "fly ips allocate"), (6, "fly secrets set NAME=value"), (8, "fly releases rollback")}

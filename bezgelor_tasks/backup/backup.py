@@ -132,6 +132,11 @@ def create_backup(settings: Settings, executor: Executor, ui: UI, *, endpoint: E
             n += 1
             final = root / f"{base_name}-{n}"
         os.rename(partial, final)
+    except session.DatabaseMissing:
+        if skip_empty:
+            ui.info(f"database {settings.db_name} does not exist on {settings.db_app} yet: nothing to back up")
+            return None
+        raise
     except OSError as e:
         raise UserError(f"Writing the backup under {root} failed: {e.strerror or e}. Nothing was kept.",
                         fix="free space or fix permissions there (or set BEZGELOR_BACKUP_DIR), then run again.") \
@@ -165,12 +170,18 @@ def predeploy_backup(settings: Settings, executor: Executor, ui: UI,
                      release_version: str | None) -> BackupResult | None:
     """deploy.full's backup slot: back up when the database has tables, verify (standard), prune.
 
-    Returns None when the database has no tables yet (first deploy). Raises UserError when the backup or
+    Returns None when the database does not exist or has no tables yet (first deploy), and under
+    dry-run (after printing the commands). Needs the password (env, `.bezgelor/<db_app>.password`,
+    or a prompt on a TTY) and `fly` logged in. Raises UserError when the backup or
     its verification fails: the deploy should stop then, since it is about to run migrations.
     """
     from bezgelor_tasks.backup import prune as prune_mod
     from bezgelor_tasks.backup import verify as verify_mod
 
+    if executor.dry_run:  # show, never spawn: `fly proxy` and psql would run even in dry-run
+        for cmd in describe(settings):
+            ui.command(cmd.shown(), dry_run=True)
+        return None
     result = create_backup(settings, executor, ui, release_version=release_version, skip_empty=True)
     if result is None:
         return None

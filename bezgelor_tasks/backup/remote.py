@@ -8,6 +8,7 @@ named and then looked for in `fly postgres backup list`. Managed Postgres: `fly 
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,13 +39,15 @@ def list_remote(settings: Settings, executor: Executor) -> list[dict[str, Any]]:
         return [{str(k).lower(): v for k, v in row.items()} for row in data] if isinstance(data, list) else []
     r = executor.run(fly_commands.postgres_backup_list(settings), check=False)
     if not r.ok:
-        return [{"error": (r.stderr.strip() or r.stdout.strip()).splitlines()[-1:] or ["failed"]}]
+        lines = [x for x in (r.stderr.strip() or r.stdout.strip()).splitlines() if x.startswith("Error")]
+        return [{"error": lines[-1] if lines else f"exit {r.returncode}"}]
     lines = [x for x in r.stdout.splitlines() if x.strip() and not set(x.strip()) <= set("-+| ")]
     return [{"line": x.strip()} for x in lines[1:]]  # first line is the header
 
 
 def create_remote(settings: Settings, executor: Executor, ui: UI) -> dict[str, Any]:
-    name = "bezgelor-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    # unique, so `backup list` can only show ours under this name
+    name = "bezgelor-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
     if settings.pg_flavor == "mpg":
         r = executor.run(fly_commands.mpg_backup_create(settings, settings.db_app), check=False)
         if not r.ok:

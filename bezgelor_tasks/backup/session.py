@@ -39,6 +39,10 @@ SELECT 'ROWCOUNTS ' || coalesce(json_object_agg(t, n)::text, '{}') FROM (
 Endpoint = Callable[[], AbstractContextManager[tuple[str, int]]]
 
 
+class DatabaseMissing(UserError):
+    """The server answers but the database does not exist (yet: before `fly postgres attach` creates it)."""
+
+
 @dataclass(frozen=True)
 class Server:
     conn: Conn
@@ -96,6 +100,9 @@ def probe(executor: Executor, conn: Conn, *, search: str = clients.CLIENT_GLOB) 
     if not r.ok:
         detail = (r.stderr.strip() or r.stdout.strip()).splitlines()
         msg = detail[-1] if detail else f"exit {r.returncode}"
+        if re.search(r'database ".*" does not exist', msg):
+            raise DatabaseMissing(f"The database {conn.dbname} does not exist on the server: {msg}",
+                                  fix="check BEZGELOR_DB_NAME; `fly postgres attach` creates the database.")
         fix = ("check the password (BEZGELOR_DB_PASSWORD, or the .bezgelor/<db app>.password file) and "
                "BEZGELOR_DB_USER.") if "password" in msg.lower() else \
             "check that the database is running (`fly status -a <db app>`) and try again."

@@ -10,6 +10,7 @@ from bezgelor_tasks.checkout.discover import Checkout
 from bezgelor_tasks.checks import (
     dockerfile,
     dockerignore,
+    docs,
     elixir_syntax,
     flytoml,
     health,
@@ -37,6 +38,7 @@ CHECKS: tuple[tuple[str, CheckFn], ...] = (
     ("flytoml", flytoml.check),
     ("ports", ports.check),
     ("memory", memory.check),
+    ("docs", docs.check),
 )
 
 

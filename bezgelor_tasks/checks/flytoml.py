@@ -16,7 +16,7 @@ _DURATION = re.compile(r"^\d+(\.\d+)?(ms|s|m|h)$")
 
 
 def _service_line(text: str, index: int) -> int | None:
-    starts = [m.start() for m in re.finditer(r"^\s*\[\[services\]\]", text, re.M)]
+    starts = [m.start() for m in re.finditer(r"^[ \t]*\[\[services\]\]", text, re.M)]
     return text.count("\n", 0, starts[index]) + 1 if index < len(starts) else None
 
 
@@ -40,11 +40,16 @@ def _durations(chk: dict[str, Any], where: str, text: str, line: int | None) -> 
         if isinstance(value, bool | int | float):
             out.append(error(REL, _key_line(text, key, line), f"{where} {key} = {value} is a bare number, "
                              "which Fly reads as milliseconds (nanoseconds under [http_service])",
-                             f'write it as a duration string, e.g. {key} = "{value}s"'))
+                             f'write it as a duration string, e.g. {key} = "{_as_seconds_guess(value)}"'))
         elif isinstance(value, str) and not _DURATION.match(value.strip()):
             out.append(error(REL, _key_line(text, key, line), f"{where} {key} = {value!r} is not a duration",
                              'use a string like "10s"'))
     return out
+
+
+def _as_seconds_guess(value: float) -> str:
+    """What a bare number most likely meant: milliseconds when large, seconds when small."""
+    return f"{value / 1000:g}s" if value >= 1000 else f"{value:g}s"
 
 
 def _seconds(value: object) -> float | None:

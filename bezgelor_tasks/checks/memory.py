@@ -17,7 +17,7 @@ def parse_memory_mb(value: object) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and (m := re.match(r"^\s*(\d+(?:\.\d+)?)\s*(gb|g|mb|m)?\s*$", value.lower())):
+    if isinstance(value, str) and (m := re.match(r"^[ \t]*(\d+(?:\.\d+)?)\s*(gb|g|mb|m)?\s*$", value.lower())):
         number, unit = float(m.group(1)), m.group(2) or "mb"
         return int(number * 1024) if unit.startswith("g") else int(number)
     return None
@@ -34,7 +34,7 @@ def check(ctx: CheckContext) -> list[Finding]:
         memory = parse_memory_mb(vm.get("memory", vm.get("memory_mb")))
         if memory is not None:
             break
-    line = line_of(text, r"^\s*memory(_mb)?\s*=", re.M) or line_of(text, r"^\[\[vm\]\]", re.M)
+    line = line_of(text, r"^[ \t]*memory(_mb)?\s*=", re.M) or line_of(text, r"^\[\[vm\]\]", re.M)
     basis = (f"estimate of {est.total_mb} MB ({est.data_bytes / sizing.MB:.0f} MB of game JSON under "
              f"{est.data_dir} × {est.ets_factor:g} in ETS + the VM, Phoenix, game servers and DB pool)")
     rec = f'{est.recommended_mb // 1024}gb' if est.recommended_mb % 1024 == 0 else str(est.recommended_mb)

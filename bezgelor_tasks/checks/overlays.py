@@ -10,7 +10,7 @@ from bezgelor_tasks.files import is_executable
 
 SCRIPTS = ("migrate", "server")
 _CALL = re.compile(r"(?:\./|bin/|/)([a-z_][a-z0-9_]*)\"?\s+\"?(eval|start|start_iex|daemon|rpc|remote)\b")
-_ASSIGN = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)=(\"[^\"$`]*\"|'[^']*'|[^\s;$`]*)\s*$", re.M)
+_ASSIGN = re.compile(r"^[ \t]*([A-Za-z_][A-Za-z0-9_]*)=(\"[^\"$`]*\"|'[^']*'|[^\s;$`]*)\s*$", re.M)
 
 
 def expand_simple_vars(script: str) -> str:

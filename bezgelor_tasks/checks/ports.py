@@ -10,7 +10,7 @@ from bezgelor_tasks.checks.findings import Finding, error, line_of, strip_elixir
 
 _PROBE = re.compile(r"(?:check_tcp_service|check_tcp|probe)\(\s*(\d{2,5})\b|"
                     r":gen_tcp\.connect\([^,]+,\s*(\d{2,5})\b|"
-                    r"\b(?:auth|realm|world|portal)\w*\s*(?::|=>|,|=)\s*(\d{2,5})\b")
+                    r"\b(auth|realm|world|portal)\w*\s*(?::|=>|,|=)\s*(\d{2,5})\b")
 
 
 def _expected(ctx: CheckContext) -> dict[int, str]:
@@ -46,7 +46,7 @@ def check(ctx: CheckContext) -> list[Finding]:
                                        f"publish it on port {svc_port}"))
         env_port = (ctx.fly_toml.get("env") or {}).get("PORT")
         if env_port is not None and str(env_port) != str(s.portal_port):
-            out.append(error("fly.toml", line_of(fly_text, r"^\s*PORT\s*=", re.M), f"[env] PORT = {env_port} "
+            out.append(error("fly.toml", line_of(fly_text, r"^[ \t]*PORT\s*=", re.M), f"[env] PORT = {env_port} "
                              f"but the portal's port is {s.portal_port}", fix_tail))
     if ctx.dockerfile is not None:
         exposed: dict[int, int] = {}
@@ -69,9 +69,15 @@ def check(ctx: CheckContext) -> list[Finding]:
     controller = ctx.text(controller_rel)
     if controller is not None:
         code = strip_elixir_comments(controller)
+        named = s.ports.all()
         for m in _PROBE.finditer(code):
-            port = int(next(g for g in m.groups() if g))
-            if port not in expected:
+            name = m.group(3)
+            port = int(m.group(4) if name else next(g for g in m.groups() if g))
+            if name and port != named[name]:
+                out.append(error(controller_rel, line_of(code, re.escape(m.group(0))),
+                                 f"the health check probes {name} on port {port}, but {name} listens on "
+                                 f"{named[name]} (settings: {settings_desc})", fix_tail))
+            elif port not in expected:
                 out.append(error(controller_rel, line_of(code, re.escape(m.group(0))),
                                  f"the health check probes port {port}, which no server uses "
                                  f"(settings: {settings_desc})", fix_tail))

@@ -50,13 +50,17 @@ def check(ctx: CheckContext) -> list[Finding]:
     except UserError as e:
         return [error(REL, None, f"does not evaluate with Config.Reader: {e.message}",
                       "fix the Elixir error it names")]
+    except ValueError as e:  # the evaluated config held a value the JSON bridge cannot carry
+        ctx.skipped.append(f"config/prod.exs evaluated, but its values could not be read back ({e}); "
+                           "only a textual check of force_ssl ran")
+        return _textual_fallback(text)
     app_cfg: Any = cfg.get(f":{s.portal_app}") or {}
     endpoint = app_cfg.get(f"Elixir.{co.portal_web_module}.Endpoint")
     if not isinstance(endpoint, dict):
         return [info(REL, None, f"sets no {co.portal_web_module}.Endpoint options", "nothing to check")]
     out: list[Finding] = []
     if "exclude" in endpoint:
-        out.append(error(REL, line_of(text, r"^\s*exclude:", re.M) or line_of(text, r"exclude:"),
+        out.append(error(REL, line_of(text, r"^[ \t]*exclude:", re.M) or line_of(text, r"exclude:"),
                          "`exclude:` sits outside `force_ssl`: it is an endpoint option Plug.SSL never sees, "
                          "so nothing is excluded from the https redirect",
                          "move it inside force_ssl: `force_ssl: [rewrite_on: [:x_forwarded_proto], "

@@ -103,7 +103,7 @@ def deploy_full(sess: Session, *, yes: bool = False, verify: Callable[[], list[s
         except StepFailed as failure:
             outcome = DeployOutcome(False, ctx, list(pipe.reports.values()), time.monotonic() - started,
                                     error=failure.paragraph(), failed_step=failure.step.name)
-            if failure.step.name in ROLLBACK_STEPS:
+            if failure.step.name in ROLLBACK_STEPS and pipe.reports[failure.step.name].acted:
                 outcome.rollback = _auto_rollback(ctx, failure)
             ctx.journal.record("deploy-end", app=s.app, version=ctx.version, ok=False, step=failure.step.name,
                                error=failure.paragraph(), rollback=outcome.rollback)

@@ -1,8 +1,7 @@
 """The steps of `inv deploy.full`, each asking the world (flyctl, read-only) whether it is done.
 
-preflight ─ app ─┬─ build ──────────────────────┐
-                 ├─ database ─┬─ backup ─────────┼─ deploy ─ health
-                 └─ ipv4 ─────┴─ secrets ───────┘
+preflight → app → {build, database, ipv4} side by side; secrets after database and ipv4; backup after
+database; deploy after build, secrets and backup; health after deploy.
 The image is built and pushed while the database and the IPv4 are provisioned, then deployed by image.
 """
 
@@ -11,10 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bezgelor_tasks import journal as journal_mod
 from bezgelor_tasks import redact
 from bezgelor_tasks.deploy import secretgen, state
-from bezgelor_tasks.deploy.context import IMAGE_LATER, IPV4_LATER, DeployContext, git_describe, read_version
+from bezgelor_tasks.deploy.context import (
+    IMAGE_LATER,
+    IPV4_LATER,
+    DeployContext,
+    git_describe,
+    image_label,
+    read_version,
+)
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly import commands
 from bezgelor_tasks.fly.records import Release
@@ -51,9 +56,7 @@ def preflight(ctx: DeployContext, verify: Callable[[], list[str]]) -> Step:
                             fix=f"run `inv init --root {ctx.settings.root}` (and `inv verify` for details) "
                                 "and fix what remains")
         ctx.version = ctx.version or read_version(ctx.settings, ctx.executor)
-        if not ctx.label:
-            from bezgelor_tasks.deploy.context import image_label
-            ctx.label = image_label(ctx.version)
+        ctx.label = ctx.label or image_label(ctx.version)
         return done(f"flyctl {flyctl.version or '?'}, logged in as {who.email or '?'}, verify clean, "
                     f"version {ctx.version}")
 
@@ -64,7 +67,7 @@ def preflight(ctx: DeployContext, verify: Callable[[], list[str]]) -> Step:
         return {"version": ctx.version, "summary": check().detail}
 
     return Step("preflight", "flyctl present and logged in, `inv verify` clean, version from git",
-                check, plan, run, fix="see the message above")
+                check, plan, run, fix="see the message above", resumable=False)
 
 
 # --- 2. app -----------------------------------------------------------------------------------------
@@ -235,9 +238,11 @@ def secrets(ctx: DeployContext) -> Step:
             values[ADDRESS_SECRET] = ctx.ipv4
         if not values:
             return {"summary": "nothing to do"}
-        ctx.fly.import_secrets(s.app, values, stage=True)
-        if ADDRESS_SECRET in values:
-            redact_public(ctx.ipv4)
+        try:
+            ctx.fly.import_secrets(s.app, values, stage=True)
+        finally:
+            if ADDRESS_SECRET in values:
+                redact_public(ctx.ipv4)
         if ADDRESS_SECRET in values:
             digest = next((x.digest for x in ctx.fly.secrets(s.app) if x.name == ADDRESS_SECRET), "")
             # The address is public (it is the game servers' IP); the digest lets a re-run recognise it.
@@ -323,7 +328,3 @@ def all_steps(ctx: DeployContext, verify: Callable[[], list[str]]) -> list[Step]
 
 
 READ_ONLY_STEPS = frozenset({"preflight", "backup", "health"})
-
-
-def journal_deploys(ctx: DeployContext) -> dict[str, dict[str, Any]]:
-    return journal_mod.deploys_by_version(ctx.journal.path)

@@ -23,8 +23,9 @@ MIGRATE = "/app/bin/migrate"
 
 _NOT_LOGGED_IN = re.compile(r"no access token available|not logged in|must be authenticated|"
                             r"unauthorized|authentication required", re.I)
-_NAME_TAKEN = re.compile(r"name has already been taken|already exists for|is already taken", re.I)
+_NAME_TAKEN = re.compile(r"name has already been taken|is already taken", re.I)
 _APP_MISSING = re.compile(r"could not find app|app not found|could not resolve app", re.I)
+_MISSING_NAME = re.compile(r'could not find app "([^"]+)"', re.I)
 _ALREADY_ATTACHED = re.compile(r"already contains a secret named DATABASE_URL", re.I)
 _RELEASE_COMMAND = re.compile(r"release command failed", re.I)
 _CHECKS_TIMEOUT = re.compile(r"timeout reached waiting for health checks", re.I)
@@ -76,6 +77,8 @@ class FlyClient:
                              "across all Fly users).",
                              fix="choose another BEZGELOR_FLY_APP (or BEZGELOR_FLY_DB_APP) in .env and retry.")
         if _APP_MISSING.search(text):
+            named = _MISSING_NAME.search(text)
+            target = named.group(1) if named else target
             return UserError(f"{shown} failed: Fly has no app named {target!r} that you can see.",
                              fix="check BEZGELOR_FLY_APP / BEZGELOR_FLY_ORG and `fly auth whoami`, or create "
                                  "the app with `inv deploy.full`.")

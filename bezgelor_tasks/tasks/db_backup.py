@@ -12,6 +12,7 @@ from bezgelor_tasks.backup import prune as prune_mod
 from bezgelor_tasks.backup import remote as fly_side
 from bezgelor_tasks.backup import restore as restore_mod
 from bezgelor_tasks.backup import verify as verify_mod
+from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.tasks._common import session, user_task
 
 ROOT_HELP = "the Bezgelor checkout (default: BEZGELOR_ROOT or .)"
@@ -71,7 +72,9 @@ def backups(c: Context, root: str | None = None, json: bool = False, fly: bool =
         sess.ui.line(f"  no local backups under {sess.settings.backups_path}")
     fly_rows = fly_side.list_remote(sess.settings, sess.executor) if fly else []
     for row in fly_rows:
-        sess.ui.line(f"  fly: {row.get('line') or row}")
+        shown = row.get("line") or (f"not available: {row['error']}" if "error" in row else
+                                    "  ".join(f"{k}={v}" for k, v in row.items()))
+        sess.ui.line(f"  fly-side: {shown}")
     if json:
         sess.ui.emit_json({"local": rows, "fly": fly_rows})
 
@@ -100,6 +103,8 @@ def verify_backup(c: Context, backup: str | None = None, root: str | None = None
 def restore(c: Context, backup: str, target: str = "local", root: str | None = None, database: str | None = None,
             jobs: int = 2, yes: bool = False, confirm_app: str | None = None, json: bool = False) -> None:
     """Restore a backup into a local database or, after confirmation and a fresh backup, into the Fly one."""
+    if backup.startswith("-"):  # Invoke hands `--help` after a positional to the positional
+        raise UserError(f"{backup!r} is not a backup name.", fix="see `inv --help db.restore` for the options.")
     sess = session(root, json_mode=json)
     b = verify_mod.find(sess.settings.backups_path, backup)
     report = restore_mod.restore(sess.settings, sess.executor, sess.ui, b, target=target, database=database,
@@ -107,7 +112,6 @@ def restore(c: Context, backup: str, target: str = "local", root: str | None = N
     if json:
         sess.ui.emit_json(report)
     if report["problems"]:
-        from bezgelor_tasks.errors import UserError
         raise UserError("The restore finished but row counts differ: " + "; ".join(report["problems"]),
                         fix="check the target database; restore again into a fresh database to compare.")
 

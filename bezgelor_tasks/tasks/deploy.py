@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from invoke import Context, task
-from invoke.exceptions import Exit
 
 from bezgelor_tasks.deploy import full as full_deploy
 from bezgelor_tasks.deploy import status as deploy_status
+from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.tasks._common import session, user_task
 
 
@@ -33,8 +33,7 @@ def full(c: Context, root: str | None = None, dry_run: bool = False, json: bool 
             tail = f" Roll-back not done: {rb.get('reason')}."
         else:
             tail = ""
-        sess.ui.error(outcome.error + tail)
-        raise Exit(code=1)
+        raise UserError(outcome.error + tail)
 
 
 
