@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from bezgelor_tasks.errors import UserError
+from bezgelor_tasks.run import Command, Executor
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,15 @@ class SyntaxProblem:
 
 def available() -> bool:
     return shutil.which("elixir") is not None
+
+
+def _run_elixir(script: str, args: list[str], *, cwd: Path | None = None, environ: dict[str, str] | None = None,
+                timeout: float = 300) -> tuple[int, str, str]:
+    """Run `elixir -e script -- args` through the one executor, quietly (it only reads)."""
+    cmd = Command(("elixir", "-e", script, "--", *args), purpose="check Elixir sources", env=environ or {},
+                  cwd=cwd, timeout=timeout, mutates=False)
+    result = Executor(echo=False).run(cmd, check=False)
+    return result.returncode, result.stdout, result.stderr
 
 
 
@@ -51,10 +60,9 @@ for file <- System.argv() do
   end
 end
 """
-    proc = subprocess.run(["elixir", "-e", script, "--", *map(str, paths)], capture_output=True, text=True,
-                          timeout=300)
+    code, out, err = _run_elixir(script, [str(p) for p in paths])
     problems: list[SyntaxProblem] = []
-    for line in proc.stdout.splitlines():
+    for line in out.splitlines():
         if line.startswith("ERR\t"):
             _, file, lineno, msg = line.split("\t", 3)
             try:
@@ -62,8 +70,8 @@ end
             except ValueError:
                 rel = file
             problems.append(SyntaxProblem(rel, int(lineno) if lineno.isdigit() else 0, msg))
-    if proc.returncode != 0 and not problems:
-        raise UserError(f"Elixir could not check the files: {proc.stderr.strip()[-500:]}",
+    if code != 0 and not problems:
+        raise UserError(f"Elixir could not check the files: {err.strip()[-500:]}",
                         fix="check that `elixir --version` works.")
     return problems
 
@@ -74,7 +82,6 @@ def read_config(path: Path, env: str = "prod", environ: dict[str, str] | None = 
     Binaries that are not UTF-8 come back as "base64:<...>". `environ` adds OS environment variables
     for the evaluation (runtime.exs reads its secrets from there); values never reach argv.
     """
-    import os
     if not available():
         raise UserError("Elixir is not installed, so config files cannot be evaluated.",
                         fix="install it (Debian: apt-get install elixir).")
@@ -100,10 +107,10 @@ end
 cfg = Config.Reader.read!(file, env: String.to_atom(env), target: :host)
 IO.puts(J.out({:obj, Enum.map(cfg, fn {app, kw} -> {inspect(app), J.enc(kw)} end)}))
 """
-    proc = subprocess.run(["elixir", "-e", script, "--", str(path.resolve()), env], capture_output=True, text=True,
-                          timeout=120, cwd=path.parent.parent, env={**os.environ, **(environ or {})})
-    if proc.returncode != 0:
-        raise UserError(f"{path} does not evaluate with Config.Reader: {proc.stderr.strip()[-600:]}",
+    code, out, err = _run_elixir(script, [str(path.resolve()), env], cwd=path.resolve().parent.parent,
+                                 environ=environ, timeout=120)
+    if code != 0:
+        raise UserError(f"{path} does not evaluate with Config.Reader: {err.strip()[-600:]}",
                         fix="fix the Elixir error it names, then run again.")
-    data: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
+    data: dict[str, object] = json.loads(out.strip().splitlines()[-1])
     return data

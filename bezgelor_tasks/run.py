@@ -99,9 +99,8 @@ class Executor:
         if self.dry_run and cmd.mutates:
             if self.echo:
                 self.ui.command(cmd.shown(), dry_run=True)
-            result = Result(cmd, 0, "", "", 0.0, dry_run=True)
-            self._observe(cmd, result)
-            return result
+            self._observe(cmd, skipped := Result(cmd, 0, "", "", 0.0, dry_run=True))
+            return skipped
         attempts = cmd.retries + 1
         result: Result | None = None
         for attempt in range(1, attempts + 1):
@@ -172,10 +171,14 @@ class Background:
             self.output.append(line)
             self.lines.put(line)
 
-        self.proc = sh.Command(program)(
+        def on_done(*_: object) -> None:
+            self._done.set()
+            self.lines.put("")  # wake a reader waiting for the ready line
+
+        self.proc: Any = sh.Command(program)(
             *cmd.argv[1:], _env=env, _cwd=str(cmd.cwd) if cmd.cwd else None, _bg=True, _bg_exc=False,
             _out=on_out, _err=on_out, _tty_out=False, _ok_code=list(range(256)), _new_session=True,
-            _done=lambda *a: (self._done.set(), self.lines.put("")))
+            _done=on_done)
         deadline = time.monotonic() + ready_timeout
         self.match: re.Match[str] | None = None
         while self.match is None:

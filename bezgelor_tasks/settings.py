@@ -48,7 +48,8 @@ class Settings:
     db_app: str = _setting("BEZGELOR_FLY_DB_APP", "bezgelor-db", "Fly Postgres app.")
     org: str = _setting("BEZGELOR_FLY_ORG", "personal", "Fly organization slug that owns both apps.")
     region: str = _setting("BEZGELOR_FLY_REGION", "sjc", "Fly primary region.")
-    release_name: str = _setting("BEZGELOR_RELEASE_NAME", "bezgelor", "Name of the Elixir release (mix.exs releases/0).")
+    release_name: str = _setting(
+        "BEZGELOR_RELEASE_NAME", "bezgelor", "Name of the Elixir release (mix.exs releases/0).")
     dev_only_apps: tuple[str, ...] = _setting(
         "BEZGELOR_DEV_ONLY_APPS", ("bezgelor_dev",), "Comma-separated umbrella apps left out of the release."
     )
@@ -88,9 +89,11 @@ class Settings:
     health_url: str = _setting("BEZGELOR_HEALTH_URL", "", "Health URL; empty means https://<app>.fly.dev/health.")
     flyctl: str = _setting("BEZGELOR_FLYCTL", "fly", "flyctl executable (fly or flyctl, or a path).")
     command_timeout_s: int = _setting("BEZGELOR_COMMAND_TIMEOUT", 900, "Upper bound for any one external command.")
-    backup_dir: str = _setting("BEZGELOR_BACKUP_DIR", ".bezgelor/backups", "Where local backups go (relative to the checkout).")
+    backup_dir: str = _setting(
+        "BEZGELOR_BACKUP_DIR", ".bezgelor/backups", "Where local backups go (relative to the checkout).")
     backup_keep_daily_days: int = _setting("BEZGELOR_BACKUP_KEEP_DAILY", 7, "Days daily backups are kept.")
-    backup_keep_monthly_months: int = _setting("BEZGELOR_BACKUP_KEEP_MONTHLY", 3, "Months first-of-month backups are kept.")
+    backup_keep_monthly_months: int = _setting(
+        "BEZGELOR_BACKUP_KEEP_MONTHLY", 3, "Months first-of-month backups are kept.")
 
     @property
     def ports(self) -> Ports:

@@ -49,6 +49,19 @@ def _pg_dump_pids(marker: str) -> list[int]:
 
 def test_a_pg_dump_killed_mid_backup_leaves_nothing_and_the_next_backup_succeeds(env, pg_server, game_db):
     s, ex, ui, endpoint = env
+    # A partitioned table whose parent we lock exclusively (ONLY the parent): the row counts read the
+    # partitions and pass, pg_dump must lock the parent and waits, so it is certainly running when killed.
+    pg_server.sql("SET ROLE bezgelor; CREATE TABLE events (id int, at date) PARTITION BY RANGE (at);"
+                  "CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');"
+                  "INSERT INTO events VALUES (1, '2026-05-01');", dbname=game_db)
+    locker = subprocess.Popen(
+        [str(pg_server.client.bindir / "psql"), "-X", "-q", "-A", "-t", "-h", str(pg_server.cluster.socket_dir),
+         "-p", str(pg_server.port), "-U", "postgres", "-d", game_db],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert locker.stdin is not None and locker.stdout is not None
+    locker.stdin.write("BEGIN; LOCK TABLE ONLY events IN ACCESS EXCLUSIVE MODE; SELECT 'LOCKED';\n")
+    locker.stdin.flush()
+    assert locker.stdout.readline().strip() == "LOCKED"
     outcome: dict[str, object] = {}
 
     def run() -> None:
@@ -59,18 +72,6 @@ def test_a_pg_dump_killed_mid_backup_leaves_nothing_and_the_next_backup_succeeds
 
     worker = threading.Thread(target=run)
     worker.start()
-    # Once the snapshot session holds its locks, queue an exclusive lock: pg_dump then waits behind it,
-    # so it is certainly still running when we kill it.
-    probe = "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction' AND query LIKE '%ROWCOUNTS%';"
-    while worker.is_alive() and pg_server.sql(probe).strip() != "1":
-        pass
-    locker = subprocess.Popen(
-        [str(pg_server.client.bindir / "psql"), "-X", "-q", "-h", str(pg_server.cluster.socket_dir), "-p",
-         str(pg_server.port), "-U", "postgres", "-d", game_db],
-        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
-    assert locker.stdin is not None
-    locker.stdin.write("BEGIN; LOCK TABLE public.items IN ACCESS EXCLUSIVE MODE;\n")
-    locker.stdin.flush()
     try:
         pids: list[int] = []
         while not pids and worker.is_alive():
@@ -81,10 +82,11 @@ def test_a_pg_dump_killed_mid_backup_leaves_nothing_and_the_next_backup_succeeds
     finally:
         locker.kill()
         locker.wait()
-    assert pids, "pg_dump never started"
+    assert pids, f"pg_dump never started: {outcome}"
     assert "killed" in str(outcome.get("error"))
     nothing_passes_as_complete(s.backups_path)
-    assert backup.create_backup(s, ex, ui, endpoint=endpoint).size > 0
+    made = backup.create_backup(s, ex, ui, endpoint=endpoint)
+    assert made.row_counts["public.events_2026"] == 1
 
 
 @pytest.fixture

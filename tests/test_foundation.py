@@ -78,8 +78,8 @@ def test_failures_timeouts_and_retries_are_reported_with_secrets_masked():
     redact.register("s3cr3t-value")
     ex = quiet_executor(retry_delay=0)
     with pytest.raises(CommandFailed) as err:
-        ex.run(Command((sys.executable, "-c", "import sys; print('Error: bad s3cr3t-value', file=sys.stderr); sys.exit(1)"),
-                       purpose="a failing step", retries=2))
+        code = "import sys; print('Error: bad s3cr3t-value', file=sys.stderr); sys.exit(1)"
+        ex.run(Command((sys.executable, "-c", code), purpose="a failing step", retries=2))
     assert "s3cr3t-value" not in str(err.value) and "***" in str(err.value)
     assert "a failing step" in str(err.value)
     assert len(ex.history) == 1  # one logical run, retried inside
