@@ -38,6 +38,8 @@ class Command:
     mutates: bool = True
     ok_codes: tuple[int, ...] = (0,)
     secret_stdin: bool = True
+    # NAME=VALUE lines on stdin are secret unless their NAME is listed here (e.g. a public IP address).
+    public_stdin_names: frozenset[str] = frozenset()
 
     def shown(self) -> str:
         """The command as a person would type it, secrets masked."""
@@ -94,8 +96,9 @@ class Executor:
     def run(self, cmd: Command, *, check: bool = True) -> Result:
         if cmd.secret_stdin and cmd.stdin:
             for line in cmd.stdin.splitlines():
-                _, _, value = line.partition("=")
-                register(value.strip().strip('"').strip("'"))
+                name, _, value = line.partition("=")
+                if name.strip() not in cmd.public_stdin_names:
+                    register(value.strip().strip('"').strip("'"))
         if self.dry_run and cmd.mutates:
             if self.echo:
                 self.ui.command(cmd.shown(), dry_run=True)

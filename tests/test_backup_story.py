@@ -81,7 +81,7 @@ def test_the_password_comes_from_the_file_deploy_full_wrote_when_the_environment
     monkeypatch.delenv("BEZGELOR_DB_PASSWORD")
     monkeypatch.delenv("PGPASSWORD", raising=False)
     s.state_dir.mkdir(parents=True, exist_ok=True)
-    (s.state_dir / f"{s.db_app}.password").write_text(pg_server.password + "\n")
+    (s.state_dir / f"{s.db_app}.password").write_text(f"# written by deploy.full\nPASSWORD={pg_server.password}\n")
     assert backup.create_backup(s, ex, ui, endpoint=endpoint).size > 0
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from bezgelor_tasks.deploy import state
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.redact import register
 from bezgelor_tasks.settings import Settings
@@ -22,7 +23,7 @@ ENV_NAMES = ("PGPASSWORD", "BEZGELOR_DB_PASSWORD")
 
 
 def password_file(settings: Settings) -> Path:
-    return settings.state_dir / f"{settings.db_app}.password"
+    return state.password_path(settings)
 
 
 def password(settings: Settings, *, interactive: bool | None = None) -> str:
@@ -32,11 +33,9 @@ def password(settings: Settings, *, interactive: bool | None = None) -> str:
             register(value)
             return value
     path = password_file(settings)
-    if path.is_file():
-        value = path.read_text().strip()
-        if value:
-            register(value)
-            return value
+    value = state.read_credentials(settings).get("password", "")
+    if value:
+        return value
     if interactive is None:
         interactive = sys.stdin.isatty()
     if not interactive:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from bezgelor_tasks.checkout.discover import Checkout
 from bezgelor_tasks.checks import (
+    config,
     dockerfile,
     dockerignore,
     docs,
@@ -29,6 +30,7 @@ CheckFn = Callable[[CheckContext], list[Finding]]
 CHECKS: tuple[tuple[str, CheckFn], ...] = (
     ("elixir_syntax", elixir_syntax.check),
     ("mixexs", mixexs.check),
+    ("config", config.check),
     ("prodexs", prodexs.check),
     ("runtime", runtime.check),
     ("health", health.check),

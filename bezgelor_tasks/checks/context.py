@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -13,13 +14,34 @@ from tomlkit.exceptions import TOMLKitError
 from bezgelor_tasks import elixir
 from bezgelor_tasks.checkout.discover import Checkout
 from bezgelor_tasks.checkout.dockerfile import DockerfileFacts, parse_dockerfile
+from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.files import read_text
+
+# An evaluation that fails only because the config calls into a dependency (Elixir alone has no deps
+# compiled) says nothing about the config: such failures are reported as "skipped (needs deps)".
+_NEEDS_DEPS = re.compile(r"module \S+ is not available")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One Config.Reader evaluation: the config, or why there is none."""
+    config: dict[str, Any] | None
+    error: str | None = None        # the Elixir error, paths shown relative to the checkout
+    line: int | None = None         # the error's line in `error_file`, when Elixir names one
+    error_file: str | None = None
+    needs_deps: bool = False         # it failed calling into a dependency that is not compiled here
+    unreadable: bool = False         # it evaluated, but a value could not be carried back to Python
+
+    @property
+    def ok(self) -> bool:
+        return self.config is not None
 
 
 @dataclass
 class CheckContext:
     co: Checkout
     skipped: list[str] = field(default_factory=list)   # loud notes: what could not be checked and why
+    _evaluations: dict[tuple[object, ...], Evaluation] = field(default_factory=dict, repr=False)
 
     @property
     def settings(self):  # type: ignore[no-untyped-def]
@@ -70,13 +92,29 @@ class CheckContext:
         text = self.text("Dockerfile")
         return None if text is None else parse_dockerfile(text)
 
-    @cached_property
-    def prod_config(self) -> dict[str, Any] | None:
-        """config/prod.exs as evaluated by Config.Reader (None: Elixir missing or file missing)."""
-        path = self.co.path("config/prod.exs")
-        if not path.is_file() or not self.elixir_available:
-            return None
-        return elixir.read_config(path)
+    def evaluate(self, rel: str, env: str = "prod", environ: dict[str, str] | None = None) -> Evaluation:
+        """Evaluate config file `rel` with Config.Reader (the caller checks `elixir_available` first)."""
+        key = (rel, env, tuple(sorted((environ or {}).items())))
+        if key not in self._evaluations:
+            self._evaluations[key] = self._evaluate(rel, env, environ)
+        return self._evaluations[key]
+
+    def _evaluate(self, rel: str, env: str, environ: dict[str, str] | None) -> Evaluation:
+        root = str(self.co.root.resolve())
+        try:
+            data = elixir.read_config(self.co.path(rel), env=env, environ=environ)
+        except UserError as e:
+            text = e.message.replace(root + "/", "")
+            text = text.split("Config.Reader: ", 1)[-1].strip()
+            where = re.search(r"((?:config/)?[\w./-]+\.exs):(\d+)", text)
+            needs = _NEEDS_DEPS.search(text)
+            lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+            first = next((ln for ln in lines if ln.startswith("** (")), lines[0] if lines else text)
+            return Evaluation(None, first if not needs else needs.group(0), int(where.group(2)) if where else None,
+                              where.group(1) if where else None, needs_deps=needs is not None)
+        except ValueError as e:  # the JSON bridge could not carry a value back (seen as a bug, not the user's)
+            return Evaluation(None, f"its values could not be read back ({e})", unreadable=True)
+        return Evaluation(data)
 
     def health_controller_rel(self) -> str:
         return self.co.rel(self.co.portal_web_dir / "controllers" / "health_controller.ex")

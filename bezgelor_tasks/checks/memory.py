@@ -38,7 +38,14 @@ def check(ctx: CheckContext) -> list[Finding]:
     basis = (f"estimate of {est.total_mb} MB ({est.data_bytes / sizing.MB:.0f} MB of game JSON under "
              f"{est.data_dir} × {est.ets_factor:g} in ETS + the VM, Phoenix, game servers and DB pool)")
     rec = f'{est.recommended_mb // 1024}gb' if est.recommended_mb % 1024 == 0 else str(est.recommended_mb)
-    fix = f'set [[vm]] memory = "{rec}" (or `fly scale memory {est.recommended_mb}`); see `inv plan.size`'
+    s = ctx.settings
+    more_cpus = est.recommended_cpus != s.vm_cpus  # the CPU count caps memory (2 GB per shared CPU)
+    env = f"BEZGELOR_VM_MEMORY_MB={est.recommended_mb}" + (f" BEZGELOR_VM_CPUS={est.recommended_cpus}"
+                                                           if more_cpus else "")
+    running = "; ".join(f"`{c.shown()}`" for c in sizing.scale_commands(s, est))
+    fix = (f'set [[vm]] memory = "{rec}"' + (f" and cpus = {est.recommended_cpus}" if more_cpus else "")
+           + f" in fly.toml (or {env} in .env, then `inv init`); for machines already running: {running}; "
+           "see `inv plan.size`")
     if memory is None:
         return [error("fly.toml", line, f"sets no VM memory, so Fly uses its 256 MB default; {basis}", fix)]
     if memory < est.total_mb:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from bezgelor_tasks.checks.config import evaluation_problem
 from bezgelor_tasks.checks.context import CheckContext
 from bezgelor_tasks.checks.findings import Finding, error, info, line_of, strip_elixir_comments, warning
-from bezgelor_tasks.errors import UserError
 
 REL = "config/prod.exs"
 
@@ -40,24 +40,24 @@ def check(ctx: CheckContext) -> list[Finding]:
     s, co = ctx.settings, ctx.co
     text = ctx.text(REL)
     if text is None:
-        return [error(REL, None, "config/prod.exs is missing", "restore it from git, then run `inv init`")]
+        return [error(REL, None, "config/prod.exs is missing",
+                      "restore it with `git checkout -- config/prod.exs`, then run `inv init`")]
     if not ctx.elixir_available:
         ctx.skipped.append("config/prod.exs was not evaluated with Config.Reader (Elixir is not installed): "
                            "only a textual check of force_ssl ran")
         return _textual_fallback(text)
-    try:
-        cfg = ctx.prod_config or {}
-    except UserError as e:
-        return [error(REL, None, f"does not evaluate with Config.Reader: {e.message}",
-                      "fix the Elixir error it names")]
-    except ValueError as e:  # the evaluated config held a value the JSON bridge cannot carry
-        ctx.skipped.append(f"config/prod.exs evaluated, but its values could not be read back ({e}); "
-                           "only a textual check of force_ssl ran")
-        return _textual_fallback(text)
+    ev = ctx.evaluate(REL, "prod")
+    if ev.config is None:
+        if ev.needs_deps or ev.unreadable:  # said once by evaluation_problem; the text is still read
+            return evaluation_problem(ctx, REL, ev, "evaluating config/prod.exs") + _textual_fallback(text)
+        return evaluation_problem(ctx, REL, ev, "evaluating config/prod.exs with Config.Reader")
+    cfg = ev.config
     app_cfg: Any = cfg.get(f":{s.portal_app}") or {}
     endpoint = app_cfg.get(f"Elixir.{co.portal_web_module}.Endpoint")
     if not isinstance(endpoint, dict):
-        return [info(REL, None, f"sets no {co.portal_web_module}.Endpoint options", "nothing to check")]
+        return [info(REL, None, f"sets no {co.portal_web_module}.Endpoint options, so nothing forces https",
+                     "to force https, add `force_ssl: [rewrite_on: [:x_forwarded_proto], exclude: [paths: "
+                     '["/health"]]]` to the endpoint in config/prod.exs (run `inv init`)')]
     out: list[Finding] = []
     if "exclude" in endpoint:
         out.append(error(REL, line_of(text, r"^[ \t]*exclude:", re.M) or line_of(text, r"exclude:"),

@@ -1,14 +1,36 @@
-"""config/runtime.exs: reads every variable the release needs at boot (and fails loudly without it)."""
+"""config/runtime.exs: reads every variable the release needs at boot, fails loudly without them, and
+puts each where the release looks for it.
+
+Beyond reading the text, runtime.exs is evaluated for :prod by real Elixir (Config.Reader) with
+dummy values for the variables, and the evaluated config must carry them to the right places: the
+Repo's url (with ssl), the endpoint's http port, the Vault's decoded cipher key, the world server's
+public address. Evaluating it once more without CLOAK_KEY must fail: that is what keeps a release
+from booting with no key (or a development key) in production.
+"""
 
 from __future__ import annotations
 
+import base64
+import os
 import re
+from typing import Any
 
+from bezgelor_tasks.checks.config import evaluation_problem
 from bezgelor_tasks.checks.context import CheckContext
-from bezgelor_tasks.checks.findings import Finding, error, line_of, strip_elixir_comments, warning
+from bezgelor_tasks.checks.findings import Finding, error, info, line_of, strip_elixir_comments, warning
 
 REL = "config/runtime.exs"
 _FALLBACK_REQUIRED = ("SECRET_KEY_BASE", "CLOAK_KEY", "DATABASE_URL", "WORLD_PUBLIC_ADDRESS")
+# 32 bytes that are not valid UTF-8, so the decoded key comes back from Elixir as "base64:<CLOAK_KEY>"
+_DUMMY_KEY = bytes(range(0x80, 0xA0))
+DUMMY_ENV = {
+    "SECRET_KEY_BASE": "verify-dummy-secret-key-base-" + "0" * 64,
+    "CLOAK_KEY": base64.b64encode(_DUMMY_KEY).decode(),
+    "DATABASE_URL": "ecto://verify:dummy@bezgelor-verify-db.flycast:5432/bezgelor_verify",
+    "WORLD_PUBLIC_ADDRESS": "203.0.113.7",
+    "PHX_HOST": "verify.example.com",
+}
+_FIX_INIT = "(run `inv init` to write the production block)"
 
 
 def required_env() -> tuple[str, ...]:
@@ -19,20 +41,141 @@ def required_env() -> tuple[str, ...]:
     return tuple(REQUIRED_ENV)
 
 
+def dummy_environ(portal_port: int) -> dict[str, str]:
+    """Dummy values for every variable runtime.exs reads; PORT differs from the default on purpose, so
+    a hard-coded port shows."""
+    env = {var: f"verify-dummy-{var.lower()}" for var in required_env()}
+    env.update(DUMMY_ENV)
+    env["PORT"] = str(portal_port + 1)
+    return env
+
+
+def _walk(value: Any) -> list[Any]:
+    """Every value nested in `value` (itself included)."""
+    out = [value]
+    if isinstance(value, dict):
+        for v in value.values():
+            out.extend(_walk(v))
+    elif isinstance(value, list):
+        for v in value:
+            out.extend(_walk(v))
+    return out
+
+
+def _module_opts(cfg: dict[str, Any], app: str, module: str) -> dict[str, Any] | None:
+    app_cfg = cfg.get(f":{app}")
+    opts = app_cfg.get(f"Elixir.{module}") if isinstance(app_cfg, dict) else None
+    return opts if isinstance(opts, dict) else None
+
+
+def _textual(ctx: CheckContext, code: str) -> tuple[list[Finding], set[str]]:
+    out: list[Finding] = []
+    unread: set[str] = set()
+    prod_block = line_of(code, r"config_env\(\)\s*==\s*:prod")
+    for var in required_env():
+        if not re.search(rf"System\.(?:get_env|fetch_env!?)\(\s*\"{var}\"", code):
+            unread.add(var)
+            out.append(error(REL, prod_block, f"never reads {var}, which the release needs in production",
+                             f'read it with System.get_env("{var}") || raise "..." inside the :prod block '
+                             f"{_FIX_INIT}"))
+    if prod_block is None:
+        out.append(warning(REL, None, "has no `if config_env() == :prod do` block",
+                           f"put production-only settings inside one {_FIX_INIT}"))
+    return out, unread
+
+
+def _evaluated(ctx: CheckContext, code: str, cfg: dict[str, Any], env: dict[str, str],
+               unread: set[str]) -> list[Finding]:
+    co, s = ctx.co, ctx.settings
+    out: list[Finding] = []
+    prod_block = line_of(code, r"config_env\(\)\s*==\s*:prod")
+    repo_name, endpoint_name = f"{co.db_module}.Repo", f"{co.portal_web_module}.Endpoint"
+    if "DATABASE_URL" not in unread:
+        repo = _module_opts(cfg, s.db_otp_app, repo_name) or {}
+        if repo.get("url") != env["DATABASE_URL"]:
+            state = "is not set" if "url" not in repo else "is set to something else"
+            out.append(error(REL, line_of(code, r"DATABASE_URL") or prod_block,
+                             f"evaluated for :prod, {repo_name}'s url {state}, not DATABASE_URL",
+                             f"set `config :{s.db_otp_app}, {repo_name}, url: database_url` in the :prod block "
+                             f"{_FIX_INIT}"))
+        ssl = repo.get("ssl")
+        if ssl in (None, "false", "nil") or ssl == [] or ssl == {}:
+            out.append(warning(REL, line_of(code, r"DATABASE_URL") or prod_block,
+                               f"evaluated for :prod, {repo_name} connects without ssl",
+                               f"add `ssl: true, ssl_opts: [verify: :verify_none]` to {repo_name}'s config in "
+                               f"the :prod block {_FIX_INIT}"))
+    endpoint = _module_opts(cfg, s.portal_app, endpoint_name) or {}
+    http = endpoint.get("http")
+    port = http.get("port") if isinstance(http, dict) else None
+    if str(port) != env["PORT"]:
+        state = "not set" if port is None else f"{port}"
+        out.append(error(REL, line_of(code, r"\bhttp:") or line_of(code, r"\"PORT\"") or prod_block,
+                         f"evaluated for :prod with PORT={env['PORT']}, {endpoint_name}'s http port is {state}: "
+                         "it must come from PORT (fly.toml's [env] and internal_port agree on it)",
+                         f'set `http: [ip: {{0, 0, 0, 0, 0, 0, 0, 0}}, port: String.to_integer(System.get_env("PORT") '
+                         f'|| "{s.portal_port}")]` on {endpoint_name} in the :prod block {_FIX_INIT}'))
+    if "CLOAK_KEY" not in unread:
+        vaults = [v for app in cfg.values() if isinstance(app, dict)
+                  for k, v in app.items() if k.endswith(".Vault") and isinstance(v, dict)]
+        values = [x for v in vaults for x in _walk(v.get("ciphers"))]
+        decoded = "base64:" + env["CLOAK_KEY"]
+        line = line_of(code, r"\"CLOAK_KEY\"") or prod_block
+        if env["CLOAK_KEY"] in values and decoded not in values:
+            out.append(error(REL, line, "evaluated for :prod, the Vault's cipher key is CLOAK_KEY's base64 text, "
+                             "not the 32 bytes it encodes", f"wrap it: `key: Base.decode64!(cloak_key)` {_FIX_INIT}"))
+        elif decoded not in values:
+            out.append(error(REL, line, "evaluated for :prod, no Vault cipher key comes from CLOAK_KEY: the "
+                             "portal would encrypt with the development key of config.exs (or none)",
+                             f"set `config :{s.portal_app}, {co.portal_module}.Vault, ciphers: [default: "
+                             '{Cloak.Ciphers.AES.GCM, tag: "AES.GCM.V1", key: Base.decode64!(cloak_key)}]` in the '
+                             f":prod block {_FIX_INIT}"))
+    if "WORLD_PUBLIC_ADDRESS" not in unread:
+        addresses = [app.get("public_address") for app in cfg.values() if isinstance(app, dict)]
+        if env["WORLD_PUBLIC_ADDRESS"] not in addresses:
+            out.append(error(REL, line_of(code, r"\"WORLD_PUBLIC_ADDRESS\"") or prod_block,
+                             "evaluated for :prod, no app's public_address comes from WORLD_PUBLIC_ADDRESS: game "
+                             "clients would be sent to the development address",
+                             "set `config :bezgelor_world, public_address: world_public_address` in the :prod "
+                             f"block {_FIX_INIT}"))
+    return out
+
+
+def _cloak_key_enforced(ctx: CheckContext, code: str, env: dict[str, str]) -> list[Finding]:
+    if "CLOAK_KEY" in os.environ:  # the executor adds variables but cannot take one away
+        ctx.skipped.append("could not check that config/runtime.exs refuses to evaluate without CLOAK_KEY: "
+                           "CLOAK_KEY is set in this shell (unset it and run `inv verify` again)")
+        return []
+    without = {k: v for k, v in env.items() if k != "CLOAK_KEY"}
+    ev = ctx.evaluate(REL, "prod", without)
+    line = line_of(code, r"\"CLOAK_KEY\"")
+    if ev.ok:
+        return [error(REL, line, "evaluates for :prod without CLOAK_KEY, so a release missing the secret boots "
+                      "(with no key, or a development one)",
+                      'require it: `cloak_key = System.get_env("CLOAK_KEY") || raise "CLOAK_KEY is missing"` '
+                      f"{_FIX_INIT}")]
+    if not ev.needs_deps and "CLOAK_KEY" not in (ev.error or ""):
+        return [info(REL, line, f"fails without CLOAK_KEY, but its error does not name it ({ev.error})",
+                     'raise a message naming it: `System.get_env("CLOAK_KEY") || raise "CLOAK_KEY is missing"`')]
+    return []
+
+
 def check(ctx: CheckContext) -> list[Finding]:
     text = ctx.text(REL)
     if text is None:
         return [error(REL, None, "config/runtime.exs is missing, so the release reads no secrets at boot",
                       "run `inv init` to write it")]
     code = strip_elixir_comments(text)
-    out: list[Finding] = []
-    prod_block = line_of(code, r"config_env\(\)\s*==\s*:prod")
-    for var in required_env():
-        if not re.search(rf"System\.(?:get_env|fetch_env!?)\(\s*\"{var}\"", code):
-            out.append(error(REL, prod_block, f"never reads {var}, which the release needs in production",
-                             f'read it with System.get_env("{var}") || raise "..." inside the :prod block '
-                             "(run `inv init`)"))
-    if prod_block is None:
-        out.append(warning(REL, None, "has no `if config_env() == :prod do` block",
-                           "put production-only settings inside one (run `inv init`)"))
+    out, unread = _textual(ctx, code)
+    if not ctx.elixir_available:
+        ctx.skipped.append(f"{REL} was NOT evaluated for :prod (Elixir is not installed): only its text was read")
+        return out
+    env = dummy_environ(ctx.settings.portal_port)
+    ev = ctx.evaluate(REL, "prod", env)
+    names = ", ".join(sorted(env))
+    problem = evaluation_problem(ctx, REL, ev, f"evaluating config/runtime.exs for :prod (dummy {names})")
+    if problem or ev.config is None:
+        return out + problem
+    out += _evaluated(ctx, code, ev.config, env, unread)
+    if "CLOAK_KEY" not in unread:
+        out += _cloak_key_enforced(ctx, code, env)
     return out

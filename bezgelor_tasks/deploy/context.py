@@ -34,6 +34,7 @@ class DeployContext:
     release_version: int | None = None
     db_password_path: Path | None = None
     health: Any = None            # health.HealthReport of the last gate
+    skip_backup: bool = False     # --skip-backup: no backup before migrating (stated in the summary)
     facts: dict[str, Any] = field(default_factory=dict)
 
     @property

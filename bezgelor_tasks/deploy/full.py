@@ -74,9 +74,11 @@ def _confirm(sess: Session, pipe: Pipeline) -> None:
         raise UserError("Stopped before changing anything.", fix="run again and answer y, or pass --yes.")
 
 
-def deploy_full(sess: Session, *, yes: bool = False, verify: Callable[[], list[str]] | None = None) -> DeployOutcome:
+def deploy_full(sess: Session, *, yes: bool = False, skip_backup: bool = False,
+                verify: Callable[[], list[str]] | None = None) -> DeployOutcome:
     s, ui = sess.settings, sess.ui
     ctx = make_context(sess)
+    ctx.skip_backup = skip_backup
     started = time.monotonic()
     step_list = steps.all_steps(ctx, verify or (lambda: verify_errors(s)))
     if sess.dry_run:
@@ -145,6 +147,13 @@ def show_summary(sess: Session, outcome: DeployOutcome) -> None:
             ("url", f"https://{s.hostname}"), ("ipv4", ctx.ipv4 or "-"), ("game ports", ports)]
     if state.password_path(s).exists():
         rows.append(("db password", f"{state.password_path(s)} (mode 0600)"))
+    backup_report = next((r for r in outcome.reports if r.name == "backup"), None)
+    if ctx.skip_backup:
+        rows.append(("backup", "SKIPPED (--skip-backup): no backup was taken before migrating"))
+    elif ctx.facts.get("backup"):
+        rows.append(("backup", f"{ctx.facts['backup']} (before this release)"))
+    elif backup_report is not None:
+        rows.append(("backup", backup_report.detail or "-"))
     for k, v in rows:
         ui.line(f"  {k:<12} {v}")
     ui.line("  steps:")

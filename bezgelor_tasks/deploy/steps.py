@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bezgelor_tasks import redact
 from bezgelor_tasks.deploy import secretgen, state
 from bezgelor_tasks.deploy.context import (
     IMAGE_LATER,
@@ -28,7 +27,7 @@ from bezgelor_tasks.run import Command
 
 GENERATED_SECRETS = ("SECRET_KEY_BASE", "CLOAK_KEY")
 ADDRESS_SECRET = "WORLD_PUBLIC_ADDRESS"
-BACKUP_SKIPPED = "skipped: added by the backup feature"
+BACKUP_SKIPPED = "skipped: --skip-backup (no backup before this release's migrations)"
 
 
 def _newest_complete(releases: list[Release]) -> Release | None:
@@ -194,14 +193,6 @@ def ipv4(ctx: DeployContext) -> Step:
 
 # --- 5. secrets -------------------------------------------------------------------------------------
 
-def redact_public(value: str) -> None:
-    """WORLD_PUBLIC_ADDRESS travels with the secrets on stdin, so the executor registered it as secret;
-    it is the game servers' public IP, shown in the summary. Forget it again.
-    (Asked of the lead: a public `redact.unregister`; until then this reaches into redact's set.)"""
-    with redact._lock:
-        redact._secrets.discard(value)
-
-
 def _address_confirmed(ctx: DeployContext, digest: str) -> bool:
     """Fly shows digests, never values: trust WORLD_PUBLIC_ADDRESS when we set this digest to this address."""
     for e in reversed(list(ctx.journal.entries())):
@@ -238,11 +229,7 @@ def secrets(ctx: DeployContext) -> Step:
             values[ADDRESS_SECRET] = ctx.ipv4
         if not values:
             return {"summary": "nothing to do"}
-        try:
-            ctx.fly.import_secrets(s.app, values, stage=True)
-        finally:
-            if ADDRESS_SECRET in values:
-                redact_public(ctx.ipv4)
+        ctx.fly.import_secrets(s.app, values, stage=True)
         if ADDRESS_SECRET in values:
             digest = next((x.digest for x in ctx.fly.secrets(s.app) if x.name == ADDRESS_SECRET), "")
             # The address is public (it is the game servers' IP); the digest lets a re-run recognise it.
@@ -258,8 +245,42 @@ def secrets(ctx: DeployContext) -> Step:
 # --- 6. backup (slot) ---------------------------------------------------------------------------------
 
 def backup(ctx: DeployContext) -> Step:
-    return Step("backup", "back up the database before migrating", lambda: todo(BACKUP_SKIPPED),
-                lambda: [], lambda: {"skipped": True, "summary": BACKUP_SKIPPED}, after=("database",))
+    """Back up the live database before the release command migrates it (unless --skip-backup).
+
+    Nothing to protect on a first deploy (no complete release yet) or when the live release already
+    runs this version (no new migrations); an empty database is recognised by the backup itself.
+    """
+    from bezgelor_tasks.backup import backup as backup_mod
+
+    s = ctx.settings
+
+    def check() -> Status:
+        if ctx.skip_backup:
+            return done(BACKUP_SKIPPED)
+        releases = ctx.fly.releases(s.app)
+        live = _newest_complete(releases)
+        if live is None:
+            return done("first deploy: no data to back up yet")
+        if ctx.label and _runs_label(releases, ctx.label):
+            return done(f"release v{live.version} already runs {ctx.label}: no new migrations to protect")
+        return todo(f"back up {s.db_app}/{s.db_name} (live release v{live.version}) before migrating")
+
+    def run() -> dict[str, Any]:
+        live = _newest_complete(ctx.fly.releases(s.app))
+        live_version = str(live.version) if live and live.version is not None else None
+        made = backup_mod.predeploy_backup(s, ctx.executor, ctx.ui, release_version=live_version)
+        if made is None:
+            return {"backup": None, "summary": "the database has no tables yet: nothing to back up"}
+        ctx.journal.record("predeploy-backup", app=s.app, backup=made.path.name, path=str(made.path),
+                           live_release=live_version, deploying_version=ctx.version)
+        ctx.facts["backup"] = made.path.name
+        return {"backup": made.path.name, "before_release": live_version,
+                "summary": f"backed up to {made.path.name} (verified, before release v{live_version})"}
+
+    return Step("backup", "back up the database before the release command migrates it", check,
+                lambda: backup_mod.describe(s), run, after=("database", "build"),
+                fix=f"see `inv db.backups`; fix the cause, or deploy with --skip-backup at your own risk "
+                    f"(the release command migrates {s.db_app})")
 
 
 # --- 7. deploy ------------------------------------------------------------------------------------------

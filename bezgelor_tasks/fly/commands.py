@@ -23,7 +23,7 @@ READ_RETRIES = 1  # one retry for read-only queries: the Fly API has transient h
 
 def _fly(settings: Settings, *args: str, purpose: str, mutates: bool = True, stdin: str | None = None,
          secret_stdin: bool = False, env: Mapping[str, str] | None = None, timeout: float | None = None,
-         retries: int | None = None) -> Command:
+         retries: int | None = None, public_stdin_names: frozenset[str] = frozenset()) -> Command:
     return Command(
         argv=(settings.flyctl, *args),
         purpose=purpose,
@@ -34,6 +34,7 @@ def _fly(settings: Settings, *args: str, purpose: str, mutates: bool = True, std
         retries=(READ_RETRIES if not mutates else 0) if retries is None else retries,
         mutates=mutates,
         secret_stdin=secret_stdin,
+        public_stdin_names=public_stdin_names,
     )
 
 
@@ -157,12 +158,16 @@ def secret_lines(values: Mapping[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# Set as Fly secrets for convenience but not secret: the game servers' public IPv4.
+PUBLIC_SECRET_NAMES = frozenset({"WORLD_PUBLIC_ADDRESS"})
+
+
 def secrets_import(settings: Settings, values: Mapping[str, str], stage: bool = True,
                    app: str | None = None) -> Command:
     target = app or settings.app
     names = ", ".join(sorted(values))
     return _fly(settings, "secrets", "import", "-a", target, *(("--stage",) if stage else ()),
-                stdin=secret_lines(values), secret_stdin=True,
+                stdin=secret_lines(values), secret_stdin=True, public_stdin_names=PUBLIC_SECRET_NAMES,
                 purpose=f"set the secret(s) {names} on {target}" + (" (staged, no restart)" if stage else ""))
 
 

@@ -15,12 +15,14 @@ from bezgelor_tasks.tasks._common import session, user_task
 @task(help={"root": "the Bezgelor checkout (default: BEZGELOR_ROOT or .)",
             "dry_run": "print the plan with every command's argv; change nothing",
             "json": "print the plan or the result as JSON on stdout",
-            "yes": "do not ask before changing anything (CI)"})
+            "yes": "do not ask before changing anything (CI)",
+            "skip_backup": "do not back up the database before the release command migrates it"})
 @user_task
-def full(c: Context, root: str | None = None, dry_run: bool = False, json: bool = False, yes: bool = False) -> None:
-    """Provision and deploy: app, database, IPv4, secrets, image, release, health gate; resumable."""
+def full(c: Context, root: str | None = None, dry_run: bool = False, json: bool = False, yes: bool = False,
+         skip_backup: bool = False) -> None:
+    """Provision and deploy: app, database, IPv4, secrets, backup, image, release, health gate; resumable."""
     sess = session(root, dry_run=dry_run, json_mode=json)
-    outcome = full_deploy.deploy_full(sess, yes=yes)
+    outcome = full_deploy.deploy_full(sess, yes=yes, skip_backup=skip_backup)
     if json:
         sess.ui.emit_json(outcome.as_json())
     if not dry_run and any(r.state != "pending" for r in outcome.reports):
@@ -34,7 +36,6 @@ def full(c: Context, root: str | None = None, dry_run: bool = False, json: bool 
         else:
             tail = ""
         raise UserError(outcome.error + tail)
-
 
 
 @task(help={"root": "the Bezgelor checkout", "json": "print the status as JSON"})
