@@ -165,3 +165,132 @@ def ecto_rollback_target(applied: Iterable[str], keep: str | None) -> str | None
     floor = int(keep) if keep is not None else -1
     newer = sorted((v for v in applied if int(v) > floor), key=int)
     return newer[0] if newer else None
+
+
+# -- what each release's code contains: recorded at build/deploy time ------------------------------------
+
+# Image labels (`fly deploy --label KEY=VALUE` at build time): a second, read-only copy of the record on
+# the image itself (`fly image show --json` shows the running machines' labels). The journal is primary:
+# flyctl cannot show the labels of an image no machine runs, which is exactly a rollback target.
+LABEL_NEWEST = "org.bezgelor.migrations.newest"
+LABEL_COUNT = "org.bezgelor.migrations.count"
+LABEL_GIT = "org.bezgelor.git"
+NO_MIGRATIONS = "none"
+RECORD_EVENTS = ("built", "deployed", "rollback")
+
+
+def working_tree_migrations(settings: Settings) -> list[str]:
+    """The migration versions in the checkout's migrations folder as it is on disk, oldest first.
+
+    `fly deploy` uploads the working tree, untracked files included, so this is what a build bakes in.
+    """
+    folder = settings.root / migrations_dir(settings)
+    try:
+        names = [p.name for p in folder.iterdir() if p.is_file()]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return versions_from_names(names)
+
+
+def git_head(settings: Settings, executor: Executor) -> str:
+    """The commit being built (full sha), or "" outside git."""
+    result = executor.run(Command(("git", "rev-parse", "HEAD"), purpose="read the commit being deployed",
+                                  cwd=settings.root, mutates=False, timeout=30), check=False)
+    return result.stdout.strip() if result.ok else ""
+
+
+@dataclass(frozen=True)
+class CodeMigrations:
+    """The migrations one build's code contains, and where that was read from."""
+
+    versions: tuple[str, ...]
+    source: str                     # "git HEAD <sha>" or "working tree"
+    git_sha: str = ""
+
+    @property
+    def newest(self) -> str | None:
+        return newest(self.versions)
+
+    def journal_fields(self) -> dict[str, Any]:
+        """What a `built` / `deployed` / `rollback` journal record carries about migrations."""
+        return {"migrations": list(self.versions), "newest_migration": self.newest,
+                "migrations_source": self.source, "git_sha": self.git_sha}
+
+    def image_labels(self, git_version: str) -> dict[str, str]:
+        return {LABEL_NEWEST: self.newest or NO_MIGRATIONS, LABEL_COUNT: str(len(self.versions)),
+                LABEL_GIT: git_version}
+
+
+def code_migrations_for_build(settings: Settings, executor: Executor) -> CodeMigrations:
+    """The migrations of the code `fly deploy` is about to upload.
+
+    A clean tree is read from git (`git ls-tree HEAD`); a dirty one, or one whose folder holds
+    migrations git does not track yet, from the working tree, since that is what the build uploads.
+    """
+    sha = git_head(settings, executor)
+    on_disk = working_tree_migrations(settings)
+    if sha:
+        try:
+            at_head = code_migrations_at(settings, executor, "HEAD")
+        except UserError:
+            at_head = None
+        if at_head is not None and at_head == on_disk:
+            return CodeMigrations(tuple(at_head), f"git HEAD {sha[:12]}", sha)
+    return CodeMigrations(tuple(on_disk), "working tree", sha)
+
+
+@dataclass(frozen=True)
+class ReleaseMigrations:
+    """The journal's record of which migrations a release's (or image's) code contains."""
+
+    versions: tuple[str, ...]
+    image_ref: str
+    release_version: int | None
+    git_version: str
+    at: str
+
+    @property
+    def newest(self) -> str | None:
+        return newest(self.versions)
+
+
+@dataclass
+class MigrationRecords:
+    by_release: dict[int, ReleaseMigrations] = field(default_factory=dict)
+    by_image: dict[str, ReleaseMigrations] = field(default_factory=dict)
+
+    def find(self, release_version: int | None, image_ref: str) -> ReleaseMigrations | None:
+        """The record of a release: by its Fly version, else by its image (same image, same code)."""
+        if release_version is not None and release_version in self.by_release:
+            return self.by_release[release_version]
+        return self.by_image.get(image_ref) if image_ref else None
+
+
+def _release_number(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    text = str(value or "").strip().lstrip("vV")
+    return int(text) if text.isdigit() else None
+
+
+def read_records(entries: Iterable[dict[str, Any]], app: str) -> MigrationRecords:
+    """Every migration record of `app` in journal entries (later records win)."""
+    found = MigrationRecords()
+    for e in entries:
+        if e.get("event") not in RECORD_EVENTS or e.get("app") != app or not isinstance(e.get("migrations"), list):
+            continue
+        versions = tuple(sorted({str(v) for v in e["migrations"] if str(v).isdigit()}, key=int))
+        record = ReleaseMigrations(versions, str(e.get("image_ref") or ""), _release_number(e.get("release_version")),
+                                   str(e.get("version") or e.get("git_version") or ""), str(e.get("at") or ""))
+        if record.release_version is not None:
+            found.by_release[record.release_version] = record
+        if record.image_ref:
+            found.by_image[record.image_ref] = record
+    return found
+
+
+def applied_versions(status: Any) -> list[str]:
+    """Applied versions (strings) from a `fly.records.MigrationStatus`."""
+    return sorted({str(m.version) for m in status.applied}, key=int)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -117,8 +117,11 @@ class Pipeline:
         return next(s for s in self.steps if s.name == name)
 
     # -- planning ------------------------------------------------------------------------------------
-    def survey(self) -> list[StepReport]:
-        """Ask each step (whose prerequisites are done) whether it is done, and what it would run."""
+    def survey(self, *, tolerate: Container[str] = ()) -> list[StepReport]:
+        """Ask each step (whose prerequisites are done) whether it is done, and what it would run.
+
+        A step named in `tolerate` whose question fails is planned as to-do instead of stopping the
+        survey (dry-run without flyctl or a login: the plan then assumes nothing exists yet)."""
         for s in self.steps:
             rep = self.reports[s.name]
             blocked = [d for d in s.after if self.reports[d].state != "done"]
@@ -126,7 +129,13 @@ class Pipeline:
                 rep.state, rep.detail = "todo", f"after {', '.join(blocked)}"
             else:
                 began = time.monotonic()
-                status = self._check(s)
+                try:
+                    status = self._check(s)
+                except StepFailed as failure:
+                    if s.name not in tolerate:
+                        raise
+                    cause = failure.cause
+                    status = todo(f"could not ask: {cause.message if isinstance(cause, UserError) else cause}")
                 rep.seconds += time.monotonic() - began
                 rep.state, rep.detail = ("done" if status.done else "todo"), status.detail
             rep.commands = [] if rep.state == "done" else self._plan(s)

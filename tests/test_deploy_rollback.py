@@ -31,7 +31,7 @@ def test_rollback_goes_back_to_the_previous_image_and_checks_its_health(
         deployable_checkout: Path, fake_fly, game_servers) -> None:  # noqa: ANN001, F811
     assert inv("deploy.full", "--root", str(deployable_checkout), "--yes").returncode == 0
     commit_all(deployable_checkout, "second", tag="v0.2.0")
-    assert inv("deploy.full", "--root", str(deployable_checkout), "--yes").returncode == 0
+    assert inv("deploy.full", "--root", str(deployable_checkout), "--yes", "--skip-backup").returncode == 0
     assert fake_fly.live_release(APP)["image_ref"].endswith(":v0.2.0")
 
     listed = inv("rollback.list", "--root", str(deployable_checkout), "--json")
@@ -53,7 +53,7 @@ def test_rollback_to_a_named_release_that_failed_is_refused(deployable_checkout:
     assert inv("deploy.full", "--root", str(deployable_checkout), "--yes").returncode == 0
     commit_all(deployable_checkout, "broken", tag="v0.2.0")
     fake_fly.set_image_behavior("v0.2.0", "down")
-    assert inv("deploy.full", "--root", str(deployable_checkout), "--yes").returncode != 0
+    assert inv("deploy.full", "--root", str(deployable_checkout), "--yes", "--skip-backup").returncode != 0
     failed = next(r for r in fake_fly.releases(APP) if r["status"] == "failed")
 
     ran = inv("rollback.app", "--root", str(deployable_checkout), "--version", str(failed["version"]), "--yes")

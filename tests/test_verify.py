@@ -317,3 +317,143 @@ def test_the_seed_plans_wrong_flyctl_commands_in_docs_are_flagged_but_prose_is_n
     assert code == 0                                   # docs mislead people; they do not break a deploy
     lines = {(f["line"], f["message"].split("`")[1]) for f in findings(report, "docs", "warning")}
     assert lines == {(5, "fly ips allocate"), (6, "fly secrets set NAME=value"), (8, "fly releases rollback")}
+
+
+# --- config evaluated by real Elixir (Config.Reader) ----------------------------------------------
+
+
+def runtime_edit(root: Path, old: str, new: str) -> None:
+    path = root / "config/runtime.exs"
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_runtime_exs_with_a_hardcoded_port_is_caught_by_evaluating_it(ready_checkout):
+    runtime_edit(ready_checkout, "port: port]", "port: 4000]")
+    code, report = verify_json(ready_checkout)
+    assert code == 1
+    f = next(f for f in findings(report, "runtime", "error") if "http port is 4000" in f["message"])
+    assert "PORT" in f["fix"] and "inv init" in f["fix"]
+
+
+def test_runtime_exs_that_boots_without_cloak_key_is_an_error(ready_checkout):
+    """The seed's pattern: a development key as the fallback, so a missing secret goes unnoticed."""
+    runtime_edit(ready_checkout, 'System.get_env("CLOAK_KEY") ||',
+                 'System.get_env("CLOAK_KEY", "3Jnb0hZiHIzHTOih7t2cTEPEpY98Tu1wvQkPfq/XwqE=") ||')
+    _, report = verify_json(ready_checkout)
+    assert has(report, "runtime", "evaluates for :prod without CLOAK_KEY")
+    # the key from the variable still reaches the Vault, so that is all it reports
+    assert len(findings(report, "runtime")) == 1
+
+
+def test_runtime_exs_values_that_do_not_reach_the_repo_vault_and_world_server(ready_checkout):
+    runtime_edit(ready_checkout, "url: database_url,", 'url: "ecto://postgres@localhost/bezgelor",')
+    runtime_edit(ready_checkout, "ssl: true,", "ssl: false,")
+    runtime_edit(ready_checkout, "key: Base.decode64!(cloak_key)", "key: cloak_key")
+    runtime_edit(ready_checkout, "public_address: world_public_address", 'public_address: "127.0.0.1"')
+    code, report = verify_json(ready_checkout)
+    assert code == 1
+    assert has(report, "runtime", "BezgelorDb.Repo's url is set to something else, not DATABASE_URL")
+    assert has(report, "runtime", "connects without ssl", severity="warning")
+    assert has(report, "runtime", "CLOAK_KEY's base64 text, not the 32 bytes")
+    assert has(report, "runtime", "public_address comes from WORLD_PUBLIC_ADDRESS")
+    # the hard-coded url is never echoed (it may hold a real password)
+    assert not any("postgres@localhost" in f["message"] for f in report["findings"])
+
+
+def test_runtime_exs_that_fails_to_evaluate_is_named_with_its_line(ready_checkout):
+    path = ready_checkout / "config/runtime.exs"
+    with path.open("a") as fh:
+        fh.write("\nconfig :bezgelor_world, greeting: undefined_helper()\n")
+    line = len(path.read_text().splitlines())
+    _, report = verify_json(ready_checkout)
+    f = next(f for f in findings(report, "runtime", "error") if "fails" in f["message"])
+    assert f["file"] == "config/runtime.exs" and f["line"] == line
+    assert "undefined_helper" in f["message"] and f"at line {line}" in f["fix"]
+
+
+def test_a_config_that_calls_into_a_dependency_is_skipped_as_needing_deps_not_failed(ready_checkout):
+    with (ready_checkout / "config/config.exs").open("a") as fh:
+        fh.write("\nconfig :bezgelor_portal, esbuild_version: Esbuild.configured_version()\n")
+    code, report = verify_json(ready_checkout)
+    assert code == 0
+    note = next(f for f in findings(report, "config", "info"))
+    assert "skipped (needs deps)" in note["message"] and "Esbuild" in note["message"]
+    assert "mix compile" in note["fix"]
+
+
+def test_an_env_config_that_fails_to_evaluate_for_prod_is_an_error(ready_checkout):
+    with (ready_checkout / "config/config.exs").open("a") as fh:
+        fh.write('\nimport_config "releases.exs"\n')
+    _, report = verify_json(ready_checkout)
+    assert has(report, "config", "could not read file")
+
+
+# --- mix.exs overlays, memory advice, health routes behind a pipeline ------------------------------
+
+
+def test_the_seeds_overlay_key_is_flagged_as_ignored_by_mix(ready_checkout):
+    edit(ready_checkout / "mix.exs", "include_executables_for: [:unix]",
+         'include_executables_for: [:unix],\n        overlay: "rel/overlays"')
+    code, report = verify_json(ready_checkout)
+    assert code == 0                                    # rel/overlays is still copied (the default)
+    f = next(f for f in findings(report, "mixexs", "warning"))
+    assert "`overlay:`" in f["message"] and "ignores" in f["message"]
+    assert 'overlays: ["rel/overlays"]' in f["fix"] and 'rel_templates_path as "rel"' in f["fix"]
+    assert "overlay:" in (ready_checkout / "mix.exs").read_text().splitlines()[f["line"] - 1]
+
+
+def test_a_release_whose_templates_path_leaves_out_rel_overlays_is_an_error(ready_checkout):
+    edit(ready_checkout / "mix.exs", "include_executables_for: [:unix]",
+         'include_executables_for: [:unix],\n        rel_templates_path: "rel/portal"')
+    _, report = verify_json(ready_checkout)
+    f = next(f for f in findings(report, "mixexs", "error") if "does not copy rel/overlays" in f["message"])
+    assert 'overlays: ["rel/overlays"]' in f["fix"]
+    assert 'overlay: "' not in f["fix"]
+
+
+def test_memory_advice_never_scales_memory_past_what_the_cpus_allow(ready_checkout):
+    data = ready_checkout / "apps/bezgelor_data/priv/data/huge.json"
+    with data.open("wb") as fh:  # sparse: 6 GB of "game data" needs more than 2 shared CPUs allow
+        fh.truncate(6 * 1024 ** 3)
+    _, report = verify_json(ready_checkout)
+    fix = next(f for f in findings(report, "memory", "error"))["fix"]
+    assert "fly scale memory" not in fix
+    assert "fly scale vm shared-cpu-8x --vm-memory" in fix and "BEZGELOR_VM_CPUS=8" in fix
+
+
+def test_health_route_behind_the_browser_pipeline_is_flagged(ready_checkout):
+    router = ready_checkout / "apps/bezgelor_portal/lib/bezgelor_portal_web/router.ex"
+    text = router.read_text()
+    marker = "  # bezgelor-tasks: health routes"
+    router.write_text(text.replace(marker, '  scope "/", BezgelorPortalWeb do\n    pipe_through :browser\n\n'
+                                           '    get "/health", HealthController, :index\n  end\n\n' + marker, 1))
+    code, report = verify_json(ready_checkout)
+    assert code == 0
+    warned = findings(report, "health", "warning")
+    assert len(warned) == 1 and "/health is routed through the pipeline(s) :browser" in warned[0]["message"]
+    assert router.read_text().splitlines()[warned[0]["line"] - 1].strip().startswith('get "/health"')
+
+
+# --- every finding says what to do ----------------------------------------------------------------
+
+
+ACTION = re.compile(r"`inv [a-z]|`[^`]+`|\b(?:add|set|remove|edit|move|write|rename|change|restore|wrap|require|"
+                    r"raise|delete|list|pass|pipe|use|keep|call|start|copy|chmod|upgrade|read|put|point|also)\b")
+
+
+def test_every_finding_names_a_concrete_action(ready_checkout, tmp_path):
+    untouched = copy_fixture(tmp_path / "untouched")
+    git_init(untouched)
+    _, raw = verify_json(untouched)
+    runtime_edit(ready_checkout, "port: port]", "port: 4000]")
+    edit(ready_checkout / "fly.toml", 'auto_stop_machines = "off"', "auto_stop_machines = false")
+    (ready_checkout / "rel/overlays/bin/migrate").chmod(0o644)
+    _, broken = verify_json(ready_checkout)
+    all_findings = raw["findings"] + broken["findings"]
+    assert len(all_findings) > 20
+    for f in all_findings:
+        assert f["fix"].strip() and ACTION.search(f["fix"]), f
+        mentions_file = any(name in f["fix"] for name in (f["file"], Path(f["file"]).name, "inv "))
+        assert mentions_file or "`" in f["fix"], f

@@ -61,12 +61,19 @@ class Report:
                 "counts": {s: self.count(s) for s in SEVERITIES}, "ok": self.errors == 0}
 
 
+def _actionable(fix: str, file: str) -> str:
+    """Every fix names where to act: an `inv` task, or the file to edit (added when the text leaves it implicit)."""
+    if "inv " in fix or file in fix or file.rsplit("/", 1)[-1] in fix:
+        return fix
+    return f"{fix} (in {file})"
+
+
 def verify(co: Checkout) -> Report:
     ctx = CheckContext(co)
     findings: list[Finding] = []
     for name, fn in CHECKS:
         for f in fn(ctx):
-            findings.append(Finding(f.severity, f.file, f.line, f.message, f.fix, name))
+            findings.append(Finding(f.severity, f.file, f.line, f.message, _actionable(f.fix, f.file), name))
     order = {s: i for i, s in enumerate(SEVERITIES)}
     findings.sort(key=lambda f: order[f.severity])  # stable: areas keep their order within a severity
     return Report(findings, ctx.skipped)

@@ -80,7 +80,8 @@ def check(ctx: CheckContext) -> list[Finding]:
         m = re.search(r"\bmix\s+release\s+([a-z_][a-z0-9_]*)", ins.args)
         if m and m.group(1) != name:
             out.append(error(REL, ins.line, f"builds release `{m.group(1)}`, but mix.exs defines `{name}`",
-                             f"run `mix release {name}`"))
+                             f"change it to `mix release {name}` (or run `inv init --force` to rewrite "
+                             "the Dockerfile)"))
     if not release_runs:
         out.append(error(REL, first_line, "never runs `mix release`", f"add `RUN mix release {name}`"))
     rel_copies = [c for c in facts.copies if c.from_stage and any("/rel/" in src for src in c.sources)]
@@ -90,7 +91,7 @@ def check(ctx: CheckContext) -> list[Finding]:
             if m and m.group(1) != name:
                 out.append(error(REL, c.line, f"COPY --from path {src} names release `{m.group(1)}`, but the "
                                  f"release is `{name}` (the path will not exist)",
-                                 f"copy /app/_build/prod/rel/{name}"))
+                                 f"change the path to /app/_build/prod/rel/{name}"))
     if not rel_copies:
         out.append(error(REL, first_line, "the final stage never copies the release from the builder stage",
                          f"add `COPY --from=builder /app/_build/prod/rel/{name} ./`"))

@@ -34,5 +34,6 @@ def check(ctx: CheckContext) -> list[Finding]:
         else:
             out.append(info(REL, sc.pattern_line, f"`{sc.pattern}` leaves {sc.path} out of the image although "
                             f"the Dockerfile copies {sc.source} (Dockerfile:{sc.copy_line})",
-                            "make sure the release does not need it, or narrow the pattern"))
+                            f"if the release needs {sc.path}, add `!{sc.path}` to .dockerignore "
+                            f"(or narrow `{sc.pattern}`)"))
     return out

@@ -28,7 +28,7 @@ RULES: tuple[tuple[re.Pattern[str], str, str, str], ...] = (
      "`fly secrets set NAME=value` puts the secret in argv and shell history",
      "pipe NAME=VALUE lines to `fly secrets import -a APP --stage` (or `inv secrets.set NAME`)"),
     (re.compile(_FLY + r"deploy\b.*\s--region\b"), "warning", "`fly deploy` has no --region flag",
-     "drop it; the region comes from fly.toml's primary_region"),
+     "remove --region from this line (the region comes from fly.toml's primary_region)"),
 )
 _PG_CREATE = re.compile(_FLY + r"(?:postgres|pg)\s+create\b")
 

@@ -24,5 +24,6 @@ def check(ctx: CheckContext) -> list[Finding]:
         ctx.skipped.append(f"{len(files)} .ex/.exs file(s) were NOT syntax-checked: Elixir is not installed "
                            "(apt-get install elixir)")
         return []
-    return [error(p.file, p.line or None, f"does not parse: {p.message}", "fix the syntax error it names")
+    return [error(p.file, p.line or None, f"does not parse: {p.message}", f"edit {p.file}"
+            + (f" at line {p.line}" if p.line else "") + " to fix the syntax error it names")
             for p in elixir.parse_files(files, ctx.co.root)]

@@ -43,7 +43,7 @@ def _durations(chk: dict[str, Any], where: str, text: str, line: int | None) -> 
                              f'write it as a duration string, e.g. {key} = "{_as_seconds_guess(value)}"'))
         elif isinstance(value, str) and not _DURATION.match(value.strip()):
             out.append(error(REL, _key_line(text, key, line), f"{where} {key} = {value!r} is not a duration",
-                             'use a string like "10s"'))
+                             f'write it as a duration string, e.g. {key} = "10s"'))
     return out
 
 
@@ -64,7 +64,8 @@ def check(ctx: CheckContext) -> list[Finding]:
     if text is None:
         return [error(REL, None, "fly.toml is missing", "run `inv init` to write it")]
     if ctx.fly_toml_error:
-        return [error(REL, None, f"is not valid TOML: {ctx.fly_toml_error}", "fix the TOML syntax")]
+        return [error(REL, None, f"is not valid TOML: {ctx.fly_toml_error}",
+                      "edit fly.toml to fix the TOML syntax (or delete it and run `inv init`)")]
     data = ctx.fly_toml or {}
     out: list[Finding] = []
     if data.get("app") and data["app"] != s.app:
@@ -94,7 +95,7 @@ def check(ctx: CheckContext) -> list[Finding]:
                              'set auto_stop_machines = "off" on every service'))
         elif stop is False:
             out.append(warning(REL, _key_line(text, "auto_stop_machines", line),
-                               f"{where} uses auto_stop_machines = false", 'prefer the explicit "off"'))
+                               f"{where} uses auto_stop_machines = false", 'write auto_stop_machines = "off"'))
         mmr = svc.get("min_machines_running")
         if mmr is None or (isinstance(mmr, int) and mmr < 1):
             out.append(error(REL, _key_line(text, "min_machines_running", line),

@@ -47,7 +47,8 @@ def check(ctx: CheckContext) -> list[Finding]:
                                  f"call ./{name} instead (run `inv init`)"))
         if not calls:
             out.append(warning(rel, None, f"never calls the release script ./{name}",
-                               "it should `exec ./" + name + (" eval ...`" if script == "migrate" else " start`")))
+                               "run `inv init --force` to rewrite it (it should `exec ./" + name
+                               + (" eval ...`)" if script == "migrate" else " start`)")))
         if script == "migrate" and "status" not in text:
             out.append(warning(rel, None, "does not answer `migrate status`, which `inv db.status` and the "
                                "deploy's rollback planning use", "run `inv init` to write the current script"))

@@ -43,7 +43,7 @@ def check(ctx: CheckContext) -> list[Finding]:
                     out.append(warning("fly.toml", line_of(fly_text, rf"internal_port\s*=\s*{svc_port}\b"),
                                        f"{expected[svc_port]} listens on {svc_port} but is published on "
                                        f"{sorted(map(str, public))}; game clients dial the port they are told",
-                                       f"publish it on port {svc_port}"))
+                                       f"set the service's [[services.ports]] port = {svc_port} in fly.toml"))
         env_port = (ctx.fly_toml.get("env") or {}).get("PORT")
         if env_port is not None and str(env_port) != str(s.portal_port):
             out.append(error("fly.toml", line_of(fly_text, r"^[ \t]*PORT\s*=", re.M), f"[env] PORT = {env_port} "

@@ -11,7 +11,7 @@ from typing import Any
 
 from bezgelor_tasks.deploy import rollback as rollback_mod
 from bezgelor_tasks.deploy import state, steps
-from bezgelor_tasks.deploy.context import DeployContext
+from bezgelor_tasks.deploy.context import DeployContext, image_label, read_version
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly.client import FlyClient
 from bezgelor_tasks.journal import Journal
@@ -82,8 +82,17 @@ def deploy_full(sess: Session, *, yes: bool = False, skip_backup: bool = False,
     started = time.monotonic()
     step_list = steps.all_steps(ctx, verify or (lambda: verify_errors(s)))
     if sess.dry_run:
+        try:  # git is local and read-only: show the real version in the plan even without flyctl
+            ctx.version = read_version(s, ctx.executor)
+            ctx.label = image_label(ctx.version)
+        except UserError:
+            pass
         pipe = Pipeline(step_list, ui=ui, journal=None, resume_hint=RESUME_HINT)
-        pipe.survey()
+        # Without flyctl or a login, still show the whole plan (as for a fresh account), and say so.
+        pipe.survey(tolerate={"preflight"})
+        if pipe.reports["preflight"].state != "done":
+            why = pipe.reports["preflight"].detail.rstrip(".") or "not done"
+            ui.warn(f"preflight: {why}: the plan below assumes a fresh Fly account (nothing exists yet).")
         if not sess.json_mode:
             pipe.show_plan()
             ui.info("dry run: nothing was changed.")
@@ -121,6 +130,12 @@ def deploy_full(sess: Session, *, yes: bool = False, skip_backup: bool = False,
 
 
 def _auto_rollback(ctx: DeployContext, failure: StepFailed) -> dict[str, Any]:
+    """Back to the last complete release, only when its code matches the database's migrations.
+
+    The failed deploy's release command may already have migrated the database past that release;
+    then (or when its migrations are unknown) rolling back would silently run old code on a newer
+    schema, so nothing is rolled back and the way out is printed instead (never forced here).
+    """
     s, ui = ctx.settings, ctx.ui
     bad_image = ctx.image_ref
     try:
@@ -128,9 +143,19 @@ def _auto_rollback(ctx: DeployContext, failure: StepFailed) -> dict[str, Any]:
     except UserError as e:
         ui.error(f"cannot roll back: {e.message}")
         return {"done": False, "reason": e.message}
+    check = rollback_mod.check_migrations(s, target, rollback_mod.migration_records(s, ctx.journal),
+                                          rollback_mod.read_database(ctx.fly, s.app))
+    if check.safety.safe is not True:
+        refusal = check.refusal(s.app)
+        ui.error(f"not rolling back automatically: {refusal.paragraph()}")
+        ctx.journal.record("rollback-refused", app=s.app, to_release=target.version, image_ref=target.image_ref,
+                           automatic=True, migration_check=check.as_json())
+        return {"done": False, "to_release": target.version, "image_ref": target.image_ref,
+                "reason": refusal.message, "way_out": list(check.safety.way_out),
+                "migration_check": check.as_json()}
     try:
         result = rollback_mod.roll_back(s, ctx.fly, ui, ctx.journal, target, ipv4=ctx.ipv4 or None,
-                                        reason=f"step {failure.step.name} failed")
+                                        reason=f"step {failure.step.name} failed", check=check)
     except UserError as e:
         ui.error(e.paragraph())
         return {"done": False, "to_release": target.version, "image_ref": target.image_ref, "reason": e.message}

@@ -2,6 +2,18 @@
 
 flyctl has no `releases rollback`; the image references come from `fly releases --image --json`.
 A release is "good" when its status is `complete`.
+
+Rolling the code back does not roll the database back. Before deploying an old image, the target
+release's recorded migrations (journal: `built`/`deployed`/`rollback` records, see migrations.py) are
+compared with what the database has applied (`/app/bin/migrate status` through `fly ssh console`):
+- the database is not ahead of the target → go;
+- the database is ahead → refuse, naming the way out (`inv db.rollback --to <target's newest>`, which
+  backs up first, then the rollback), or `--force` with the risk stated, printed and journaled;
+- no record of the target's migrations, or the database cannot be read → refuse unless `--force`
+  (we do not guess).
+The automatic rollback of `deploy.full` uses the same check and never forces: when a failed deploy's
+release command has already migrated past the previous release, it leaves the app where it is and
+prints the same way out instead of silently running old code on a newer schema.
 """
 
 from __future__ import annotations
@@ -9,11 +21,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bezgelor_tasks import migrations
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly.client import FlyClient
 from bezgelor_tasks.fly.records import Release
 from bezgelor_tasks.health import HealthReport, health_gate
-from bezgelor_tasks.journal import Journal
+from bezgelor_tasks.journal import Journal, read_entries
+from bezgelor_tasks.migrations import Safety
 from bezgelor_tasks.settings import Settings
 from bezgelor_tasks.ui import UI
 
@@ -53,15 +67,86 @@ def choose_target(releases: list[Release], *, version: int | None = None, avoid_
                     fix="fix forward: correct the problem and run `inv deploy.full` again.")
 
 
+# --- the migration check --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DatabaseState:
+    """The database's applied migrations, or why they could not be read."""
+
+    applied: tuple[str, ...] | None
+    error: str = ""
+
+    @property
+    def current(self) -> str | None:
+        return migrations.newest(self.applied or ())
+
+
+def read_database(fly: FlyClient, app: str) -> DatabaseState:
+    """`/app/bin/migrate status` in the running release (BezgelorDb.Release.status/0)."""
+    try:
+        status = fly.migration_status(app)
+    except UserError as e:
+        return DatabaseState(None, e.message)
+    return DatabaseState(tuple(migrations.applied_versions(status)))
+
+
+@dataclass(frozen=True)
+class MigrationCheck:
+    target: Release
+    record: migrations.ReleaseMigrations | None
+    database: DatabaseState
+    safety: Safety
+
+    @property
+    def target_newest(self) -> str | None:
+        return self.record.newest if self.record else None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"to_release": self.target.version, "recorded": self.record is not None,
+                "target_newest": self.target_newest, "target_migrations": list(self.record.versions)
+                if self.record else None, "database_current": self.database.current,
+                "database_error": self.database.error or None, **self.safety.as_json()}
+
+    def refusal(self, app: str) -> UserError:
+        """The error that stops a rollback: what is wrong, then the exact commands out of it."""
+        return UserError(f"Refusing to roll {app} back to release v{self.target.version} "
+                         f"({self.target.image_ref}). {self.safety.reason}",
+                         fix="; ".join(self.safety.way_out) + ".")
+
+
+def migration_records(settings: Settings, journal: Journal | None = None) -> migrations.MigrationRecords:
+    entries = journal.entries() if journal is not None else read_entries(settings.state_dir / "journal.jsonl")
+    return migrations.read_records(entries, settings.app)
+
+
+def check_migrations(settings: Settings, target: Release, records: migrations.MigrationRecords,
+                     database: DatabaseState) -> MigrationCheck:
+    """Is deploying `target`'s image safe for the database as it is now? (see the module docstring)"""
+    record = records.find(target.version, target.image_ref)
+    if database.applied is None:
+        rollback_cmd = f"inv rollback.app --version {target.version}"
+        safety = Safety(None, f"The database's migrations could not be read ({database.error.rstrip('.')}), so "
+                              f"whether release v{target.version}'s code matches the database is unknown.",
+                        [f"check `inv db.status` and retry `{rollback_cmd}`",
+                         f"or `{rollback_cmd} --force` if you know the schema matches"])
+    else:
+        safety = migrations.assess(record.newest if record else None, database.current, database.applied,
+                                   target_version=target.version, target_recorded=record is not None)
+    return MigrationCheck(target, record, database, safety)
+
+
 @dataclass
 class RollbackResult:
     target: Release
     release_version: int | None
     health: HealthReport
+    check: MigrationCheck | None = None
+    forced: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return {"to_release": self.target.version, "image_ref": self.target.image_ref,
-                "release_version": self.release_version, "health": self.health.as_json()}
+                "release_version": self.release_version, "health": self.health.as_json(),
+                "migration_check": self.check.as_json() if self.check else None, "forced": self.forced}
 
 
 def public_ipv4(fly: FlyClient, app: str) -> str:
@@ -69,16 +154,30 @@ def public_ipv4(fly: FlyClient, app: str) -> str:
 
 
 def roll_back(settings: Settings, fly: FlyClient, ui: UI, journal: Journal | None, target: Release, *,
-              reason: str, ipv4: str | None = None) -> RollbackResult:
-    """Deploy `target`'s image, health-gate it; raise when the old image is not healthy either."""
+              reason: str, ipv4: str | None = None, check: MigrationCheck | None = None,
+              forced: bool = False) -> RollbackResult:
+    """Deploy `target`'s image, health-gate it; raise when the old image is not healthy either.
+
+    The caller has run `check_migrations` (and refused, unless forced); `check` and `forced` are
+    journaled with the rollback, and the target's migration record is carried over to the new release.
+    """
     ui.warn(f"rolling {settings.app} back to release v{target.version} ({target.image_ref}): {reason}")
+    if journal is not None and forced and check is not None:
+        # Written before the deploy, so the decision is on record even if the rollback itself fails.
+        journal.record("rollback-forced", app=settings.app, to_release=target.version, image_ref=target.image_ref,
+                       migration_check=check.as_json())
     emitted = fly.deploy_image(target.image_ref, f"rollback-v{target.version}")
     address = ipv4 if ipv4 is not None else public_ipv4(fly, settings.app)
     report = health_gate(settings, ui, address)
-    result = RollbackResult(target, emitted.version if emitted else None, report)
+    result = RollbackResult(target, emitted.version if emitted else None, report, check, forced)
     if journal is not None:
+        carried: dict[str, Any] = {}
+        if check is not None and check.record is not None:
+            carried = {"migrations": list(check.record.versions), "newest_migration": check.record.newest,
+                       "git_version": check.record.git_version}
         journal.record("rollback", app=settings.app, to_release=target.version, image_ref=target.image_ref,
-                       release_version=result.release_version, healthy=report.ok, reason=reason)
+                       release_version=result.release_version, healthy=report.ok, reason=reason, forced=forced,
+                       migration_check=check.as_json() if check else None, **carried)
     if not report.ok:
         for line in report.lines():
             ui.line(f"  {line}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from bezgelor_tasks import migrations
 from bezgelor_tasks.deploy import secretgen, state
 from bezgelor_tasks.deploy.context import (
     IMAGE_LATER,
@@ -105,8 +106,12 @@ def build(ctx: DeployContext) -> Step:
         return todo(f"no image labelled {ctx.label}")
 
     def run() -> dict[str, Any]:
-        ctx.image_ref = ctx.fly.deploy_build(ctx.version, ctx.label)
-        ctx.journal.record("built", app=s.app, label=ctx.label, version=ctx.version, image_ref=ctx.image_ref)
+        # Which migrations this code contains, as image labels and in the journal (rollback.app reads them).
+        code = migrations.code_migrations_for_build(s, ctx.executor)
+        ctx.facts["code_migrations"] = code
+        ctx.image_ref = ctx.fly.deploy_build(ctx.version, ctx.label, labels=code.image_labels(ctx.version))
+        ctx.journal.record("built", app=s.app, label=ctx.label, version=ctx.version, image_ref=ctx.image_ref,
+                           **code.journal_fields())
         return {"image_ref": ctx.image_ref, "label": ctx.label, "summary": f"built and pushed {ctx.image_ref}"}
 
     return Step("build", "build and push the image (remote builder), labelled with the version", check,
@@ -268,7 +273,11 @@ def backup(ctx: DeployContext) -> Step:
     def run() -> dict[str, Any]:
         live = _newest_complete(ctx.fly.releases(s.app))
         live_version = str(live.version) if live and live.version is not None else None
-        made = backup_mod.predeploy_backup(s, ctx.executor, ctx.ui, release_version=live_version)
+        try:
+            made = backup_mod.predeploy_backup(s, ctx.executor, ctx.ui, release_version=live_version)
+        except UserError as e:  # the backup's own fix, plus the way past it that only deploy.full knows
+            raise UserError(e.message, fix=f"{e.fix.rstrip('. ')}; or deploy with --skip-backup at your own "
+                                           "risk (no backup before the release command migrates)") from None
         if made is None:
             return {"backup": None, "summary": "the database has no tables yet: nothing to back up"}
         ctx.journal.record("predeploy-backup", app=s.app, backup=made.path.name, path=str(made.path),
@@ -284,6 +293,21 @@ def backup(ctx: DeployContext) -> Step:
 
 
 # --- 7. deploy ------------------------------------------------------------------------------------------
+
+def _deployed_code_migrations(ctx: DeployContext) -> migrations.CodeMigrations:
+    """The migrations of the image being deployed: as read at build time (this run, or the journal's
+    `built` record of that image when an earlier run built it), else read from the checkout now."""
+    known = ctx.facts.get("code_migrations")
+    if isinstance(known, migrations.CodeMigrations):
+        return known
+    for e in reversed(list(ctx.journal.entries())):
+        if e.get("event") == "built" and e.get("app") == ctx.settings.app and e.get("image_ref") == ctx.image_ref \
+                and isinstance(e.get("migrations"), list):
+            return migrations.CodeMigrations(tuple(str(v) for v in e["migrations"]),
+                                             str(e.get("migrations_source") or "build record"),
+                                             str(e.get("git_sha") or ""))
+    return migrations.code_migrations_for_build(ctx.settings, ctx.executor)
+
 
 def deploy(ctx: DeployContext) -> Step:
     s = ctx.settings
@@ -307,10 +331,14 @@ def deploy(ctx: DeployContext) -> Step:
         else:
             running = _runs_label(ctx.fly.releases(s.app), ctx.label)
             ctx.release_version = running.version if running else None
+        # The release's migrations, so `inv rollback.app` can tell whether going back to it is safe later.
+        code = _deployed_code_migrations(ctx)
         ctx.journal.record("deployed", app=s.app, release_version=ctx.release_version, version=ctx.version,
-                           image_ref=ctx.image_ref, label=ctx.label)
+                           image_ref=ctx.image_ref, label=ctx.label, **code.journal_fields())
         return {"release_version": ctx.release_version, "image_ref": ctx.image_ref,
-                "summary": f"release v{ctx.release_version} runs {ctx.image_ref}"}
+                "newest_migration": code.newest,
+                "summary": f"release v{ctx.release_version} runs {ctx.image_ref} "
+                           f"(newest migration {code.newest or 'none'})"}
 
     return Step("deploy", f"deploy the image (release command migrates; waits up to {s.deploy_wait_timeout_s}s)",
                 check, lambda: [commands.deploy(s, ctx.version or "<version>", image=ctx.image_ref or IMAGE_LATER)],

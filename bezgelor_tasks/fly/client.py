@@ -178,7 +178,7 @@ class FlyClient:
 
     def import_secrets(self, app: str | None, values: Mapping[str, str], stage: bool = True) -> None:
         target = app or self.settings.app
-        redact.register(*values.values())
+        redact.register(*(v for k, v in values.items() if k not in commands.PUBLIC_SECRET_NAMES))
         self.run(commands.secrets_import(self.settings, values, stage=stage, app=target), app=target)
 
     def unset_secret(self, app: str | None, *names: str, stage: bool = True) -> None:
@@ -187,9 +187,12 @@ class FlyClient:
 
     # --- deploys and releases -----------------------------------------------------------------------
 
-    def deploy_build(self, version: str, label: str) -> str:
-        """Build and push the image remotely (no release); returns its image reference."""
-        result = self.run(commands.deploy(self.settings, version, build_only=True, image_label=label))
+    def deploy_build(self, version: str, label: str, labels: Mapping[str, str] | None = None) -> str:
+        """Build and push the image remotely (no release); returns its image reference.
+
+        `labels` become Docker labels on the image (`--label KEY=VALUE`)."""
+        result = self.run(commands.deploy(self.settings, version, build_only=True, image_label=label,
+                                          labels=labels))
         emitted = records.parse_release_json(result.stdout)
         if emitted and emitted.image_ref:
             return emitted.image_ref

@@ -114,6 +114,9 @@ def demo(c: Context, dest: str = "demo-checkout") -> None:
     co = Checkout.open(s.settings)
     result = plan.run_init(co, ui)
     plan.report(result, ui)
+    for argv in (("git", "add", "-A"), ("git", "-c", "user.name=demo", "-c", "user.email=demo@example.invalid",
+                                        "commit", "-q", "-m", "inv init: deployable on Fly.io")):
+        s.executor.run(Command(argv, purpose="commit what init wrote, as a user would", cwd=target))
     ui.heading("3. verify again:")
     report = verify_checkout(s)
     print_report(report, ui)
@@ -123,25 +126,19 @@ def demo(c: Context, dest: str = "demo-checkout") -> None:
     else:
         ui.info("skipped: the example has hex dependencies (Phoenix, Ecto), which cannot be fetched offline; "
                 f"run `inv release.build --root {target}` on a real checkout with network access.")
-    ui.heading("5. deploy.full --dry-run:")
+    ui.heading("5. plan.size (memory and monthly cost for the configured VM):")
+    from bezgelor_tasks.tasks import plan as plan_tasks
+
+    plan_tasks.size(c, root=str(target))
+    ui.heading("6. deploy.full --dry-run (every command it would run; nothing is changed):")
     _dry_run_deploy(c, target, ui)
     ui.ok(f"demo done: look around in {target} (git diff shows what init changed).")
 
 
 def _dry_run_deploy(c: Context, target: Path, ui: UI) -> None:
+    from bezgelor_tasks.tasks import deploy as deploy_tasks
+
     try:
-        from bezgelor_tasks.tasks import deploy as deploy_tasks
-    except ImportError:
-        ui.warn("skipped: this installation has no deploy tasks.")
-        return
-    full = getattr(deploy_tasks, "full", None)
-    if full is None:
-        ui.warn("skipped: `deploy.full` is not available in this installation.")
-        return
-    try:
-        full(c, root=str(target), dry_run=True)
+        deploy_tasks.full(c, root=str(target), dry_run=True)
     except Exit as e:
-        ui.warn(f"deploy.full --dry-run stopped (exit {e.code}); on a real setup it needs flyctl and a login "
-                "(`fly auth login`).")
-    except TypeError as e:
-        ui.warn(f"skipped: deploy.full does not take --root/--dry-run here ({e}).")
+        ui.warn(f"deploy.full --dry-run stopped (exit {e.code}).")

@@ -11,9 +11,10 @@ from typing import Any
 
 from invoke import task
 
+from bezgelor_tasks import journal
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly.client import FlyClient
-from bezgelor_tasks.tasks._common import session, user_task
+from bezgelor_tasks.tasks._common import Session, session, user_task
 
 # The backup tasks join this collection (`inv db.backup`, `inv db.restore`, ...).
 from bezgelor_tasks.tasks.db_backup import backup, backups, prune, restore, verify_backup
@@ -67,11 +68,12 @@ def _confirm(app: str, yes: bool, confirm_app: str | None) -> None:
 
 @task(help={"to": "Migration version to end at: it stays applied, every later one is reverted (0: all).",
             "root": ROOT_HELP, "yes": "Do not ask (needs --confirm-app).",
-            "confirm_app": "The app name, repeated, to confirm with --yes.", "dry_run": DRY_HELP})
+            "confirm_app": "The app name, repeated, to confirm with --yes.", "dry_run": DRY_HELP,
+            "skip_backup": "Do not back the database up first (the reverted tables' data is then lost for good)."})
 @user_task
 def rollback(c: Any, to: str, root: str | None = None, yes: bool = False, confirm_app: str | None = None,
-             dry_run: bool = False) -> None:
-    """Revert the migrations after VERSION (data in dropped tables is lost; take `inv db.backup` first)."""
+             dry_run: bool = False, skip_backup: bool = False) -> None:
+    """Back the database up, then revert the migrations after VERSION (data in dropped tables is lost)."""
     if not to.strip().isdigit():
         raise UserError(f"--to {to!r} is not a migration version.",
                         fix="use a timestamp from `inv db.status`, e.g. --to 20240101000000.")
@@ -90,8 +92,30 @@ def rollback(c: Any, to: str, root: str | None = None, yes: bool = False, confir
     s.ui.warn(f"will revert {len(reverting)} migration(s) on {s.settings.app}: {listed}")
     if not dry_run:
         _confirm(s.settings.app, yes, confirm_app)
+    backup_name = _backup_before_rollback(s, skip_backup)
     # Ecto's `run(:down, to: V)` reverts V itself too: hand it the oldest migration to revert.
     fly.db_rollback(s.settings.app, reverting[0].version)
     if not dry_run:
-        s.ui.ok(f"{s.settings.app}'s database is back at {version}; the running code may expect the newer "
-                "schema: roll the app back too (`inv rollback.app`).")
+        journal.Journal(s.settings.state_dir).record(
+            "db-rollback", app=s.settings.app, to=version, reverted=[m.version for m in reverting],
+            backup=backup_name, skipped_backup=skip_backup)
+        kept = f"; the data before it is in backup {backup_name}" if backup_name else \
+            ("; NO backup was taken (--skip-backup)" if skip_backup else "")
+        s.ui.ok(f"{s.settings.app}'s database is back at {version}{kept}. The running code may expect the newer "
+                "schema: roll the app back too (`inv rollback.app`, which checks the migrations).")
+
+
+def _backup_before_rollback(s: Session, skip_backup: bool) -> str | None:
+    """A verified local backup of the database before its migrations are reverted (or the stated opt-out)."""
+    from bezgelor_tasks.backup import backup as backup_mod
+
+    settings = s.settings
+    if skip_backup:
+        s.ui.warn(f"--skip-backup: NOT backing up {settings.db_app}/{settings.db_name} first; data in the tables "
+                  "the reverted migrations drop is lost for good.")
+        return None
+    s.ui.info(f"backing up {settings.db_app}/{settings.db_name} before reverting migrations "
+              "(--skip-backup skips this)")
+    made = backup_mod.predeploy_backup(settings, s.executor, s.ui,
+                                       release_version=backup_mod.current_release(settings, s.executor))
+    return made.path.name if made is not None else None
