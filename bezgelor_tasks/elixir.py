@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +27,8 @@ def available() -> bool:
     return shutil.which("elixir") is not None
 
 
-def _run_elixir(script: str, args: list[str], *, cwd: Path | None = None, environ: dict[str, str] | None = None,
+def _run_elixir(script: str, args: list[str], *, cwd: Path | None = None,
+                environ: Mapping[str, str | None] | None = None,
                 timeout: float = 300) -> tuple[int, str, str]:
     """Run `elixir -e script -- args` through the one executor, quietly (it only reads)."""
     cmd = Command(("elixir", "-e", script, "--", *args), purpose="check Elixir sources", env=environ or {},
@@ -76,11 +78,19 @@ end
     return problems
 
 
-def read_config(path: Path, env: str = "prod", environ: dict[str, str] | None = None) -> dict[str, object]:
+def _error_text(stderr: str) -> str:
+    """The `** (Error) ...` line that says what went wrong, plus the tail of the trace."""
+    lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
+    first = next((ln.strip() for ln in lines if ln.lstrip().startswith("**")), "")
+    tail = " ".join(ln.strip() for ln in lines[-4:])
+    return (first + " ... " + tail if first and first not in tail else tail)[:900]
+
+
+def read_config(path: Path, env: str = "prod", environ: Mapping[str, str | None] | None = None) -> dict[str, object]:
     """Evaluate a config file with Config.Reader and return it as JSON-able data (tuples → lists).
 
     Binaries that are not UTF-8 come back as "base64:<...>". `environ` adds OS environment variables
-    for the evaluation (runtime.exs reads its secrets from there); values never reach argv.
+    for the evaluation (runtime.exs reads its secrets from there; None removes one); values never reach argv.
     """
     if not available():
         raise UserError("Elixir is not installed, so config files cannot be evaluated.",
@@ -96,12 +106,15 @@ defmodule J do
   def enc(v) when is_map(v), do: {:obj, Enum.map(v, fn {k, x} -> {inspect(k), enc(x)} end)}
   def enc(v) when is_atom(v), do: {:str, inspect(v)}
   def enc(v) when is_binary(v) do
-    if String.valid?(v), do: {:str, v}, else: {:str, "base64:" <> Base.encode64(v)}
+    if String.valid?(v) and String.printable?(v), do: {:str, v}, else: {:str, "base64:" <> Base.encode64(v)}
   end
   def enc(v), do: {:raw, inspect(v)}
   def out({:obj, kvs}), do: "{" <> Enum.map_join(kvs, ",", fn {k, v} -> out({:str, k}) <> ":" <> out(v) end) <> "}"
   def out({:arr, xs}), do: "[" <> Enum.map_join(xs, ",", &out/1) <> "]"
-  def out({:str, s}), do: inspect(s, printable_limit: :infinity)
+  def out({:str, s}) do
+    escaped = s |> String.replace("\\", "\\\\") |> String.replace("\"", "\\\"")
+    "\"" <> Regex.replace(~r/[\x00-\x1f]/, escaped, fn c -> "\\u00" <> Base.encode16(c) end) <> "\""
+  end
   def out({:raw, s}), do: s
 end
 cfg = Config.Reader.read!(file, env: String.to_atom(env), target: :host)
@@ -110,7 +123,7 @@ IO.puts(J.out({:obj, Enum.map(cfg, fn {app, kw} -> {inspect(app), J.enc(kw)} end
     code, out, err = _run_elixir(script, [str(path.resolve()), env], cwd=path.resolve().parent.parent,
                                  environ=environ, timeout=120)
     if code != 0:
-        raise UserError(f"{path} does not evaluate with Config.Reader: {err.strip()[-600:]}",
+        raise UserError(f"{path} does not evaluate with Config.Reader: {_error_text(err)}",
                         fix="fix the Elixir error it names, then run again.")
     data: dict[str, object] = json.loads(out.strip().splitlines()[-1])
     return data

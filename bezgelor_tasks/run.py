@@ -30,7 +30,7 @@ from bezgelor_tasks.ui import UI
 class Command:
     argv: tuple[str, ...]
     purpose: str = ""
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str | None] = field(default_factory=dict)  # a None value removes the variable
     stdin: str | None = None
     cwd: Path | None = None
     timeout: float | None = None
@@ -83,7 +83,11 @@ class Executor:
 
     def _env(self, cmd: Command) -> dict[str, str]:
         env = dict(os.environ)
-        env.update(cmd.env)
+        for key, value in cmd.env.items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
         return env
 
     def _resolve(self, program: str) -> str:

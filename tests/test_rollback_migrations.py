@@ -190,3 +190,25 @@ def test_a_failed_deploy_without_new_migrations_still_rolls_back_automatically(
     assert ran.returncode != 0
     assert json.loads(ran.stdout)["rollback"]["done"] is True
     assert fake_fly.live_release(APP)["image_ref"].endswith(":v0.1.0")
+
+
+@pytest.mark.postgres
+def test_db_rollback_backs_the_database_up_first_through_fly_proxy(
+        v1_and_v2_with_migration_b: Path, fake_fly, pg_server, game_db, monkeypatch) -> None:  # noqa: ANN001
+    root = v1_and_v2_with_migration_b
+    # The fake's `fly proxy` to the Fly database reaches a real PostgreSQL holding game data.
+    fake_fly.set_pg_proxy_target("bezgelor-db", "127.0.0.1", pg_server.port)
+    monkeypatch.setenv("BEZGELOR_DB_PASSWORD", pg_server.password)
+    monkeypatch.setenv("BEZGELOR_DB_NAME", game_db)
+    monkeypatch.setenv("BEZGELOR_DB_USER", pg_server.user)
+
+    db = inv("db.rollback", "--root", str(root), "--to", A, "--yes", "--confirm-app", APP)
+
+    assert db.returncode == 0, db.output
+    backups = [e for e in journal(root) if e["event"] == "db-rollback"]
+    assert backups and backups[-1]["backup"] and backups[-1]["reverted"] == [int(B)]
+    made = backups[-1]["backup"]
+    assert f"the data before it is in backup {made}" in db.output
+    manifest = json.loads((root / ".bezgelor" / "backups" / made / "manifest.json").read_text())
+    assert manifest["row_counts"]["public.items"] == 3000
+    assert fake_fly.applied_migrations(APP)[-1] == int(A)

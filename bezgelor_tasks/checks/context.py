@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -92,14 +93,14 @@ class CheckContext:
         text = self.text("Dockerfile")
         return None if text is None else parse_dockerfile(text)
 
-    def evaluate(self, rel: str, env: str = "prod", environ: dict[str, str] | None = None) -> Evaluation:
+    def evaluate(self, rel: str, env: str = "prod", environ: Mapping[str, str | None] | None = None) -> Evaluation:
         """Evaluate config file `rel` with Config.Reader (the caller checks `elixir_available` first)."""
-        key = (rel, env, tuple(sorted((environ or {}).items())))
+        key = (rel, env, tuple(sorted((k, v or "") for k, v in (environ or {}).items())))
         if key not in self._evaluations:
             self._evaluations[key] = self._evaluate(rel, env, environ)
         return self._evaluations[key]
 
-    def _evaluate(self, rel: str, env: str, environ: dict[str, str] | None) -> Evaluation:
+    def _evaluate(self, rel: str, env: str, environ: Mapping[str, str | None] | None) -> Evaluation:
         root = str(self.co.root.resolve())
         try:
             data = elixir.read_config(self.co.path(rel), env=env, environ=environ)
