@@ -88,6 +88,10 @@ def test_rolling_back_past_a_migration_is_refused_until_the_database_is_rolled_b
     assert rows[2]["newest_migration"] == B and rows[2]["safe_now"] == "running now"
     assert rows[1]["newest_migration"] == A and rows[1]["safe_now"] == f"no: db ahead ({B})"
     assert rows[1]["created_at"] and rows[1]["image_ref"].endswith(":v0.1.0") and rows[1]["status"] == "complete"
+    text = inv("rollback.list", "--root", str(root)).stdout
+    assert "newest migration" in text and "safe now" in text and f"database: newest applied migration {B}" in text
+    v1_line = next(line for line in text.splitlines() if line.lstrip().startswith("v1 "))
+    assert A in v1_line and f"no: db ahead ({B})" in v1_line and ":v0.1.0" in v1_line
     before = len(fake_fly.releases(APP))
 
     refused = inv("rollback.app", "--root", str(root), "--version", "1", "--yes")
