@@ -7,6 +7,7 @@ needs no deps. Where Elixir is absent, callers get `None` and must say loudly th
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -79,11 +80,20 @@ end
 
 
 def _error_text(stderr: str) -> str:
-    """The `** (Error) ...` line that says what went wrong, plus the tail of the trace."""
+    """The `** (Error) message` (all its lines, up to the stack trace), else the output's tail."""
     lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
-    first = next((ln.strip() for ln in lines if ln.lstrip().startswith("**")), "")
-    tail = " ".join(ln.strip() for ln in lines[-4:])
-    return (first + " ... " + tail if first and first not in tail else tail)[:900]
+    first = next((i for i, ln in enumerate(lines) if ln.lstrip().startswith("**")), None)
+    if first is None:
+        return " ".join(ln.strip() for ln in lines[-4:])[:900]
+    message = []
+    for ln in lines[first:]:
+        if message and _STACK_FRAME.match(ln):
+            break
+        message.append(ln.strip())
+    return " ".join(message)[:900]
+
+
+_STACK_FRAME = re.compile(r"^\s+(\(\w+ [\d.]+\) |\S+\.exs?:\d+: )")
 
 
 def read_config(path: Path, env: str = "prod", environ: Mapping[str, str | None] | None = None) -> dict[str, object]:

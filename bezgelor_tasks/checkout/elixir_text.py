@@ -102,6 +102,26 @@ def matching(masked: str, open_at: int) -> int:
     raise ValueError("unclosed bracket")
 
 
+def call_end(masked: str, i: int) -> int:
+    """End of a paren-less call's argument list (e.g. `config :app, Mod, k: v`) in masked text:
+    the closing bracket of an enclosing expression, or the first depth-0 newline not after a comma."""
+    depth = 0
+    while i < len(masked):
+        c = masked[i]
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            if depth == 0:
+                return i
+            depth -= 1
+        elif c == "\n" and depth == 0:
+            before = masked[:i].rstrip()
+            if before and before[-1] != ",":
+                return len(before)
+        i += 1
+    return len(masked.rstrip())
+
+
 def line_of(text: str, index: int) -> int:
     return text.count("\n", 0, index) + 1
 

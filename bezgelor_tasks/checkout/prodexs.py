@@ -33,28 +33,9 @@ def _calls(text: str, masked: str, app: str, module: str) -> list[_Call]:
     calls = []
     pat = re.compile(rf"^[ \t]*config[ \t]*\(?[ \t]*:{re.escape(app)}[ \t]*,[ \t]*{re.escape(module)}[ \t]*,", re.M)
     for m in pat.finditer(masked):
-        end = _expression_end(masked, m.end())
+        end = et.call_end(masked, m.end())
         calls.append(_Call(m.start(), m.end() - 1, end, et.split_elements(text, masked, m.end() - 1, end)))
     return calls
-
-
-def _expression_end(masked: str, i: int) -> int:
-    """End of a paren-less call's argument list: the first depth-0 newline not after a comma."""
-    depth = 0
-    while i < len(masked):
-        c = masked[i]
-        if c in "([{":
-            depth += 1
-        elif c in ")]}":
-            if depth == 0:
-                return i
-            depth -= 1
-        elif c == "\n" and depth == 0:
-            before = masked[:i].rstrip()
-            if before and before[-1] != ",":
-                return len(before)
-        i += 1
-    return len(masked.rstrip())
 
 
 def _strings(value: str, masked_value: str) -> list[str]:

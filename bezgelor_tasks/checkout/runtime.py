@@ -41,26 +41,10 @@ def _configures(code: str, app: str, module: str, key: str) -> bool:
     """Whether some `config :app, Module, ... key: ...` call (outside comments) sets `key`."""
     masked = et.mask(code)
     for m in re.finditer(rf"config[ \t]*\(?[ \t]*:{re.escape(app)}[ \t]*,[ \t]*{re.escape(module)}[ \t]*,", masked):
-        end = _call_end(masked, m.end())
+        end = et.call_end(masked, m.end())
         if re.search(rf"(^|[\s,\[]){re.escape(key)}:\s", masked[m.end():end]):
             return True
     return False
-
-
-def _call_end(masked: str, i: int) -> int:
-    depth = 0
-    while i < len(masked):
-        c = masked[i]
-        if c in "([{":
-            depth += 1
-        elif c in ")]}":
-            if depth == 0:
-                return i
-            depth -= 1
-        elif c == "\n" and depth == 0 and masked[:i].rstrip()[-1:] != ",":
-            return i
-        i += 1
-    return i
 
 
 def _required(var: str, name: str) -> str:
