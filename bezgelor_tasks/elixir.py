@@ -85,7 +85,7 @@ def _error_text(stderr: str) -> str:
     first = next((i for i, ln in enumerate(lines) if ln.lstrip().startswith("**")), None)
     if first is None:
         return " ".join(ln.strip() for ln in lines[-4:])[:900]
-    message = []
+    message: list[str] = []
     for ln in lines[first:]:
         if message and _STACK_FRAME.match(ln):
             break

@@ -47,6 +47,7 @@ BUILDERS: dict[str, Callable[[settings_mod.Settings], Command]] = {
     "postgres_backup_list": commands.postgres_backup_list,
     "postgres_backup_enable": commands.postgres_backup_enable,
     "mpg_backup_create": lambda s: commands.mpg_backup_create(s, "abc123"),
+    "mpg_backup_list": lambda s: commands.mpg_backup_list(s, "abc123"),
     "ips_list": commands.ips_list,
     "ips_allocate_v4": commands.ips_allocate_v4,
     "secrets_list": commands.secrets_list,
@@ -82,14 +83,15 @@ def test_every_fly_command_runs_from_the_checkout_without_update_checks_or_secre
     assert cmd.cwd == s.root
     assert cmd.env["FLY_NO_UPDATE_CHECK"] == "1"
     assert not any(SECRET in a for a in cmd.argv)
-    takes_app = {"version", "whoami", "apps_list", "apps_create", "postgres_create", "mpg_backup_create"}
+    takes_app = {"version", "whoami", "apps_list", "apps_create", "postgres_create", "mpg_backup_create",
+                 "mpg_backup_list"}
     if name not in takes_app:
         assert "-a" in cmd.argv, f"{name} must name its app: {cmd.argv}"
 
 
 def test_read_only_queries_run_under_dry_run_and_changes_do_not(s):
     read_only = {"version", "whoami", "apps_list", "ips_list", "secrets_list", "releases", "status",
-                 "ssh_migrate_status", "postgres_backup_list", "proxy", "proxy_fixed_port"}
+                 "ssh_migrate_status", "postgres_backup_list", "mpg_backup_list", "proxy", "proxy_fixed_port"}
     for name, build in BUILDERS.items():
         assert build(s).mutates == (name not in read_only), name
 

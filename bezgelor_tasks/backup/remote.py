@@ -2,7 +2,6 @@
 
 Flex (`fly postgres backup create`) exits 0 even when the backup fails on the machine, so the backup is
 named and then looked for in `fly postgres backup list`. Managed Postgres: `fly mpg backup create`.
-(`fly mpg backup list --json` has no builder in fly.commands yet: it is here.)
 """
 
 from __future__ import annotations
@@ -14,22 +13,15 @@ from typing import Any
 
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly import commands as fly_commands
-from bezgelor_tasks.run import Command, Executor
+from bezgelor_tasks.run import Executor
 from bezgelor_tasks.settings import Settings
 from bezgelor_tasks.ui import UI
-
-_ENV = {"FLY_NO_UPDATE_CHECK": "1"}
-
-
-def mpg_list(s: Settings) -> Command:
-    return Command((s.flyctl, "mpg", "backup", "list", s.db_app, "--json"), purpose="list Managed Postgres backups",
-                   env=_ENV, mutates=False, timeout=120)
 
 
 def list_remote(settings: Settings, executor: Executor) -> list[dict[str, Any]]:
     """Fly-side backups, as rows (Flex prints a table: rows are its lines split on whitespace)."""
     if settings.pg_flavor == "mpg":
-        r = executor.run(mpg_list(settings), check=False)
+        r = executor.run(fly_commands.mpg_backup_list(settings, settings.db_app), check=False)
         if not r.ok:
             return [{"error": r.stderr.strip() or r.stdout.strip()}]
         try:

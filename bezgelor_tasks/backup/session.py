@@ -17,11 +17,9 @@ from pathlib import Path
 from bezgelor_tasks.backup import clients, commands, credentials
 from bezgelor_tasks.backup.commands import Client, Conn
 from bezgelor_tasks.errors import CommandFailed, UserError
-from bezgelor_tasks.fly import commands as fly_commands
+from bezgelor_tasks.fly.client import FlyClient
 from bezgelor_tasks.run import Executor
 from bezgelor_tasks.settings import Settings
-
-PROXY_READY = r"Proxying (?:localhost|127\.0\.0\.1|\[::1\]):(\d+)"
 
 # Exact row counts of every ordinary table, as one JSON line (query_to_xml runs the count per table).
 ROW_COUNTS_SQL = """\
@@ -55,9 +53,8 @@ def fly_endpoint(settings: Settings, executor: Executor, *, ready_timeout: float
     @contextmanager
     def open_proxy() -> Iterator[tuple[str, int]]:
         # port 0: flyctl binds a free loopback port and names it in its ready line
-        cmd = fly_commands.proxy(settings, settings.db_app, 0)
         try:
-            bg = executor.spawn(cmd, ready=PROXY_READY, ready_timeout=ready_timeout)
+            bg = FlyClient(settings, executor).proxy(settings.db_app, 0, ready_timeout=ready_timeout)
         except CommandFailed as e:
             raise UserError(f"Could not open a tunnel to the {settings.db_app} database: {e.message}",
                             fix=f"check `fly status -a {settings.db_app}` and that you are logged in "

@@ -18,7 +18,7 @@ from bezgelor_tasks.run import Background, Command, Executor, Result
 from bezgelor_tasks.settings import Settings
 
 INSTALL_URL = "https://fly.io/docs/flyctl/install/"
-PROXY_READY = r"Proxying localhost:(\d+)"
+PROXY_READY = r"Proxying (?:localhost|127\.0\.0\.1|\[::1\]):(\d+)"
 MIGRATE = "/app/bin/migrate"
 
 _NOT_LOGGED_IN = re.compile(r"no access token available|not logged in|must be authenticated|"

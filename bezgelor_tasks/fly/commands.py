@@ -100,6 +100,11 @@ def postgres_backup_enable(settings: Settings) -> Command:
                 purpose=f"enable Fly-side backups of {settings.db_app}")
 
 
+def mpg_backup_list(settings: Settings, cluster_id: str) -> Command:
+    return _fly(settings, "mpg", "backup", "list", cluster_id, "--json", mutates=False, timeout=120,
+                purpose=f"list the Managed Postgres backups of cluster {cluster_id}")
+
+
 def mpg_backup_create(settings: Settings, cluster_id: str) -> Command:
     return _fly(settings, "mpg", "backup", "create", cluster_id,
                 purpose=f"take a Managed Postgres backup of cluster {cluster_id}")
