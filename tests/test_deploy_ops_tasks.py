@@ -103,8 +103,15 @@ def test_migrate_then_status_then_rollback_to_a_version_with_confirmation(checko
     assert dry.returncode == 0 and "would run" in dry.stdout and "add_guilds" in dry.stdout
     assert fake_fly.applied_migrations(APP) == sorted(MIGRATIONS)
 
-    done = run_inv("db.rollback", "--to", "20240101000000", "--yes", "--confirm-app", APP)
+    # db.rollback backs up first (through `fly proxy`; tests/test_rollback_migrations.py does that against a real
+    # PostgreSQL); without a database to reach, the backup fails and nothing is reverted.
+    no_backup = run_inv("db.rollback", "--to", "20240101000000", "--yes", "--confirm-app", APP)
+    assert no_backup.returncode == 1 and "password" in no_backup.stderr
+    assert fake_fly.applied_migrations(APP) == sorted(MIGRATIONS)
+
+    done = run_inv("db.rollback", "--to", "20240101000000", "--yes", "--confirm-app", APP, "--skip-backup")
     assert done.returncode == 0, done.stderr
+    assert "NOT backing up" in done.stdout + done.stderr
     assert fake_fly.applied_migrations(APP) == [20240101000000]
     table = run_inv("db.status").stdout
     assert "down  20240103000000  add_guilds" in table and "2 pending" in table

@@ -46,12 +46,12 @@ def list(c: Context, root: str | None = None, json: bool = False) -> None:  # no
         return
     sess.ui.info(f"database: newest applied migration {database.current or 'none'}" if database.applied is not None
                  else f"database: migrations unreadable ({database.error})")
-    sess.ui.line(f"  {'release':<8} {'status':<11} {'date':<22} {'newest migration':<17} {'safe now':<28} image")
+    sess.ui.line(f"  {'release':<8} {'status':<11} {'date':<22} {'newest migration':<17} {'safe now':<30} image")
     for row in rows:
         mark = "*" if row["current"] else " "
         newest = row["newest_migration"] or ("none" if row["migrations_recorded"] else "?")
         sess.ui.line(f"{mark} v{row['version']!s:<7} {row['status']:<11} {row['created_at']:<22} {newest:<17} "
-                     f"{row['safe_now']:<28} {row['image_ref']}  {row['git_version'] or ''}".rstrip())
+                     f"{row['safe_now']:<30} {row['image_ref']}  {row['git_version'] or ''}".rstrip())
 
 
 def _safe_now(release: Release, is_current: bool, check: rb.MigrationCheck) -> str:
@@ -94,8 +94,6 @@ def app(c: Context, root: str | None = None, version: str | None = None, yes: bo
         if forced and not force:
             log.record("rollback-refused", app=s.app, to_release=target.version, image_ref=target.image_ref,
                        migration_check=check.as_json())
-            for line in check.safety.way_out:
-                ui.line(f"  {line}")
             raise check.refusal(s.app)
         if forced:
             ui.warn(f"--force: {check.safety.reason} Rolling back anyway, at your risk.")
