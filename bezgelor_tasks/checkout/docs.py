@@ -261,9 +261,13 @@ of the last release that passed. This page is for rolling back later, by choice.
 ## The application
 
 ```bash
-inv rollback.list          # releases, newest first, with their image and whether they were healthy
-inv rollback.app           # redeploy the previous healthy image, then run the health gate
+inv rollback.list          # releases, newest first: image, status, newest migration, safe to roll back to now
+inv rollback.app           # redeploy the previous good image (migration-checked), then the health gate
 ```
+
+`inv rollback.app` refuses when the database has migrations the target release's code does not
+contain (old code on a newer schema loses data): it prints the way out, `inv db.rollback --to
+<that release's newest migration>` and then the rollback, or `--force` with the risk stated.
 
 Fly has no "rollback" command: a rollback is a deploy of an older image. By hand:
 
@@ -274,24 +278,22 @@ fly deploy -a {app} --image <ImageRef> --yes
 
 Take `ImageRef` from the release you want. `fly deploy` has no `--region` flag and runs the
 `release_command` (migrations) again: going back to an image whose code predates a migration does
-**not** undo that migration, so roll the database back first if the old code cannot run on the new
-schema (next section).
+**not** undo that migration, so roll the database back first (next section).
 
 ## Database migrations
 
 ```bash
-inv db.rollback --to <Version>   # runs `/app/bin/migrate rollback <Version>` in the running release
+inv db.rollback --to <Version>   # backs up, then keeps <Version> and reverts every later migration
 ```
 
-`<Version>` is a migration timestamp (for example 20240101000000); everything after it is reverted.
-By hand:
+`<Version>` is a migration timestamp (for example 20240101000000). `--skip-backup` skips the backup
+(loudly): a `down` migration that drops a column drops its data. By hand (note Ecto's meaning: the
+version you pass is reverted too, so pass the oldest migration to undo):
 
 ```bash
 fly ssh console -a {app} -C "/app/bin/migrate status"
-fly ssh console -a {app} -C "/app/bin/migrate rollback <Version>"
+fly ssh console -a {app} -C "/app/bin/migrate rollback <OldestVersionToRevert>"
 ```
-
-Take a backup first (`inv db.backup`): a `down` migration that drops a column drops its data.
 
 ## Emergencies
 

@@ -114,10 +114,13 @@ def build(ctx: DeployContext) -> Step:
                            **code.journal_fields())
         return {"image_ref": ctx.image_ref, "label": ctx.label, "summary": f"built and pushed {ctx.image_ref}"}
 
+    def plan() -> list[Command]:  # reading the migrations is local and read-only: show the real labels
+        code = migrations.code_migrations_for_build(s, ctx.executor)
+        return [commands.deploy(s, ctx.version or "<version>", build_only=True, image_label=ctx.label or "<version>",
+                                labels=code.image_labels(ctx.version or "<version>"))]
+
     return Step("build", "build and push the image (remote builder), labelled with the version", check,
-                lambda: [commands.deploy(s, ctx.version or "<version>", build_only=True,
-                                         image_label=ctx.label or "<version>")],
-                run, after=("app",),
+                plan, run, after=("app",),
                 fix="read the build log above; `inv verify` and `inv release.build` reproduce most build errors "
                     "locally")
 

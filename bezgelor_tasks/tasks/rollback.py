@@ -46,7 +46,7 @@ def list(c: Context, root: str | None = None, json: bool = False) -> None:  # no
         return
     sess.ui.info(f"database: newest applied migration {database.current or 'none'}" if database.applied is not None
                  else f"database: migrations unreadable ({database.error})")
-    sess.ui.line(f"  {'release':<8} {'status':<11} {'date':<22} {'newest migration':<17} {'safe now':<30} image")
+    sess.ui.line(f"  {'release':<8} {'status':<11} {'date':<22} {'newest migration':<17} {'safe now':<30} image  (git version)")
     for row in rows:
         mark = "*" if row["current"] else " "
         newest = row["newest_migration"] or ("none" if row["migrations_recorded"] else "?")
