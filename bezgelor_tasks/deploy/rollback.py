@@ -18,15 +18,18 @@ prints the same way out instead of silently running old code on a newer schema.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any
 
 from bezgelor_tasks import migrations
+from bezgelor_tasks.deploy.state import ensure_state_dir
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly.client import FlyClient
 from bezgelor_tasks.fly.records import Release
 from bezgelor_tasks.health import HealthReport, health_gate
-from bezgelor_tasks.journal import Journal, read_entries
+from bezgelor_tasks.journal import Journal, deploys_by_version, read_entries
+from bezgelor_tasks.lock import DeployLock
 from bezgelor_tasks.migrations import Safety
 from bezgelor_tasks.settings import Settings
 from bezgelor_tasks.ui import UI
@@ -186,3 +189,75 @@ def roll_back(settings: Settings, fly: FlyClient, ui: UI, journal: Journal | Non
                         fix=f"the problem is likely outside the image (database, secrets): read `fly logs -a "
                             f"{settings.app}` and `inv deploy.status`.")
     return result
+
+
+def release_rows(settings: Settings, fly: FlyClient,
+                 releases: list[Release]) -> tuple[list[dict[str, Any]], DatabaseState]:
+    """`rollback.list`'s rows (each release with its git version, newest migration and safe-now verdict),
+    and the database state they were judged against."""
+    s = settings
+    running = current(releases)
+    deployed = deploys_by_version(s.state_dir / "journal.jsonl")
+    records = migration_records(s)
+    database = read_database(fly, s.app) if releases else DatabaseState(())
+    rows: list[dict[str, Any]] = []
+    for r in releases:
+        is_current = running is not None and r.version == running.version
+        check = check_migrations(s, r, records, database)
+        rows.append({"version": r.version, "status": r.status, "image_ref": r.image_ref, "created_at": r.created_at,
+                     "git_version": deployed.get(str(r.version), {}).get("version")
+                     or (check.record.git_version if check.record else None) or None,
+                     "current": is_current, "newest_migration": check.target_newest,
+                     "migrations_recorded": check.record is not None,
+                     "safe_now": safe_now(r, is_current, check), "migration_check": check.as_json()})
+    return rows, database
+
+
+def safe_now(release: Release, is_current: bool, check: MigrationCheck) -> str:
+    """One short verdict per release: yes / no: <why> / unknown: <why>."""
+    if is_current:
+        return "running now"
+    if release.status.lower() != "complete" or not release.image_ref:
+        return f"no: {release.status or 'unknown'} release"
+    if check.safety.safe is True:
+        return "yes"
+    if check.safety.safe is False:
+        return f"no: db ahead ({', '.join(check.safety.ahead)})"
+    return "unknown: no record" if check.record is None else "unknown: db unreadable"
+
+
+def rollback_app(settings: Settings, fly: FlyClient, ui: UI, wanted: int | None, *, yes: bool,
+                 force: bool) -> tuple[RollbackResult, Release, MigrationCheck, bool]:
+    """`rollback.app`: under the deploy lock, pick the target, check migrations (refuse unless --force),
+    confirm, redeploy its image and health-gate it. Returns (result, target, check, forced)."""
+    s = settings
+    ensure_state_dir(s)
+    log = Journal(s.state_dir)
+    with DeployLock(s.state_dir, s.app).held("rollback"):
+        releases = fly.releases(s.app)
+        target = choose_target(releases, version=wanted, app=s.app)
+        running = current(releases)
+        if running is not None and wanted is not None and target.image_ref == running.image_ref:
+            raise UserError(f"Release v{wanted} runs the image {target.image_ref}, which is already live.",
+                            fix="pick another release from `inv rollback.list`.")
+        check = check_migrations(s, target, migration_records(s, log), read_database(fly, s.app))
+        forced = check.safety.safe is not True
+        if forced and not force:
+            log.record("rollback-refused", app=s.app, to_release=target.version, image_ref=target.image_ref,
+                       migration_check=check.as_json())
+            raise check.refusal(s.app)
+        if forced:
+            ui.warn(f"--force: {check.safety.reason} Rolling back anyway, at your risk.")
+        else:
+            ui.info(f"migrations: {check.safety.reason}")
+        ui.info(f"will deploy {target.image_ref} (release v{target.version}) to {s.app}; database migrations "
+                "are not undone (`inv db.rollback` does that)")
+        if not yes:
+            if not sys.stdin.isatty():
+                raise UserError("rollback.app needs confirmation but there is no terminal to ask on.",
+                                fix="pass --yes.")
+            if input("Roll back? [y/N] ").strip().lower() not in ("y", "yes"):
+                raise UserError("Stopped before changing anything.", fix="run again and answer y, or pass --yes.")
+        reason = "inv rollback.app --force" if forced else "inv rollback.app"
+        result = roll_back(s, fly, ui, log, target, reason=reason, check=check, forced=forced)
+    return result, target, check, forced
