@@ -24,6 +24,9 @@ from bezgelor_tasks.ui import UI
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# The --root flag means the same everywhere, so it is described once.
+ROOT_HELP = "The Bezgelor checkout (umbrella root); default: BEZGELOR_ROOT or the current folder."
+
 
 @dataclass
 class Session:

@@ -8,10 +8,10 @@ from invoke import task
 
 from bezgelor_tasks.deploy.context import image_label, read_version
 from bezgelor_tasks.fly.client import FlyClient
-from bezgelor_tasks.tasks._common import session, user_task
+from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
 
 
-@task(help={"root": "The Bezgelor checkout (default: BEZGELOR_ROOT or .).",
+@task(help={"root": ROOT_HELP,
             "version": "Version to build (default: `git describe` of the checkout); also the image label.",
             "json_": "Print the image reference as JSON on stdout.",
             "dry_run": "Show the flyctl command without running it."})

@@ -15,10 +15,9 @@ from bezgelor_tasks.checks import Report
 from bezgelor_tasks.checks import verify as run_verify
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.run import Command
-from bezgelor_tasks.tasks._common import Session, session, user_task
+from bezgelor_tasks.tasks._common import ROOT_HELP, Session, session, user_task
 from bezgelor_tasks.ui import UI
 
-ROOT_HELP = "The Bezgelor checkout (umbrella root); default: BEZGELOR_ROOT or the current folder."
 EXAMPLE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "bezgelor"
 
 

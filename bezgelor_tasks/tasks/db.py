@@ -14,14 +14,13 @@ from invoke import task
 from bezgelor_tasks import journal
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly.client import FlyClient
-from bezgelor_tasks.tasks._common import Session, session, user_task
+from bezgelor_tasks.tasks._common import ROOT_HELP, Session, session, user_task
 
 # The backup tasks join this collection (`inv db.backup`, `inv db.restore`, ...).
 from bezgelor_tasks.tasks.db_backup import backup, backups, prune, restore, verify_backup
 
 __all__ = ["backup", "backups", "migrate", "prune", "restore", "rollback", "status", "verify_backup"]
 
-ROOT_HELP = "The Bezgelor checkout (default: BEZGELOR_ROOT or .)."
 DRY_HELP = "Show the flyctl command without running it."
 
 

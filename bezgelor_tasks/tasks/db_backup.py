@@ -13,9 +13,7 @@ from bezgelor_tasks.backup import remote as fly_side
 from bezgelor_tasks.backup import restore as restore_mod
 from bezgelor_tasks.backup import verify as verify_mod
 from bezgelor_tasks.errors import UserError
-from bezgelor_tasks.tasks._common import session, user_task
-
-ROOT_HELP = "the Bezgelor checkout (default: BEZGELOR_ROOT or .)"
+from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
 
 
 @task(help={"root": ROOT_HELP, "jobs": "parallel dump jobs; more than 1 writes directory format (big databases)",

@@ -9,10 +9,10 @@ from invoke import Context, task
 from bezgelor_tasks.deploy import full as full_deploy
 from bezgelor_tasks.deploy import status as deploy_status
 from bezgelor_tasks.errors import UserError
-from bezgelor_tasks.tasks._common import session, user_task
+from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
 
 
-@task(help={"root": "the Bezgelor checkout (default: BEZGELOR_ROOT or .)",
+@task(help={"root": ROOT_HELP,
             "dry_run": "print the plan with every command's argv; change nothing",
             "json": "print the plan or the result as JSON on stdout",
             "yes": "do not ask before changing anything (CI)",
@@ -38,7 +38,7 @@ def full(c: Context, root: str | None = None, dry_run: bool = False, json: bool 
         raise UserError(outcome.error + tail)
 
 
-@task(help={"root": "the Bezgelor checkout", "json": "print the status as JSON"})
+@task(help={"root": ROOT_HELP, "json": "print the status as JSON"})
 @user_task
 def status(c: Context, root: str | None = None, json: bool = False) -> None:
     """The app, its machines and checks, the current release, and one health poll."""

@@ -7,9 +7,7 @@ from typing import Any
 from invoke import task
 
 from bezgelor_tasks.fly.client import FlyClient
-from bezgelor_tasks.tasks._common import session, user_task
-
-ROOT_HELP = "The Bezgelor checkout (default: BEZGELOR_ROOT or .)."
+from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
 
 
 @task(name="list", help={"root": ROOT_HELP, "json_": "Print one JSON document on stdout."})

@@ -10,7 +10,7 @@ from bezgelor_tasks.checkout.discover import Checkout
 from bezgelor_tasks.costs import CostEstimate, estimate_costs, load_prices
 from bezgelor_tasks.settings import Settings
 from bezgelor_tasks.sizing import PLAN, MemoryEstimate, estimate_memory, recommendation, scale_commands, vm_size_name
-from bezgelor_tasks.tasks._common import session, user_task
+from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
 
 
 def memory_lines(est: MemoryEstimate) -> list[str]:
@@ -35,7 +35,7 @@ def cost_lines(costs: CostEstimate) -> list[str]:
     return rows
 
 
-@task(help={"root": "Bezgelor checkout (umbrella root); default BEZGELOR_ROOT or the current folder.",
+@task(help={"root": ROOT_HELP,
             "json_": "Print one JSON document (memory, recommendation, costs) instead of tables."})
 @user_task
 def size(c: Any, root: str | None = None, json_: bool = False) -> None:

@@ -6,11 +6,11 @@ from invoke import Context, task
 
 from bezgelor_tasks.checkout import release_build
 from bezgelor_tasks.checkout.discover import Checkout
-from bezgelor_tasks.tasks._common import session, user_task
+from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
 
 
 @task(help={
-    "root": "The Bezgelor checkout (umbrella root); default: BEZGELOR_ROOT or the current folder.",
+    "root": ROOT_HELP,
     "dry_run": "Print the mix command instead of running it.",
     "json": "Print the result (release path, scripts found) as JSON on stdout.",
 })

@@ -7,10 +7,10 @@ from invoke import Context, task
 from bezgelor_tasks.deploy import rollback as rb
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly.client import FlyClient
-from bezgelor_tasks.tasks._common import session, user_task
+from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
 
 
-@task(help={"root": "the Bezgelor checkout", "json": "print the releases as JSON"})
+@task(help={"root": ROOT_HELP, "json": "print the releases as JSON"})
 @user_task
 def list(c: Context, root: str | None = None, json: bool = False) -> None:  # noqa: A001 (the task's name)
     """The app's releases, newest first: version, image, status, date, newest migration, safe to roll back to now."""
@@ -36,7 +36,7 @@ def list(c: Context, root: str | None = None, json: bool = False) -> None:  # no
                      f"{row['safe_now']:<30} {row['image_ref']}  {row['git_version'] or ''}".rstrip())
 
 
-@task(help={"root": "the Bezgelor checkout", "version": "the release to go back to (default: the previous good one)",
+@task(help={"root": ROOT_HELP, "version": "the release to go back to (default: the previous good one)",
             "yes": "do not ask", "json": "print the result as JSON",
             "force": "roll back even when the database is ahead of the release's code or its migrations are "
                      "unknown (you accept that the old code runs on a schema it may not know)"})

@@ -12,9 +12,8 @@ from invoke import task
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly.client import FlyClient
 from bezgelor_tasks.fly.secret_names import secret_names
-from bezgelor_tasks.tasks._common import session, user_task
+from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
 
-ROOT_HELP = "The Bezgelor checkout (default: BEZGELOR_ROOT or .)."
 JSON_HELP = "Print one JSON document on stdout."
 DRY_HELP = "Show the flyctl command without running it."
 NOW_HELP = "Apply now (restarts the machines) instead of staging for the next deploy."
