@@ -123,7 +123,8 @@ def test_dry_run_prints_every_steps_argv_and_changes_nothing(deployable_checkout
                   "fly postgres create --name bezgelor-db --region sjc --org personal --initial-cluster-size 1",
                   "fly postgres attach bezgelor-db -a bezgelor --yes", "fly ips allocate-v4 -a bezgelor --yes",
                   "fly secrets import -a bezgelor --stage < (stdin)",
-                  "--build-arg APP_VERSION=v0.1.0 --image-label v0.1.0 --build-only --push",
+                  "--build-arg APP_VERSION=v0.1.0 --image-label v0.1.0",
+                  "--label org.bezgelor.migrations.newest=20240302093000", "--build-only --push",
                   "cannot be undone"):
         assert shown in ran.stdout, shown
     assert changing_calls(fake_fly) == []
