@@ -117,3 +117,18 @@ def test_atomic_write_replaces_whole_and_keeps_mode(tmp_path):
     atomic_write(p, "two")
     assert p.read_text() == "two" and os.access(p, os.X_OK)
     assert [x.name for x in tmp_path.iterdir()] == ["f.sh"]
+
+
+def test_every_task_has_a_one_line_help_and_bezgelor_tasks_lists_the_same_as_inv():
+    import subprocess
+
+    listed = subprocess.run([sys.executable, "-m", "invoke", "-r", str(REPO), "--list"], capture_output=True,
+                            text=True, check=True).stdout
+    rows = [line.split(maxsplit=1) for line in listed.splitlines()[2:] if line.startswith("  ")
+            and not line.startswith("   ")]
+    names = [row[0] for row in rows]
+    assert {"init", "verify", "deploy.full", "db.backup", "db.restore", "rollback.app", "plan.size"} <= set(names)
+    assert [row[0] for row in rows if len(row) < 2] == [], "every task shows a one-line help"
+    standalone = subprocess.run([sys.executable, "-c", "from bezgelor_tasks.cli import program; program.run()",
+                                 "--list"], capture_output=True, text=True, check=True).stdout
+    assert [n for n in names if n not in standalone] == []
