@@ -128,7 +128,8 @@ def test_the_loopback_servers_play_the_live_release_of_the_fake(checkout, fake_f
     fake_fly.set_image_behavior("1.0.0", "degraded")
     _deployed(fake_fly, checkout, expect_checks_to_pass=False)
     assert game_servers.behavior == "degraded"
-    report = health_gate(settings_mod.load(checkout), UI(stream=io.StringIO()), "127.0.0.1", timeout=0.5)
+    # long enough for at least one poll on a loaded machine
+    report = health_gate(settings_mod.load(checkout), UI(stream=io.StringIO()), "127.0.0.1", timeout=3)
     assert not report.ok and report.failing["world"] == "error"
     fake_fly.set_image_behavior("1.0.0", "healthy")
     report = health_gate(settings_mod.load(checkout), UI(stream=io.StringIO()), "127.0.0.1",
