@@ -11,19 +11,18 @@ Versions are Ecto's migration timestamps (digits, e.g. "20240101000000"), compar
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
+from bezgelor_tasks import git
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.run import Command, Executor
 from bezgelor_tasks.settings import Settings
 
 _MIGRATION_FILE = re.compile(r"^(\d+)_\w*\.exs$")
-STATUS_MARKER = "BEZGELOR_MIGRATIONS"
 
 
 def migrations_dir(settings: Settings) -> str:
@@ -44,8 +43,7 @@ def newest(versions: Iterable[str]) -> str | None:
 
 def ls_tree_command(settings: Settings, git_ref: str) -> Command:
     """`git ls-tree` of the migrations folder at a commit/tag: what that code would migrate to."""
-    return Command(("git", "ls-tree", "--name-only", git_ref, "--", migrations_dir(settings) + "/"),
-                   purpose=f"list the migrations at {git_ref}", cwd=settings.root, mutates=False)
+    return git.ls_tree(settings.root, git_ref, migrations_dir(settings))
 
 
 def code_migrations_at(settings: Settings, executor: Executor, git_ref: str) -> list[str]:
@@ -61,42 +59,6 @@ def code_migrations_at(settings: Settings, executor: Executor, git_ref: str) -> 
 
 
 # -- the database side: the overlay's `/app/bin/migrate status` line ------------------------------------
-
-@dataclass(frozen=True)
-class DbMigrations:
-    """What `/app/bin/migrate status` reported for the first repo."""
-
-    repo: str
-    applied: tuple[str, ...]       # versions with status "up", oldest first
-    pending: tuple[str, ...]       # versions the running code has but the database has not run
-
-    @property
-    def current(self) -> str | None:
-        return newest(self.applied)
-
-
-def parse_migrate_status(output: str) -> DbMigrations:
-    """Read the `BEZGELOR_MIGRATIONS {json}` line out of `fly ssh console ... migrate status` output."""
-    for line in output.splitlines():
-        _, marker, payload = line.partition(STATUS_MARKER)
-        if not marker:
-            continue
-        try:
-            data: Any = json.loads(payload.strip())
-            repo = data["repos"][0]
-            ups = [str(m["version"]) for m in repo["migrations"] if str(m.get("status", "")).lower() == "up"]
-            downs = [str(m["version"]) for m in repo["migrations"] if str(m.get("status", "")).lower() != "up"]
-        except (ValueError, KeyError, IndexError, TypeError) as e:
-            raise UserError(f"`/app/bin/migrate status` printed a {STATUS_MARKER} line that cannot be read "
-                            f"({type(e).__name__}).",
-                            fix="redeploy so the release carries this version's rel/overlays/bin/migrate "
-                                "(`inv init` then `inv deploy.full`).") from None
-        return DbMigrations(str(repo.get("repo", "")), tuple(sorted(ups, key=int)), tuple(sorted(downs, key=int)))
-    raise UserError(f"`/app/bin/migrate status` printed no {STATUS_MARKER} line, so the database's migrations "
-                    "are unknown.",
-                    fix="the deployed release predates the status command: redeploy it with `inv deploy.full`, "
-                        "or pass --force to skip the migration check.")
-
 
 # -- the decision ---------------------------------------------------------------------------------------
 
@@ -194,8 +156,7 @@ def working_tree_migrations(settings: Settings) -> list[str]:
 
 def git_head(settings: Settings, executor: Executor) -> str:
     """The commit being built (full sha), or "" outside git."""
-    result = executor.run(Command(("git", "rev-parse", "HEAD"), purpose="read the commit being deployed",
-                                  cwd=settings.root, mutates=False, timeout=30), check=False)
+    result = executor.run(git.rev_parse_head(settings.root), check=False)
     return result.stdout.strip() if result.ok else ""
 
 

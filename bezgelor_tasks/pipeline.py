@@ -54,6 +54,8 @@ class Step:
     fix: str = ""
     irreversible: str = ""
     resumable: bool = True  # after a failure, re-running picks up here (the resume hint applies)
+    # A way past this step that holds whatever made it fail (e.g. --skip-backup); added to every failure's fix.
+    bypass: str = ""
 
     def shown(self) -> str:
         return f"{self.name}: {self.description}"
@@ -88,6 +90,8 @@ class StepFailed(UserError):
         self.cause = cause
         reason = cause.message if isinstance(cause, UserError) else f"{type(cause).__name__}: {cause}"
         fix = cause.fix if isinstance(cause, UserError) and cause.fix else step.fix
+        if step.bypass:
+            fix = f"{fix.rstrip('. ')}; or {step.bypass}" if fix else step.bypass
         if resume_hint and step.resumable:
             fix = f"{fix.rstrip('. ')}; then {resume_hint}" if fix else resume_hint
         super().__init__(f"Step `{step.name}` ({step.description}) failed: {reason}", fix=fix)

@@ -40,6 +40,9 @@ class Command:
     secret_stdin: bool = True
     # NAME=VALUE lines on stdin are secret unless their NAME is listed here (e.g. a public IP address).
     public_stdin_names: frozenset[str] = frozenset()
+    # For the error when argv[0] is missing: what the program is ("flyctl") and how to install it.
+    tool: str = ""
+    install: str = ""
 
     def shown(self) -> str:
         """The command as a person would type it, secrets masked."""
@@ -90,11 +93,13 @@ class Executor:
                 env[key] = value
         return env
 
-    def _resolve(self, program: str) -> str:
+    def _resolve(self, cmd: Command) -> str:
+        program = cmd.argv[0]
         path = shutil.which(program)
         if path is None:
-            raise UserError(f"`{program}` is not installed or not on PATH.",
-                            fix=f"install {program} (see README's requirements) or put it on PATH.")
+            what = f"{cmd.tool} (`{program}`)" if cmd.tool else f"`{program}`"
+            raise UserError(f"{what} is not installed or not on PATH.",
+                            fix=cmd.install or f"install {program} (see README's requirements) or put it on PATH.")
         return path
 
     def run(self, cmd: Command, *, check: bool = True) -> Result:
@@ -129,7 +134,7 @@ class Executor:
             obs(cmd, result)
 
     def _run_once(self, cmd: Command) -> Result:
-        program = self._resolve(cmd.argv[0])
+        program = self._resolve(cmd)
         timeout = cmd.timeout if cmd.timeout is not None else self.default_timeout
         started = time.monotonic()
         try:
@@ -161,7 +166,7 @@ class Executor:
         """Start a long-lived command (e.g. `fly proxy`) and wait for a stdout line matching `ready`."""
         if self.echo:
             self.ui.command(cmd.shown(), dry_run=self.dry_run)
-        return Background(self._resolve(cmd.argv[0]), cmd, self._env(cmd), re.compile(ready), ready_timeout)
+        return Background(self._resolve(cmd), cmd, self._env(cmd), re.compile(ready), ready_timeout)
 
 
 class Background:

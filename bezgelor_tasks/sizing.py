@@ -203,11 +203,8 @@ def scale_commands(settings: Settings, est: MemoryEstimate) -> list[Command]:
     """
     if est.recommended_cpus == settings.vm_cpus:
         return [fly_commands.scale_memory(settings, est.recommended_mb)]
-    # fly/commands.py has no `scale vm` builder yet: this one follows its conventions (flags, env, cwd).
     size = vm_size_name(settings.vm_cpu_kind, est.recommended_cpus)
-    return [Command((settings.flyctl, "scale", "vm", size, "--vm-memory", str(est.recommended_mb), "-a", settings.app),
-                    purpose=f"move {settings.app}'s machines to {size} with {est.recommended_mb} MB",
-                    env=dict(fly_commands.BASE_ENV), cwd=settings.root)]
+    return [fly_commands.scale_vm(settings, size, est.recommended_mb)]
 
 
 def recommendation(settings: Settings, est: MemoryEstimate) -> list[str]:

@@ -65,6 +65,7 @@ BUILDERS: dict[str, Callable[[settings_mod.Settings], Command]] = {
     "proxy": lambda s: commands.proxy(s, "bz-db", 0),
     "proxy_fixed_port": lambda s: commands.proxy(s, "bz-db", 15432),
     "scale_memory": lambda s: commands.scale_memory(s, 1024, "bz-db"),
+    "scale_vm": lambda s: commands.scale_vm(s, "shared-cpu-4x", 6144),
 }
 
 

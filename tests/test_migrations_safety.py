@@ -10,12 +10,12 @@ import pytest
 
 from bezgelor_tasks import settings as settings_mod
 from bezgelor_tasks.errors import UserError
+from bezgelor_tasks.fly.records import parse_migration_status
 from bezgelor_tasks.migrations import (
     assess,
     code_migrations_at,
     ecto_rollback_target,
     ls_tree_command,
-    parse_migrate_status,
     versions_from_names,
 )
 from bezgelor_tasks.run import Executor
@@ -87,16 +87,17 @@ def test_parsing_the_migrate_status_line():
         {"version": int(V3), "name": "add_guilds", "status": "down"},
         {"version": int(V2), "name": "create_characters", "status": "up"}]}]}
     out = "Connecting to fdaa::3...\n" + "BEZGELOR_MIGRATIONS " + json.dumps(payload) + "\n"
-    db = parse_migrate_status(out)
-    assert db.repo == "BezgelorDb.Repo"
-    assert db.applied == (V1, V2) and db.pending == (V3,) and db.current == V2
+    db = parse_migration_status(out)
+    assert db.repos[0].repo == "BezgelorDb.Repo"
+    assert [str(m.version) for m in db.applied] == [V1, V2] and [str(m.version) for m in db.pending] == [V3]
+    assert str(db.latest_applied) == V2
 
 
 def test_a_release_without_the_status_command_is_reported_not_guessed():
     with pytest.raises(UserError, match="no BEZGELOR_MIGRATIONS line"):
-        parse_migrate_status("Error: ssh shell: Process exited with status 1\n")
-    with pytest.raises(UserError, match="cannot be read"):
-        parse_migrate_status("BEZGELOR_MIGRATIONS {not json")
+        parse_migration_status("Error: ssh shell: Process exited with status 1\n")
+    with pytest.raises(UserError, match="not JSON"):
+        parse_migration_status("BEZGELOR_MIGRATIONS {not json")
 
 
 # -- the code's side: migrations at a git version --------------------------------------------------------

@@ -7,7 +7,6 @@ path we control, and by `db.prune` otherwise). Existing backups are never overwr
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
@@ -21,6 +20,7 @@ from bezgelor_tasks.backup import clients, commands, manifest, session
 from bezgelor_tasks.backup.session import Endpoint
 from bezgelor_tasks.errors import CommandFailed, UserError
 from bezgelor_tasks.fly import commands as fly_commands
+from bezgelor_tasks.fly.client import FlyClient
 from bezgelor_tasks.run import Command, Executor, Result
 from bezgelor_tasks.settings import Settings
 from bezgelor_tasks.ui import UI
@@ -154,16 +154,11 @@ def create_backup(settings: Settings, executor: Executor, ui: UI, *, endpoint: E
 
 def current_release(settings: Settings, executor: Executor) -> str | None:
     """The app's live release version (for the manifest), or None when it cannot be read."""
-    r = executor.run(fly_commands.status(settings), check=False)
-    if not r.ok:
-        return None
     try:
-        data = json.loads(r.stdout)
-    except ValueError:
+        version = FlyClient(settings, executor).status(settings.app).version
+    except UserError:  # no app yet, or not logged in: the backup is still worth having
         return None
-    lowered = {str(k).lower(): v for k, v in data.items()} if isinstance(data, dict) else {}
-    version = lowered.get("version")
-    return None if version in (None, "") else str(version)
+    return None if version is None else str(version)
 
 
 def predeploy_backup(settings: Settings, executor: Executor, ui: UI,

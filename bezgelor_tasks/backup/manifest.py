@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from bezgelor_tasks.files import atomic_write
 
 MANIFEST = "manifest.json"
 PARTIAL_PREFIX = ".partial-"
@@ -96,13 +97,7 @@ class Backup:
 
 def write(directory: Path, data: dict[str, Any]) -> None:
     """Write manifest.json atomically (temp file, fsync, rename)."""
-    tmp = directory / f".{MANIFEST}.tmp"
-    with tmp.open("w") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, directory / MANIFEST)
+    atomic_write(directory / MANIFEST, json.dumps(data, indent=2, sort_keys=True) + "\n", mode=0o600)
 
 
 def load(directory: Path) -> Backup:

@@ -9,7 +9,6 @@ write fails half-way, the files already written get their previous content back.
 
 from __future__ import annotations
 
-import importlib
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,58 +16,52 @@ from pathlib import Path
 from typing import Any
 
 from bezgelor_tasks import elixir
+from bezgelor_tasks.checkout import (
+    dockerfile,
+    dockerignore,
+    docs,
+    elixir_sources,
+    flytoml,
+    gitignore,
+    mixexs,
+    overlays,
+    prodexs,
+    router,
+    runtime,
+    workflow,
+)
 from bezgelor_tasks.checkout.discover import Checkout
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.files import FileChange, apply_changes, read_text
 from bezgelor_tasks.ui import UI
 
-# (module under bezgelor_tasks.checkout, function): the order files appear in diffs and summaries.
-GENERATORS: tuple[tuple[str, str], ...] = (
-    ("mixexs", "mix_exs_change"),
-    ("prodexs", "prod_exs_change"),
-    ("runtime", "runtime_exs_change"),
-    ("router", "router_change"),
-    ("elixir_sources", "health_controller_change"),
-    ("elixir_sources", "release_module_change"),
-    ("overlays", "overlay_changes"),
-    ("dockerfile", "dockerfile_change"),
-    ("dockerignore", "dockerignore_change"),
-    ("flytoml", "fly_toml_change"),
-    ("docs", "docs_changes"),
-    ("workflow", "workflow_change"),
-    ("gitignore", "gitignore_change"),
+Generator = Callable[[Checkout], "FileChange | list[FileChange]"]
+
+# The order files appear in diffs and summaries.
+GENERATORS: tuple[Generator, ...] = (
+    mixexs.mix_exs_change,
+    prodexs.prod_exs_change,
+    runtime.runtime_exs_change,
+    router.router_change,
+    elixir_sources.health_controller_change,
+    elixir_sources.release_module_change,
+    overlays.overlay_changes,
+    dockerfile.dockerfile_change,
+    dockerignore.dockerignore_change,
+    flytoml.fly_toml_change,
+    docs.docs_changes,
+    workflow.workflow_change,
+    gitignore.gitignore_change,
 )
 
 # Files the user owns that init patches: they must parse before we touch them.
 USER_ELIXIR_FILES = ("mix.exs", "config/prod.exs", "config/runtime.exs")
 
-Generator = Callable[[Checkout], "FileChange | list[FileChange]"]
-
-
-def _load(module: str, name: str) -> Generator | None:
-    try:
-        mod = importlib.import_module(f"bezgelor_tasks.checkout.{module}")
-    except ModuleNotFoundError as e:
-        if e.name == f"bezgelor_tasks.checkout.{module}":
-            return None
-        raise
-    fn = getattr(mod, name, None)
-    return fn if callable(fn) else None
-
-
-def missing_generators() -> list[str]:
-    """Generators listed in GENERATORS that this installation lacks (should be none)."""
-    return [f"checkout.{m}.{f}" for m, f in GENERATORS if _load(m, f) is None]
-
-
 def init_changes(co: Checkout) -> list[FileChange]:
     """Every FileChange init would make, in GENERATORS order (unchanged files included)."""
     changes: list[FileChange] = []
-    for module, name in GENERATORS:
-        fn = _load(module, name)
-        if fn is None:
-            continue  # reported by missing_generators(); a test keeps the list empty
-        result = fn(co)
+    for generate in GENERATORS:
+        result = generate(co)
         changes.extend(result if isinstance(result, list) else [result])
     return changes
 
@@ -169,9 +162,6 @@ def run_init(co: Checkout, ui: UI, *, check: bool = False, dry_run: bool = False
                         "risk, pass --skip-syntax-check (then run `inv verify` once Elixir is available).")
     else:
         skipped.append("Elixir is not installed: the .ex/.exs files were NOT checked with Code.string_to_quoted")
-    missing = missing_generators()
-    if missing:
-        skipped.append("this installation lacks generator(s): " + ", ".join(missing))
     changes = init_changes(co)
     result = InitResult(mode, changes, skipped=skipped)
     if have_elixir:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,8 @@ from bezgelor_tasks.run import Command, Executor
 def release_command(co: Checkout) -> Command:
     name = co.settings.release_name
     return Command(("mix", "release", name, "--overwrite"), purpose=f"build the `{name}` release",
-                   env={"MIX_ENV": "prod"}, cwd=co.root, mutates=True)
+                   env={"MIX_ENV": "prod"}, cwd=co.root, mutates=True,
+                   install="install Elixir (Debian: apt-get install elixir) and run again.")
 
 
 def release_dir(co: Checkout) -> Path:
@@ -55,9 +55,6 @@ def check_scripts(co: Checkout) -> tuple[str, ...]:
 
 
 def build(co: Checkout, executor: Executor) -> BuiltRelease:
-    if shutil.which("mix") is None:
-        raise UserError("`mix` is not installed or not on PATH, so the release cannot be built.",
-                        fix="install Elixir (Debian: apt-get install elixir) and run again.")
     cmd = release_command(co)
     result = executor.run(cmd, check=False)
     if result.dry_run:

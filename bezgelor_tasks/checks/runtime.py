@@ -14,12 +14,12 @@ import base64
 import re
 from typing import Any
 
+from bezgelor_tasks.checkout.runtime import REQUIRED_ENV
 from bezgelor_tasks.checks.config import evaluation_problem
 from bezgelor_tasks.checks.context import CheckContext
 from bezgelor_tasks.checks.findings import Finding, error, info, line_of, strip_elixir_comments, warning
 
 REL = "config/runtime.exs"
-_FALLBACK_REQUIRED = ("SECRET_KEY_BASE", "CLOAK_KEY", "DATABASE_URL", "WORLD_PUBLIC_ADDRESS")
 # 32 bytes that are not valid UTF-8, so the decoded key comes back from Elixir as "base64:<CLOAK_KEY>"
 _DUMMY_KEY = bytes(range(0x80, 0xA0))
 DUMMY_ENV = {
@@ -33,10 +33,6 @@ _FIX_INIT = "(run `inv init` to write the production block)"
 
 
 def required_env() -> tuple[str, ...]:
-    try:
-        from bezgelor_tasks.checkout.runtime import REQUIRED_ENV
-    except ImportError:
-        return _FALLBACK_REQUIRED
     return tuple(REQUIRED_ENV)
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bezgelor_tasks import git
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly.client import FlyClient
 from bezgelor_tasks.journal import Journal
@@ -43,8 +44,7 @@ class DeployContext:
 
 
 def git_describe(settings: Settings) -> Command:
-    return Command(("git", "describe", "--tags", "--always", "--dirty"), purpose="read the version from git",
-                   cwd=settings.root, mutates=False, timeout=30)
+    return git.describe(settings.root)
 
 
 def read_version(settings: Settings, executor: Executor) -> str:

@@ -276,11 +276,7 @@ def backup(ctx: DeployContext) -> Step:
     def run() -> dict[str, Any]:
         live = _newest_complete(ctx.fly.releases(s.app))
         live_version = str(live.version) if live and live.version is not None else None
-        try:
-            made = backup_mod.predeploy_backup(s, ctx.executor, ctx.ui, release_version=live_version)
-        except UserError as e:  # the backup's own fix, plus the way past it that only deploy.full knows
-            raise UserError(e.message, fix=f"{e.fix.rstrip('. ')}; or deploy with --skip-backup at your own "
-                                           "risk (no backup before the release command migrates)") from None
+        made = backup_mod.predeploy_backup(s, ctx.executor, ctx.ui, release_version=live_version)
         if made is None:
             return {"backup": None, "summary": "the database has no tables yet: nothing to back up"}
         ctx.journal.record("predeploy-backup", app=s.app, backup=made.path.name, path=str(made.path),
@@ -291,8 +287,9 @@ def backup(ctx: DeployContext) -> Step:
 
     return Step("backup", "back up the database before the release command migrates it", check,
                 lambda: backup_mod.describe(s), run, after=("database", "build"),
-                fix=f"see `inv db.backups`; fix the cause, or deploy with --skip-backup at your own risk "
-                    f"(the release command migrates {s.db_app})")
+                fix="see `inv db.backups` and fix the cause",
+                bypass=f"deploy with --skip-backup at your own risk (the release command then migrates "
+                       f"{s.db_app} with no backup)")
 
 
 # --- 7. deploy ------------------------------------------------------------------------------------------

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Mapping
 
 from bezgelor_tasks import redact
@@ -17,7 +16,6 @@ from bezgelor_tasks.fly.records import IP, App, AppStatus, MigrationStatus, Rele
 from bezgelor_tasks.run import Background, Command, Executor, Result
 from bezgelor_tasks.settings import Settings
 
-INSTALL_URL = "https://fly.io/docs/flyctl/install/"
 PROXY_READY = r"Proxying (?:localhost|127\.0\.0\.1|\[::1\]):(\d+)"
 MIGRATE = "/app/bin/migrate"
 
@@ -37,7 +35,6 @@ class FlyClient:
     def __init__(self, settings: Settings, executor: Executor) -> None:
         self.settings = settings
         self.executor = executor
-        self._flyctl_found = False
 
     # --- plumbing -----------------------------------------------------------------------------------
 
@@ -45,20 +42,8 @@ class FlyClient:
     def dry_run(self) -> bool:
         return self.executor.dry_run
 
-    def _ensure_flyctl(self) -> None:
-        if self._flyctl_found:
-            return
-        if shutil.which(self.settings.flyctl) is None:
-            raise UserError(
-                f"flyctl (`{self.settings.flyctl}`) is not installed or not on PATH.",
-                fix=f"install it ({INSTALL_URL}: `curl -L https://fly.io/install.sh | sh`), put it on PATH, "
-                    "or set BEZGELOR_FLYCTL to its path.")
-        self._flyctl_found = True
-
     def run(self, cmd: Command, *, app: str | None = None, check: bool = True) -> Result:
         """Run a flyctl command; known failures become UserErrors with fixes."""
-        if not (self.dry_run and cmd.mutates):
-            self._ensure_flyctl()
         result = self.executor.run(cmd, check=False)
         if check and not result.ok:
             raise self.explain(result, app=app)
@@ -123,8 +108,6 @@ class FlyClient:
         The password is registered with `redact` before anything can print it, errors included.
         """
         cmd = commands.postgres_create(self.settings)
-        if not (self.dry_run and cmd.mutates):
-            self._ensure_flyctl()
         result = self.executor.run(cmd, check=False)
         output = f"{result.stdout}\n{result.stderr}"
         password, url = records.postgres_credentials(output)
@@ -156,7 +139,6 @@ class FlyClient:
 
     def proxy(self, pg_app: str | None = None, local_port: int = 0, ready_timeout: float = 60.0) -> Background:
         """Start `fly proxy`; the bound local port is `int(bg.match.group(1))`. Stop it when done."""
-        self._ensure_flyctl()
         cmd = commands.proxy(self.settings, pg_app, local_port)
         return self.executor.spawn(cmd, ready=PROXY_READY, ready_timeout=ready_timeout)
 

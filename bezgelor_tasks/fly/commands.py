@@ -21,6 +21,10 @@ SECRET_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 READ_RETRIES = 1  # one retry for read-only queries: the Fly API has transient hiccups
 
 
+FLYCTL_INSTALL = ("install it (https://fly.io/docs/flyctl/install/: `curl -L https://fly.io/install.sh | sh`), "
+                  "put it on PATH, or set BEZGELOR_FLYCTL to its path.")
+
+
 def _fly(settings: Settings, *args: str, purpose: str, mutates: bool = True, stdin: str | None = None,
          secret_stdin: bool = False, env: Mapping[str, str] | None = None, timeout: float | None = None,
          retries: int | None = None, public_stdin_names: frozenset[str] = frozenset()) -> Command:
@@ -35,6 +39,8 @@ def _fly(settings: Settings, *args: str, purpose: str, mutates: bool = True, std
         mutates=mutates,
         secret_stdin=secret_stdin,
         public_stdin_names=public_stdin_names,
+        tool="flyctl",
+        install=FLYCTL_INSTALL,
     )
 
 
@@ -62,6 +68,13 @@ def scale_memory(settings: Settings, mb: int, app: str | None = None) -> Command
     target = app or settings.app
     return _fly(settings, "scale", "memory", str(int(mb)), "-a", target,
                 purpose=f"set the memory of {target}'s machines to {int(mb)} MB")
+
+
+def scale_vm(settings: Settings, size: str, memory_mb: int, app: str | None = None) -> Command:
+    """A bigger VM size: `fly scale memory` cannot go past 2 GB per shared CPU."""
+    target = app or settings.app
+    return _fly(settings, "scale", "vm", size, "--vm-memory", str(int(memory_mb)), "-a", target,
+                purpose=f"move {target}'s machines to {size} with {int(memory_mb)} MB")
 
 
 # --- Postgres ---------------------------------------------------------------------------------------

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import tomlkit
 
+from bezgelor_tasks.checkout.runtime import REQUIRED_ENV
 from bezgelor_tasks.settings import Settings
 
-FALLBACK_REQUIRED = ("SECRET_KEY_BASE", "CLOAK_KEY", "DATABASE_URL", "WORLD_PUBLIC_ADDRESS")
 # Set by Fly on every machine, or by the release scripts: never secrets.
 PLATFORM_NAMES = frozenset({
     "FLY_APP_NAME", "FLY_MACHINE_ID", "FLY_ALLOC_ID", "FLY_REGION", "FLY_PUBLIC_IP", "FLY_IMAGE_REF",
@@ -30,10 +30,6 @@ _GET = re.compile(r'System\.(?:get_env|fetch_env)\(\s*"([A-Za-z_][A-Za-z0-9_]*)"
 
 
 def fixed_required() -> tuple[str, ...]:
-    try:
-        from bezgelor_tasks.checkout.runtime import REQUIRED_ENV
-    except ImportError:
-        return FALLBACK_REQUIRED
     return tuple(REQUIRED_ENV)
 
 

@@ -8,13 +8,12 @@ from pathlib import Path
 from invoke import Context, task
 from invoke.exceptions import Exit
 
-from bezgelor_tasks import elixir
+from bezgelor_tasks import elixir, git
 from bezgelor_tasks.checkout import plan
 from bezgelor_tasks.checkout.discover import Checkout
 from bezgelor_tasks.checks import Report
 from bezgelor_tasks.checks import verify as run_verify
 from bezgelor_tasks.errors import UserError
-from bezgelor_tasks.run import Command
 from bezgelor_tasks.tasks._common import ROOT_HELP, Session, session, user_task
 from bezgelor_tasks.ui import UI
 
@@ -90,10 +89,8 @@ def _copy_example(dest: Path, ui: UI, s: Session) -> None:
     shutil.copytree(EXAMPLE, dest, dirs_exist_ok=True)
     ui.ok(f"copied the example Bezgelor checkout to {dest}")
     if shutil.which("git"):
-        for argv in (("git", "init", "-q"), ("git", "add", "-A"),
-                     ("git", "-c", "user.name=demo", "-c", "user.email=demo@example.invalid",
-                      "commit", "-q", "-m", "Bezgelor example before init")):
-            s.executor.run(Command(argv, purpose="make the demo a git checkout", cwd=dest))
+        for cmd in git.commit_everything(dest, "Bezgelor example before init", init=True):
+            s.executor.run(cmd)
 
 
 @task(help={
@@ -116,9 +113,8 @@ def demo(c: Context, dest: str = "demo-checkout") -> None:
                 "(apt-get install elixir to see the full check; `inv init` itself refuses without it).")
     result = plan.run_init(co, ui, skip_syntax_check=not elixir.available())
     plan.report(result, ui)
-    for argv in (("git", "add", "-A"), ("git", "-c", "user.name=demo", "-c", "user.email=demo@example.invalid",
-                                        "commit", "-q", "-m", "inv init: deployable on Fly.io")):
-        s.executor.run(Command(argv, purpose="commit what init wrote, as a user would", cwd=target))
+    for cmd in git.commit_everything(target, "inv init: deployable on Fly.io"):  # as a user would
+        s.executor.run(cmd)
     ui.heading("3. verify again:")
     report = verify_checkout(s)
     print_report(report, ui)

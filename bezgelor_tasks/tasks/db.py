@@ -11,10 +11,10 @@ from typing import Any
 
 from invoke import task
 
-from bezgelor_tasks import journal
+from bezgelor_tasks.deploy import db_rollback
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly.client import FlyClient
-from bezgelor_tasks.tasks._common import ROOT_HELP, Session, session, user_task
+from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
 
 # The backup tasks join this collection (`inv db.backup`, `inv db.restore`, ...).
 from bezgelor_tasks.tasks.db_backup import backup, backups, prune, restore, verify_backup
@@ -76,45 +76,19 @@ def rollback(c: Any, to: str, root: str | None = None, yes: bool = False, confir
     if not to.strip().isdigit():
         raise UserError(f"--to {to!r} is not a migration version.",
                         fix="use a timestamp from `inv db.status`, e.g. --to 20240101000000.")
-    version = int(to)
     s = session(root, dry_run=dry_run)
     fly = FlyClient(s.settings, s.executor)
-    state = fly.migration_status(s.settings.app)
-    if version != 0 and version not in {m.version for m in state.applied}:
-        raise UserError(f"{version} is not an applied migration on {s.settings.app}.",
-                        fix="pick a version listed as `up` by `inv db.status` (or 0 to revert all).")
-    reverting = sorted((m for m in state.applied if m.version > version), key=lambda m: m.version)
-    if not reverting:
-        s.ui.ok(f"{version} is already the newest applied migration; nothing to roll back.")
+    p = db_rollback.plan(fly, s.settings.app, int(to))
+    if not p.reverting:
+        s.ui.ok(f"{p.keep} is already the newest applied migration; nothing to roll back.")
         return
-    listed = ", ".join(f"{m.version} {m.name}" for m in reversed(reverting))
-    s.ui.warn(f"will revert {len(reverting)} migration(s) on {s.settings.app}: {listed}")
+    listed = ", ".join(f"{m.version} {m.name}" for m in reversed(p.reverting))
+    s.ui.warn(f"will revert {len(p.reverting)} migration(s) on {s.settings.app}: {listed}")
     if not dry_run:
         _confirm(s.settings.app, yes, confirm_app)
-    backup_name = _backup_before_rollback(s, skip_backup)
-    # Ecto's `run(:down, to: V)` reverts V itself too: hand it the oldest migration to revert.
-    fly.db_rollback(s.settings.app, reverting[0].version)
+    backup_name = db_rollback.run(s.settings, fly, s.executor, s.ui, p, skip_backup=skip_backup)
     if not dry_run:
-        journal.Journal(s.settings.state_dir).record(
-            "db-rollback", app=s.settings.app, to=version, reverted=[m.version for m in reverting],
-            backup=backup_name, skipped_backup=skip_backup)
         kept = f"; the data before it is in backup {backup_name}" if backup_name else \
             ("; NO backup was taken (--skip-backup)" if skip_backup else "")
-        s.ui.ok(f"{s.settings.app}'s database is back at {version}{kept}. The running code may expect the newer "
+        s.ui.ok(f"{s.settings.app}'s database is back at {p.keep}{kept}. The running code may expect the newer "
                 "schema: roll the app back too (`inv rollback.app`, which checks the migrations).")
-
-
-def _backup_before_rollback(s: Session, skip_backup: bool) -> str | None:
-    """A verified local backup of the database before its migrations are reverted (or the stated opt-out)."""
-    from bezgelor_tasks.backup import backup as backup_mod
-
-    settings = s.settings
-    if skip_backup:
-        s.ui.warn(f"--skip-backup: NOT backing up {settings.db_app}/{settings.db_name} first; data in the tables "
-                  "the reverted migrations drop is lost for good.")
-        return None
-    s.ui.info(f"backing up {settings.db_app}/{settings.db_name} before reverting migrations "
-              "(--skip-backup skips this)")
-    made = backup_mod.predeploy_backup(settings, s.executor, s.ui,
-                                       release_version=backup_mod.current_release(settings, s.executor))
-    return made.path.name if made is not None else None
