@@ -1,20 +1,30 @@
-"""Real Elixir as the judge of every .ex/.exs we write or patch.
+"""Real Elixir as the judge of every .ex/.exs we write, patch or read.
 
-`Code.string_to_quoted!/2` checks syntax; `Config.Reader.read!/2` evaluates a config file that
-needs no deps. Where Elixir is absent, callers get `None` and must say loudly that they skipped.
+One Elixir process per run (`templates/elixir/judge.exs`, started on the first question through the one
+executor) answers every question: syntax (`Code.string_to_quoted`), what a file reads from the
+environment and which `config` calls it makes (its AST, with line numbers), what a config file evaluates
+to for an env (`Config.Reader` with Mix started, as `mix` does), what mix.lock pins, and whether a
+version meets a requirement. Where Elixir is absent, `available()` is False and callers must say loudly
+what they skipped.
 """
 
 from __future__ import annotations
 
+import atexit
+import base64
 import json
-import re
 import shutil
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
-from bezgelor_tasks.errors import UserError
-from bezgelor_tasks.run import Command, Executor
+from bezgelor_tasks.errors import CommandFailed, UserError
+from bezgelor_tasks.run import Command, Conversation, Executor
+
+INSTALL = "install it (Debian/Ubuntu: apt-get install elixir; macOS: brew install elixir)"
 
 
 @dataclass(frozen=True)
@@ -28,112 +38,191 @@ def available() -> bool:
     return shutil.which("elixir") is not None
 
 
-def _run_elixir(script: str, args: list[str], *, cwd: Path | None = None,
-                environ: Mapping[str, str | None] | None = None,
-                timeout: float = 300) -> tuple[int, str, str]:
-    """Run `elixir -e script -- args` through the one executor, quietly (it only reads)."""
-    cmd = Command(("elixir", "-e", script, "--", *args), purpose="check Elixir sources", env=environ or {},
-                  cwd=cwd, timeout=timeout, mutates=False)
-    result = Executor(echo=False).run(cmd, check=False)
-    return result.returncode, result.stdout, result.stderr
+class Judge:
+    """The one Elixir process of this run. Answers are cached by question and file state."""
+
+    def __init__(self) -> None:
+        self._conversation: Conversation | None = None
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[object, ...], dict[str, Any]] = {}
+        self._next_id = 0
+        self.starts = 0       # how many Elixir processes this judge started (1 per run, unless one died)
+        self.questions = 0    # how many questions reached Elixir (cache misses)
+
+    def _start(self) -> Conversation:
+        if not available():
+            raise UserError("Elixir is not installed, so the Elixir files cannot be checked.", fix=f"{INSTALL}.")
+        script = resources.files("bezgelor_tasks").joinpath("templates", "elixir", "judge.exs")
+        with resources.as_file(script) as path:
+            cmd = Command(("elixir", str(path)), purpose="the Elixir judge", mutates=False, timeout=180,
+                          tool="Elixir", install=f"{INSTALL}.")
+            self.starts += 1
+            return Executor(echo=False).converse(cmd)
+
+    def ask(self, op: str, *args: str, files: tuple[Path, ...] = ()) -> dict[str, Any]:
+        """One question; `files` are the files the answer depends on (their state keys the cache)."""
+        state = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) if f.exists() else (str(f),) for f in files)
+        key = (op, args, state)
+        with self._lock:
+            if key in self._cache:
+                return self._cache[key]
+            if self._conversation is None or not self._conversation.alive:
+                self._conversation = self._start()
+            self._next_id += 1
+            qid = str(self._next_id)
+            encoded = "\t".join(base64.b64encode(a.encode("utf-8")).decode("ascii") for a in args)
+            try:
+                line = self._conversation.ask(f"{qid}\t{op}\t{encoded}".rstrip("\t"))
+            except CommandFailed as e:
+                self._conversation = None
+                raise UserError(f"Elixir could not answer ({e.message})",
+                                fix="check that `elixir --version` works, then run again.") from e
+            self.questions += 1
+            got_id, _, payload = line.partition("\t")
+            if got_id != qid:
+                raise UserError(f"the Elixir judge answered out of turn ({line[:200]!r}).",
+                                fix="report this as a bezgelor-tasks bug.")
+            answer: dict[str, Any] = json.loads(payload)
+            if answer.get("internal"):
+                raise UserError(f"the Elixir judge failed on {op}: {answer.get('error')}",
+                                fix="report this as a bezgelor-tasks bug, with the file it was reading.")
+            self._cache[key] = answer
+            return answer
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conversation is not None:
+                self._conversation.close()
+                self._conversation = None
 
 
+_JUDGE = Judge()
+atexit.register(_JUDGE.close)
+
+
+def judge() -> Judge:
+    return _JUDGE
+
+
+# -- questions ---------------------------------------------------------------------------------------------
+
+def _rel(file: str, rel_to: Path) -> str:
+    try:
+        return str(Path(file).resolve().relative_to(rel_to.resolve()))
+    except ValueError:
+        return file
 
 
 def parse_files(paths: list[Path], rel_to: Path) -> list[SyntaxProblem]:
-    """Syntax-check files with real Elixir (one VM for all). Raises if Elixir is missing."""
-    if not available():
-        raise UserError("Elixir is not installed, so the .ex/.exs files cannot be checked.",
-                        fix="install it (Debian: apt-get install elixir) and run again.")
-    if not paths:
-        return []
-    script = r"""
-for file <- System.argv() do
-  case Code.string_to_quoted(File.read!(file), file: file) do
-    {:ok, _} -> IO.puts("OK\t#{file}")
-    {:error, {meta, msg, tok}} ->
-      line = if is_list(meta), do: Keyword.get(meta, :line, 0), else: meta
-      tok = if is_binary(tok), do: tok, else: inspect(tok)
-      text = case msg do
-        {pre, post} when is_binary(pre) and is_binary(post) -> pre <> tok <> post
-        m when is_binary(m) -> m <> tok
-        m -> inspect(m) <> tok
-      end
-      IO.puts("ERR\t#{file}\t#{line}\t#{String.replace(text, "\n", " ")}")
-  end
-end
-"""
-    code, out, err = _run_elixir(script, [str(p) for p in paths])
-    problems: list[SyntaxProblem] = []
-    for line in out.splitlines():
-        if line.startswith("ERR\t"):
-            _, file, lineno, msg = line.split("\t", 3)
-            try:
-                rel = str(Path(file).relative_to(rel_to))
-            except ValueError:
-                rel = file
-            problems.append(SyntaxProblem(rel, int(lineno) if lineno.isdigit() else 0, msg))
-    if code != 0 and not problems:
-        raise UserError(f"Elixir could not check the files: {err.strip()[-500:]}",
-                        fix="check that `elixir --version` works.")
+    """Syntax problems of the files (none: []). Raises UserError if Elixir is missing."""
+    problems = []
+    for p in paths:
+        a = _JUDGE.ask("parse", str(p), files=(p,))
+        if not a["ok"]:
+            problems.append(SyntaxProblem(_rel(str(p), rel_to), int(a.get("line") or 0), a.get("message", "")))
     return problems
 
 
-def _error_text(stderr: str) -> str:
-    """The `** (Error) message` (all its lines, up to the stack trace), else the output's tail."""
-    lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
-    first = next((i for i, ln in enumerate(lines) if ln.lstrip().startswith("**")), None)
-    if first is None:
-        return " ".join(ln.strip() for ln in lines[-4:])[:900]
-    message: list[str] = []
-    for ln in lines[first:]:
-        if message and _STACK_FRAME.match(ln):
-            break
-        message.append(ln.strip())
-    return " ".join(message)[:900]
+def parse_text(name: str, content: str) -> SyntaxProblem | None:
+    """Whether `content` (to be written as `name`) parses; the problem if not."""
+    a = _JUDGE.ask("parse", name, content)
+    return None if a["ok"] else SyntaxProblem(name, int(a.get("line") or 0), a.get("message", ""))
 
 
-_STACK_FRAME = re.compile(r"^\s+(\(\w+ [\d.]+\) |\S+\.exs?:\d+: )")
+@dataclass(frozen=True)
+class EnvRead:
+    var: str
+    line: int
+    how: str   # get_env | fetch_env | fetch_env!
 
 
-def read_config(path: Path, env: str = "prod", environ: Mapping[str, str | None] | None = None) -> dict[str, object]:
-    """Evaluate a config file with Config.Reader and return it as JSON-able data (tuples → lists).
+def _source(path: Path, content: str | None) -> tuple[str, ...]:
+    return (str(path),) if content is None else (str(path), content)
 
-    Binaries that are not UTF-8 come back as "base64:<...>". `environ` adds OS environment variables
-    for the evaluation (runtime.exs reads its secrets from there; None removes one); values never reach argv.
-    """
-    if not available():
-        raise UserError("Elixir is not installed, so config files cannot be evaluated.",
-                        fix="install it (Debian: apt-get install elixir).")
-    script = r"""
-[file, env] = System.argv()
-defmodule J do
-  def enc(v) when is_list(v) do
-    if v != [] and Keyword.keyword?(v), do: {:obj, Enum.map(v, fn {k, x} -> {to_string(k), enc(x)} end)},
-    else: {:arr, Enum.map(v, &enc/1)}
-  end
-  def enc(v) when is_tuple(v), do: {:arr, v |> Tuple.to_list() |> Enum.map(&enc/1)}
-  def enc(v) when is_map(v), do: {:obj, Enum.map(v, fn {k, x} -> {inspect(k), enc(x)} end)}
-  def enc(v) when is_atom(v), do: {:str, inspect(v)}
-  def enc(v) when is_binary(v) do
-    if String.valid?(v) and String.printable?(v), do: {:str, v}, else: {:str, "base64:" <> Base.encode64(v)}
-  end
-  def enc(v), do: {:raw, inspect(v)}
-  def out({:obj, kvs}), do: "{" <> Enum.map_join(kvs, ",", fn {k, v} -> out({:str, k}) <> ":" <> out(v) end) <> "}"
-  def out({:arr, xs}), do: "[" <> Enum.map_join(xs, ",", &out/1) <> "]"
-  def out({:str, s}) do
-    escaped = s |> String.replace("\\", "\\\\") |> String.replace("\"", "\\\"")
-    "\"" <> Regex.replace(~r/[\x00-\x1f]/, escaped, fn c -> "\\u00" <> Base.encode16(c) end) <> "\""
-  end
-  def out({:raw, s}), do: s
-end
-cfg = Config.Reader.read!(file, env: String.to_atom(env), target: :host)
-IO.puts(J.out({:obj, Enum.map(cfg, fn {app, kw} -> {inspect(app), J.enc(kw)} end)}))
-"""
-    code, out, err = _run_elixir(script, [str(path.resolve()), env], cwd=path.resolve().parent.parent,
-                                 environ=environ, timeout=120)
-    if code != 0:
-        raise UserError(f"{path} does not evaluate with Config.Reader: {_error_text(err)}",
+
+def env_reads(path: Path, content: str | None = None) -> list[EnvRead] | None:
+    """Every System.get_env/fetch_env/fetch_env! of a literal name in the file (or in `content`, standing
+    in for its text); None when it does not parse."""
+    a = _JUDGE.ask("env_reads", *_source(path, content), files=(path,))
+    if not a["ok"]:
+        return None
+    return [EnvRead(var, int(line or 0), how) for var, line, how in a["reads"]]
+
+
+@dataclass(frozen=True)
+class ConfigCall:
+    line: int
+    app: str                 # "bezgelor_db"
+    key: str | None          # "BezgelorDb.Repo", ":json_library" or None for `config :app, kw`
+    keys: tuple[str, ...]    # the literal keyword keys it sets
+    in_prod: bool            # inside `if config_env() == :prod`
+
+
+def config_calls(path: Path, content: str | None = None) -> list[ConfigCall] | None:
+    """The file's `config` calls in source order (None: it does not parse)."""
+    a = _JUDGE.ask("config_calls", *_source(path, content), files=(path,))
+    if not a["ok"]:
+        return None
+    return [ConfigCall(int(c["line"] or 0), c["app"], c["key"], tuple(c["keys"]), bool(c["in_prod"]))
+            for c in a["calls"]]
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """`config :app, [key,] kw: <expr>` where expr reads environment variables `vars`."""
+    line: int
+    app: str
+    key: str | None
+    kw: str
+    vars: tuple[str, ...]
+    expr: str      # the value's source, as Elixir prints it
+
+
+def env_config(path: Path, content: str | None = None) -> list[EnvConfig] | None:
+    """The config values a file computes from the environment (None: it does not parse)."""
+    a = _JUDGE.ask("env_config", *_source(path, content), files=(path,))
+    if not a["ok"]:
+        return None
+    return [EnvConfig(int(v["line"] or 0), v["app"], v["key"], v["kw"], tuple(v["vars"]), v["expr"])
+            for v in a["values"]]
+
+
+def evaluate_config(path: Path, env: str = "prod", environ: Mapping[str, str | None] | None = None,
+                    cwd: Path | None = None) -> dict[str, Any]:
+    """Config.Reader's answer for `path` as Mix would evaluate it: {"ok", "config"} or
+    {"ok": False, "error", "file", "line", "needs_deps", "module"}. `environ` sets (None: removes)
+    environment variables for this evaluation only; they travel on the judge's stdin, never argv."""
+    lines = "\n".join(f"-{k}" if v is None else f"{k}={v}" for k, v in sorted((environ or {}).items()))
+    root = (cwd or path.resolve().parent.parent).resolve()
+    config_dir = path.resolve().parent
+    deps = tuple(sorted(config_dir.glob("*.exs")))
+    return _JUDGE.ask("config", str(path.resolve()), env, lines, str(root), files=deps)
+
+
+def read_config(path: Path, env: str = "prod", environ: Mapping[str, str | None] | None = None) -> dict[str, Any]:
+    """The evaluated config as JSON-able data (keyword lists → objects, tuples → lists, non-UTF-8
+    binaries → "base64:..."); raises UserError when it does not evaluate."""
+    a = evaluate_config(path, env, environ)
+    if not a["ok"]:
+        raise UserError(f"{path} does not evaluate with Config.Reader: {a.get('error')}",
                         fix="fix the Elixir error it names, then run again.")
-    data: dict[str, object] = json.loads(out.strip().splitlines()[-1])
-    return data
+    config: dict[str, Any] = a["config"]
+    return config
+
+
+def mix_lock(path: Path) -> dict[str, str]:
+    """package -> version (hex) or "git:<ref>" from mix.lock, evaluated by Elixir."""
+    a = _JUDGE.ask("mix_lock", str(path), files=(path,))
+    versions: dict[str, str] = a.get("versions", {}) if a["ok"] else {}
+    return versions
+
+
+def mix_project(path: Path) -> dict[str, str] | None:
+    """The literal string/atom keys of a mix.exs `def project` (app, version, elixir, ...)."""
+    a = _JUDGE.ask("mix_project", str(path), files=(path,))
+    return a["project"] if a["ok"] else None
+
+
+def version_matches(version: str, requirement: str) -> bool:
+    """Elixir's own Version.match?/3 (False when either does not parse)."""
+    return bool(_JUDGE.ask("version_match", version, requirement).get("match"))

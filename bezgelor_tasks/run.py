@@ -168,6 +168,11 @@ class Executor:
             self.ui.command(cmd.shown(), dry_run=self.dry_run)
         return Background(self._resolve(cmd), cmd, self._env(cmd), re.compile(ready), ready_timeout)
 
+    def converse(self, cmd: Command) -> Conversation:
+        """Start a command that answers request lines on stdin with answer lines on stdout (it only reads,
+        so it runs in dry-run too). Quiet: the questions are not commands a person would type."""
+        return Conversation(self._resolve(cmd), cmd, self._env(cmd))
+
 
 class Background:
     """A running command; `match` holds the ready line's match. Always `stop()` it (or use `with`)."""
@@ -226,3 +231,74 @@ class Background:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class Conversation:
+    """A long-lived command spoken to line by line (the Elixir judge): one request line in, one answer
+    line out. Started by `Executor.converse`; `close()` it (or use `with`), which ends it by closing stdin."""
+
+    def __init__(self, program: str, cmd: Command, env: dict[str, str]) -> None:
+        import subprocess
+
+        self.cmd = cmd
+        self.proc = subprocess.Popen(
+            [program, *cmd.argv[1:]], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=env, cwd=str(cmd.cwd) if cmd.cwd else None, text=True, encoding="utf-8", errors="replace",
+            bufsize=1)
+        self.stderr: list[str] = []
+        self._answers: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read_answers, daemon=True).start()
+        threading.Thread(target=lambda: self.stderr.extend(self.proc.stderr or ()), daemon=True).start()
+        self.asked = 0
+
+    def _read_answers(self) -> None:
+        for line in self.proc.stdout or ():
+            self._answers.put(line)
+        self._answers.put(None)  # the process ended: wake a waiting ask()
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def ask(self, line: str, timeout: float | None = None) -> str:
+        """Send one request line, return the answer line (without its newline)."""
+        timeout = timeout if timeout is not None else self.cmd.timeout or 120
+        if not self.alive:
+            raise CommandFailed(self._died())
+        assert self.proc.stdin is not None
+        self.asked += 1
+        try:
+            self.proc.stdin.write(line + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError) as e:
+            raise CommandFailed(self._died()) from e
+        try:
+            answer = self._answers.get(timeout=timeout)
+        except queue.Empty:
+            self.close()
+            raise CommandFailed(f"`{self.cmd.shown()}` ({self.cmd.purpose}) gave no answer within "
+                                f"{timeout:g}s") from None
+        if answer is None:
+            raise CommandFailed(self._died())
+        return answer.rstrip("\n")
+
+    def _died(self) -> str:
+        self.proc.wait(timeout=5)
+        tail = redact(" ".join(s.strip() for s in self.stderr[-5:])) or "no output"
+        return f"`{self.cmd.shown()}` ({self.cmd.purpose}) ended (exit {self.proc.returncode}): {tail}"
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                assert self.proc.stdin is not None
+                self.proc.stdin.close()
+                self.proc.wait(timeout=5)
+            except (OSError, Exception):
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+    def __enter__(self) -> Conversation:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

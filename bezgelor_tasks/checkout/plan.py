@@ -9,10 +9,8 @@ write fails half-way, the files already written get their previous content back.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from bezgelor_tasks import elixir
@@ -114,19 +112,9 @@ def check_user_files_parse(co: Checkout) -> None:
 
 
 def check_new_content_parses(changes: Iterable[FileChange]) -> None:
-    """Parse what init is about to write, staged in a temporary folder, before anything is written."""
+    """Parse what init is about to write (the judge reads the text itself) before anything is written."""
     todo = [c for c in changes if c.changed and c.rel.endswith((".ex", ".exs"))]
-    if not todo:
-        return
-    with tempfile.TemporaryDirectory(prefix="bezgelor-init-") as tmp:
-        stage = Path(tmp)
-        staged = []
-        for c in todo:
-            target = stage / c.rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(c.new, encoding="utf-8")
-            staged.append(target)
-        problems = elixir.parse_files(staged, stage)
+    problems = [p for c in todo if (p := elixir.parse_text(c.rel, c.new)) is not None]
     if problems:
         where = "; ".join(f"{p.file}:{p.line}: {p.message}" for p in problems)
         raise UserError(f"init generated Elixir that does not parse ({where}). This is a bug in bezgelor-tasks; "

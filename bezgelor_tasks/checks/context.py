@@ -15,12 +15,7 @@ from tomlkit.exceptions import TOMLKitError
 from bezgelor_tasks import elixir
 from bezgelor_tasks.checkout.discover import Checkout
 from bezgelor_tasks.checkout.dockerfile import DockerfileFacts, parse_dockerfile
-from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.files import read_text
-
-# An evaluation that fails only because the config calls into a dependency (Elixir alone has no deps
-# compiled) says nothing about the config: such failures are reported as "skipped (needs deps)".
-_NEEDS_DEPS = re.compile(r"module \S+ is not available")
 
 
 @dataclass(frozen=True)
@@ -102,20 +97,21 @@ class CheckContext:
 
     def _evaluate(self, rel: str, env: str, environ: Mapping[str, str | None] | None) -> Evaluation:
         root = str(self.co.root.resolve())
-        try:
-            data = elixir.read_config(self.co.path(rel), env=env, environ=environ)
-        except UserError as e:
-            text = e.message.replace(root + "/", "")
-            text = text.split("Config.Reader: ", 1)[-1].strip()
-            where = re.search(r"((?:config/)?[\w./-]+\.exs):(\d+)", text)
-            needs = _NEEDS_DEPS.search(text)
-            lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-            first = next((ln for ln in lines if ln.startswith("** (")), lines[0] if lines else text)
-            return Evaluation(None, first if not needs else needs.group(0), int(where.group(2)) if where else None,
-                              where.group(1) if where else None, needs_deps=needs is not None)
-        except ValueError as e:  # the JSON bridge could not carry a value back (seen as a bug, not the user's)
-            return Evaluation(None, f"its values could not be read back ({e})", unreadable=True)
-        return Evaluation(data)
+        answer = elixir.evaluate_config(self.co.path(rel), env=env, environ=environ, cwd=self.co.root)
+        if answer["ok"]:
+            return Evaluation(answer["config"])
+        text = str(answer.get("error") or "").replace(root + "/", "")
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        first = lines[0] if lines else text
+        where_file, where_line = answer.get("file"), answer.get("line")
+        if where_file is None:  # older Elixir keeps no frame of the evaluated file: the message may name it
+            m = re.search(r"((?:config/)?[\w./-]+\.exs):(\d+)", text)
+            where_file, where_line = (m.group(1), int(m.group(2))) if m else (None, None)
+        else:
+            where_file = str(where_file).replace(root + "/", "")
+        if answer.get("needs_deps"):
+            first = f"module {answer.get('module')} is not available"
+        return Evaluation(None, first, where_line, where_file, needs_deps=bool(answer.get("needs_deps")))
 
     def health_controller_rel(self) -> str:
         return self.co.rel(self.co.portal_web_dir / "controllers" / "health_controller.ex")

@@ -1,0 +1,299 @@
+# The Elixir judge of bezgelor-tasks: one Elixir process answers every question a run of `inv init` or
+# `inv verify` has about Elixir source (syntax, what a file reads from the environment, which `config`
+# calls it makes, what a config file evaluates to for an env, what mix.lock pins, whether a version meets
+# a requirement).
+#
+# Protocol (stdin/stdout, one line each way): the request is `ID<TAB>OP<TAB>ARG...` with every ARG
+# base64-encoded; the answer is `ID<TAB>JSON`. The loop ends when stdin closes. Config files are
+# evaluated the way Mix evaluates them (Mix started, Mix.env set), so the stock Phoenix 1.8 config.exs
+# that calls Mix.Project.build_path() works. Works on Elixir 1.14 and later (no JSON module needed).
+
+defmodule BezgelorJudge.JSON do
+  @moduledoc false
+  def encode(nil), do: "null"
+  def encode(true), do: "true"
+  def encode(false), do: "false"
+  def encode(v) when is_integer(v) or is_float(v), do: to_string(v)
+  def encode(v) when is_atom(v), do: str(inspect(v))
+  def encode(v) when is_binary(v) do
+    if String.valid?(v) and String.printable?(v), do: str(v), else: str("base64:" <> Base.encode64(v))
+  end
+  def encode({:json_object, pairs}), do: obj(pairs)
+  def encode(v) when is_map(v), do: obj(Enum.map(v, fn {k, x} -> {key(k), x} end))
+  def encode(v) when is_tuple(v), do: encode(Tuple.to_list(v))
+  def encode(v) when is_list(v) do
+    if v != [] and Keyword.keyword?(v) do
+      obj(Enum.map(v, fn {k, x} -> {to_string(k), x} end))
+    else
+      "[" <> Enum.map_join(v, ",", &encode/1) <> "]"
+    end
+  end
+  def encode(v), do: str(inspect(v))
+
+  defp key(k) when is_binary(k), do: k
+  defp key(k), do: inspect(k)
+  defp obj(pairs), do: "{" <> Enum.map_join(pairs, ",", fn {k, x} -> str(k) <> ":" <> encode(x) end) <> "}"
+
+  defp str(s) do
+    escaped = s |> String.replace("\\", "\\\\") |> String.replace("\"", "\\\"")
+    "\"" <> Regex.replace(~r/[\x00-\x1f]/, escaped, fn c -> "\\u00" <> Base.encode16(c) end) <> "\""
+  end
+end
+
+defmodule BezgelorJudge do
+  @moduledoc false
+  alias BezgelorJudge.JSON
+
+  def main do
+    case IO.read(:stdio, :line) do
+      :eof -> :ok
+      {:error, _} -> :ok
+      line ->
+        [id, op | args] = line |> String.trim_trailing("\n") |> String.split("\t")
+        answer =
+          try do
+            answer(op, Enum.map(args, &Base.decode64!/1))
+          rescue
+            e -> %{"ok" => false, "error" => Exception.message(e), "internal" => true}
+          end
+        IO.write(id <> "\t" <> JSON.encode(answer) <> "\n")
+        main()
+    end
+  end
+
+  # -- syntax ----------------------------------------------------------------------------------------
+  def answer("parse", [file]), do: parse(file, File.read!(file))
+  def answer("parse", [file, content]), do: parse(file, content)
+
+  # -- what a file reads from the environment -----------------------------------------------------------
+  def answer("env_reads", [file | content]) do
+    with {:ok, ast} <- quoted(file, content) do
+      {_, acc} =
+        Macro.prewalk(ast, [], fn
+          {{:., _, [{:__aliases__, _, [:System]}, fun]}, meta, [var | _]} = node, acc
+          when fun in [:get_env, :fetch_env, :fetch_env!] and is_binary(var) ->
+            {node, [[var, meta[:line], to_string(fun)] | acc]}
+          node, acc ->
+            {node, acc}
+        end)
+      %{"ok" => true, "reads" => Enum.reverse(acc)}
+    end
+  end
+
+  # -- the `config` calls of a config file ---------------------------------------------------------------
+  def answer("config_calls", [file | content]) do
+    with {:ok, ast} <- quoted(file, content) do
+      %{"ok" => true, "calls" => ast |> config_calls(false) |> Enum.reverse()}
+    end
+  end
+
+  # -- config values computed from the environment: `config :app, [Key,] kw: <expr reading VAR>` -------------
+  # (what config.exs reads when the release is built, not when the machine boots)
+  def answer("env_config", [file | content]) do
+    with {:ok, ast} <- quoted(file, content) do
+      found =
+        for call <- ast |> config_nodes() |> Enum.reverse(),
+            {:config, meta, [app | rest]} = call,
+            {key, opts} = split_config(rest),
+            is_list(opts),
+            {kw, value} <- opts,
+            is_atom(kw),
+            vars = env_vars(value),
+            vars != [] do
+          %{"line" => meta[:line], "app" => to_string(app), "key" => key, "kw" => to_string(kw),
+            "vars" => vars, "expr" => Macro.to_string(value)}
+        end
+      %{"ok" => true, "values" => found}
+    end
+  end
+
+  # -- evaluation, as Mix does it ---------------------------------------------------------------------------
+  def answer("config", [file, env, environ, cwd]) do
+    Mix.start()
+    Mix.env(String.to_atom(env))
+    saved = System.get_env()
+    previous_cwd = File.cwd!()
+    try do
+      apply_environ(environ)
+      File.cd!(cwd)
+      cfg = Config.Reader.read!(file, env: String.to_atom(env), target: :host)
+      %{"ok" => true, "config" => {:json_object, Enum.map(cfg, fn {app, kw} -> {inspect(app), kw} end)}}
+    rescue
+      e -> evaluation_error(e, __STACKTRACE__, cwd)
+    catch
+      kind, reason -> %{"ok" => false, "error" => Exception.format_banner(kind, reason), "needs_deps" => false}
+    after
+      File.cd!(previous_cwd)
+      restore_environ(saved)
+    end
+  end
+
+  # -- mix.lock: package -> version (hex) or ref (git) --------------------------------------------------------
+  def answer("mix_lock", [file]) do
+    {lock, _} = Code.eval_string(File.read!(file), [], file: file)
+    versions =
+      for {name, entry} <- lock, is_tuple(entry), into: %{} do
+        case Tuple.to_list(entry) do
+          [:hex, _pkg, version | _] -> {to_string(name), version}
+          [:git, _url, ref | _] -> {to_string(name), "git:" <> to_string(ref)}
+          [scm | _] -> {to_string(name), to_string(scm)}
+        end
+      end
+    %{"ok" => true, "versions" => versions}
+  end
+
+  # -- the literal keys of `def project` in a mix.exs (app, version, elixir, ...) ----------------------------
+  def answer("mix_project", [file]) do
+    with {:ok, ast} <- quoted(file) do
+      {_, found} =
+        Macro.prewalk(ast, nil, fn
+          {:def, _, [{:project, _, _}, [do: body]]} = node, nil when is_list(body) -> {node, body}
+          node, acc -> {node, acc}
+        end)
+      literal = for {k, v} <- found || [], is_atom(k), is_binary(v) or is_atom(v), do: {to_string(k), v}
+      %{"ok" => true, "project" => {:json_object, literal}}
+    end
+  end
+
+  def answer("version_match", [version, requirement]) do
+    case {Version.parse(version), Version.parse_requirement(requirement)} do
+      {{:ok, v}, {:ok, r}} -> %{"ok" => true, "match" => Version.match?(v, r, allow_pre: true)}
+      _ -> %{"ok" => false, "match" => false, "error" => "not a version/requirement: #{version} / #{requirement}"}
+    end
+  end
+
+  def answer(op, _args), do: %{"ok" => false, "error" => "unknown question #{op}", "internal" => true}
+
+  # ---------------------------------------------------------------------------------------------------------
+  defp parse(file, content) do
+    case Code.string_to_quoted(content, file: file) do
+      {:ok, _} -> %{"ok" => true}
+      {:error, {meta, msg, token}} ->
+        line = if is_list(meta), do: Keyword.get(meta, :line, 0), else: meta
+        %{"ok" => false, "line" => line, "message" => syntax_message(msg, token)}
+    end
+  end
+
+  defp syntax_message(msg, token) do
+    token = if is_binary(token), do: token, else: inspect(token)
+    text =
+      case msg do
+        {pre, post} when is_binary(pre) and is_binary(post) -> pre <> token <> post
+        m when is_binary(m) -> m <> token
+        m -> inspect(m) <> token
+      end
+    String.replace(text, "\n", " ")
+  end
+
+  # The file's AST; `content` (a one-element list) stands in for the file's text when given.
+  defp quoted(file, content \\ []) do
+    text = if content == [], do: File.read!(file), else: hd(content)
+    case Code.string_to_quoted(text, file: file, columns: false) do
+      {:ok, ast} -> {:ok, ast}
+      {:error, {meta, msg, token}} ->
+        line = if is_list(meta), do: Keyword.get(meta, :line, 0), else: meta
+        %{"ok" => false, "line" => line, "message" => syntax_message(msg, token), "syntax" => true}
+    end
+  end
+
+  # `config :app, kw` and `config :app, Key, kw`, noting whether they sit in `if config_env() == :prod`.
+  defp config_calls({:if, _, [condition, branches]}, in_prod) when is_list(branches) do
+    prod = in_prod or prod_condition?(condition)
+    Enum.reduce(branches, [], fn
+      {:do, body}, acc -> config_calls(body, prod) ++ acc
+      {:else, body}, acc -> config_calls(body, in_prod) ++ acc
+      _, acc -> acc
+    end)
+  end
+  defp config_calls({:config, meta, [app | rest]}, in_prod) when is_atom(app) and rest != [] do
+    {key, opts} =
+      case rest do
+        [opts] -> {nil, opts}
+        [key, opts | _] -> {key_name(key), opts}
+      end
+    keys = if is_list(opts), do: for({k, _} <- opts, is_atom(k), do: to_string(k)), else: []
+    [%{"line" => meta[:line], "app" => to_string(app), "key" => key, "keys" => keys, "in_prod" => in_prod}]
+  end
+  defp config_calls({_, _, args}, in_prod) when is_list(args),
+    do: Enum.reduce(args, [], &(config_calls(&1, in_prod) ++ &2))
+  defp config_calls({left, right}, in_prod), do: config_calls(right, in_prod) ++ config_calls(left, in_prod)
+  defp config_calls(list, in_prod) when is_list(list),
+    do: Enum.reduce(list, [], &(config_calls(&1, in_prod) ++ &2))
+  defp config_calls(_, _), do: []
+
+  defp config_nodes(ast) do
+    {_, acc} =
+      Macro.prewalk(ast, [], fn
+        {:config, _, [app | rest]} = node, acc when is_atom(app) and rest != [] -> {node, [node | acc]}
+        node, acc -> {node, acc}
+      end)
+    acc
+  end
+
+  defp split_config([opts]), do: {nil, opts}
+  defp split_config([key, opts | _]), do: {key_name(key), opts}
+
+  defp env_vars(ast) do
+    {_, vars} =
+      Macro.prewalk(ast, [], fn
+        {{:., _, [{:__aliases__, _, [:System]}, fun]}, _, [var | _]} = node, acc
+        when fun in [:get_env, :fetch_env, :fetch_env!] and is_binary(var) -> {node, [var | acc]}
+        node, acc -> {node, acc}
+      end)
+    Enum.reverse(vars)
+  end
+
+  defp prod_condition?(condition) do
+    text = Macro.to_string(condition)
+    String.contains?(text, "config_env()") and String.contains?(text, ":prod")
+  end
+
+  defp key_name({:__aliases__, _, parts}), do: Enum.map_join(parts, ".", &to_string/1)
+  defp key_name(atom) when is_atom(atom), do: inspect(atom)
+  defp key_name(other), do: Macro.to_string(other)
+
+  defp apply_environ(environ) do
+    for line <- String.split(environ, "\n", trim: true) do
+      case String.split(line, "=", parts: 2) do
+        ["-" <> name] -> System.delete_env(name)
+        [name, value] -> System.put_env(name, value)
+        _ -> :ok
+      end
+    end
+  end
+
+  defp restore_environ(saved) do
+    for {name, _} <- System.get_env(), not Map.has_key?(saved, name), do: System.delete_env(name)
+    System.put_env(saved)
+  end
+
+  # Where the error is (the first frame in a file of the checkout), and whether it is only that a
+  # dependency's module is not compiled here (which says nothing about the config itself).
+  defp evaluation_error(e, stacktrace, cwd) do
+    {file, line} = error_location(e, stacktrace, cwd)
+    missing =
+      case e do
+        %UndefinedFunctionError{module: mod} when is_atom(mod) and not is_nil(mod) ->
+          if Code.ensure_loaded?(mod), do: nil, else: inspect(mod)
+        _ -> nil
+      end
+    %{"ok" => false, "error" => "** (#{inspect(e.__struct__)}) " <> Exception.message(e),
+      "file" => file, "line" => line, "needs_deps" => missing != nil, "module" => missing}
+  end
+
+  defp error_location(%{file: file, line: line}, _stacktrace, _cwd) when is_binary(file) and is_integer(line),
+    do: {file, line}
+  defp error_location(_e, stacktrace, cwd) do
+    frame =
+      Enum.find_value(stacktrace, fn
+        {_, _, _, info} ->
+          file = info[:file] && to_string(info[:file])
+          if file && String.ends_with?(file, ".exs") && String.starts_with?(Path.expand(file, cwd), cwd),
+            do: {Path.expand(file, cwd), info[:line]}
+        _ -> nil
+      end)
+    frame || {nil, nil}
+  end
+end
+
+BezgelorJudge.main()
