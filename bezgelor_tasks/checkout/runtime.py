@@ -103,6 +103,17 @@ def boot_overrides(co: Checkout, user: UserRuntime) -> list[BootOverride]:
     return out
 
 
+def build_time_reads(co: Checkout) -> dict[str, str]:
+    """Environment variable -> `file:line` for every value the build-time config files compute from it."""
+    out: dict[str, str] = {}
+    for rel in BUILD_TIME_CONFIG:
+        path = co.path(rel)
+        for v in (elixir.env_config(path) if path.is_file() and elixir.available() else None) or []:
+            for var in v.vars:
+                out.setdefault(var, f"{rel}:{v.line}")
+    return out
+
+
 def _indent(expr: str, by: str) -> str:
     return expr.replace("\n", "\n" + by)
 

@@ -23,7 +23,7 @@ from bezgelor_tasks.checks import (
     runtime,
 )
 from bezgelor_tasks.checks.context import CheckContext
-from bezgelor_tasks.checks.findings import SEVERITIES, Finding
+from bezgelor_tasks.checks.findings import SEVERITIES, Finding, default_id
 
 CheckFn = Callable[[CheckContext], list[Finding]]
 
@@ -44,10 +44,43 @@ CHECKS: tuple[tuple[str, CheckFn], ...] = (
 )
 
 
+# A file in the checkout where a user silences findings they have judged, one per line:
+#   <finding id> [<file>[:<line>]]   # why
+IGNORE_FILE = ".bezgelor-verify-ignore"
+
+
+@dataclass(frozen=True)
+class Ignore:
+    id: str
+    file: str | None
+    line: int | None
+    why: str
+
+    def covers(self, f: Finding) -> bool:
+        return (self.id == f.id and (self.file is None or self.file == f.file)
+                and (self.line is None or self.line == f.line))
+
+
+def read_ignores(co: Checkout) -> list[Ignore]:
+    path = co.path(IGNORE_FILE)
+    if not path.is_file():
+        return []
+    out = []
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        text, _, why = raw.partition("#")
+        parts = text.split()
+        if not parts:
+            continue
+        file, _, line = parts[1].partition(":") if len(parts) > 1 else (None, "", "")
+        out.append(Ignore(parts[0], file, int(line) if line.isdigit() else None, why.strip()))
+    return out
+
+
 @dataclass
 class Report:
     findings: list[Finding]
     skipped: list[str] = field(default_factory=list)
+    ignored: list[tuple[Finding, Ignore]] = field(default_factory=list)
 
     def count(self, severity: str) -> int:
         return sum(1 for f in self.findings if f.severity == severity)
@@ -58,6 +91,7 @@ class Report:
 
     def as_json(self) -> dict[str, object]:
         return {"findings": [f.as_json() for f in self.findings], "skipped": self.skipped,
+                "ignored": [{**f.as_json(), "why": i.why} for f, i in self.ignored],
                 "counts": {s: self.count(s) for s in SEVERITIES}, "ok": self.errors == 0}
 
 
@@ -70,17 +104,25 @@ def _actionable(fix: str, file: str) -> str:
 
 def verify(co: Checkout) -> Report:
     ctx = CheckContext(co)
+    ignores = read_ignores(co)
     findings: list[Finding] = []
+    ignored: list[tuple[Finding, Ignore]] = []
     for name, fn in CHECKS:
         for f in fn(ctx):
-            findings.append(Finding(f.severity, f.file, f.line, f.message, _actionable(f.fix, f.file), name))
+            found = Finding(f.severity, f.file, f.line, f.message, _actionable(f.fix, f.file), name,
+                            f.id or default_id(name, f.message))
+            rule = next((i for i in ignores if i.covers(found)), None)
+            if rule is None:
+                findings.append(found)
+            else:
+                ignored.append((found, rule))
     order = {s: i for i, s in enumerate(SEVERITIES)}
     findings.sort(key=lambda f: order[f.severity])  # stable: areas keep their order within a severity
-    return Report(findings, ctx.skipped)
+    return Report(findings, ctx.skipped, ignored)
 
 
 def run_checks(co: Checkout) -> list[Finding]:
     return verify(co).findings
 
 
-__all__ = ["Finding", "Report", "run_checks", "verify", "CHECKS"]
+__all__ = ["Finding", "Report", "run_checks", "verify", "CHECKS", "IGNORE_FILE"]

@@ -1,8 +1,9 @@
 """Commands in the checkout's docs and CI that the seed plan got wrong (see facts: flyctl's real grammar).
 
 Only command lines are read: fenced code blocks in Markdown, every line of workflows and shell
-scripts. Prose that names a wrong command to warn against it is left alone. Warnings, not errors:
-wrong docs mislead people but do not break a deploy.
+scripts. Prose that names a wrong command to warn against it is left alone. Findings are about what
+will run: a workflow or script line gets a warning of its own; the user's Markdown (people read it,
+nothing runs it) gets at most one summarised note, so it never buries the real errors.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bezgelor_tasks.checks.context import CheckContext
-from bezgelor_tasks.checks.findings import Finding, error, warning
+from bezgelor_tasks.checks.findings import Finding, error, info, warning
 
 _FLY = r"\bfly(?:ctl)?\s+"
 # (pattern, severity, what is wrong, how to fix)
@@ -54,27 +55,48 @@ def _files(ctx: CheckContext) -> list[Path]:
     return sorted(p for p in found if p.is_file())
 
 
+def _hits(path: Path) -> Iterator[tuple[int, str, str, str]]:
+    """(line, severity, what, fix) for every wrong command line of one file."""
+    lines = list(_command_lines(path))
+    # join `\` continuations so flags on the next line count
+    joined: list[tuple[int, str]] = []
+    for no, line in lines:
+        if joined and joined[-1][1].rstrip().endswith("\\"):
+            joined[-1] = (joined[-1][0], joined[-1][1].rstrip()[:-1] + " " + line.strip())
+        else:
+            joined.append((no, line))
+    for no, line in joined:
+        if line.lstrip().startswith("#"):
+            continue
+        for pattern, severity, what, fix in RULES:
+            if pattern.search(line):
+                yield no, severity, what, fix
+        if _PG_CREATE.search(line) and "--org" not in line and " -o " not in line:
+            yield (no, "warning", "`fly postgres create` without --org prompts, and fails when not on a terminal",
+                   "pass --name --region --org --initial-cluster-size --vm-size --volume-size (or use "
+                   "`inv deploy.full`)")
+
+
 def check(ctx: CheckContext) -> list[Finding]:
     out: list[Finding] = []
+    in_prose: dict[str, list[int]] = {}
     for path in _files(ctx):
         rel = ctx.rel(path)
-        lines = list(_command_lines(path))
-        # join `\` continuations so flags on the next line count
-        joined: list[tuple[int, str]] = []
-        for no, line in lines:
-            if joined and joined[-1][1].rstrip().endswith("\\"):
-                joined[-1] = (joined[-1][0], joined[-1][1].rstrip()[:-1] + " " + line.strip())
-            else:
-                joined.append((no, line))
-        for no, line in joined:
-            if line.lstrip().startswith("#"):
+        for no, severity, what, fix in _hits(path):
+            if path.suffix.lower() in (".md", ".markdown"):
+                in_prose.setdefault(rel, []).append(no)
                 continue
-            for pattern, severity, what, fix in RULES:
-                if pattern.search(line):
-                    make = error if severity == "error" else warning
-                    out.append(make(rel, no, what, fix))
-            if _PG_CREATE.search(line) and "--org" not in line and " -o " not in line:
-                out.append(warning(rel, no, "`fly postgres create` without --org prompts, and fails when not on "
-                                   "a terminal", "pass --name --region --org --initial-cluster-size --vm-size "
-                                   "--volume-size (or use `inv deploy.full`)"))
+            make = error if severity == "error" else warning
+            out.append(make(rel, no, what, fix))
+    if in_prose:
+        n = sum(len(v) for v in in_prose.values())
+        where = "; ".join(f"{rel}:{','.join(map(str, nos[:4]))}{'…' if len(nos) > 4 else ''}"
+                          for rel, nos in sorted(in_prose.items()))
+        out.append(info(sorted(in_prose)[0], None,
+                        f"{n} command line(s) in your Markdown docs use flyctl commands the seed plan got wrong "
+                        f"(`fly secrets set NAME=value` leaks secrets, `fly ips allocate` is interactive, ...): "
+                        f"{where}. Nothing runs them, so they do not block a deploy",
+                        "when you next edit those docs, point readers at `inv secrets.set`, `inv ips.allocate`, "
+                        "`inv rollback.app` and `inv db.restore` (the generated docs/fly-*.md already do)",
+                        "docs.prose-commands"))
     return out

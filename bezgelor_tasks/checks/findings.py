@@ -17,6 +17,7 @@ class Finding:
     message: str           # what is wrong
     fix: str               # how to fix it
     check: str = ""        # which check found it (the module name)
+    id: str = ""           # stable id (`check.kind`): what a user names to silence it (IGNORE_FILE)
 
     def where(self) -> str:
         return f"{self.file}:{self.line}" if self.line else self.file
@@ -28,16 +29,29 @@ class Finding:
         return asdict(self)
 
 
-def error(file: str, line: int | None, message: str, fix: str) -> Finding:
-    return Finding("error", file, line, message, fix)
+def error(file: str, line: int | None, message: str, fix: str, id: str = "") -> Finding:
+    return Finding("error", file, line, message, fix, id=id)
 
 
-def warning(file: str, line: int | None, message: str, fix: str) -> Finding:
-    return Finding("warning", file, line, message, fix)
+def warning(file: str, line: int | None, message: str, fix: str, id: str = "") -> Finding:
+    return Finding("warning", file, line, message, fix, id=id)
 
 
-def info(file: str, line: int | None, message: str, fix: str) -> Finding:
-    return Finding("info", file, line, message, fix)
+def info(file: str, line: int | None, message: str, fix: str, id: str = "") -> Finding:
+    return Finding("info", file, line, message, fix, id=id)
+
+
+_CODE_OR_NAME = re.compile(r"`[^`]*`|\"[^\"]*\"|'[^']*'|\S*[/.:]\S*|\d+")
+_WORD = re.compile(r"[a-z]+")
+_FILLER = {"the", "a", "an", "is", "it", "its", "so", "of", "to", "and", "or", "in", "on", "for", "with", "no",
+           "not", "has", "have", "there", "that", "this", "which", "be", "are", "as", "by", "at", "from"}
+
+
+def default_id(check: str, message: str) -> str:
+    """A stable id for a finding that names none: its check and the first words of what it says (code,
+    names, paths and numbers left out, so the id is the same on every checkout)."""
+    words = [w for w in _WORD.findall(_CODE_OR_NAME.sub(" ", message.lower())) if w not in _FILLER]
+    return f"{check}." + "-".join(words[:3] or ["finding"])
 
 
 def line_of(text: str, pattern: str, flags: int = 0, *, start: int = 0) -> int | None:

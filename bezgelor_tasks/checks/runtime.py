@@ -11,13 +11,14 @@ from booting with no key (or a development key) in production.
 from __future__ import annotations
 
 import base64
-import re
 from typing import Any
 
-from bezgelor_tasks.checkout.runtime import REQUIRED_ENV
+from bezgelor_tasks.checkout.runtime import REQUIRED_ENV, BootOverride, boot_overrides, build_time_reads, user_runtime
 from bezgelor_tasks.checks.config import evaluation_problem
 from bezgelor_tasks.checks.context import CheckContext
 from bezgelor_tasks.checks.findings import Finding, error, info, line_of, strip_elixir_comments, warning
+from bezgelor_tasks.pg_flavor import fly_database_url, repo_runtime_options
+from bezgelor_tasks.settings import Settings
 
 REL = "config/runtime.exs"
 # 32 bytes that are not valid UTF-8, so the decoded key comes back from Elixir as "base64:<CLOAK_KEY>"
@@ -25,7 +26,6 @@ _DUMMY_KEY = bytes(range(0x80, 0xA0))
 DUMMY_ENV = {
     "SECRET_KEY_BASE": "verify-dummy-secret-key-base-" + "0" * 64,
     "CLOAK_KEY": base64.b64encode(_DUMMY_KEY).decode(),
-    "DATABASE_URL": "ecto://verify:dummy@bezgelor-verify-db.flycast:5432/bezgelor_verify",
     "WORLD_PUBLIC_ADDRESS": "203.0.113.7",
     "PHX_HOST": "verify.example.com",
 }
@@ -36,12 +36,13 @@ def required_env() -> tuple[str, ...]:
     return tuple(REQUIRED_ENV)
 
 
-def dummy_environ(portal_port: int) -> dict[str, str]:
-    """Dummy values for every variable runtime.exs reads; PORT differs from the default on purpose, so
-    a hard-coded port shows."""
+def dummy_environ(settings: Settings) -> dict[str, str]:
+    """Dummy values for every variable runtime.exs reads, DATABASE_URL shaped like the one Fly sets for the
+    Postgres flavor; PORT differs from the default on purpose, so a hard-coded port shows."""
     env = {var: f"verify-dummy-{var.lower()}" for var in required_env()}
     env.update(DUMMY_ENV)
-    env["PORT"] = str(portal_port + 1)
+    env["DATABASE_URL"] = fly_database_url(settings.pg_flavor, settings.db_app, settings.db_name)
+    env["PORT"] = str(settings.portal_port + 1)
     return env
 
 
@@ -63,14 +64,18 @@ def _module_opts(cfg: dict[str, Any], app: str, module: str) -> dict[str, Any] |
     return opts if isinstance(opts, dict) else None
 
 
-def _textual(ctx: CheckContext, code: str) -> tuple[list[Finding], set[str]]:
+def _textual(ctx: CheckContext, code: str, text: str) -> tuple[list[Finding], set[str]]:
     out: list[Finding] = []
     unread: set[str] = set()
     prod_block = line_of(code, r"config_env\(\)\s*==\s*:prod")
+    reads = user_runtime(ctx.co, text).reads
+    at_build = build_time_reads(ctx.co) if ctx.elixir_available else {}
     for var in required_env():
-        if not re.search(rf"System\.(?:get_env|fetch_env!?)\(\s*\"{var}\"", code):
+        if var not in reads:
             unread.add(var)
-            out.append(error(REL, prod_block, f"never reads {var}, which the release needs in production",
+            trap = (f" ({at_build[var]} reads it, but only when the image is built, inside the Docker build: "
+                    "the image would ship the build's default whatever Fly sets)") if var in at_build else ""
+            out.append(error(REL, prod_block, f"never reads {var}, which the release needs in production{trap}",
                              f'read it with System.get_env("{var}") || raise "..." inside the :prod block '
                              f"{_FIX_INIT}"))
     if prod_block is None:
@@ -93,12 +98,7 @@ def _evaluated(ctx: CheckContext, code: str, cfg: dict[str, Any], env: dict[str,
                              f"evaluated for :prod, {repo_name}'s url {state}, not DATABASE_URL",
                              f"set `config :{s.db_otp_app}, {repo_name}, url: database_url` in the :prod block "
                              f"{_FIX_INIT}"))
-        ssl = repo.get("ssl")
-        if ssl in (None, "false", "nil") or ssl == [] or ssl == {}:
-            out.append(warning(REL, line_of(code, r"DATABASE_URL") or prod_block,
-                               f"evaluated for :prod, {repo_name} connects without ssl",
-                               f"add `ssl: true, ssl_opts: [verify: :verify_none]` to {repo_name}'s config in "
-                               f"the :prod block {_FIX_INIT}"))
+        out += _repo_connects_on_fly(s.pg_flavor, repo_name, repo, line_of(code, r"DATABASE_URL") or prod_block)
     endpoint = _module_opts(cfg, s.portal_app, endpoint_name) or {}
     http = endpoint.get("http")
     port = http.get("port") if isinstance(http, dict) else None
@@ -135,6 +135,56 @@ def _evaluated(ctx: CheckContext, code: str, cfg: dict[str, Any], env: dict[str,
     return out
 
 
+def _truthy(value: Any) -> bool:
+    return value not in (None, "false", "nil", ":false", ":nil", False, [], {})
+
+
+def _repo_connects_on_fly(flavor: str, repo_name: str, repo: dict[str, Any], line: int | None) -> list[Finding]:
+    """The evaluated Repo options against what the flavor needs (pg_flavor, the one description)."""
+    need = repo_runtime_options(flavor)
+    out: list[Finding] = []
+    sockets = repo.get("socket_options") or []
+    if need.ipv6 and ":inet6" not in (sockets if isinstance(sockets, list) else [sockets]):
+        out.append(error(REL, line, f"evaluated for :prod, {repo_name} connects over IPv4 only: Fly's private "
+                         "network is IPv6 only (.internal/.flycast names have no A records), so it fails with "
+                         ":nxdomain", f"add `socket_options: [:inet6]` to {repo_name} in the :prod block "
+                         f"{_FIX_INIT}", "runtime.repo-ipv6"))
+    ssl = _truthy(repo.get("ssl"))
+    if ssl and not need.ssl:
+        out.append(error(REL, line, f"evaluated for :prod, {repo_name} demands TLS of Postgres Flex: "
+                         f"{need.why_ssl}", f"remove `ssl: true` (and ssl_opts) from {repo_name} in {REL}, or "
+                         "set BEZGELOR_PG_FLAVOR=mpg if the database is Managed Postgres", "runtime.repo-ssl"))
+    elif need.ssl and not ssl:
+        out.append(warning(REL, line, f"evaluated for :prod, {repo_name} connects to Managed Postgres without TLS",
+                           f"add `ssl: true` to {repo_name} in the :prod block {_FIX_INIT}", "runtime.repo-ssl"))
+    if need.prepare_unnamed and repo.get("prepare") != ":unnamed":
+        out.append(error(REL, line, f"evaluated for :prod, {repo_name} uses named prepared statements, which "
+                         "Managed Postgres' PgBouncer (transaction mode) breaks",
+                         f"add `prepare: :unnamed` to {repo_name} in the :prod block {_FIX_INIT}",
+                         "runtime.repo-prepare"))
+    return out
+
+
+def _build_time_reads(ctx: CheckContext, user_code: str) -> list[Finding]:
+    """config.exs/prod.exs values computed from the environment when the image is built, never read again at
+    boot: on Fly, [env] and secrets exist only on the machine, so the image keeps the build's defaults."""
+    user = user_runtime(ctx.co, user_code)
+    calls: dict[tuple[str, int], list[BootOverride]] = {}
+    for o in boot_overrides(ctx.co, user):
+        calls.setdefault((o.file, o.line), []).append(o)
+    out = []
+    for (file, line), found in calls.items():
+        o = found[0]
+        names = ", ".join(v for f in found for v in f.vars)
+        keys = ", ".join(f"{f.kw}:" for f in found)
+        out.append(warning(file, line, f"`config :{o.app}{', ' + o.key if o.key else ''}` ({keys}) reads {names} "
+                           "when the release is built (inside the Docker build), not when the machine boots: a "
+                           "value set on Fly ([env] or a secret) never reaches it, and the image keeps the "
+                           "build's default", f"read it again in {REL}'s :prod block {_FIX_INIT}",
+                           "runtime.build-time-env"))
+    return out
+
+
 def _cloak_key_enforced(ctx: CheckContext, code: str, env: dict[str, str]) -> list[Finding]:
     # None removes the variable, even when this shell has CLOAK_KEY set.
     without: dict[str, str | None] = {**{k: v for k, v in env.items() if k != "CLOAK_KEY"}, "CLOAK_KEY": None}
@@ -157,11 +207,12 @@ def check(ctx: CheckContext) -> list[Finding]:
         return [error(REL, None, "config/runtime.exs is missing, so the release reads no secrets at boot",
                       "run `inv init` to write it")]
     code = strip_elixir_comments(text)
-    out, unread = _textual(ctx, code)
+    out, unread = _textual(ctx, code, text)
     if not ctx.elixir_available:
         ctx.skipped.append(f"{REL} was NOT evaluated for :prod (Elixir is not installed): only its text was read")
         return out
-    env = dummy_environ(ctx.settings.portal_port)
+    out += _build_time_reads(ctx, text)
+    env = dummy_environ(ctx.settings)
     ev = ctx.evaluate(REL, "prod", env)
     names = ", ".join(sorted(env))
     problem = evaluation_problem(ctx, REL, ev, f"evaluating config/runtime.exs for :prod (dummy {names})")

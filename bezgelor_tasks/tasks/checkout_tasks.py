@@ -11,7 +11,7 @@ from invoke.exceptions import Exit
 from bezgelor_tasks import elixir, git
 from bezgelor_tasks.checkout import plan
 from bezgelor_tasks.checkout.discover import Checkout
-from bezgelor_tasks.checks import Report
+from bezgelor_tasks.checks import IGNORE_FILE, Report
 from bezgelor_tasks.checks import verify as run_verify
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.tasks._common import ROOT_HELP, Session, session, user_task
@@ -47,8 +47,12 @@ def print_report(report: Report, ui: UI) -> None:
     for note in report.skipped:
         ui.warn(f"SKIPPED: {note}")
     for f in report.findings:
-        ui.say(f.severity, f"{f.where()} {f.message} — {f.fix}")
+        ui.say(f.severity, f"{f.where()} {f.message} — {f.fix} [{f.id}]")
+    for f, rule in report.ignored:
+        ui.line(f"   ignored {f.where()} [{f.id}] ({rule.why or 'no reason given'}; listed in {IGNORE_FILE})")
     counts = f"{report.errors} error(s), {report.count('warning')} warning(s), {report.count('info')} note(s)"
+    if report.ignored:
+        counts += f", {len(report.ignored)} ignored"
     if report.errors:
         ui.error(f"verify: {counts}. Fix the errors (most are fixed by `inv init`), then run `inv verify` again.")
     else:
