@@ -68,9 +68,10 @@ class Settings:
         "Seconds Fly waits before health checks count (Fly clamps check durations to 60s; longer boots are "
         "covered by the deploy wait timeout and our health gate).",
     )
-    elixir_version: str = _setting("BEZGELOR_ELIXIR_VERSION", "1.17.3", "Elixir of the build image.")
-    otp_version: str = _setting("BEZGELOR_OTP_VERSION", "27.2", "Erlang/OTP of the build image.")
-    debian_version: str = _setting("BEZGELOR_DEBIAN_VERSION", "bookworm-20241202-slim", "Debian tag of both images.")
+    elixir_version: str = _setting(
+        "BEZGELOR_ELIXIR_VERSION", "1.19.5", "Elixir of the build image (hexpm/elixir), >= what mix.exs requires.")
+    otp_version: str = _setting("BEZGELOR_OTP_VERSION", "28.5", "Erlang/OTP of the build image.")
+    debian_version: str = _setting("BEZGELOR_DEBIAN_VERSION", "bookworm-20260518-slim", "Debian tag of both images.")
     image_source: str = _setting(
         "BEZGELOR_IMAGE_SOURCE", "https://github.com/Bezgelor/bezgelor", "OCI source label of the image."
     )

@@ -17,11 +17,14 @@ from dataclasses import dataclass, field
 
 from bezgelor_tasks.checkout.discover import Checkout
 from bezgelor_tasks.files import FileChange, generated_change
+from bezgelor_tasks.render import render
 
 DOCKERFILE = "Dockerfile"
 
 # Build tools for NIFs (build-essential) and git deps (git). Runtime: what an OTP release needs on Debian.
 BUILD_PACKAGES = ("build-essential", "git")
+# Debian's Node.js and npm, for `npm ci` in assets folders with runtime dependencies.
+NODE_PACKAGES = ("nodejs", "npm")
 NOBODY_UID = 65534   # Debian's `nobody`
 RUNTIME_PACKAGES = ("libstdc++6", "openssl", "libncurses6", "locales", "ca-certificates")
 # Config files the build never reads: dev/test are for other environments, runtime.exs is copied
@@ -45,109 +48,67 @@ def build_config_files(co: Checkout) -> list[str]:
     return [f"config/{n}" for n in sorted(names, key=lambda n: (n != "config.exs", n != "prod.exs", n))]
 
 
+def npm_folders(co: Checkout) -> list[str]:
+    """assets/ folders of release apps whose package.json has runtime dependencies: esbuild bundles them in
+    `mix assets.deploy`, so the image must run `npm ci` there first (and so needs Node.js)."""
+    out = []
+    for app in co.release_apps:
+        package = co.app_dir(app) / "assets" / "package.json"
+        try:
+            deps = json.loads(package.read_text(encoding="utf-8")).get("dependencies") if package.is_file() else None
+        except (ValueError, AttributeError):
+            deps = None
+        if deps:
+            out.append(co.rel(package.parent))
+    return out
+
+
+def npm_install(co: Checkout, folder: str) -> str:
+    """`npm ci` where a lock file pins the versions, else `npm install` (which writes one)."""
+    locked = (co.root / folder / "package-lock.json").is_file()
+    return f"npm {'ci' if locked else 'install'} --prefix {folder} --no-audit --no-fund"
+
+
+def elixir_requirements(co: Checkout) -> dict[str, str]:
+    """mix.exs file -> its `elixir:` requirement, for the umbrella and every release app (asked of Elixir)."""
+    from bezgelor_tasks import elixir
+
+    files = [co.path("mix.exs"), *(co.app_dir(app) / "mix.exs" for app in co.release_apps)]
+    out = {}
+    for path in files:
+        project = elixir.mix_project(path) if path.is_file() and elixir.available() else None
+        if project and isinstance(project.get("elixir"), str):
+            out[co.rel(path)] = project["elixir"]
+    return out
+
+
+def unmet_requirements(co: Checkout, version: str) -> dict[str, str]:
+    """The requirements of `elixir_requirements` that Elixir `version` does not meet (Version.match?)."""
+    from bezgelor_tasks import elixir
+
+    return {rel: req for rel, req in elixir_requirements(co).items() if not elixir.version_matches(version, req)}
+
+
 def render_dockerfile(co: Checkout) -> str:
     s = co.settings
-    apps = co.release_apps
     portal = s.portal_app
     aliases = portal_mix_aliases(co)
-    has_assets = (co.app_dir(portal) / "assets").is_dir()
-    lock = " mix.lock" if (co.root / "mix.lock").is_file() else ""
-    pkgs_build = " ".join(BUILD_PACKAGES)
-    pkgs_run = " ".join(RUNTIME_PACKAGES)
-    ports = s.ports.all()
-
-    out: list[str] = []
-    add = out.append
-    add("# Bezgelor release image, written by `inv init` from the apps in apps/ and the BEZGELOR_* settings.")
-    add("# Adding or removing an umbrella app? Run `inv init` again so the COPY lines follow.")
-    add(f"# Never copied (dev-only, see BEZGELOR_DEV_ONLY_APPS): {', '.join(s.dev_only_apps) or 'none'}.")
-    add(f"ARG ELIXIR_VERSION={s.elixir_version}")
-    add(f"ARG OTP_VERSION={s.otp_version}")
-    add(f"ARG DEBIAN_VERSION={s.debian_version}")
-    add('ARG BUILDER_IMAGE="hexpm/elixir:${ELIXIR_VERSION}-erlang-${OTP_VERSION}-debian-${DEBIAN_VERSION}"')
-    add('ARG RUNNER_IMAGE="debian:${DEBIAN_VERSION}"')
-    add("")
-    add("FROM ${BUILDER_IMAGE} AS builder")
-    add("")
-    add("# Versions come from the pinned base image tag (DEBIAN_VERSION is a dated snapshot), so the")
-    add("# packages are as reproducible as the tag; pinning each apt version too would break on every")
-    add("# Debian point release without making the image any safer.")
-    add("# hadolint ignore=DL3008")
-    add("RUN apt-get update \\")
-    add(f"    && apt-get install -y --no-install-recommends {pkgs_build} \\")
-    add("    && rm -rf /var/lib/apt/lists/*")
-    add("")
-    add("WORKDIR /app")
-    add("RUN mix local.hex --force && mix local.rebar --force")
-    add("ENV MIX_ENV=prod")
-    add("")
-    add("# mix.exs files first: dependencies are fetched and compiled again only when one of them changes.")
-    add(f"COPY mix.exs{lock} ./")
-    for app in apps:
-        add(f"COPY apps/{app}/mix.exs apps/{app}/")
-    add("RUN mix deps.get --only prod")
-    add("# Compile-time config (runtime.exs comes later).")
-    add(f"COPY {' '.join(build_config_files(co))} config/")
-    if "assets.setup" in aliases:
-        add(f"# The asset aliases live in {portal}'s mix.exs; `mix cmd --app` runs them there, so the build")
-        add("# does not depend on umbrella-level aliases.")
-        add("RUN mix deps.compile \\")
-        add(f"    && mix cmd --app {portal} mix assets.setup")
-    else:
-        add("RUN mix deps.compile")
-    add("")
-    priv_apps = [a for a in apps if co.has_priv(a)]
-    if priv_apps:
-        add("# priv/ of the apps that have one (game data, migrations, static files).")
-        for app in priv_apps:
-            add(f"COPY apps/{app}/priv apps/{app}/priv")
-    add("# Source of every release app.")
-    for app in apps:
-        add(f"COPY apps/{app}/lib apps/{app}/lib")
-    add("RUN mix compile")
-    if has_assets or "assets.deploy" in aliases:
-        add("")
-    if has_assets:
-        add(f"COPY apps/{portal}/assets apps/{portal}/assets")
-    if "assets.deploy" in aliases:
-        add(f"RUN mix cmd --app {portal} mix assets.deploy")
-    add("")
-    add("# Read when the release boots, so copied late: editing it does not invalidate the layers above.")
-    add("COPY config/runtime.exs config/")
-    add("COPY rel rel")
-    add(f"RUN mix release {s.release_name}")
-    add("")
-    add("FROM ${RUNNER_IMAGE} AS runner")
-    add("")
-    add("# See the builder stage for why apt versions are not pinned.")
-    add("# hadolint ignore=DL3008")
-    add("RUN apt-get update \\")
-    add(f"    && apt-get install -y --no-install-recommends {pkgs_run} \\")
-    add("    && rm -rf /var/lib/apt/lists/* \\")
-    add("    && sed -i '/en_US.UTF-8/s/^# //g' /etc/locale.gen \\")
-    add("    && locale-gen")
-    add("ENV LANG=en_US.UTF-8 LANGUAGE=en_US:en LC_ALL=en_US.UTF-8 MIX_ENV=prod")
-    add("")
-    add("# APP_VERSION comes from fly.toml [build.args] or `inv deploy.full` (git describe); APP_REVISION")
-    add("# is the git commit. Both only label the image.")
-    add("ARG APP_VERSION=unknown")
-    add("ARG APP_REVISION=unknown")
-    add('LABEL org.opencontainers.image.version="${APP_VERSION}" \\')
-    add('      org.opencontainers.image.revision="${APP_REVISION}" \\')
-    add(f'      org.opencontainers.image.source="{s.image_source}" \\')
-    add('      org.opencontainers.image.description="Bezgelor WildStar server emulator: portal and game servers"')
-    add("ENV APP_VERSION=${APP_VERSION}")
-    add("")
-    add("WORKDIR /app")
-    add("RUN chown nobody /app")
-    add(f"COPY --from=builder --chown=nobody:root {s.release_path()} ./")
-    add("# nobody, by number: the runtime need not resolve a name to know the image runs unprivileged.")
-    add(f"USER {NOBODY_UID}")
-    add("")
-    add("# " + ", ".join(f"{name} {port}" for name, port in ports.items()) + " (see fly.toml [[services]]).")
-    add("EXPOSE " + " ".join(str(p) for p in ports.values()))
-    add('CMD ["/app/bin/server"]')
-    return "\n".join(out) + "\n"
+    folders = npm_folders(co)
+    requirements = sorted(set(elixir_requirements(co).values()))
+    return render(
+        "docker/Dockerfile",
+        dev_only=", ".join(s.dev_only_apps) or "none", requirement=", ".join(requirements) or "none stated",
+        elixir_version=s.elixir_version, otp_version=s.otp_version, debian_version=s.debian_version,
+        build_packages=" ".join(BUILD_PACKAGES + (NODE_PACKAGES if folders else ())),
+        lock=" mix.lock" if (co.root / "mix.lock").is_file() else "", apps=co.release_apps,
+        config_files=build_config_files(co), assets_setup="assets.setup" in aliases, portal=portal,
+        priv_apps=[a for a in co.release_apps if co.has_priv(a)], npm_folders=folders,
+        npm_install={f: npm_install(co, f) for f in folders},
+        has_assets=(co.app_dir(portal) / "assets").is_dir(), assets_deploy="assets.deploy" in aliases,
+        release_name=s.release_name, runtime_packages=" ".join(RUNTIME_PACKAGES), image_source=s.image_source,
+        release_path=s.release_path(), nobody_uid=NOBODY_UID,
+        ports_comment=", ".join(f"{name} {port}" for name, port in s.ports.all().items()),
+        ports=[str(p) for p in s.ports.all().values()])
 
 
 def dockerfile_change(co: Checkout) -> FileChange:

@@ -111,6 +111,18 @@ def check_user_files_parse(co: Checkout) -> None:
                         "then run `inv init` again.")
 
 
+def check_toolchain_meets_checkout(co: Checkout) -> None:
+    """The build image's Elixir must meet every mix.exs `elixir:` requirement, or the image cannot build:
+    refuse before writing a Dockerfile that verify would then reject."""
+    unmet = dockerfile.unmet_requirements(co, co.settings.elixir_version)
+    if unmet:
+        what = ", ".join(f"{rel} requires {req}" for rel, req in unmet.items())
+        raise UserError(f"BEZGELOR_ELIXIR_VERSION={co.settings.elixir_version} is too old for this checkout ({what}), "
+                        "so the image it would build stops at `mix deps.get`; nothing was changed.",
+                        fix="set BEZGELOR_ELIXIR_VERSION and BEZGELOR_OTP_VERSION in .env to a hexpm/elixir image "
+                        "that meets it (for example 1.19.5 and 28.5), then run `inv init` again.")
+
+
 def check_new_content_parses(changes: Iterable[FileChange]) -> None:
     """Parse what init is about to write (the judge reads the text itself) before anything is written."""
     todo = [c for c in changes if c.changed and c.rel.endswith((".ex", ".exs"))]
@@ -143,6 +155,7 @@ def run_init(co: Checkout, ui: UI, *, check: bool = False, dry_run: bool = False
     skipped: list[str] = []
     if have_elixir:
         check_user_files_parse(co)
+        check_toolchain_meets_checkout(co)
     elif mode == "apply" and not skip_syntax_check:
         raise UserError("Elixir is not installed, so init cannot check that the mix.exs, config and .ex files "
                         "it writes parse; it refuses to write files it cannot check. Nothing was changed.",

@@ -7,7 +7,9 @@ import fnmatch
 import posixpath
 import re
 
+from bezgelor_tasks.checkout import dockerfile as dockerfile_mod
 from bezgelor_tasks.checkout import dockerignore as dockerignore_mod
+from bezgelor_tasks.checkout.dockerfile import DockerfileFacts
 from bezgelor_tasks.checks.context import CheckContext
 from bezgelor_tasks.checks.findings import Finding, error, warning
 
@@ -35,6 +37,32 @@ def _dev_ignored(ctx: CheckContext, app: str) -> bool:
     if not text:
         return False
     return dockerignore_mod.is_ignored(dockerignore_mod.dockerignore_patterns(text), f"apps/{app}/mix.exs")
+
+
+def _toolchain(ctx: CheckContext, facts: DockerfileFacts, first_line: int | None) -> list[Finding]:
+    """What the build needs beyond copying: an Elixir the apps accept, and `npm ci` before assets.deploy
+    wherever package.json has runtime dependencies (the same lists init writes from)."""
+    co = ctx.co
+    out: list[Finding] = []
+    version = facts.args.get("ELIXIR_VERSION")
+    if not ctx.elixir_available:
+        ctx.skipped.append("the Dockerfile's Elixir version was NOT compared with mix.exs (Elixir is not installed)")
+    elif version:
+        for rel, req in dockerfile_mod.unmet_requirements(co, version).items():
+            out.append(error(REL, facts.arg_lines.get("ELIXIR_VERSION"), f"builds with Elixir {version}, but {rel} "
+                             f"requires {req}: `mix deps.get` stops there", "set BEZGELOR_ELIXIR_VERSION (and "
+                             "BEZGELOR_OTP_VERSION) to a hexpm/elixir image that meets it, then run `inv init`",
+                             "dockerfile.elixir-too-old"))
+    deploy = next((i.line for i in facts.runs if "assets.deploy" in i.args), None)
+    for folder in dockerfile_mod.npm_folders(co):
+        installs = [i.line for i in facts.runs
+                    if re.search(r"\bnpm\s+(ci|install)\b", i.args) and folder in i.args]
+        if not installs or (deploy is not None and min(installs) > deploy):
+            out.append(error(REL, deploy or first_line, f"{folder}/package.json has runtime dependencies, but "
+                             "nothing runs `npm ci` there before `mix assets.deploy`: esbuild cannot resolve "
+                             "them and the build fails", f"install Node.js and run `npm ci --prefix {folder}` "
+                             "before assets.deploy (run `inv init`)", "dockerfile.npm-ci"))
+    return out
 
 
 def check(ctx: CheckContext) -> list[Finding]:
@@ -98,6 +126,7 @@ def check(ctx: CheckContext) -> list[Finding]:
     if facts.cmd is None or not any("bin/server" in part for part in facts.cmd):
         out.append(warning(REL, facts.cmd_line, "the image does not start /app/bin/server",
                            'end with `CMD ["/app/bin/server"]` (it sets PHX_SERVER and starts the release)'))
+    out += _toolchain(ctx, facts, first_line)
     users = [i for i in facts.instructions if i.keyword == "USER"]
     if not users or users[-1].args.strip() in ("root", "0"):
         out.append(warning(REL, users[-1].line if users else None, "the release runs as root",
