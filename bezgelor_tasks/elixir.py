@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import base64
 import json
+import os
 import shutil
 import threading
 from collections.abc import Mapping
@@ -46,6 +47,7 @@ class Judge:
         self._lock = threading.Lock()
         self._cache: dict[tuple[object, ...], dict[str, Any]] = {}
         self._next_id = 0
+        self._environ = 0
         self.starts = 0       # how many Elixir processes this judge started (1 per run, unless one died)
         self.questions = 0    # how many questions reached Elixir (cache misses)
 
@@ -66,8 +68,13 @@ class Judge:
         with self._lock:
             if key in self._cache:
                 return self._cache[key]
+            environ = hash(frozenset(os.environ.items()))
+            if self._conversation is not None and environ != self._environ:
+                self._conversation.close()   # the process sees the environment it started with
+                self._conversation = None
             if self._conversation is None or not self._conversation.alive:
                 self._conversation = self._start()
+                self._environ = environ
             self._next_id += 1
             qid = str(self._next_id)
             encoded = "\t".join(base64.b64encode(a.encode("utf-8")).decode("ascii") for a in args)

@@ -234,7 +234,7 @@ def test_runtime_exs_requires_the_production_secrets_and_keeps_the_users_config(
     assert text.startswith(before.rstrip("\n"))  # the user's lines are all still there, untouched
     assert text.count('System.get_env("PHX_HOST")') == 1  # the user already reads it
     assert text.count('System.get_env("POOL_SIZE")') == 1
-    assert "verify: :verify_none" in text and "SECURITY TRADE-OFF" in text
+    assert "ssl: false" in text and "socket_options" in text and "sslmode=disable" in text  # Flex, on Fly
     env = prod_env(monkeypatch)
     config = elixir.read_config(bezgelor_checkout / RUNTIME, "prod")
     endpoint = config[":bezgelor_portal"]["Elixir.BezgelorPortalWeb.Endpoint"]
@@ -242,8 +242,9 @@ def test_runtime_exs_requires_the_production_secrets_and_keeps_the_users_config(
     assert endpoint["url"]["host"] == "bezgelor.example.com"
     assert endpoint["http"]["port"] == 4000
     repo = config[":bezgelor_db"]["Elixir.BezgelorDb.Repo"]
-    assert repo["url"] == env["DATABASE_URL"] and repo["ssl"] == "true"
-    assert repo["ssl_opts"] == {"verify": ":verify_none"} and repo["pool_size"] == 10
+    assert repo["url"] == env["DATABASE_URL"] and repo["ssl"] == "false" and repo["pool_size"] == 10
+    assert repo["socket_options"] == [":inet6", ["keepalive", "true"]]   # Fly's private network is IPv6 only
+    assert (repo["queue_target"], repo["queue_interval"], repo["idle_interval"]) == (5000, 30000, 60000)
     world = config[":bezgelor_world"]
     assert world["public_address"] == "203.0.113.7" and world["tick_rate"] == 20
     assert "PHX_HOST" in " ".join(change.notes)

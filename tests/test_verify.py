@@ -308,15 +308,27 @@ config :logger, level: :info
     assert (ready_checkout / "config/prod.exs").read_text().splitlines()[f["line"] - 1].strip() == "force_ssl: ["
 
 
-def test_the_seed_plans_wrong_flyctl_commands_in_docs_are_flagged_but_prose_is_not(ready_checkout):
+def test_wrong_flyctl_commands_in_user_docs_are_one_summarised_note_and_prose_is_not_read(ready_checkout):
     (ready_checkout / "docs" / "old-notes.md").write_text(
         "# Old notes\nThere is no `fly releases rollback`; do not use it.\n\n```bash\n"
         "fly ips allocate v4 --app bezgelor\nfly secrets set \\\n  SECRET_KEY_BASE=\"x\" --app bezgelor\n"
         "fly releases rollback 3 --app bezgelor\n```\n")
     code, report = verify_json(ready_checkout)
     assert code == 0                                   # docs mislead people; they do not break a deploy
-    lines = {(f["line"], f["message"].split("`")[1]) for f in findings(report, "docs", "warning")}
-    assert lines == {(5, "fly ips allocate"), (6, "fly secrets set NAME=value"), (8, "fly releases rollback")}
+    assert findings(report, "docs", "warning") == []   # never a wall of warnings about prose
+    (note,) = findings(report, "docs", "info")
+    assert note["id"] == "docs.prose-commands"
+    assert "3 command line(s)" in note["message"] and "docs/old-notes.md:5,6,8" in note["message"]
+
+
+def test_wrong_flyctl_commands_in_a_script_that_runs_are_warnings_of_their_own(ready_checkout):
+    (ready_checkout / "scripts").mkdir(exist_ok=True)
+    (ready_checkout / "scripts" / "ops.sh").write_text("#!/bin/sh\nfly ips allocate v4 --app bezgelor\n"
+                                                       "fly releases rollback 3 --app bezgelor\n")
+    code, report = verify_json(ready_checkout)
+    assert code == 0
+    lines = {(f["file"], f["line"], f["message"].split("`")[1]) for f in findings(report, "docs", "warning")}
+    assert lines == {("scripts/ops.sh", 2, "fly ips allocate"), ("scripts/ops.sh", 3, "fly releases rollback")}
 
 
 # --- config evaluated by real Elixir (Config.Reader) ----------------------------------------------
@@ -349,13 +361,15 @@ def test_runtime_exs_that_boots_without_cloak_key_is_an_error(ready_checkout):
 
 def test_runtime_exs_values_that_do_not_reach_the_repo_vault_and_world_server(ready_checkout):
     runtime_edit(ready_checkout, "url: database_url,", 'url: "ecto://postgres@localhost/bezgelor",')
-    runtime_edit(ready_checkout, "ssl: true,", "ssl: false,")
+    runtime_edit(ready_checkout, "ssl: false,", "ssl: true,")
+    runtime_edit(ready_checkout, "socket_options: socket_options ++ [keepalive: true],", "")
     runtime_edit(ready_checkout, "key: Base.decode64!(cloak_key)", "key: cloak_key")
     runtime_edit(ready_checkout, "public_address: world_public_address", 'public_address: "127.0.0.1"')
     code, report = verify_json(ready_checkout)
     assert code == 1
     assert has(report, "runtime", "BezgelorDb.Repo's url is set to something else, not DATABASE_URL")
-    assert has(report, "runtime", "connects without ssl", severity="warning")
+    assert has(report, "runtime", "BezgelorDb.Repo demands TLS of Postgres Flex")      # Flex has no TLS inside
+    assert has(report, "runtime", "BezgelorDb.Repo connects over IPv4 only")           # .flycast is IPv6 only
     assert has(report, "runtime", "CLOAK_KEY's base64 text, not the 32 bytes")
     assert has(report, "runtime", "public_address comes from WORLD_PUBLIC_ADDRESS")
     # the hard-coded url is never echoed (it may hold a real password)

@@ -19,6 +19,7 @@ defmodule BezgelorJudge.JSON do
     if String.valid?(v) and String.printable?(v), do: str(v), else: str("base64:" <> Base.encode64(v))
   end
   def encode({:json_object, pairs}), do: obj(pairs)
+  def encode({:config_value, v}), do: value(v)
   def encode(v) when is_map(v), do: obj(Enum.map(v, fn {k, x} -> {key(k), x} end))
   def encode(v) when is_tuple(v), do: encode(Tuple.to_list(v))
   def encode(v) when is_list(v) do
@@ -29,6 +30,20 @@ defmodule BezgelorJudge.JSON do
     end
   end
   def encode(v), do: str(inspect(v))
+
+  # Config values: every atom (true, false and nil included) as its inspect text, so `:inet6` and `true`
+  # read back the same way in Python; keyword lists as objects, tuples as arrays.
+  def value(v) when is_atom(v), do: str(inspect(v))
+  def value(v) when is_map(v), do: obj(Enum.map(v, fn {k, x} -> {key(k), {:config_value, x}} end))
+  def value(v) when is_tuple(v), do: value(Tuple.to_list(v))
+  def value(v) when is_list(v) do
+    if v != [] and Keyword.keyword?(v) do
+      obj(Enum.map(v, fn {k, x} -> {to_string(k), {:config_value, x}} end))
+    else
+      "[" <> Enum.map_join(v, ",", &value/1) <> "]"
+    end
+  end
+  def value(v), do: encode(v)
 
   defp key(k) when is_binary(k), do: k
   defp key(k), do: inspect(k)
@@ -117,7 +132,7 @@ defmodule BezgelorJudge do
       apply_environ(environ)
       File.cd!(cwd)
       cfg = Config.Reader.read!(file, env: String.to_atom(env), target: :host)
-      %{"ok" => true, "config" => {:json_object, Enum.map(cfg, fn {app, kw} -> {inspect(app), kw} end)}}
+      %{"ok" => true, "config" => {:json_object, Enum.map(cfg, fn {app, kw} -> {inspect(app), {:config_value, kw}} end)}}
     rescue
       e -> evaluation_error(e, __STACKTRACE__, cwd)
     catch
