@@ -243,7 +243,7 @@ def test_runtime_exs_requires_the_production_secrets_and_keeps_the_users_config(
     assert endpoint["http"]["port"] == 4000
     repo = config[":bezgelor_db"]["Elixir.BezgelorDb.Repo"]
     assert repo["url"] == env["DATABASE_URL"] and repo["ssl"] == "false" and repo["pool_size"] == 10
-    assert repo["socket_options"] == [":inet6", ["keepalive", "true"]]   # Fly's private network is IPv6 only
+    assert repo["socket_options"] == [":inet6", [":keepalive", "true"]]   # Fly's private network is IPv6 only
     assert (repo["queue_target"], repo["queue_interval"], repo["idle_interval"]) == (5000, 30000, 60000)
     world = config[":bezgelor_world"]
     assert world["public_address"] == "203.0.113.7" and world["tick_rate"] == 20
