@@ -60,7 +60,7 @@ def _own(path: Path, user: str) -> None:
 
 @contextmanager
 def scratch_cluster(executor: Executor, client: Client, *, prefix: str = "bezgelor-scratch-",
-                    run_as: str = SUPERUSER) -> Iterator[ScratchCluster]:
+                    run_as: str = SUPERUSER, listen: str = "127.0.0.1") -> Iterator[ScratchCluster]:
     if os.geteuid() == 0:
         try:
             pwd.getpwnam(run_as)
@@ -92,7 +92,8 @@ def scratch_cluster(executor: Executor, client: Client, *, prefix: str = "bezgel
         log = base / "server.log"
         try:
             started = True
-            executor.run(commands.pg_ctl_start(client, data, port=port, socket_dir=base / "socket", logfile=log))
+            executor.run(commands.pg_ctl_start(client, data, port=port, socket_dir=base / "socket", logfile=log,
+                                                  listen=listen))
         except CommandFailed as e:
             tail = log.read_text(errors="replace").strip().splitlines()[-5:] if log.exists() else []
             raise CommandFailed(f"{e.message} Server log: {' | '.join(tail) or 'empty'}", fix=e.fix,
