@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import base64
+import hashlib
 import json
 import os
 import shutil
@@ -54,10 +55,12 @@ class Judge:
     def _start(self) -> Conversation:
         if not available():
             raise UserError("Elixir is not installed, so the Elixir files cannot be checked.", fix=f"{INSTALL}.")
-        script = resources.files("bezgelor_tasks").joinpath("templates", "elixir", "judge.exs")
-        with resources.as_file(script) as path:
-            cmd = Command(("elixir", str(path)), purpose="the Elixir judge", mutates=False, timeout=180,
-                          tool="Elixir", install=f"{INSTALL}.")
+        source = resources.files("bezgelor_tasks").joinpath("templates", "elixir", "judge.exs")
+        with resources.as_file(source) as path:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+            cmd = Command(("elixir", "-e", _BOOT, "--", str(path), str(_cache_dir() / digest)),
+                          purpose="the Elixir judge", mutates=False, timeout=180, tool="Elixir",
+                          install=f"{INSTALL}.")
             self.starts += 1
             return Executor(echo=False).converse(cmd)
 
@@ -101,6 +104,32 @@ class Judge:
             if self._conversation is not None:
                 self._conversation.close()
                 self._conversation = None
+
+
+# Load the judge's compiled modules from the cache (per judge.exs digest and Elixir/OTP version), compiling
+# them there first when absent; where the cache cannot be written, compile in memory.
+_BOOT = r"""
+[source, cache] = System.argv()
+dir = Path.join(cache, System.version() <> "-otp" <> System.otp_release())
+beam = Path.join(dir, "Elixir.BezgelorJudge.beam")
+unless File.exists?(beam) do
+  tmp = dir <> ".tmp" <> Integer.to_string(System.unique_integer([:positive]))
+  try do
+    File.mkdir_p!(tmp)
+    {:ok, _, _} = Kernel.ParallelCompiler.compile_to_path([source], tmp)
+    File.rename!(tmp, dir)
+  rescue
+    _ -> File.rm_rf(tmp)
+  end
+end
+if File.exists?(beam), do: Code.prepend_path(dir), else: Code.compile_file(source)
+BezgelorJudge.main()
+"""
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "bezgelor-tasks" / "judge"
 
 
 _JUDGE = Judge()

@@ -471,3 +471,18 @@ def test_every_finding_names_a_concrete_action(ready_checkout, tmp_path):
         assert f["fix"].strip() and ACTION.search(f["fix"]), f
         mentions_file = any(name in f["fix"] for name in (f["file"], Path(f["file"]).name, "inv "))
         assert mentions_file or "`" in f["fix"], f
+
+
+def test_one_verify_starts_one_elixir_process_that_answers_every_question(ready_checkout, tmp_path):
+    real = shutil.which("elixir")
+    if real is None:
+        pytest.skip("Elixir is not installed")
+    log, shims = tmp_path / "elixir-starts", tmp_path / "shims"
+    shims.mkdir()
+    (shims / "elixir").write_text(f'#!/bin/sh\necho started >> "{log}"\nexec "{real}" "$@"\n')
+    (shims / "elixir").chmod(0o755)
+    env = {**os.environ, "PATH": f"{shims}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run([sys.executable, "-m", "invoke", "--search-root", str(Path(__file__).parents[1]),
+                           "verify", "--root", str(ready_checkout)], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert log.read_text().splitlines() == ["started"]

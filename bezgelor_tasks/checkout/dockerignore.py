@@ -104,16 +104,16 @@ class Pattern:
     exclusion: bool    # a `!` pattern re-includes
     line: int
     regex: re.Pattern[str]
+    # The same pattern followed by `(/.*)?`: matches a path when it matches the path or a parent folder
+    # (the pattern's segments never cross a `/`, so "a prefix at a `/`" is exactly "a parent folder").
+    within: re.Pattern[str]
 
     def matches(self, path: str) -> bool:
         """Does this pattern match `path` or one of its parent folders?"""
-        if self.regex.match(path):
-            return True
-        parts = path.split("/")
-        return any(self.regex.match("/".join(parts[:i])) for i in range(1, len(parts)))
+        return self.within.match(path) is not None
 
 
-def _compile(pattern: str) -> re.Pattern[str]:
+def _compile(pattern: str, suffix: str = "$") -> re.Pattern[str]:
     """moby/patternmatcher's translation of one pattern into a regular expression."""
     out = "^"
     i, n = 0, len(pattern)
@@ -143,7 +143,7 @@ def _compile(pattern: str) -> re.Pattern[str]:
         else:
             out += re.escape(ch)
         i += 1
-    return re.compile(out + "$")
+    return re.compile(out + suffix)
 
 
 def dockerignore_patterns(text: str) -> list[Pattern]:
@@ -160,7 +160,7 @@ def dockerignore_patterns(text: str) -> list[Pattern]:
             cleaned = cleaned.lstrip("/")
         if not cleaned or cleaned == ".":
             continue
-        patterns.append(Pattern(cleaned, exclusion, n, _compile(cleaned)))
+        patterns.append(Pattern(cleaned, exclusion, n, _compile(cleaned), _compile(cleaned, "(/.*)?$")))
     return patterns
 
 

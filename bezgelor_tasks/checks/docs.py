@@ -57,6 +57,8 @@ def _files(ctx: CheckContext) -> list[Path]:
 
 def _hits(path: Path) -> Iterator[tuple[int, str, str, str]]:
     """(line, severity, what, fix) for every wrong command line of one file."""
+    if "fly" not in path.read_text(encoding="utf-8", errors="replace"):
+        return
     lines = list(_command_lines(path))
     # join `\` continuations so flags on the next line count
     joined: list[tuple[int, str]] = []
@@ -66,7 +68,7 @@ def _hits(path: Path) -> Iterator[tuple[int, str, str, str]]:
         else:
             joined.append((no, line))
     for no, line in joined:
-        if line.lstrip().startswith("#"):
+        if "fly" not in line or line.lstrip().startswith("#"):
             continue
         for pattern, severity, what, fix in RULES:
             if pattern.search(line):

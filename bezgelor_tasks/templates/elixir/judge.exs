@@ -7,6 +7,8 @@
 # base64-encoded; the answer is `ID<TAB>JSON`. The loop ends when stdin closes. Config files are
 # evaluated the way Mix evaluates them (Mix started, Mix.env set), so the stock Phoenix 1.8 config.exs
 # that calls Mix.Project.build_path() works. Works on Elixir 1.14 and later (no JSON module needed).
+# The modules are compiled once per Elixir version into a cache folder and loaded from there on later
+# runs (see bezgelor_tasks/elixir.py), so a run pays for an Elixir start, not for compiling this file.
 
 defmodule BezgelorJudge.JSON do
   @moduledoc false
@@ -310,5 +312,3 @@ defmodule BezgelorJudge do
     frame || {nil, nil}
   end
 end
-
-BezgelorJudge.main()
