@@ -486,3 +486,24 @@ def test_one_verify_starts_one_elixir_process_that_answers_every_question(ready_
                            "verify", "--root", str(ready_checkout)], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert log.read_text().splitlines() == ["started"]
+
+
+def test_a_finding_the_user_has_judged_can_be_silenced_by_its_id_and_verify_lists_it_as_ignored(ready_checkout):
+    (ready_checkout / "scripts").mkdir(exist_ok=True)
+    (ready_checkout / "scripts" / "ops.sh").write_text("#!/bin/sh\nfly releases rollback 3 --app bezgelor\n")
+    _, report = verify_json(ready_checkout)
+    (warned,) = findings(report, "docs", "warning")
+    assert warned["id"] == "docs.releases-rollback"          # stable: the same on every checkout
+    (ready_checkout / ".bezgelor-verify-ignore").write_text(
+        f"{warned['id']} scripts/ops.sh  # kept for the old cluster, never run\n")
+    code, report = verify_json(ready_checkout)
+    assert code == 0 and findings(report, "docs", "warning") == []
+    assert [(i["id"], i["file"], i["why"]) for i in report["ignored"]] == [
+        (warned["id"], "scripts/ops.sh", "kept for the old cluster, never run")]
+    text = run_inv_text(ready_checkout)
+    assert "ignored scripts/ops.sh:2 [docs.releases-rollback]" in text
+
+
+def run_inv_text(root: Path) -> str:
+    proc = inv("verify", "--root", str(root))
+    return proc.stdout + proc.stderr

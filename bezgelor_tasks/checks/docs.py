@@ -16,19 +16,21 @@ from bezgelor_tasks.checks.context import CheckContext
 from bezgelor_tasks.checks.findings import Finding, error, info, warning
 
 _FLY = r"\bfly(?:ctl)?\s+"
-# (pattern, severity, what is wrong, how to fix)
-RULES: tuple[tuple[re.Pattern[str], str, str, str], ...] = (
-    (re.compile(_FLY + r"ips\s+allocate(?!-)"), "warning",
+# (id, pattern, severity, what is wrong, how to fix)
+RULES: tuple[tuple[str, re.Pattern[str], str, str, str], ...] = (
+    ("docs.ips-allocate", re.compile(_FLY + r"ips\s+allocate(?!-)"), "warning",
      "`fly ips allocate` is interactive (it ignores `v4`) and fails in a pipe",
      "use `fly ips allocate-v4 -a APP --yes` (a dedicated IPv4: raw TCP game ports need one)"),
-    (re.compile(_FLY + r"releases\s+rollback\b"), "warning", "`fly releases rollback` does not exist",
+    ("docs.releases-rollback", re.compile(_FLY + r"releases\s+rollback\b"), "warning",
+     "`fly releases rollback` does not exist",
      "roll back with `fly deploy --image <ImageRef>` from `fly releases --image --json` (or `inv rollback.app`)"),
-    (re.compile(_FLY + r"(?:postgres|pg)\s+restore\b"), "warning", "`fly postgres restore` does not exist",
+    ("docs.postgres-restore", re.compile(_FLY + r"(?:postgres|pg)\s+restore\b"), "warning",
+     "`fly postgres restore` does not exist",
      "use `fly postgres backup restore <dest-app>` (or `inv db.restore`)"),
-    (re.compile(_FLY + r"secrets\s+set\s+(?:.*\s)?[A-Z][A-Z0-9_]*=\S"), "warning",
+    ("docs.secrets-set", re.compile(_FLY + r"secrets\s+set\s+(?:.*\s)?[A-Z][A-Z0-9_]*=\S"), "warning",
      "`fly secrets set NAME=value` puts the secret in argv and shell history",
      "pipe NAME=VALUE lines to `fly secrets import -a APP --stage` (or `inv secrets.set NAME`)"),
-    (re.compile(_FLY + r"deploy\b.*\s--region\b"), "warning", "`fly deploy` has no --region flag",
+    ("docs.deploy-region", re.compile(_FLY + r"deploy\b.*\s--region\b"), "warning", "`fly deploy` has no --region flag",
      "remove --region from this line (the region comes from fly.toml's primary_region)"),
 )
 _PG_CREATE = re.compile(_FLY + r"(?:postgres|pg)\s+create\b")
@@ -55,8 +57,8 @@ def _files(ctx: CheckContext) -> list[Path]:
     return sorted(p for p in found if p.is_file())
 
 
-def _hits(path: Path) -> Iterator[tuple[int, str, str, str]]:
-    """(line, severity, what, fix) for every wrong command line of one file."""
+def _hits(path: Path) -> Iterator[tuple[int, str, str, str, str]]:
+    """(line, severity, what, fix, id) for every wrong command line of one file."""
     if "fly" not in path.read_text(encoding="utf-8", errors="replace"):
         return
     lines = list(_command_lines(path))
@@ -70,13 +72,13 @@ def _hits(path: Path) -> Iterator[tuple[int, str, str, str]]:
     for no, line in joined:
         if "fly" not in line or line.lstrip().startswith("#"):
             continue
-        for pattern, severity, what, fix in RULES:
+        for rule_id, pattern, severity, what, fix in RULES:
             if pattern.search(line):
-                yield no, severity, what, fix
+                yield no, severity, what, fix, rule_id
         if _PG_CREATE.search(line) and "--org" not in line and " -o " not in line:
             yield (no, "warning", "`fly postgres create` without --org prompts, and fails when not on a terminal",
                    "pass --name --region --org --initial-cluster-size --vm-size --volume-size (or use "
-                   "`inv deploy.full`)")
+                   "`inv deploy.full`)", "docs.postgres-create-org")
 
 
 def check(ctx: CheckContext) -> list[Finding]:
@@ -84,12 +86,12 @@ def check(ctx: CheckContext) -> list[Finding]:
     in_prose: dict[str, list[int]] = {}
     for path in _files(ctx):
         rel = ctx.rel(path)
-        for no, severity, what, fix in _hits(path):
+        for no, severity, what, fix, rule_id in _hits(path):
             if path.suffix.lower() in (".md", ".markdown"):
                 in_prose.setdefault(rel, []).append(no)
                 continue
             make = error if severity == "error" else warning
-            out.append(make(rel, no, what, fix))
+            out.append(make(rel, no, what, fix, rule_id))
     if in_prose:
         n = sum(len(v) for v in in_prose.values())
         where = "; ".join(f"{rel}:{','.join(map(str, nos[:4]))}{'…' if len(nos) > 4 else ''}"
