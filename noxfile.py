@@ -58,9 +58,9 @@ def verify(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The test suite (pytest; pass pytest options after --)."""
+    """The test suite (pytest, one worker per core; pass pytest options after --)."""
     session.install("-e", f"{HERE}[test]")
-    session.run("pytest", *(session.posargs or ["-q"]))
+    session.run("pytest", *(session.posargs or ["-q", "-n", "auto"]))
 
 
 @nox.session
