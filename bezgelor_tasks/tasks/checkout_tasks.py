@@ -32,7 +32,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "bezgelor
 def init(c: Context, root: str | None = None, check: bool = False, dry_run: bool = False, force: bool = False,
          json: bool = False, skip_syntax_check: bool = False) -> None:
     """Apply the deployment plan to a Bezgelor checkout (idempotent; --check for CI)."""
-    s = session(root, dry_run=dry_run, json_mode=json, validate=False)
+    s = session(root, dry_run=dry_run, json_mode=json)
     co = Checkout.open(s.settings)
     result = plan.run_init(co, s.ui, check=check, dry_run=dry_run, force=force,
                            skip_syntax_check=skip_syntax_check)
@@ -69,7 +69,7 @@ def verify_checkout(s: Session) -> Report:
 @user_task
 def verify(c: Context, root: str | None = None, json: bool = False, strict: bool = False) -> None:
     """Check a checkout's deployment config offline; exit 1 on errors."""
-    s = session(root, json_mode=json, validate=False)
+    s = session(root, json_mode=json)
     report = verify_checkout(s)
     print_report(report, s.ui)
     if json:
@@ -100,10 +100,10 @@ def _copy_example(dest: Path, ui: UI, s: Session) -> None:
 def demo(c: Context, dest: str = "demo-checkout") -> None:
     """Copy the bundled example checkout and run verify, init, verify and a dry-run deploy on it."""
     target = Path(dest).resolve()
-    s = session(str(target), validate=False)
+    s = session(str(target))
     ui = s.ui
     _copy_example(target, ui, s)
-    s = session(str(target), validate=False)
+    s = session(str(target))
     ui.heading("1. verify on the untouched example (it has the plan's bugs):")
     print_report(verify_checkout(s), ui)
     ui.heading("2. init (patches the user's files, writes ours):")

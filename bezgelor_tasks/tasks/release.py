@@ -17,7 +17,7 @@ from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
 @user_task
 def build(c: Context, root: str | None = None, dry_run: bool = False, json: bool = False) -> None:
     """Build the Elixir release locally (MIX_ENV=prod mix release) and check its bin/ scripts."""
-    s = session(root, dry_run=dry_run, json_mode=json, validate=False)
+    s = session(root, dry_run=dry_run, json_mode=json)
     co = Checkout.open(s.settings)
     built = release_build.build(co, s.executor)
     if built.dry_run:
