@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from invoke import Context, task
 from invoke.exceptions import Exit
 
-from bezgelor_tasks import elixir, git
-from bezgelor_tasks.checkout import plan
-from bezgelor_tasks.checkout.discover import Checkout
-from bezgelor_tasks.checks import Report
-from bezgelor_tasks.checks import verify as run_verify
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.tasks._common import ROOT_HELP, Session, session, user_task
-from bezgelor_tasks.ui import UI
+
+if TYPE_CHECKING:
+    from bezgelor_tasks.checks import Report
+    from bezgelor_tasks.ui import UI
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "bezgelor"
 
@@ -32,6 +31,9 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "bezgelor
 def init(c: Context, root: str | None = None, check: bool = False, dry_run: bool = False, force: bool = False,
          json: bool = False, skip_syntax_check: bool = False) -> None:
     """Apply the deployment plan to a Bezgelor checkout (idempotent; --check for CI)."""
+    from bezgelor_tasks.checkout import plan
+    from bezgelor_tasks.checkout.discover import Checkout
+
     s = session(root, dry_run=dry_run, json_mode=json)
     co = Checkout.open(s.settings)
     result = plan.run_init(co, s.ui, check=check, dry_run=dry_run, force=force,
@@ -58,6 +60,9 @@ def print_report(report: Report, ui: UI) -> None:
 
 
 def verify_checkout(s: Session) -> Report:
+    from bezgelor_tasks.checkout.discover import Checkout
+    from bezgelor_tasks.checks import verify as run_verify
+
     return run_verify(Checkout.open(s.settings))
 
 
@@ -80,6 +85,8 @@ def verify(c: Context, root: str | None = None, json: bool = False, strict: bool
 
 
 def _copy_example(dest: Path, ui: UI, s: Session) -> None:
+    from bezgelor_tasks import git
+
     if not EXAMPLE.is_dir():
         raise UserError(f"The bundled example checkout ({EXAMPLE}) is not there (installed without tests/?).",
                         fix="run the demo from a clone of bezgelor-tasks.")
@@ -99,6 +106,10 @@ def _copy_example(dest: Path, ui: UI, s: Session) -> None:
 @user_task
 def demo(c: Context, dest: str = "demo-checkout") -> None:
     """Copy the bundled example checkout and run verify, init, verify and a dry-run deploy on it."""
+    from bezgelor_tasks import elixir, git
+    from bezgelor_tasks.checkout import plan
+    from bezgelor_tasks.checkout.discover import Checkout
+
     target = Path(dest).resolve()
     s = session(str(target))
     ui = s.ui
