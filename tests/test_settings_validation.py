@@ -21,8 +21,8 @@ def git_status(root: Path) -> str:
 # (what the user has in .env, what the message must say)
 BAD_DOTENV = {
     "port out of range": ("BEZGELOR_AUTH_PORT=70000\n", "BEZGELOR_AUTH_PORT=70000 (", "1 to 65535"),
-    "auth port is the portal's": ("BEZGELOR_AUTH_PORT=4000\n", "BEZGELOR_PORTAL_PORT and BEZGELOR_AUTH_PORT are both 4000",
-                                  "port of their own"),
+    "auth port is the portal's": ("BEZGELOR_AUTH_PORT=4000\n",
+                                  "BEZGELOR_PORTAL_PORT and BEZGELOR_AUTH_PORT are both 4000", "port of their own"),
     "app name Fly refuses": ("BEZGELOR_FLY_APP=Bad_Name!\n", "BEZGELOR_FLY_APP=Bad_Name!", "'bad-name'"),
     "region mars": ("BEZGELOR_FLY_REGION=mars\n", "BEZGELOR_FLY_REGION=mars", "is not a Fly region"),
     "cpu kind turbo": ("BEZGELOR_VM_CPU_KIND=turbo\n", "BEZGELOR_VM_CPU_KIND=turbo", "shared or performance"),

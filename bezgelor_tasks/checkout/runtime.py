@@ -29,7 +29,8 @@ _HOW = {
                  "(then: inv secrets.set CLOAK_KEY)",
     "DATABASE_URL": "fly postgres attach sets it (inv deploy.full does this for you)",
     "WORLD_PUBLIC_ADDRESS": "Game clients connect to this address: set it to the app's dedicated public IPv4 "
-                            "(inv ips.ensure allocates it and sets this secret)",
+                            "(inv deploy.full allocates it and sets this secret; inv ips.allocate allocates "
+                            "one on its own)",
 }
 
 
