@@ -45,6 +45,13 @@ def _not_negative(v: float) -> str | None:
     return None if v >= 0 else "must be 0 or more"
 
 
+def _in_range(low: float, high: float, why: str = "") -> Check:
+    """A number from `low` to `high` (e.g. kill_timeout: Fly allows at most 300 s)."""
+    def check(v: float) -> str | None:
+        return None if low <= v <= high else f"is out of range: use {low:g} to {high:g}{f' ({why})' if why else ''}"
+    return check
+
+
 def _one_of(*choices: str) -> Check:
     def check(v: str) -> str | None:
         return None if v in choices else f"is not known: use {' or '.join(choices)}"

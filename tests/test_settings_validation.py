@@ -103,3 +103,14 @@ def test_cpus_and_memory_follow_flyctls_limits(kind, cpus, memory, ok):
 def test_validate_raises_one_user_error_for_a_settings_object():
     with pytest.raises(UserError, match=r"2 setting problem\(s\).*BEZGELOR_WORLD_PORT=0.*BEZGELOR_PG_VM_SIZE"):
         settings.Settings(world_port=0, pg_vm_size="huge").validate()
+
+
+def test_new_ports_and_timeouts_cannot_slip_in_unchecked():
+    # Settings added on other branches slot into the same table: a port, timeout, interval or size
+    # without a `check` would reach fly.toml unvalidated.
+    unchecked = [f.metadata["env"] for f in settings.FIELDS
+                 if f.metadata["env"].endswith(("_PORT", "_TIMEOUT", "_INTERVAL", "_MB", "_GB", "_CPUS"))
+                 and f.metadata.get("check") is None]
+    assert unchecked == []
+    assert settings._in_range(1, 300, "Fly's limit")(301) == "is out of range: use 1 to 300 (Fly's limit)"
+    assert settings._in_range(1, 300)(300) is None
