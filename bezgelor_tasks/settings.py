@@ -1,9 +1,15 @@
 """The one source of truth: every name, port, size and path the toolkit uses.
 
-Values come from, in order: the process environment, the checkout's `.env`, this project's `.env`,
-then the defaults below. Every generated file and every check reads a `Settings`, so a port changed
-here changes the Dockerfile, fly.toml, the health controller and verify together.
+Values come from, in order: the process environment, `.env` in the current folder, the checkout's
+`.env`, then the defaults below. Every generated file and every check reads a `Settings`, so a port
+changed here changes the Dockerfile, fly.toml, the health controller and verify together.
 `.env.example` is generated from `FIELDS` (and a test keeps it in step).
+
+Validation is table-driven and runs once, before a task does anything (`load_checked`, called by
+tasks/_common.session): each field's `check` judges its own value, `CROSS_CHECKS` judge values
+together, unknown `BEZGELOR_*` names get the nearest known one, unreadable `.env` lines are named by
+file and line, and every problem found goes into one UserError. A new setting gets validated by giving
+it a `check` (or a function in CROSS_CHECKS); a `BEZGELOR_*` variable read elsewhere goes in OTHER_KEYS.
 """
 
 from __future__ import annotations
