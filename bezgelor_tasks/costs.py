@@ -8,19 +8,18 @@ table a user sees adds up.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
 from bezgelor_tasks.errors import UserError
+from bezgelor_tasks.fly import platform
 from bezgelor_tasks.settings import Settings
 from bezgelor_tasks.sizing import vm_size_name
 
 PRICES_FILE = Path(__file__).parent / "data" / "prices.json"
 CENT = Decimal("0.01")
-_VM_SIZE = re.compile(r"^(?:(?P<shared>shared)-cpu|(?P<perf>performance))-(?P<cpus>\d+)x$")
 
 
 def cents(value: Decimal) -> Decimal:
@@ -72,12 +71,12 @@ def load_prices(path: Path | None = None) -> Prices:
 
 def parse_vm_size(size: str) -> tuple[str, int]:
     """'shared-cpu-2x' -> ('shared', 2); 'performance-4x' -> ('performance', 4)."""
-    m = _VM_SIZE.match(size.strip())
-    if not m:
+    parsed = platform.parse_vm_size(size)
+    if parsed is None:
         raise UserError(f"{size!r} is not a Fly VM size.",
                         fix="use a Fly size such as shared-cpu-1x, shared-cpu-2x or performance-1x "
                             "(see `fly platform vm-sizes`).")
-    return ("shared" if m["shared"] else "performance"), int(m["cpus"])
+    return parsed
 
 
 @dataclass(frozen=True)

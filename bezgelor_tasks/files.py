@@ -29,6 +29,8 @@ class FileChange:
     # was not written by us (or by an earlier version of us) - needs --force.
     mode: str = "patch"
     notes: tuple[str, ...] = ()
+    # What the user should do by hand (init reports it even when the file does not change).
+    advice: tuple[str, ...] = ()
 
     @property
     def changed(self) -> bool:

@@ -1,29 +1,111 @@
 """The one source of truth: every name, port, size and path the toolkit uses.
 
-Values come from, in order: the process environment, the checkout's `.env`, this project's `.env`,
-then the defaults below. Every generated file and every check reads a `Settings`, so a port changed
-here changes the Dockerfile, fly.toml, the health controller and verify together.
+Values come from, in order: the process environment, `.env` in the current folder, the checkout's
+`.env`, then the defaults below. Every generated file and every check reads a `Settings`, so a port
+changed here changes the Dockerfile, fly.toml, the health controller and verify together.
 `.env.example` is generated from `FIELDS` (and a test keeps it in step).
+
+Validation is table-driven and runs once, before a task does anything (`load_checked`, called by
+tasks/_common.session): each field's `check` judges its own value, `CROSS_CHECKS` judge values
+together, unknown `BEZGELOR_*` names get the nearest known one, unreadable `.env` lines are named by
+file and line, and every problem found goes into one UserError. A new setting gets validated by giving
+it a `check` (or a function in CROSS_CHECKS); a `BEZGELOR_*` variable read elsewhere goes in OTHER_KEYS.
 """
 
 from __future__ import annotations
 
+import difflib
+import io
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
-
-from dotenv import dotenv_values
+from typing import TYPE_CHECKING, Any
 
 from bezgelor_tasks.errors import UserError
 
-APP_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+if TYPE_CHECKING:
+    from bezgelor_tasks.fly.platform import CpuKind
+
+# A check gets a setting's converted value and returns what is wrong with it (a clause that follows
+# "BEZGELOR_X=value "), or None when it is fine. Checks across settings are in CROSS_CHECKS below.
+Check = Callable[[Any], "str | None"]
+
+# flyctl (internal/command/launch/plan_builder.go validateAppName): "app name must consist of only lowercase
+# letters, numbers, and dashes". The name is also the DNS label of <app>.fly.dev: at most 63 characters,
+# not starting or ending with a dash.
+APP_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+ELIXIR_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
-def _setting(env: str, default: Any, doc: str) -> Any:
-    return field(default=default, metadata={"env": env, "doc": doc})
+def _port(v: int) -> str | None:
+    return None if 1 <= v <= 65535 else "is not a TCP port: use a number from 1 to 65535"
+
+
+def _positive(v: float) -> str | None:
+    return None if v > 0 else "must be more than 0"
+
+
+def _not_negative(v: float) -> str | None:
+    return None if v >= 0 else "must be 0 or more"
+
+
+def _in_range(low: float, high: float, why: str = "") -> Check:
+    """A number from `low` to `high` (e.g. kill_timeout: Fly allows at most 300 s)."""
+    def check(v: float) -> str | None:
+        return None if low <= v <= high else f"is out of range: use {low:g} to {high:g}{f' ({why})' if why else ''}"
+    return check
+
+
+def _one_of(*choices: str) -> Check:
+    def check(v: str) -> str | None:
+        return None if v in choices else f"is not known: use {' or '.join(choices)}"
+    return check
+
+
+def _app_name(v: str) -> str | None:
+    if APP_NAME_RE.match(v):
+        return None
+    return ("is not a name Fly accepts: app names are 1-63 lowercase letters, digits and dashes, not starting "
+            f"or ending with a dash (for example {_slug(v)!r})")
+
+
+def _slug(v: str) -> str:
+    """What flyctl's sanitizeAppName would make of a name: lowercase, other characters to single dashes."""
+    return re.sub(r"[^a-z0-9]+", "-", v.lower()).strip("-")[:63].strip("-") or "my-bezgelor"
+
+
+def _region(v: str) -> str | None:
+    from bezgelor_tasks.fly import platform
+
+    known = platform.regions()
+    if v in known:
+        return None
+    moved = platform.deprecated_regions().get(v)
+    if moved:
+        return f"is a region Fly retired and consolidated into {moved} ({known.get(moved, moved)}): use {moved}"
+    near = difflib.get_close_matches(v, known, n=1, cutoff=0.6)
+    hint = f"did you mean {near[0]} ({known[near[0]]})? " if near else ""
+    return (f"is not a Fly region: {hint}Fly's regions are {', '.join(sorted(known))} (as of "
+            f"{platform.regions_as_of()}; if Fly has added one since, add it to bezgelor_tasks/data/regions.json)")
+
+
+def _elixir_name(v: str) -> str | None:
+    return None if ELIXIR_NAME_RE.match(v) else "is not an Elixir app/release name (lowercase letters, digits, _)"
+
+
+def _elixir_names(v: tuple[str, ...]) -> str | None:
+    bad = [n for n in v if not ELIXIR_NAME_RE.match(n)]
+    return f"has {', '.join(map(repr, bad))}, not Elixir app names (lowercase letters, digits, _)" if bad else None
+
+
+def _url_or_empty(v: str) -> str | None:
+    return None if not v or v.startswith(("http://", "https://")) else "is not an http(s):// URL (or empty)"
+
+
+def _setting(env: str, default: Any, doc: str, check: Check | None = None) -> Any:
+    return field(default=default, metadata={"env": env, "doc": doc, "check": check})
 
 
 @dataclass(frozen=True)
@@ -44,29 +126,33 @@ class Ports:
 @dataclass(frozen=True)
 class Settings:
     root: Path = _setting("BEZGELOR_ROOT", ".", "The Bezgelor checkout (umbrella root). Tasks also take --root.")
-    app: str = _setting("BEZGELOR_FLY_APP", "bezgelor", "Fly app that runs the portal and the three game servers.")
-    db_app: str = _setting("BEZGELOR_FLY_DB_APP", "bezgelor-db", "Fly Postgres app.")
+    app: str = _setting("BEZGELOR_FLY_APP", "bezgelor", "Fly app that runs the portal and the three game servers.",
+                        _app_name)
+    db_app: str = _setting("BEZGELOR_FLY_DB_APP", "bezgelor-db", "Fly Postgres app.", _app_name)
     org: str = _setting("BEZGELOR_FLY_ORG", "personal", "Fly organization slug that owns both apps.")
-    region: str = _setting("BEZGELOR_FLY_REGION", "sjc", "Fly primary region.")
+    region: str = _setting("BEZGELOR_FLY_REGION", "sjc", "Fly primary region.", _region)
     release_name: str = _setting(
-        "BEZGELOR_RELEASE_NAME", "bezgelor", "Name of the Elixir release (mix.exs releases/0).")
+        "BEZGELOR_RELEASE_NAME", "bezgelor", "Name of the Elixir release (mix.exs releases/0).", _elixir_name)
     dev_only_apps: tuple[str, ...] = _setting(
-        "BEZGELOR_DEV_ONLY_APPS", ("bezgelor_dev",), "Comma-separated umbrella apps left out of the release."
-    )
-    portal_app: str = _setting("BEZGELOR_PORTAL_APP", "bezgelor_portal", "Umbrella app that serves HTTP.")
-    db_otp_app: str = _setting("BEZGELOR_DB_APP", "bezgelor_db", "Umbrella app that owns the Ecto repo.")
-    data_app: str = _setting("BEZGELOR_DATA_APP", "bezgelor_data", "Umbrella app whose priv/ holds the game data.")
-    portal_port: int = _setting("BEZGELOR_PORTAL_PORT", 4000, "Phoenix portal HTTP port (internal).")
-    auth_port: int = _setting("BEZGELOR_AUTH_PORT", 6600, "Auth server TCP port.")
-    realm_port: int = _setting("BEZGELOR_REALM_PORT", 23115, "Realm server TCP port.")
-    world_port: int = _setting("BEZGELOR_WORLD_PORT", 24000, "World server TCP port.")
-    vm_cpus: int = _setting("BEZGELOR_VM_CPUS", 2, "CPUs of the game machine.")
-    vm_cpu_kind: str = _setting("BEZGELOR_VM_CPU_KIND", "shared", "shared or performance.")
-    vm_memory_mb: int = _setting("BEZGELOR_VM_MEMORY_MB", 4096, "Memory of the game machine in MB.")
+        "BEZGELOR_DEV_ONLY_APPS", ("bezgelor_dev",), "Comma-separated umbrella apps left out of the release.",
+        _elixir_names)
+    portal_app: str = _setting("BEZGELOR_PORTAL_APP", "bezgelor_portal", "Umbrella app that serves HTTP.", _elixir_name)
+    db_otp_app: str = _setting("BEZGELOR_DB_APP", "bezgelor_db", "Umbrella app that owns the Ecto repo.", _elixir_name)
+    data_app: str = _setting("BEZGELOR_DATA_APP", "bezgelor_data", "Umbrella app whose priv/ holds the game data.",
+                         _elixir_name)
+    portal_port: int = _setting("BEZGELOR_PORTAL_PORT", 4000, "Phoenix portal HTTP port (internal).", _port)
+    auth_port: int = _setting("BEZGELOR_AUTH_PORT", 6600, "Auth server TCP port.", _port)
+    realm_port: int = _setting("BEZGELOR_REALM_PORT", 23115, "Realm server TCP port.", _port)
+    world_port: int = _setting("BEZGELOR_WORLD_PORT", 24000, "World server TCP port.", _port)
+    vm_cpus: int = _setting("BEZGELOR_VM_CPUS", 2, "CPUs of the game machine.", _positive)
+    vm_cpu_kind: str = _setting("BEZGELOR_VM_CPU_KIND", "shared", "shared or performance.",
+                               _one_of("shared", "performance"))
+    vm_memory_mb: int = _setting("BEZGELOR_VM_MEMORY_MB", 4096, "Memory of the game machine in MB.", _positive)
     health_grace_period_s: int = _setting(
         "BEZGELOR_HEALTH_GRACE_PERIOD", 60,
         "Seconds Fly waits before health checks count (Fly clamps check durations to 60s; longer boots are "
         "covered by the deploy wait timeout and our health gate).",
+        _not_negative,
     )
     elixir_version: str = _setting(
         "BEZGELOR_ELIXIR_VERSION", "1.19.5", "Elixir of the build image (hexpm/elixir), >= what mix.exs requires.")
@@ -77,24 +163,30 @@ class Settings:
     )
     pg_vm_size: str = _setting("BEZGELOR_PG_VM_SIZE", "shared-cpu-1x", "VM size of the Postgres machine.")
     pg_vm_memory_mb: int = _setting(
-        "BEZGELOR_PG_VM_MEMORY_MB", 1024, "Postgres machine memory (>= 512 for `fly postgres backup enable`)."
-    )
-    pg_volume_gb: int = _setting("BEZGELOR_PG_VOLUME_GB", 10, "Postgres volume size in GB.")
-    pg_cluster_size: int = _setting("BEZGELOR_PG_CLUSTER_SIZE", 1, "Postgres initial cluster size.")
-    pg_flavor: str = _setting("BEZGELOR_PG_FLAVOR", "flex", "flex (fly postgres) or mpg (Managed Postgres).")
+        "BEZGELOR_PG_VM_MEMORY_MB", 1024, "Postgres machine memory (>= 512 for `fly postgres backup enable`).",
+        _positive)
+    pg_volume_gb: int = _setting("BEZGELOR_PG_VOLUME_GB", 10, "Postgres volume size in GB.", _positive)
+    pg_cluster_size: int = _setting("BEZGELOR_PG_CLUSTER_SIZE", 1, "Postgres initial cluster size.", _positive)
+    pg_flavor: str = _setting("BEZGELOR_PG_FLAVOR", "flex", "flex (fly postgres) or mpg (Managed Postgres).",
+                            _one_of("flex", "mpg"))
     db_name: str = _setting("BEZGELOR_DB_NAME", "bezgelor", "Database name inside the Postgres app.")
     db_user: str = _setting("BEZGELOR_DB_USER", "postgres", "Database user for backups and restores.")
-    deploy_wait_timeout_s: int = _setting("BEZGELOR_DEPLOY_WAIT_TIMEOUT", 600, "Seconds `fly deploy` waits for checks.")
-    health_timeout_s: int = _setting("BEZGELOR_HEALTH_TIMEOUT", 300, "Seconds the health gate waits for all-ok.")
-    health_interval_s: float = _setting("BEZGELOR_HEALTH_INTERVAL", 5.0, "Seconds between health-gate polls.")
-    health_url: str = _setting("BEZGELOR_HEALTH_URL", "", "Health URL; empty means https://<app>.fly.dev/health.")
+    deploy_wait_timeout_s: int = _setting("BEZGELOR_DEPLOY_WAIT_TIMEOUT", 600, "Seconds `fly deploy` waits for checks.",
+                                        _positive)
+    health_timeout_s: int = _setting("BEZGELOR_HEALTH_TIMEOUT", 300, "Seconds the health gate waits for all-ok.",
+                                     _positive)
+    health_interval_s: float = _setting("BEZGELOR_HEALTH_INTERVAL", 5.0, "Seconds between health-gate polls.",
+                                        _positive)
+    health_url: str = _setting("BEZGELOR_HEALTH_URL", "", "Health URL; empty means https://<app>.fly.dev/health.",
+                          _url_or_empty)
     flyctl: str = _setting("BEZGELOR_FLYCTL", "fly", "flyctl executable (fly or flyctl, or a path).")
-    command_timeout_s: int = _setting("BEZGELOR_COMMAND_TIMEOUT", 900, "Upper bound for any one external command.")
+    command_timeout_s: int = _setting("BEZGELOR_COMMAND_TIMEOUT", 900, "Upper bound for any one external command.",
+                                    _positive)
     backup_dir: str = _setting(
         "BEZGELOR_BACKUP_DIR", ".bezgelor/backups", "Where local backups go (relative to the checkout).")
-    backup_keep_daily_days: int = _setting("BEZGELOR_BACKUP_KEEP_DAILY", 7, "Days daily backups are kept.")
+    backup_keep_daily_days: int = _setting("BEZGELOR_BACKUP_KEEP_DAILY", 7, "Days daily backups are kept.", _positive)
     backup_keep_monthly_months: int = _setting(
-        "BEZGELOR_BACKUP_KEEP_MONTHLY", 3, "Months first-of-month backups are kept.")
+        "BEZGELOR_BACKUP_KEEP_MONTHLY", 3, "Months first-of-month backups are kept.", _positive)
 
     @property
     def ports(self) -> Ports:
@@ -127,25 +219,121 @@ class Settings:
         return f"/app/_build/prod/rel/{self.release_name}"
 
     def validate(self) -> None:
-        for name in (self.app, self.db_app):
-            if not APP_NAME_RE.match(name):
-                raise UserError(
-                    f"The Fly app name {name!r} is not valid: Fly app names are 3-63 characters of lowercase "
-                    "letters, digits and dashes, starting and ending with a letter or digit. "
-                    "Set BEZGELOR_FLY_APP / BEZGELOR_FLY_DB_APP in .env (for example BEZGELOR_FLY_APP=my-bezgelor)."
-                )
-        if self.pg_flavor not in ("flex", "mpg"):
-            raise UserError(f"BEZGELOR_PG_FLAVOR={self.pg_flavor!r} is not known: use flex or mpg.")
-        if self.vm_cpu_kind not in ("shared", "performance"):
-            raise UserError(f"BEZGELOR_VM_CPU_KIND={self.vm_cpu_kind!r} is not known: use shared or performance.")
-        if len(set(self.ports.all().values())) != 4:
-            raise UserError(f"The four ports must differ, got {self.ports.all()}: fix the BEZGELOR_*_PORT settings.")
+        """Raise one UserError naming every bad value (see `problems`)."""
+        raise_problems(problems(self))
 
 
 FIELDS = [f for f in fields(Settings)]
+ENV_OF = {f.name: f.metadata["env"] for f in FIELDS}
+
+# BEZGELOR_* names that are not settings but are read by this toolkit elsewhere, so never "unknown".
+OTHER_KEYS = {
+    "BEZGELOR_DB_PASSWORD": "the database password for backups and restores (backup/, never stored in .env)",
+    "BEZGELOR_TASKS_REPO": "where the generated CI workflow fetches bezgelor-tasks from",
+    "BEZGELOR_TASKS_REF": "which ref of it the CI workflow fetches",
+}
+
+
+# -- checks across settings: each takes the Settings and returns problem sentences -------------------------
+
+def _distinct_ports(s: Settings) -> list[str]:
+    by_port: dict[int, list[str]] = {}
+    for name in ("portal_port", "auth_port", "realm_port", "world_port"):
+        by_port.setdefault(getattr(s, name), []).append(ENV_OF[name])
+    return [f"{' and '.join(keys)} are {'both' if len(keys) == 2 else 'all'} {port}: the portal and the three "
+            "game servers each need a port of their own (defaults 4000, 6600, 23115, 24000)"
+            for port, keys in by_port.items() if len(keys) > 1]
+
+
+def _distinct_apps(s: Settings) -> list[str]:
+    if s.app == s.db_app:
+        return [f"BEZGELOR_FLY_APP and BEZGELOR_FLY_DB_APP are both {s.app!r}: the game app and its Postgres app "
+                f"need different names (for example {s.app}-db for the database)"]
+    return []
+
+
+def _machine(label: str, kind: CpuKind, cpus: int, memory_mb: int, memory_key: str, cpus_key: str) -> list[str]:
+    from bezgelor_tasks.fly.platform import vm_size_name
+
+    if cpus not in kind.cpus:
+        return [f"{cpus_key}={cpus} is not a CPU count Fly offers for {kind.name} CPUs: use one of "
+                f"{', '.join(map(str, kind.cpus))} ({label})"]
+    low, high = kind.memory_range(cpus)
+    out = []
+    if not low <= memory_mb <= high:
+        fits = [n for n in kind.cpus if kind.memory_range(n)[0] <= memory_mb <= kind.memory_range(n)[1]]
+        more = f", or set {cpus_key}={fits[0]}" if fits and cpus_key else ""
+        out.append(f"{memory_key}={memory_mb} does not fit {vm_size_name(kind.name, cpus)} ({label}): Fly allows "
+                   f"{low}-{high} MB for {cpus} {kind.name} CPU(s) ({kind.min_memory_mb_per_cpu}-"
+                   f"{kind.max_memory_mb_per_cpu} MB per CPU); use a memory in that range{more}")
+    elif memory_mb % kind.memory_step_mb:
+        out.append(f"{memory_key}={memory_mb} is not a multiple of {kind.memory_step_mb} MB, which Fly requires for "
+                   f"{kind.name} CPUs ({label}): use {memory_mb // kind.memory_step_mb * kind.memory_step_mb or low}")
+    return out
+
+
+def _game_machine(s: Settings) -> list[str]:
+    from bezgelor_tasks.fly import platform
+
+    kind = platform.cpu_kinds().get(s.vm_cpu_kind)
+    if kind is None or s.vm_cpus <= 0 or s.vm_memory_mb <= 0:
+        return []  # already reported by the field's own check
+    return _machine("the game machine", kind, s.vm_cpus, s.vm_memory_mb, "BEZGELOR_VM_MEMORY_MB", "BEZGELOR_VM_CPUS")
+
+
+def _postgres_machine(s: Settings) -> list[str]:
+    from bezgelor_tasks.fly import platform
+
+    parsed = platform.parse_vm_size(s.pg_vm_size)
+    kinds = platform.cpu_kinds()
+    if parsed is None or parsed[0] not in kinds or parsed[1] not in kinds[parsed[0]].preset_cpus:
+        sizes = [platform.vm_size_name(k.name, n) for k in kinds.values() for n in k.preset_cpus]
+        return [f"BEZGELOR_PG_VM_SIZE={s.pg_vm_size!r} is not a Fly VM size: use one of {', '.join(sizes)}"]
+    if s.pg_vm_memory_mb <= 0:
+        return []
+    return _machine("the Postgres machine", kinds[parsed[0]], parsed[1], s.pg_vm_memory_mb,
+                    "BEZGELOR_PG_VM_MEMORY_MB", "")
+
+
+# Settings added later slot in: give the field a `check` (one value) or add a function here (several).
+CROSS_CHECKS: list[Callable[[Settings], list[str]]] = [
+    _distinct_ports, _distinct_apps, _game_machine, _postgres_machine,
+]
+
+
+def _shown(value: Any) -> str:
+    return ",".join(value) if isinstance(value, tuple) else str(value)
+
+
+def problems(s: Settings, origins: Mapping[str, str] | None = None) -> list[str]:
+    """Every bad value of `s`, one sentence each; `origins` (env key → where it was set) makes them precise."""
+    origins = origins or {}
+    out: list[str] = []
+    for f in FIELDS:
+        check = f.metadata.get("check")
+        wrong = check(getattr(s, f.name)) if check else None
+        if wrong:
+            key = f.metadata["env"]
+            where = f" ({origins[key]})" if key in origins else ""
+            out.append(f"{key}={_shown(getattr(s, f.name))}{where} {wrong}")
+    for rule in CROSS_CHECKS:
+        out.extend(rule(s))
+    return out
+
+
+def raise_problems(found: list[str], dotenv_hint: str = ".env") -> None:
+    """One paragraph for all problems, or nothing when there are none."""
+    if not found:
+        return
+    listed = " ".join(f"({i}) {p}" + ("" if p.endswith((".", "?")) else ".") for i, p in enumerate(found, 1))
+    raise UserError(
+        f"bezgelor-tasks stopped before changing anything: {len(found)} setting problem(s). {listed}",
+        fix=f"correct them in the environment or in {dotenv_hint} (every setting and its default is listed in "
+            ".env.example), then run the task again.")
 
 
 def _convert(name: str, raw: str, default: Any) -> Any:
+    """The typed value of a setting; ValueError names what was expected."""
     try:
         if isinstance(default, bool):
             return raw.strip().lower() in ("1", "true", "yes", "on")
@@ -159,34 +347,152 @@ def _convert(name: str, raw: str, default: Any) -> Any:
             return Path(raw)
         return raw
     except ValueError:
-        raise UserError(
-            f"Setting {name} has the value {raw!r}, which is not a {type(default).__name__}: "
-            f"fix it in the environment or .env (default {default!r})."
-        ) from None
+        raise ValueError(f"is not a {type(default).__name__} (default {_shown(default)})") from None
 
 
-def load(root: str | Path | None = None, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-    """Settings from environment, `.env` files and defaults; `root` (a --root flag) wins over BEZGELOR_ROOT."""
+# -- reading the environment and .env files ----------------------------------------------------------------
+
+@dataclass
+class Sources:
+    """Raw values by env key, where each came from, and what could not be read."""
+
+    root: Path
+    values: dict[str, str]
+    origins: dict[str, str]
+    problems: list[str]
+    dotenv_files: list[Path]
+
+
+def _read_dotenv(path: Path) -> tuple[dict[str, str], dict[str, int], list[str]]:
+    """Values, the line of each key, and the lines python-dotenv cannot parse (named by file and line)."""
+    from dotenv import dotenv_values
+    from dotenv.parser import parse_stream
+
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        return {}, {}, [f"{path} cannot be read ({e})"]
+    lines: dict[str, int] = {}
+    bad: list[str] = []
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            # The line itself is not shown: a .env may hold a password next to our settings.
+            bad.append(f"{path} line {binding.original.line} is not a NAME=value line (a comment starts with #; "
+                       "a value with spaces or # needs quotes)")
+        elif binding.key:
+            lines[binding.key] = binding.original.line
+    if bad:
+        return {}, lines, bad
+    values = {k: v for k, v in dotenv_values(stream=io.StringIO(text)).items() if v is not None}
+    return values, lines, []
+
+
+def read_sources(root: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Sources:
+    """The environment over `.env` in the current folder over the checkout's `.env`."""
     env = dict(os.environ if environ is None else environ)
     layered: dict[str, str] = {}
-    for dotenv in (Path.cwd() / ".env",):
-        if dotenv.is_file():
-            layered.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
-    layered.update(env)
+    origins: dict[str, str] = {}
+    found: list[str] = []
+    files: list[Path] = []
+
+    def layer(values: Mapping[str, str], where: Callable[[str], str], under: bool = False) -> None:
+        for k, v in values.items():
+            if under and k in layered:
+                continue
+            layered[k] = v
+            origins[k] = where(k)
+
+    cwd_env = Path.cwd() / ".env"
+    if cwd_env.is_file():
+        values, lines, bad = _read_dotenv(cwd_env)
+        found += bad
+        files.append(cwd_env)
+        layer(values, lambda k: f"{cwd_env} line {lines.get(k, '?')}")
+    layer(env, lambda k: "the environment")
     root_path = Path(root) if root else Path(layered.get("BEZGELOR_ROOT", "."))
     checkout_env = root_path / ".env"
-    if checkout_env.is_file() and checkout_env.resolve() != (Path.cwd() / ".env").resolve():
-        from_checkout = {k: v for k, v in dotenv_values(checkout_env).items() if v is not None}
-        layered = {**from_checkout, **layered}
+    if checkout_env.is_file() and checkout_env.resolve() != cwd_env.resolve():
+        values, lines, bad = _read_dotenv(checkout_env)
+        found += bad
+        files.append(checkout_env)
+        layer(values, lambda k: f"{checkout_env} line {lines.get(k, '?')}", under=True)
+    return Sources(root_path, layered, origins, found, files)
+
+
+def _build(src: Sources, overrides: Mapping[str, Any]) -> tuple[Settings, list[str]]:
     values: dict[str, Any] = {}
+    bad: list[str] = []
     for f in FIELDS:
         key = f.metadata["env"]
         if f.name == "root":
-            values["root"] = root_path.resolve()
-        elif key in layered and layered[key] != "":
-            values[f.name] = _convert(key, layered[key], f.default)
+            values["root"] = src.root.resolve()
+        elif key in src.values and src.values[key] != "":
+            try:
+                values[f.name] = _convert(key, src.values[key], f.default)
+            except ValueError as e:
+                bad.append(f"{key}={src.values[key]} ({src.origins.get(key, 'set')}) {e}")
     values.update(overrides)
-    return Settings(**values)
+    return Settings(**values), bad
+
+
+def load(root: str | Path | None = None, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Settings from environment, `.env` files and defaults; `root` (a --root flag) wins over BEZGELOR_ROOT.
+
+    Raises UserError for what cannot be read at all (a .env line, a number that is not one). Tasks use
+    `load_checked`, which also checks every value.
+    """
+    src = read_sources(root, environ)
+    s, bad = _build(src, overrides)
+    raise_problems(src.problems + bad)
+    return s
+
+
+def _mentioned_by_checkout(root: Path, keys: set[str]) -> set[str]:
+    """Which of `keys` the checkout's own code or config reads (those are the app's, not typos of ours)."""
+    if not keys or not root.is_dir():
+        return set()
+    suffixes = {".ex", ".exs", ".eex", ".heex", ".sh", ".yml", ".yaml", ".toml", ".example"}
+    names = {"Makefile", "Dockerfile", "Procfile"}
+    skip = {".git", "deps", "_build", "node_modules", ".bezgelor", ".elixir_ls"}
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in skip]
+        for name in filenames:
+            if name in names or Path(name).suffix in suffixes or name.startswith("Dockerfile"):
+                path = Path(dirpath, name)
+                try:
+                    if path.stat().st_size > 1_000_000:
+                        continue
+                    text = path.read_text(errors="replace")
+                except OSError:
+                    continue
+                seen |= {k for k in keys if k in text}
+                if seen == keys:
+                    return seen
+    return seen
+
+
+def unknown_keys(src: Sources) -> list[str]:
+    """`BEZGELOR_*` names set in the environment or a .env that no setting has, with the nearest known one."""
+    known = set(ENV_OF.values()) | set(OTHER_KEYS)
+    unknown = {k for k in src.values if k.startswith("BEZGELOR_") and k not in known}
+    unknown -= _mentioned_by_checkout(src.root, unknown)
+    out = []
+    for key in sorted(unknown):
+        near = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+        guess = f"did you mean {near[0]}?" if near else "no setting has this name; remove it"
+        out.append(f"{key} ({src.origins.get(key, 'set')}) is not a bezgelor-tasks setting: {guess}")
+    return out
+
+
+def load_checked(root: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """What every task runs first: Settings, after every check passed; else one UserError listing them all."""
+    src = read_sources(root, environ)
+    s, bad = _build(src, {})
+    found = src.problems + bad + unknown_keys(src) + problems(s, src.origins)
+    hint = " or ".join(str(p) for p in src.dotenv_files) or ".env"
+    raise_problems(found, hint)
+    return s
 
 
 def env_example() -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 from bezgelor_tasks.checkout.discover import Checkout
 from bezgelor_tasks.fly import commands as fly_commands
+from bezgelor_tasks.fly import platform
 from bezgelor_tasks.run import Command
 from bezgelor_tasks.settings import Settings
 
@@ -40,17 +41,14 @@ class MemoryModel:
 
 PLAN = MemoryModel()
 
-# Fly's memory sizes: 256, 512, 1024, 2048, then whole GB. Each CPU allows at most this much memory
-# (shared-cpu-1x: 2 GB, performance-1x: 8 GB) and performance CPUs need at least 2 GB each.
+# Fly's memory sizes: 256, 512, 1024, 2048, then whole GB. Each CPU allows a range of memory
+# (shared: 256..2048 MB per CPU, performance: 2048..8192 MB per CPU): data/machines.json via fly.platform.
 FLY_SMALL_STEPS_MB = (256, 512, 1024, 2048)
-MAX_MB_PER_CPU = {"shared": 2048, "performance": 8192}
-MIN_MB_PER_CPU = {"shared": 256, "performance": 2048}
-CPU_COUNTS = {"shared": (1, 2, 4, 8), "performance": (1, 2, 4, 8, 16)}
-
-
-def vm_size_name(kind: str, cpus: int) -> str:
-    """Fly's name for a CPU kind and count: shared-cpu-2x, performance-4x."""
-    return f"shared-cpu-{cpus}x" if kind == "shared" else f"performance-{cpus}x"
+_KINDS = platform.cpu_kinds()
+MAX_MB_PER_CPU = {k.name: k.max_memory_mb_per_cpu for k in _KINDS.values()}
+MIN_MB_PER_CPU = {k.name: k.min_memory_mb_per_cpu for k in _KINDS.values()}
+CPU_COUNTS = {k.name: k.preset_cpus for k in _KINDS.values()}  # named sizes only: `fly scale vm` takes a name
+vm_size_name = platform.vm_size_name
 
 
 def fly_memory_step(mb: int) -> int:

@@ -55,7 +55,7 @@ def test_a_bad_number_or_app_name_is_one_clear_paragraph(monkeypatch):
         settings.load()
     monkeypatch.delenv("BEZGELOR_VM_MEMORY_MB")
     monkeypatch.setenv("BEZGELOR_FLY_APP", "Bad_Name")
-    with pytest.raises(UserError, match="not valid.*BEZGELOR_FLY_APP"):
+    with pytest.raises(UserError, match="BEZGELOR_FLY_APP=Bad_Name is not a name Fly accepts"):
         settings.load().validate()
 
 

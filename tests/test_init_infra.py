@@ -363,14 +363,15 @@ def test_the_workflow_verifies_every_push_and_deploys_version_tags(checkout: Che
     triggers = wf[True] if True in wf else wf["on"]      # YAML 1.1 reads a bare `on` as true
     assert triggers["push"]["tags"] == ["v*"]
     verify_steps = " ".join(str(step) for step in wf["jobs"]["verify"]["steps"])
-    assert "nox -f" in verify_steps and "-s verify" in verify_steps
+    (nox_step,) = [s for s in wf["jobs"]["verify"]["steps"] if "nox" in str(s.get("run", ""))]
+    assert nox_step["run"] == "nox -s verify" and nox_step["working-directory"] == "game"  # in the checkout
     assert "erlef/setup-beam" in verify_steps and checkout.settings.elixir_version in verify_steps
     deploy = wf["jobs"]["deploy"]
     assert deploy["needs"] == "verify" and "refs/tags/v" in deploy["if"]
     steps = deploy["steps"]
     assert any(str(s.get("uses", "")).startswith("superfly/flyctl-actions/setup-flyctl") for s in steps)
     (run,) = [s for s in steps if "deploy.full" in str(s.get("run", ""))]
-    assert "--yes" in run["run"]
+    assert run["run"] == "inv deploy.full --yes" and run["working-directory"] == "game"
     assert run["env"]["FLY_API_TOKEN"] == "${{ secrets.FLY_API_TOKEN }}"
 
 

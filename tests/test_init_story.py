@@ -150,7 +150,7 @@ def test_init_json_lists_every_file_with_its_action_and_why(bezgelor_checkout):
 def test_init_calls_every_generator_of_the_plan():
     from bezgelor_tasks.checkout import plan
 
-    assert len(plan.GENERATORS) == 13 and all(callable(g) for g in plan.GENERATORS)
+    assert len(plan.GENERATORS) == 14 and all(callable(g) for g in plan.GENERATORS)
 
 
 # --- bad input ------------------------------------------------------------------------------------

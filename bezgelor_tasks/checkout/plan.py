@@ -19,6 +19,7 @@ from bezgelor_tasks.checkout import (
     dockerignore,
     docs,
     elixir_sources,
+    entrypoints,
     flytoml,
     gitignore,
     mixexs,
@@ -49,6 +50,7 @@ GENERATORS: tuple[Generator, ...] = (
     flytoml.fly_toml_change,
     docs.docs_changes,
     workflow.workflow_change,
+    entrypoints.entry_point_changes,
     gitignore.gitignore_change,
 )
 
@@ -95,7 +97,7 @@ class InitResult:
             "syntax_checked": self.syntax_checked,
             "skipped": self.skipped,
             "files": [{"file": c.rel, "action": action(c), "why": c.why, "notes": list(c.notes),
-                       "written": c in self.written} for c in self.changes],
+                       "advice": list(c.advice), "written": c in self.written} for c in self.changes],
         }
 
 
@@ -206,6 +208,8 @@ def report(result: InitResult, ui: UI) -> None:
             ui.warn(line)
         else:
             ui.ok(line)
+        for text in c.advice:
+            ui.warn(text)
     n = len(result.pending)
     if n == 0:
         ui.ok("nothing to change: the checkout already matches the plan.")

@@ -34,7 +34,8 @@ _HOW = {
                  "(then: inv secrets.set CLOAK_KEY)",
     "DATABASE_URL": "fly postgres attach sets it (inv deploy.full does this for you)",
     "WORLD_PUBLIC_ADDRESS": "Game clients connect to this address: set it to the app's dedicated public IPv4 "
-                            "(inv ips.allocate allocates it; inv deploy.full sets this secret)",
+                            "(inv deploy.full allocates it and sets this secret; inv ips.allocate allocates "
+                            "one on its own)",
 }
 _NAMES = {"SECRET_KEY_BASE": "secret_key_base", "CLOAK_KEY": "cloak_key", "DATABASE_URL": "database_url",
           "WORLD_PUBLIC_ADDRESS": "world_public_address"}

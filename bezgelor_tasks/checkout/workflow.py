@@ -1,8 +1,9 @@
 """.github/workflows/bezgelor-fly.yml: verify on every push, deploy on version tags.
 
 The Bezgelor repository does not contain bezgelor-tasks, so the workflow checks it out beside the
-game (from the repository variable BEZGELOR_TASKS_REPO, e.g. `you/bezgelor-tasks`) and runs its nox
-`verify` session and `inv deploy.full` against the game checkout with `--root`. Elixir/OTP versions
+game (from the repository variable BEZGELOR_TASKS_REPO, e.g. `you/bezgelor-tasks`), installs it, and
+runs what a user runs in the game checkout: `nox -s verify` and `inv deploy.full` (through the
+noxfile.py and tasks.py that init writes there, see entrypoints.py). Elixir/OTP versions
 come from Settings, like the Dockerfile's, so CI verifies with the toolchain the image builds with.
 """
 
@@ -71,10 +72,11 @@ jobs:
         with:
           elixir-version: "{s.elixir_version}"
           otp-version: "{s.otp_version}"
-      - name: Install nox
-        run: python -m pip install nox
+      - name: Install bezgelor-tasks (it brings nox)
+        run: python -m pip install -e "./{TOOLS_PATH}"
       - name: nox -s verify
-        run: nox -f {TOOLS_PATH}/noxfile.py -s verify -- --root "$GITHUB_WORKSPACE/game"
+        working-directory: game
+        run: nox -s verify
 
   deploy:
     if: startsWith(github.ref, 'refs/tags/v')
@@ -100,11 +102,12 @@ jobs:
           python-version: "{PYTHON_VERSION}"
       - uses: superfly/flyctl-actions/setup-flyctl@master
       - name: Install bezgelor-tasks
-        run: python -m pip install "./{TOOLS_PATH}"
+        run: python -m pip install -e "./{TOOLS_PATH}"
       - name: inv deploy.full
+        working-directory: game
         env:
           FLY_API_TOKEN: ${{{{ secrets.FLY_API_TOKEN }}}}
-        run: inv -r {TOOLS_PATH} deploy.full --root "$GITHUB_WORKSPACE/game" --yes
+        run: inv deploy.full --yes
 """
 
 

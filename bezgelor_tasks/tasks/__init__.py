@@ -11,3 +11,18 @@ namespace.add_task(verify)
 namespace.add_task(demo)
 for module in (build, release, db, secrets, ips, rollback, deploy, plan):
     namespace.add_collection(Collection.from_module(module))
+
+
+def including(module_name: str) -> Collection:
+    """Your tasks.py's own tasks plus every bezgelor-tasks task: end a tasks.py of yours with
+    `ns = including(__name__)` so `inv deploy.full` works beside your tasks."""
+    import sys
+
+    ns = Collection.from_module(sys.modules[module_name])
+    for name, task in namespace.tasks.items():
+        if name not in ns.tasks:
+            ns.add_task(task, name)
+    for name, collection in namespace.collections.items():
+        if name not in ns.collections:
+            ns.add_collection(collection, name)
+    return ns

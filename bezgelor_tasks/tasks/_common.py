@@ -3,6 +3,12 @@
 Tasks stay thin: parse flags, call `session(...)`, call library functions, print. Each task body is
 wrapped by `@user_task` so a `UserError` becomes a one-paragraph message and a non-zero exit, never
 a traceback (and never a secret: messages are redacted).
+
+`session()` is the one place settings are loaded for a task, and it validates them all
+(`settings.load_checked`) before the task can write anything.
+
+This module and the task modules import only Invoke and light modules at import time: `inv --list`
+and `bezgelor-tasks --list` must not pay for the library. Import library modules inside task bodies.
 """
 
 from __future__ import annotations
@@ -11,16 +17,16 @@ import functools
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from invoke.exceptions import Exit
 
-from bezgelor_tasks import settings as settings_mod
 from bezgelor_tasks.errors import UserError
-from bezgelor_tasks.redact import redact
-from bezgelor_tasks.run import Executor
-from bezgelor_tasks.settings import Settings
-from bezgelor_tasks.ui import UI
+
+if TYPE_CHECKING:
+    from bezgelor_tasks.run import Executor
+    from bezgelor_tasks.settings import Settings
+    from bezgelor_tasks.ui import UI
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,9 +45,15 @@ class Session:
 
 def session(root: str | None = None, *, dry_run: bool = False, json_mode: bool = False,
             echo: bool = True, validate: bool = True) -> Session:
-    s = settings_mod.load(root)
-    if validate:
-        s.validate()
+    """Settings (validated: a bad value stops the task before it writes anything), UI and executor.
+
+    `validate` is accepted for older callers and ignored: every task validates its settings.
+    """
+    from bezgelor_tasks import settings as settings_mod
+    from bezgelor_tasks.run import Executor
+    from bezgelor_tasks.ui import UI
+
+    s = settings_mod.load_checked(root)
     ui = UI(json_mode=json_mode)
     ex = Executor(ui=ui, dry_run=dry_run, echo=echo, default_timeout=s.command_timeout_s)
     return Session(s, ui, ex, dry_run, json_mode)
@@ -55,6 +67,8 @@ def user_task(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except UserError as e:
+            from bezgelor_tasks.redact import redact
+
             print(redact(f"error: {e.paragraph()}"), file=sys.stderr)
             raise Exit(code=e.exit_code) from None
         except KeyboardInterrupt:

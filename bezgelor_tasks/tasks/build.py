@@ -6,8 +6,6 @@ from typing import Any
 
 from invoke import task
 
-from bezgelor_tasks.deploy.context import image_label, read_version
-from bezgelor_tasks.fly.client import FlyClient
 from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
 
 
@@ -19,6 +17,9 @@ from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
 def image(c: Any, root: str | None = None, version: str | None = None, json_: bool = False,
           dry_run: bool = False) -> None:
     """Build and push the image (fly deploy --build-only --push), labelled with the version."""
+    from bezgelor_tasks.deploy.context import image_label, read_version
+    from bezgelor_tasks.fly.client import FlyClient
+
     s = session(root, dry_run=dry_run, json_mode=json_)
     ver = version or read_version(s.settings, s.executor)
     ref = FlyClient(s.settings, s.executor).deploy_build(ver, image_label(ver))

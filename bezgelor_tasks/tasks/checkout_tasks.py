@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from invoke import Context, task
 from invoke.exceptions import Exit
 
-from bezgelor_tasks import elixir, git
-from bezgelor_tasks.checkout import plan
-from bezgelor_tasks.checkout.discover import Checkout
-from bezgelor_tasks.checks import IGNORE_FILE, Report
-from bezgelor_tasks.checks import verify as run_verify
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.tasks._common import ROOT_HELP, Session, session, user_task
-from bezgelor_tasks.ui import UI
+
+if TYPE_CHECKING:
+    from bezgelor_tasks.checks import Report
+    from bezgelor_tasks.ui import UI
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "bezgelor"
 
@@ -32,7 +31,10 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "bezgelor
 def init(c: Context, root: str | None = None, check: bool = False, dry_run: bool = False, force: bool = False,
          json: bool = False, skip_syntax_check: bool = False) -> None:
     """Apply the deployment plan to a Bezgelor checkout (idempotent; --check for CI)."""
-    s = session(root, dry_run=dry_run, json_mode=json, validate=False)
+    from bezgelor_tasks.checkout import plan
+    from bezgelor_tasks.checkout.discover import Checkout
+
+    s = session(root, dry_run=dry_run, json_mode=json)
     co = Checkout.open(s.settings)
     result = plan.run_init(co, s.ui, check=check, dry_run=dry_run, force=force,
                            skip_syntax_check=skip_syntax_check)
@@ -44,12 +46,14 @@ def init(c: Context, root: str | None = None, check: bool = False, dry_run: bool
 
 
 def print_report(report: Report, ui: UI) -> None:
+    from bezgelor_tasks.checks import IGNORE_FILE as ignore_file
+
     for note in report.skipped:
         ui.warn(f"SKIPPED: {note}")
     for f in report.findings:
         ui.say(f.severity, f"{f.where()} {f.message} — {f.fix} [{f.id}]")
     for f, rule in report.ignored:
-        ui.line(f"   ignored {f.where()} [{f.id}] ({rule.why or 'no reason given'}; listed in {IGNORE_FILE})")
+        ui.line(f"   ignored {f.where()} [{f.id}] ({rule.why or 'no reason given'}; listed in {ignore_file})")
     counts = f"{report.errors} error(s), {report.count('warning')} warning(s), {report.count('info')} note(s)"
     if report.ignored:
         counts += f", {len(report.ignored)} ignored"
@@ -62,6 +66,9 @@ def print_report(report: Report, ui: UI) -> None:
 
 
 def verify_checkout(s: Session) -> Report:
+    from bezgelor_tasks.checkout.discover import Checkout
+    from bezgelor_tasks.checks import verify as run_verify
+
     return run_verify(Checkout.open(s.settings))
 
 
@@ -73,7 +80,7 @@ def verify_checkout(s: Session) -> Report:
 @user_task
 def verify(c: Context, root: str | None = None, json: bool = False, strict: bool = False) -> None:
     """Check a checkout's deployment config offline; exit 1 on errors."""
-    s = session(root, json_mode=json, validate=False)
+    s = session(root, json_mode=json)
     report = verify_checkout(s)
     print_report(report, s.ui)
     if json:
@@ -84,6 +91,8 @@ def verify(c: Context, root: str | None = None, json: bool = False, strict: bool
 
 
 def _copy_example(dest: Path, ui: UI, s: Session) -> None:
+    from bezgelor_tasks import git
+
     if not EXAMPLE.is_dir():
         raise UserError(f"The bundled example checkout ({EXAMPLE}) is not there (installed without tests/?).",
                         fix="run the demo from a clone of bezgelor-tasks.")
@@ -103,11 +112,15 @@ def _copy_example(dest: Path, ui: UI, s: Session) -> None:
 @user_task
 def demo(c: Context, dest: str = "demo-checkout") -> None:
     """Copy the bundled example checkout and run verify, init, verify and a dry-run deploy on it."""
+    from bezgelor_tasks import elixir, git
+    from bezgelor_tasks.checkout import plan
+    from bezgelor_tasks.checkout.discover import Checkout
+
     target = Path(dest).resolve()
-    s = session(str(target), validate=False)
+    s = session(str(target))
     ui = s.ui
     _copy_example(target, ui, s)
-    s = session(str(target), validate=False)
+    s = session(str(target))
     ui.heading("1. verify on the untouched example (it has the plan's bugs):")
     print_report(verify_checkout(s), ui)
     ui.heading("2. init (patches the user's files, writes ours):")

@@ -11,9 +11,7 @@ from typing import Any
 
 from invoke import task
 
-from bezgelor_tasks.deploy import db_rollback
 from bezgelor_tasks.errors import UserError
-from bezgelor_tasks.fly.client import FlyClient
 from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
 
 # The backup tasks join this collection (`inv db.backup`, `inv db.restore`, ...).
@@ -28,6 +26,8 @@ DRY_HELP = "Show the flyctl command without running it."
 @user_task
 def migrate(c: Any, root: str | None = None, dry_run: bool = False) -> None:
     """Run pending migrations in the deployed release (/app/bin/migrate)."""
+    from bezgelor_tasks.fly.client import FlyClient
+
     s = session(root, dry_run=dry_run)
     FlyClient(s.settings, s.executor).migrate(s.settings.app)
     if not dry_run:
@@ -38,6 +38,8 @@ def migrate(c: Any, root: str | None = None, dry_run: bool = False) -> None:
 @user_task
 def status(c: Any, root: str | None = None, json_: bool = False) -> None:
     """Show which migrations are applied in the deployed database."""
+    from bezgelor_tasks.fly.client import FlyClient
+
     s = session(root, json_mode=json_)
     state = FlyClient(s.settings, s.executor).migration_status(s.settings.app)
     if json_:
@@ -73,6 +75,9 @@ def _confirm(app: str, yes: bool, confirm_app: str | None) -> None:
 def rollback(c: Any, to: str, root: str | None = None, yes: bool = False, confirm_app: str | None = None,
              dry_run: bool = False, skip_backup: bool = False) -> None:
     """Back the database up, then revert the migrations after VERSION (data in dropped tables is lost)."""
+    from bezgelor_tasks.deploy import db_rollback
+    from bezgelor_tasks.fly.client import FlyClient
+
     if not to.strip().isdigit():
         raise UserError(f"--to {to!r} is not a migration version.",
                         fix="use a timestamp from `inv db.status`, e.g. --to 20240101000000.")

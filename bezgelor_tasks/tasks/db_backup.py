@@ -6,12 +6,6 @@ from typing import Any
 
 from invoke import Context, task
 
-from bezgelor_tasks.backup import backup as backup_mod
-from bezgelor_tasks.backup import manifest
-from bezgelor_tasks.backup import prune as prune_mod
-from bezgelor_tasks.backup import remote as fly_side
-from bezgelor_tasks.backup import restore as restore_mod
-from bezgelor_tasks.backup import verify as verify_mod
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
 
@@ -24,6 +18,12 @@ from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
 def backup(c: Context, root: str | None = None, jobs: int = 1, remote: bool = False, verify: str = "standard",
            dry_run: bool = False, json: bool = False) -> None:
     """Back up the Fly database through `fly proxy` into a local, checksummed, manifest-described archive."""
+    from bezgelor_tasks.backup import backup as backup_mod
+    from bezgelor_tasks.backup import manifest
+    from bezgelor_tasks.backup import prune as prune_mod
+    from bezgelor_tasks.backup import remote as fly_side
+    from bezgelor_tasks.backup import verify as verify_mod
+
     sess = session(root, dry_run=dry_run, json_mode=json)
     s, ui = sess.settings, sess.ui
     if dry_run:
@@ -58,6 +58,9 @@ def backup(c: Context, root: str | None = None, jobs: int = 1, remote: bool = Fa
 @user_task
 def backups(c: Context, root: str | None = None, json: bool = False, fly: bool = True) -> None:
     """List local backups (time, size, release, verified) and the Fly-side ones."""
+    from bezgelor_tasks.backup import manifest
+    from bezgelor_tasks.backup import remote as fly_side
+
     sess = session(root, json_mode=json)
     rows = []
     for b in manifest.list_backups(sess.settings.backups_path):
@@ -84,6 +87,8 @@ def backups(c: Context, root: str | None = None, json: bool = False, fly: bool =
 def verify_backup(c: Context, backup: str | None = None, root: str | None = None, tier: str = "full",
                   json: bool = False) -> None:
     """Check a backup: checksums, a full read, or a restore into a scratch PostgreSQL; records the result."""
+    from bezgelor_tasks.backup import verify as verify_mod
+
     sess = session(root, json_mode=json)
     b = verify_mod.find(sess.settings.backups_path, backup)
     result = verify_mod.verify(sess.executor, sess.ui, b, tier, timeout=sess.settings.command_timeout_s)
@@ -101,6 +106,9 @@ def verify_backup(c: Context, backup: str | None = None, root: str | None = None
 def restore(c: Context, backup: str, target: str = "local", root: str | None = None, database: str | None = None,
             jobs: int = 2, yes: bool = False, confirm_app: str | None = None, json: bool = False) -> None:
     """Restore a backup into a local database or, after confirmation and a fresh backup, into the Fly one."""
+    from bezgelor_tasks.backup import restore as restore_mod
+    from bezgelor_tasks.backup import verify as verify_mod
+
     if backup.startswith("-"):  # Invoke hands `--help` after a positional to the positional
         raise UserError(f"{backup!r} is not a backup name.", fix="see `inv --help db.restore` for the options.")
     sess = session(root, json_mode=json)
@@ -119,6 +127,8 @@ def restore(c: Context, backup: str, target: str = "local", root: str | None = N
 @user_task
 def prune(c: Context, root: str | None = None, dry_run: bool = False, json: bool = False) -> None:
     """Delete old backups: dailies after 7 days, firsts-of-month after 3 months; never the newest verified."""
+    from bezgelor_tasks.backup import prune as prune_mod
+
     sess = session(root, json_mode=json)
     result = prune_mod.prune(sess.settings, sess.ui, dry_run=dry_run)
     if json:

@@ -6,8 +6,6 @@ from typing import Any
 
 from invoke import Context, task
 
-from bezgelor_tasks.deploy import full as full_deploy
-from bezgelor_tasks.deploy import status as deploy_status
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
 
@@ -21,6 +19,8 @@ from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
 def full(c: Context, root: str | None = None, dry_run: bool = False, json: bool = False, yes: bool = False,
          skip_backup: bool = False) -> None:
     """Provision and deploy: app, database, IPv4, secrets, backup, image, release, health gate; resumable."""
+    from bezgelor_tasks.deploy import full as full_deploy
+
     sess = session(root, dry_run=dry_run, json_mode=json)
     outcome = full_deploy.deploy_full(sess, yes=yes, skip_backup=skip_backup)
     if json:
@@ -42,6 +42,8 @@ def full(c: Context, root: str | None = None, dry_run: bool = False, json: bool 
 @user_task
 def status(c: Context, root: str | None = None, json: bool = False) -> None:
     """The app, its machines and checks, the current release, and one health poll."""
+    from bezgelor_tasks.deploy import status as deploy_status
+
     sess = session(root, json_mode=json)
     data: dict[str, Any] = deploy_status.collect(sess)
     if json:

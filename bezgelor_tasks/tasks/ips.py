@@ -6,7 +6,6 @@ from typing import Any
 
 from invoke import task
 
-from bezgelor_tasks.fly.client import FlyClient
 from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
 
 
@@ -14,6 +13,8 @@ from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
 @user_task
 def list_(c: Any, root: str | None = None, json_: bool = False) -> None:
     """List the app's IP addresses."""
+    from bezgelor_tasks.fly.client import FlyClient
+
     s = session(root, json_mode=json_)
     ips = FlyClient(s.settings, s.executor).ips(s.settings.app)
     if json_:
@@ -31,6 +32,8 @@ def list_(c: Any, root: str | None = None, json_: bool = False) -> None:
 @user_task
 def allocate(c: Any, root: str | None = None, dry_run: bool = False) -> None:
     """Give the app a dedicated IPv4 (idempotent: keeps an existing one)."""
+    from bezgelor_tasks.fly.client import FlyClient
+
     s = session(root, dry_run=dry_run)
     fly = FlyClient(s.settings, s.executor)
     existing = [ip for ip in fly.ips(s.settings.app) if ip.is_dedicated_v4]

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from invoke import task
 
-from bezgelor_tasks.checkout.discover import Checkout
-from bezgelor_tasks.costs import CostEstimate, estimate_costs, load_prices
-from bezgelor_tasks.settings import Settings
-from bezgelor_tasks.sizing import PLAN, MemoryEstimate, estimate_memory, recommendation, scale_commands, vm_size_name
 from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
+
+if TYPE_CHECKING:
+    from bezgelor_tasks.costs import CostEstimate
+    from bezgelor_tasks.settings import Settings
+    from bezgelor_tasks.sizing import MemoryEstimate
 
 
 def memory_lines(est: MemoryEstimate) -> list[str]:
     """The estimate as a table whose MB column adds up to the total."""
+    from bezgelor_tasks.fly.platform import vm_size_name
+    from bezgelor_tasks.sizing import PLAN
+
     data_mb = f"{est.data_mb:.1f} MB"
     why = {
         "game data in ETS": f"{data_mb} of JSON x {est.ets_factor:g}",
@@ -40,6 +44,10 @@ def cost_lines(costs: CostEstimate) -> list[str]:
 @user_task
 def size(c: Any, root: str | None = None, json_: bool = False) -> None:
     """Estimate the game machine's memory from the checkout's game data, and the monthly cost."""
+    from bezgelor_tasks.checkout.discover import Checkout
+    from bezgelor_tasks.costs import estimate_costs, load_prices
+    from bezgelor_tasks.sizing import estimate_memory, recommendation
+
     s = session(root, json_mode=json_)
     co = Checkout.open(s.settings)
     est = estimate_memory(co)
@@ -77,6 +85,8 @@ def size(c: Any, root: str | None = None, json_: bool = False) -> None:
 
 def _as_json(settings: Settings, est: MemoryEstimate, costs: CostEstimate, advice: list[str],
              proposed: CostEstimate | None) -> dict[str, Any]:
+    from bezgelor_tasks.sizing import scale_commands
+
     return {
         "memory": est.as_json(),
         "recommendation": None if est.ok else {

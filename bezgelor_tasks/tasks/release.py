@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from invoke import Context, task
 
-from bezgelor_tasks.checkout import release_build
-from bezgelor_tasks.checkout.discover import Checkout
 from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
 
 
@@ -17,7 +15,10 @@ from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
 @user_task
 def build(c: Context, root: str | None = None, dry_run: bool = False, json: bool = False) -> None:
     """Build the Elixir release locally (MIX_ENV=prod mix release) and check its bin/ scripts."""
-    s = session(root, dry_run=dry_run, json_mode=json, validate=False)
+    from bezgelor_tasks.checkout import release_build
+    from bezgelor_tasks.checkout.discover import Checkout
+
+    s = session(root, dry_run=dry_run, json_mode=json)
     co = Checkout.open(s.settings)
     built = release_build.build(co, s.executor)
     if built.dry_run:

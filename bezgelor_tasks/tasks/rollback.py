@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from invoke import Context, task
 
-from bezgelor_tasks.deploy import rollback as rb
 from bezgelor_tasks.errors import UserError
-from bezgelor_tasks.fly.client import FlyClient
 from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
 
 
@@ -14,6 +12,9 @@ from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
 @user_task
 def list(c: Context, root: str | None = None, json: bool = False) -> None:  # noqa: A001 (the task's name)
     """The app's releases, newest first: version, image, status, date, newest migration, safe to roll back to now."""
+    from bezgelor_tasks.deploy import rollback as rb
+    from bezgelor_tasks.fly.client import FlyClient
+
     sess = session(root, json_mode=json)
     s = sess.settings
     fly = FlyClient(s, sess.executor)
@@ -45,6 +46,9 @@ def app(c: Context, root: str | None = None, version: str | None = None, yes: bo
         json: bool = False, force: bool = False) -> None:
     """Deploy an earlier good release's image again and health-gate it; refused when the database is ahead
     of that release's migrations (`inv db.rollback --to V` first, or --force)."""
+    from bezgelor_tasks.deploy import rollback as rb
+    from bezgelor_tasks.fly.client import FlyClient
+
     wanted = _release_number(version)
     sess = session(root, json_mode=json)
     s, ui = sess.settings, sess.ui

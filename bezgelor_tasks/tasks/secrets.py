@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import getpass
-import secrets as random_source
 import sys
 from typing import Any
 
 from invoke import task
 
 from bezgelor_tasks.errors import UserError
-from bezgelor_tasks.fly.client import FlyClient
-from bezgelor_tasks.fly.secret_names import secret_names
 from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
 
 JSON_HELP = "Print one JSON document on stdout."
@@ -36,6 +32,8 @@ NOT_GENERATED = {
 
 def _read_value(name: str) -> str:
     """The secret from a hidden prompt on a terminal, else from stdin (first line). Never from argv."""
+    import getpass
+
     if sys.stdin is not None and sys.stdin.isatty():
         value = getpass.getpass(f"Value for {name} (hidden): ")
     else:
@@ -51,6 +49,8 @@ def _read_value(name: str) -> str:
 @user_task
 def list_(c: Any, root: str | None = None, json_: bool = False) -> None:
     """List the app's secret names, digests and status (never values)."""
+    from bezgelor_tasks.fly.client import FlyClient
+
     s = session(root, json_mode=json_)
     found = FlyClient(s.settings, s.executor).secrets(s.settings.app)
     if json_:
@@ -66,6 +66,9 @@ def list_(c: Any, root: str | None = None, json_: bool = False) -> None:
 @user_task
 def check(c: Any, root: str | None = None, json_: bool = False) -> None:
     """Check that every secret the release needs is set on Fly; exit 1 if one is missing."""
+    from bezgelor_tasks.fly.client import FlyClient
+    from bezgelor_tasks.fly.secret_names import secret_names
+
     s = session(root, json_mode=json_)
     names = secret_names(s.settings)
     present = {x.name: x for x in FlyClient(s.settings, s.executor).secrets(s.settings.app)}
@@ -96,6 +99,8 @@ def check(c: Any, root: str | None = None, json_: bool = False) -> None:
 @user_task
 def set_(c: Any, name: str, root: str | None = None, now: bool = False, dry_run: bool = False) -> None:
     """Set one secret; the value comes from a hidden prompt or stdin, never the command line."""
+    from bezgelor_tasks.fly.client import FlyClient
+
     s = session(root, dry_run=dry_run)
     value = _read_value(name)
     FlyClient(s.settings, s.executor).import_secrets(s.settings.app, {name: value}, stage=not now)
@@ -109,6 +114,10 @@ def set_(c: Any, name: str, root: str | None = None, now: bool = False, dry_run:
 @user_task
 def rotate(c: Any, name: str, root: str | None = None, now: bool = False, dry_run: bool = False) -> None:
     """Replace a generated secret with a fresh random value."""
+    import secrets as random_source
+
+    from bezgelor_tasks.fly.client import FlyClient
+
     if name == "CLOAK_KEY":
         raise UserError(f"Refusing to rotate CLOAK_KEY in place. {CLOAK_ROTATION}",
                         fix="follow the four steps above; `inv secrets.set` can then add the new key's secret.")
