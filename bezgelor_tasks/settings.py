@@ -83,6 +83,9 @@ class Settings:
     pg_flavor: str = _setting("BEZGELOR_PG_FLAVOR", "flex", "flex (fly postgres) or mpg (Managed Postgres).")
     db_name: str = _setting("BEZGELOR_DB_NAME", "bezgelor", "Database name inside the Postgres app.")
     db_user: str = _setting("BEZGELOR_DB_USER", "postgres", "Database user for backups and restores.")
+    kill_timeout_s: int = _setting(
+        "BEZGELOR_KILL_TIMEOUT", 60,
+        "Seconds Fly gives the machine to stop after SIGTERM (fly.toml kill_timeout; Fly allows 1-300).")
     deploy_wait_timeout_s: int = _setting("BEZGELOR_DEPLOY_WAIT_TIMEOUT", 600, "Seconds `fly deploy` waits for checks.")
     health_timeout_s: int = _setting("BEZGELOR_HEALTH_TIMEOUT", 300, "Seconds the health gate waits for all-ok.")
     health_interval_s: float = _setting("BEZGELOR_HEALTH_INTERVAL", 5.0, "Seconds between health-gate polls.")
@@ -137,6 +140,10 @@ class Settings:
             raise UserError(f"BEZGELOR_PG_FLAVOR={self.pg_flavor!r} is not known: use flex or mpg.")
         if self.vm_cpu_kind not in ("shared", "performance"):
             raise UserError(f"BEZGELOR_VM_CPU_KIND={self.vm_cpu_kind!r} is not known: use shared or performance.")
+        if not 1 <= self.kill_timeout_s <= 300:
+            raise UserError(f"BEZGELOR_KILL_TIMEOUT={self.kill_timeout_s} is outside 1-300: Fly's kill_timeout is at "
+                            "most 300 seconds (5 minutes). Set BEZGELOR_KILL_TIMEOUT in .env to a value in that range "
+                            "(default 60).")
         if len(set(self.ports.all().values())) != 4:
             raise UserError(f"The four ports must differ, got {self.ports.all()}: fix the BEZGELOR_*_PORT settings.")
 
