@@ -138,6 +138,49 @@ def _container(table: Any) -> Container:
     return table if isinstance(table, Container) else table.value
 
 
+def _header_indent(table: Any) -> str | None:
+    """The spaces before a table's header (None for the document itself)."""
+    return table.trivia.indent.replace("\n", "") if isinstance(table, Table) else None
+
+
+# Keys of a table are indented one step deeper than its header, as `fly launch` writes them. tomlkit
+# prefixes the header's own indentation to what is appended to a table, so one step is enough.
+STEP = "  "
+
+
+def _new_table(parent: Any, *comments: str) -> Table:
+    """A table we add, laid out like the rest of the file: its header one step deeper than its
+    parent's (the document's own tables at the margin), comments like keys. `_tidy` adds the blank line."""
+    table = tomlkit.table()
+    header = _header_indent(parent)
+    table.trivia.indent = "" if header is None else header + STEP
+    for text in comments:
+        note = tomlkit.comment(text)
+        note.trivia.indent = STEP
+        table.add(note)
+    return table
+
+
+def _tidy(text: str) -> str:
+    """One blank line before each table header (unless a comment introduces it) and never two in a
+    row: tables we added then read like the user's. Whitespace only: if the data would differ (a
+    multi-line string), the text is returned as it was."""
+    out: list[str] = []
+    for line in text.split("\n"):
+        blank = not line.strip()
+        if blank and out and not out[-1].strip():
+            continue
+        if line.lstrip().startswith("[") and out and out[-1].strip() and not out[-1].lstrip().startswith("#"):
+            out.append("")
+        out.append(line)
+    tidy = "\n".join(out)
+    try:
+        same = tomlkit.parse(tidy).unwrap() == tomlkit.parse(text).unwrap()
+    except ParseError:
+        same = False
+    return tidy if same else text
+
+
 def _add(table: Any, key: str, value: Any, comment: str | None = None) -> None:
     """Add a new key where a person would: right after the table's last plain value (not after trailing
     comments that introduce the next section), indented like its siblings. A sub-table placed there
@@ -149,6 +192,8 @@ def _add(table: Any, key: str, value: Any, comment: str | None = None) -> None:
     simple = [(k, v) for k, v in body if k is not None and not isinstance(v, (Table, AoT))]
     anchor = simple[-1] if simple else None
     if isinstance(item, AoT) or anchor is None:
+        if not isinstance(item, (Table, AoT)):
+            item.trivia.indent = STEP if isinstance(table, Table) else ""
         table[key] = item
         return
     if not isinstance(item, Table):
@@ -167,7 +212,7 @@ def _set(table: Any, key: str, value: Any, comment: str | None = None) -> None:
 
 def _table(parent: Any, key: str) -> Any:
     if key not in parent:
-        _add(parent, key, tomlkit.table())
+        _add(parent, key, _new_table(parent))
     item = parent[key]
     if not isinstance(item, dict):
         raise UserError(f"fly.toml has `{key}` as a value, not a table, so it cannot be patched.",
@@ -209,15 +254,11 @@ def _find_service(services: AoT, spec: ServiceSpec, taken: set[int]) -> Table | 
     return None
 
 
-def _new_service(spec: ServiceSpec, grace: int) -> Table:
-    svc = tomlkit.table()
-    svc.add(tomlkit.comment(f"{ROLE_MARK} {spec.role}"))
-    if spec.is_portal:
-        svc.add(tomlkit.comment("Phoenix portal: HTTPS on 443, HTTP on 80 redirected to HTTPS."))
-    else:
-        svc.add(tomlkit.comment(f"{spec.role} game server: raw TCP on its own public port (needs a dedicated "
-                                "IPv4; idle connections close after 60 s)."))
-    return svc
+def _new_service(doc: Any, spec: ServiceSpec) -> Table:
+    about = ("Phoenix portal: HTTPS on 443, HTTP on 80 redirected to HTTPS." if spec.is_portal else
+             f"{spec.role} game server: raw TCP on its own public port (needs a dedicated IPv4; idle "
+             "connections close after 60 s).")
+    return _new_table(doc, f"{ROLE_MARK} {spec.role}", about)
 
 
 def _patch_service(svc: Table, spec: ServiceSpec, grace: int, force_https: bool | None = None) -> None:
@@ -227,9 +268,9 @@ def _patch_service(svc: Table, spec: ServiceSpec, grace: int, force_https: bool 
     _set(svc, "auto_start_machines", True)
     _set(svc, "min_machines_running", 1)
     if "concurrency" not in svc:
-        conc = tomlkit.table()
+        conc = _new_table(svc)
         for k, v in (PORTAL_CONCURRENCY if spec.is_portal else GAME_CONCURRENCY).items():
-            conc[k] = v
+            _add(conc, k, v)
         _add(svc, "concurrency", conc)
     ports = _aot(svc, "ports")
     wanted: list[dict[str, Any]]
@@ -249,22 +290,24 @@ def _patch_service(svc: Table, spec: ServiceSpec, grace: int, force_https: bool 
     for want in wanted:
         entry = next((p for p in ports if _plain(p.get("port")) == want["port"]), None)
         if entry is None:
-            entry = tomlkit.table()
+            entry = _new_table(svc)
             ports.append(entry)
         for k, v in want.items():
             if k == "handlers":
                 if _plain(entry.get("handlers")) != v:
                     arr = tomlkit.array()
                     arr.extend(v)
-                    entry["handlers"] = arr
+                    if "handlers" in entry:
+                        entry["handlers"] = arr
+                    else:
+                        _add(entry, "handlers", arr)
             else:
                 _set(entry, k, v)
     if spec.is_portal:
         checks = _aot(svc, "http_checks")
         check = next((c for c in checks if _plain(c.get("path")) == "/health"), None)
         if check is None:
-            check = tomlkit.table()
-            check.add(tomlkit.comment("Full readiness: database and the three game ports (503 if any is down)."))
+            check = _new_table(svc, "Full readiness: database and the three game ports (503 if any is down).")
             checks.append(check)
         _set(check, "interval", "10s")
         _set(check, "timeout", "5s")
@@ -278,7 +321,7 @@ def _patch_service(svc: Table, spec: ServiceSpec, grace: int, force_https: bool 
     else:
         checks = _aot(svc, "tcp_checks")
         if len(checks) == 0:
-            checks.append(tomlkit.table())
+            checks.append(_new_table(svc))
         check = checks[0]
         _set(check, "interval", "15s")
         _set(check, "timeout", "2s")
@@ -323,9 +366,9 @@ def _adopt_http_service(svc: Table, http: HttpService) -> None:
     """Carry what the [http_service] said about the portal onto its new [[services]] table."""
     conc = http.values.get("concurrency")
     if isinstance(conc, dict) and conc:
-        table = tomlkit.table()
+        table = _new_table(svc)
         for k, v in conc.items():
-            table[k] = v
+            _add(table, k, v)
         svc["concurrency"] = table          # replaces our default in place
     if isinstance(http.values.get("processes"), list):
         _add(svc, "processes", http.values["processes"])
@@ -465,7 +508,7 @@ def patch_fly_toml(text: str | None, co: Checkout) -> str:
         svc = _find_service(services, spec, taken)
         adopt = None
         if svc is None:
-            svc = _new_service(spec, grace)
+            svc = _new_service(doc, spec)
             services.append(svc)
             taken.add(len(services) - 1)
             adopt = http if spec.is_portal else None
@@ -475,7 +518,7 @@ def patch_fly_toml(text: str | None, co: Checkout) -> str:
 
     vms = _aot(doc, "vm")
     if len(vms) == 0:
-        vms.append(tomlkit.table())
+        vms.append(_new_table(doc))
     vm = vms[0]
     # An equal size in another spelling ("4GiB", 4096) is the user's: only a different size is rewritten.
     key = "memory_mb" if "memory_mb" in vm and "memory" not in vm else "memory"
@@ -485,6 +528,8 @@ def patch_fly_toml(text: str | None, co: Checkout) -> str:
     _set(vm, "cpus", s.vm_cpus)
 
     out = tomlkit.dumps(doc)
+    if out != text:
+        out = _tidy(out)
     if HEADER_MARK not in out:
         out = HEADER + out.lstrip("\n")
     return out

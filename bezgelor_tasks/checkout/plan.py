@@ -185,10 +185,6 @@ def run_init(co: Checkout, ui: UI, *, check: bool = False, dry_run: bool = False
         result.syntax_checked = True
     if mode != "apply":
         return result
-    for c in result.pending:
-        if c.show_diff and not c.needs_force:
-            ui.heading(f"{c.rel}: {'; '.join(c.notes) or c.why}:")
-            ui.diff(c.diff())
     replaced = [c for c in result.pending if c.needs_force]
     if replaced and not yes:
         if ask is None and sys.stdin is not None and sys.stdin.isatty():
@@ -201,10 +197,15 @@ def run_init(co: Checkout, ui: UI, *, check: bool = False, dry_run: bool = False
         if ask is None:
             names = ", ".join(c.rel for c in replaced)
             raise UserError(
-                f"{names} already exist with content this tool did not write, and init would replace it "
-                "(the diff is shown above); there is no terminal to ask on, so nothing was changed.",
-                fix="run again with --yes to replace it (a .orig copy of each is kept), or merge the changes "
-                "by hand.")
+                f"{names} already exist{'s' if len(replaced) == 1 else ''} with content this tool did not "
+                "write, and init would replace " + ("it" if len(replaced) == 1 else "them") + " (the diff is "
+                "shown above); there is no terminal to ask on, so nothing was changed.",
+                fix="run again with --yes to replace " + ("it" if len(replaced) == 1 else "them") + " (a .orig "
+                "copy of each is kept), or merge the changes by hand.")
+    for c in result.pending:
+        if c.show_diff and not c.needs_force:
+            ui.heading(f"{c.rel}: {'; '.join(c.notes) or c.why}:")
+            ui.diff(c.diff())
     to_write = [c for c in changes if c not in result.declined]
     try:
         result.written = apply_changes(to_write, force=True)
