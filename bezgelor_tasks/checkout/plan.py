@@ -186,22 +186,22 @@ def run_init(co: Checkout, ui: UI, *, check: bool = False, dry_run: bool = False
     if mode != "apply":
         return result
     replaced = [c for c in result.pending if c.needs_force]
-    if replaced and not yes:
-        if ask is None and sys.stdin is not None and sys.stdin.isatty():
-            ask = ask_on_terminal
-        for c in replaced:
-            ui.heading(f"{c.rel}: not written by bezgelor-tasks (by hand or by `fly launch`); init would replace it:")
-            ui.diff(c.diff())
-            if ask is not None and not ask(f"Replace {c.rel}? (yours is kept as {c.rel}.orig)"):
-                result.declined.append(c)
-        if ask is None:
-            names = ", ".join(c.rel for c in replaced)
-            raise UserError(
-                f"{names} already exist{'s' if len(replaced) == 1 else ''} with content this tool did not "
-                "write, and init would replace " + ("it" if len(replaced) == 1 else "them") + " (the diff is "
-                "shown above); there is no terminal to ask on, so nothing was changed.",
-                fix="run again with --yes to replace " + ("it" if len(replaced) == 1 else "them") + " (a .orig "
-                "copy of each is kept), or merge the changes by hand.")
+    if not yes and ask is None and sys.stdin is not None and sys.stdin.isatty():
+        ask = ask_on_terminal
+    for c in replaced:
+        ui.heading(f"{c.rel}: not written by bezgelor-tasks (by hand or by `fly launch`); init "
+                   + ("replaces it, keeping yours as " + c.rel + ".orig:" if yes else "would replace it:"))
+        ui.diff(c.diff())
+        if not yes and ask is not None and not ask(f"Replace {c.rel}? (yours is kept as {c.rel}.orig)"):
+            result.declined.append(c)
+    if replaced and not yes and ask is None:
+        names = ", ".join(c.rel for c in replaced)
+        raise UserError(
+            f"{names} already exist{'s' if len(replaced) == 1 else ''} with content this tool did not "
+            "write, and init would replace " + ("it" if len(replaced) == 1 else "them") + " (the diff is "
+            "shown above); there is no terminal to ask on, so nothing was changed.",
+            fix="run again with --yes to replace " + ("it" if len(replaced) == 1 else "them") + " (a .orig "
+            "copy of each is kept), or merge the changes by hand.")
     for c in result.pending:
         if c.show_diff and not c.needs_force:
             ui.heading(f"{c.rel}: {'; '.join(c.notes) or c.why}:")
