@@ -325,6 +325,20 @@ def test_fly_launch_http_service_becomes_the_portals_always_on_service_keeping_i
     assert patch_fly_toml(change.new, checkout) == change.new     # a second run changes nothing
 
 
+def test_fly_toml_patches_never_change_a_multi_line_string_of_the_users(checkout: Checkout) -> None:
+    text = FLY_LAUNCH_HTTP.replace('[[vm]]', '[experimental]\n  notes = """\n\n[not a table]\n\n"""\n\n[[vm]]')
+    checkout.path("fly.toml").write_text(text)
+    new = read_fly_toml(fly_toml_change(checkout).new)
+    assert new.data["experimental"]["notes"] == "\n[not a table]\n\n"
+
+
+def test_init_says_so_when_fly_toml_names_another_app_than_the_settings(checkout: Checkout) -> None:
+    checkout.path("fly.toml").write_text(FLY_LAUNCH_HTTP.replace("app = \"bezgelor\"", "app = \"bezgelor-xyz\""))
+    change = fly_toml_change(checkout)
+    assert any("app 'bezgelor-xyz' → 'bezgelor'" in n and "BEZGELOR_FLY_APP=bezgelor-xyz" in n
+               for n in change.notes)
+
+
 def test_one_memory_parser_reads_every_spelling_fly_accepts() -> None:
     from bezgelor_tasks.checkout.flytoml import parse_memory_mb
 

@@ -543,12 +543,14 @@ def fly_toml_change(co: Checkout) -> FileChange:
            if old is None else "set app, services, checks and VM from settings (your comments and keys kept)")
     notes: tuple[str, ...] = ()
     if old:
-        try:
-            http = _take_http_service(tomlkit.parse(old), old)
-        except ParseError:  # patch_fly_toml above has already named the bad line
-            http = None
+        doc = tomlkit.parse(old)  # patch_fly_toml above has already named a bad line
+        launched = _plain(doc.get("app"))
+        http = _take_http_service(doc, old)
         if http is not None:
-            notes = (http.explain(co.settings),)
+            notes += (http.explain(co.settings),)
+        if isinstance(launched, str) and launched != co.settings.app:
+            notes += (f"app {launched!r} → {co.settings.app!r} (BEZGELOR_FLY_APP): if {launched!r} is the app "
+                      f"you launched, set BEZGELOR_FLY_APP={launched} in .env and run `inv init` again",)
     # Converting [http_service] rewrites a table the user has: show that diff even when applying.
     return FileChange(path, FLY_TOML, old, new, why, mode="patch", notes=notes, show_diff=bool(notes))
 
