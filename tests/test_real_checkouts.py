@@ -15,6 +15,7 @@ evaluated has `exclude` inside `force_ssl`. Each shape is built once and initial
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -142,13 +143,18 @@ def story(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     root = copy_shape(built, tmp_path_factory.mktemp(f"story-{shape}") / built.name)
     before = {rel: _read(root / rel) for rel in ("fly.toml", "Dockerfile", ".dockerignore")}
     reads_before = elixir_reads(root)
-    init = run_inv("init", "--root", str(root), "--yes", timeout=300)
-    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=root,
-                            capture_output=True, text=True, check=True).stdout
-    written = [line[3:] for line in status.splitlines()]
-    verify = run_inv("verify", "--root", str(root), "--json", timeout=300)
-    after_init = snapshot(root)
-    second = run_inv("init", "--root", str(root), "--yes", timeout=300)
+    # A session fixture starts before the per-test isolation in conftest.py: isolate these runs the same way.
+    with pytest.MonkeyPatch.context() as env:
+        for key in [k for k in os.environ if k.startswith(("BEZGELOR_", "FLY_"))]:
+            env.delenv(key)
+        env.setenv("NO_COLOR", "1")
+        init = run_inv("init", "--root", str(root), "--yes", cwd=root.parent, timeout=300)
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=root,
+                                capture_output=True, text=True, check=True).stdout
+        written = [line[3:] for line in status.splitlines()]
+        verify = run_inv("verify", "--root", str(root), "--json", cwd=root.parent, timeout=300)
+        after_init = snapshot(root)
+        second = run_inv("init", "--root", str(root), "--yes", cwd=root.parent, timeout=300)
     return Story(shape, root, before, reads_before, init, verify, after_init, second, snapshot(root), written)
 
 
