@@ -2,7 +2,7 @@
 
 A generator returns a `FileChange` (path, old text, new text, whether the new text *patches* the
 user's file or *replaces* it). `apply_changes` is the only writer: it refuses to replace a file
-whose content the user wrote unless `force`, in which case a `.orig` copy is kept.
+whose content the user wrote unless `force` (init's --yes), in which case a `.orig` copy is kept.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ class FileChange:
     notes: tuple[str, ...] = ()
     # What the user should do by hand (init reports it even when the file does not change).
     advice: tuple[str, ...] = ()
+    # Show the diff even when applying: the patch rewrites something of the user's (and notes say why).
+    show_diff: bool = False
 
     @property
     def changed(self) -> bool:
@@ -115,7 +117,8 @@ def apply_changes(changes: list[FileChange], *, force: bool = False) -> list[Fil
         raise UserError(
             f"{names} already exist with content this tool did not write, and init would replace it "
             "(the diff is shown above); nothing was changed.",
-            fix="merge the changes by hand, or run again with --force to replace it (a .orig copy is kept).")
+            fix="merge the changes by hand, or run again with --yes to replace it (a .orig copy is kept; "
+            "--force is the old name of --yes).")
     check_writable(pending)
     for ch in pending:
         if ch.needs_force and ch.old is not None:

@@ -171,6 +171,10 @@ class Settings:
                             _one_of("flex", "mpg"))
     db_name: str = _setting("BEZGELOR_DB_NAME", "bezgelor", "Database name inside the Postgres app.")
     db_user: str = _setting("BEZGELOR_DB_USER", "postgres", "Database user for backups and restores.")
+    kill_timeout_s: int = _setting(
+        "BEZGELOR_KILL_TIMEOUT", 60,
+        "Seconds Fly gives the machine to stop after SIGTERM (fly.toml kill_timeout; Fly allows 1-300).",
+        _in_range(1, 300, "Fly's kill_timeout is at most 300 seconds (5 minutes)"))
     deploy_wait_timeout_s: int = _setting("BEZGELOR_DEPLOY_WAIT_TIMEOUT", 600, "Seconds `fly deploy` waits for checks.",
                                         _positive)
     health_timeout_s: int = _setting("BEZGELOR_HEALTH_TIMEOUT", 300, "Seconds the health gate waits for all-ok.",

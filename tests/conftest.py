@@ -4,6 +4,7 @@ import pytest
 
 pytest_plugins = [
     "tests.support.umbrella",   # Bezgelor-shaped fixture checkouts in tmp_path
+    "tests.support.shapes",     # real checkout shapes (real repository, after fly launch, phx.new --umbrella)
     "tests.support.fakefly",    # the fake flyctl first on PATH, its state and its call log
     "tests.support.servers",    # real loopback servers playing /health and the game ports
     "tests.support.postgres",   # a real PostgreSQL cluster on loopback

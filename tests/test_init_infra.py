@@ -212,7 +212,8 @@ def test_dockerignore_matching_follows_docker(pattern: str, path: str, ignored: 
 
 USER_FLY_TOML = '''# my notes about this app
 app = "old-name"
-kill_timeout = "30s"   # my own key
+swap_size_mb = 512   # my own key
+kill_timeout = "30s"
 
 [env]
   MY_FLAG = "1"
@@ -234,7 +235,9 @@ def test_fly_toml_keeps_the_users_comments_and_keys_and_fixes_ours(checkout: Che
     assert change.mode == "patch"
     assert "# my notes about this app" in change.new and "# my own key" in change.new
     fly = read_fly_toml(change.new)
-    assert fly.data["kill_timeout"] == "30s" and fly.data["env"]["MY_FLAG"] == "1"
+    assert fly.data["swap_size_mb"] == 512 and fly.data["env"]["MY_FLAG"] == "1"
+    # kill_timeout is ours now (BEZGELOR_KILL_TIMEOUT), and the BEAM's clean stop is SIGTERM
+    assert fly.data["kill_timeout"] == "60s" and fly.data["kill_signal"] == "SIGTERM"
     assert fly.data["app"] == "bezgelor" and fly.data["primary_region"] == "sjc"
     assert len(fly.services) == 4                          # the user's 6600 service was updated in place
     first = fly.services[0]
@@ -279,12 +282,77 @@ def test_fly_toml_services_checks_and_vm_come_from_settings(checkout: Checkout) 
     assert "60 seconds" in fly.text                          # the idle-TCP note for game clients
 
 
-def test_fly_toml_from_fly_launch_with_http_service_is_refused_with_the_fix(checkout: Checkout) -> None:
-    checkout.path("fly.toml").write_text('app = "x"\n\n[http_service]\n  internal_port = 4000\n')
+FLY_LAUNCH_HTTP = """\
+app = "bezgelor"
+primary_region = "sjc"
+
+[http_service]
+  internal_port = 4000
+  force_https = true
+  auto_stop_machines = "stop"
+  auto_start_machines = true
+  min_machines_running = 0
+  processes = ["app"]
+
+  [http_service.concurrency]
+    type = "connections"
+    hard_limit = 1000
+    soft_limit = 1000
+
+[[vm]]
+  memory = "4GiB"
+  cpu_kind = "shared"
+  cpus = 2
+"""
+
+
+def test_fly_launch_http_service_becomes_the_portals_always_on_service_keeping_its_concurrency(
+        checkout: Checkout) -> None:
+    checkout.path("fly.toml").write_text(FLY_LAUNCH_HTTP)
+    change = fly_toml_change(checkout)
+    assert change.mode == "patch" and change.show_diff          # shown and explained, not refused
+    assert "converted [http_service] (line 4" in change.notes[0]
+    assert "auto_stop_machines 'stop' → 'off'" in change.notes[0] and "concurrency" in change.notes[0]
+    fly = read_fly_toml(change.new)
+    assert "http_service" not in fly.data
+    portal = fly.service_for_port(4000)
+    assert portal is not None and portal.role == "portal"
+    assert portal.auto_stop_machines == "off" and portal.min_machines_running == 1
+    assert portal.raw["concurrency"] == {"type": "connections", "hard_limit": 1000, "soft_limit": 1000}
+    assert portal.raw["processes"] == ["app"]
+    assert {"port": 80, "handlers": ["http"], "force_https": True} in portal.ports
+    assert fly.data["vm"][0]["memory"] == "4GiB"                 # 4096 MB in the user's spelling: left alone
+    assert patch_fly_toml(change.new, checkout) == change.new     # a second run changes nothing
+
+
+def test_fly_toml_patches_never_change_a_multi_line_string_of_the_users(checkout: Checkout) -> None:
+    text = FLY_LAUNCH_HTTP.replace('[[vm]]', '[experimental]\n  notes = """\n\n[not a table]\n\n"""\n\n[[vm]]')
+    checkout.path("fly.toml").write_text(text)
+    new = read_fly_toml(fly_toml_change(checkout).new)
+    assert new.data["experimental"]["notes"] == "\n[not a table]\n\n"
+
+
+def test_init_says_so_when_fly_toml_names_another_app_than_the_settings(checkout: Checkout) -> None:
+    checkout.path("fly.toml").write_text(FLY_LAUNCH_HTTP.replace("app = \"bezgelor\"", "app = \"bezgelor-xyz\""))
+    change = fly_toml_change(checkout)
+    assert any("app 'bezgelor-xyz' → 'bezgelor'" in n and "BEZGELOR_FLY_APP=bezgelor-xyz" in n
+               for n in change.notes)
+
+
+def test_one_memory_parser_reads_every_spelling_fly_accepts() -> None:
+    from bezgelor_tasks.checkout.flytoml import parse_memory_mb
+
+    for value in ("4GiB", "4gb", "4g", "4 GB", "4096", "4096mb", "4096MiB", 4096):
+        assert parse_memory_mb(value) == 4096, value
+    assert parse_memory_mb("512m") == 512 and parse_memory_mb("1.5gb") == 1536
+    assert parse_memory_mb("lots") is None and parse_memory_mb(True) is None
+
+
+def test_a_kill_timeout_above_flys_limit_is_refused_before_anything_is_written(tmp_path: Path) -> None:
     from bezgelor_tasks.errors import UserError
 
-    with pytest.raises(UserError, match=r"line 3 .*http_service"):
-        fly_toml_change(checkout)
+    with pytest.raises(UserError, match=r"BEZGELOR_KILL_TIMEOUT=301 .*300"):
+        settings_mod.load(root=tmp_path, environ={"BEZGELOR_KILL_TIMEOUT": "301"}).validate()
 
 
 # --- docs ---------------------------------------------------------------------------------------

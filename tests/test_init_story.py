@@ -123,19 +123,27 @@ def test_init_dry_run_prints_the_diffs_and_writes_nothing(bezgelor_checkout):
     assert snapshot(bezgelor_checkout) == before
 
 
-def test_init_refuses_to_replace_a_hand_written_dockerfile_and_force_keeps_an_orig_copy(bezgelor_checkout):
+def test_init_refuses_to_replace_a_hand_written_dockerfile_without_a_terminal_and_yes_keeps_an_orig_copy(
+        bezgelor_checkout):
     mine = "FROM debian:bookworm-slim\n# my own Dockerfile\nCMD [\"true\"]\n"
     (bezgelor_checkout / "Dockerfile").write_text(mine)
     before = snapshot(bezgelor_checkout)
     refused = inv("init", "--root", str(bezgelor_checkout))
     assert refused.returncode == 1
-    assert "Dockerfile" in refused.stderr and "--force" in refused.stderr
+    assert "Dockerfile" in refused.stderr and "--yes" in refused.stderr
     assert "-# my own Dockerfile" in refused.stdout          # the diff is shown
     assert snapshot(bezgelor_checkout) == before              # all or nothing: no file was written
-    forced = inv("init", "--root", str(bezgelor_checkout), "--force")
+    forced = inv("init", "--root", str(bezgelor_checkout), "--yes")
     assert forced.returncode == 0, forced.stderr
     assert (bezgelor_checkout / "Dockerfile.orig").read_text() == mine
     assert "# my own Dockerfile" not in (bezgelor_checkout / "Dockerfile").read_text()
+
+
+def test_init_force_is_still_accepted_as_the_old_name_of_yes(bezgelor_checkout):
+    (bezgelor_checkout / "Dockerfile").write_text("FROM debian:bookworm-slim\n")
+    forced = inv("init", "--root", str(bezgelor_checkout), "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert (bezgelor_checkout / "Dockerfile.orig").read_text() == "FROM debian:bookworm-slim\n"
 
 
 def test_init_json_lists_every_file_with_its_action_and_why(bezgelor_checkout):

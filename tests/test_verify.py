@@ -234,6 +234,33 @@ def test_runtime_exs_missing_a_required_variable(ready_checkout):
     assert has(report, "runtime", "never reads CLOAK_KEY")
 
 
+def test_vm_memory_in_every_spelling_fly_accepts_is_read_as_the_same_size(ready_checkout):
+    text = (ready_checkout / "fly.toml").read_text()
+    assert 'memory = "4gb"' in text
+    for spelling in ('"4GiB"', '"4 GB"', "4096", '"4096mb"'):
+        (ready_checkout / "fly.toml").write_text(text.replace('memory = "4gb"', f"memory = {spelling}"))
+        code, report = verify_json(ready_checkout)
+        assert findings(report, "memory") == [] and code == 0, spelling
+
+
+def test_shutdown_without_sigterm_or_with_a_kill_timeout_above_flys_limit(ready_checkout):
+    edit(ready_checkout / "fly.toml", 'kill_signal = "SIGTERM"', 'kill_signal = "SIGINT"')
+    edit(ready_checkout / "fly.toml", 'kill_timeout = "60s"', 'kill_timeout = "10m"')
+    _, report = verify_json(ready_checkout)
+    assert has(report, "flytoml", "kill_signal = 'SIGINT'", severity="warning")
+    assert has(report, "flytoml", "kill_timeout = '10m' is not a duration between 1s and Fly's limit of 300s")
+
+
+def test_an_http_service_that_auto_stops_is_an_error_naming_the_conversion(ready_checkout):
+    with (ready_checkout / "fly.toml").open("a") as fh:
+        fh.write('\n[http_service]\n  internal_port = 4000\n  auto_stop_machines = "stop"\n'
+                 "  min_machines_running = 0\n")
+    code, report = verify_json(ready_checkout)
+    assert code == 1
+    f = next(f for f in findings(report, "flytoml", "error") if "[http_service]" in f["message"])
+    assert "converts [http_service] into the portal's [[services]]" in f["fix"]
+
+
 def test_vm_memory_below_the_estimate_from_the_game_data(ready_checkout):
     data = ready_checkout / "apps/bezgelor_data/priv/data/huge.json"
     with data.open("wb") as fh:  # a sparse 2 GB file: the size is what counts

@@ -76,13 +76,24 @@ class Checkout:
     def portal_module(self) -> str:
         return camelize(self.settings.portal_app)
 
+    @cached_property
+    def portal_web_name(self) -> str:
+        """The portal's web layer (lib/<name>/, module <Name>): `<app>_web` inside the app (Bezgelor's
+        portal, `phx.new` without --umbrella), or the app itself when it *is* the web app (`phx.new
+        --umbrella` makes apps/<name>_web with lib/<name>_web/ and BezgelorWeb.Endpoint)."""
+        app = self.settings.portal_app
+        lib = self.app_dir(app) / "lib"
+        if app.endswith("_web") and not (lib / f"{app}_web").is_dir() and (lib / app).is_dir():
+            return app
+        return f"{app}_web"
+
     @property
     def portal_web_module(self) -> str:
-        return f"{self.portal_module}Web"
+        return camelize(self.portal_web_name)
 
     @property
     def portal_web_dir(self) -> Path:
-        return self.app_dir(self.settings.portal_app) / "lib" / f"{self.settings.portal_app}_web"
+        return self.app_dir(self.settings.portal_app) / "lib" / self.portal_web_name
 
     @property
     def db_module(self) -> str:

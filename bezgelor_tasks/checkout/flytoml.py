@@ -1,9 +1,11 @@
 """fly.toml: patched in place with tomlkit, so the user's comments and keys we do not own survive.
 
-We own: app, primary_region, [build] dockerfile and args.APP_VERSION, [env] PHX_HOST/PHX_SERVER/PORT,
-[deploy] release_command/release_command_timeout/strategy/wait_timeout, the four [[services]] (found by
-our role comment, else by internal_port, so a re-run updates them in place) and the first [[vm]].
-Everything comes from Settings; a second run on our own output changes nothing.
+We own: app, primary_region, kill_signal, kill_timeout, [build] dockerfile and args.APP_VERSION,
+[env] PHX_HOST/PHX_SERVER/PORT, [deploy] release_command/release_command_timeout/strategy/wait_timeout,
+the four [[services]] (found by our role comment, else by internal_port, so a re-run updates them in
+place) and the first [[vm]]. An [http_service] (what `fly launch` writes) is converted into the
+portal's [[services]] (its concurrency and force_https kept). Everything comes from Settings; a
+second run on our own output changes nothing.
 
 `read_fly_toml` reads a fly.toml back for verify, with the line of each service where it can be found.
 """
@@ -36,6 +38,10 @@ GAME_CONCURRENCY = {"type": "connections", "soft_limit": 800, "hard_limit": 1000
 PORTAL_CONCURRENCY = {"type": "requests", "soft_limit": 200, "hard_limit": 250}
 RELEASE_COMMAND = "/app/bin/migrate"
 RELEASE_COMMAND_TIMEOUT = "10m"
+# Fly stops a machine with SIGINT and 5 s by default; the BEAM shuts down cleanly on SIGTERM (flyctl's
+# Phoenix scanner writes the same). kill_timeout comes from BEZGELOR_KILL_TIMEOUT (Fly allows ≤ 300 s).
+KILL_SIGNAL = "SIGTERM"
+FLY_MAX_KILL_TIMEOUT_S = 300
 
 HEADER = f"""\
 # fly.toml for Bezgelor: the portal (HTTP) and the auth, realm and world game servers (raw TCP), all on
@@ -71,17 +77,32 @@ def vm_memory_value(mb: int) -> str | int:
     return f"{mb // 1024}gb" if mb % 1024 == 0 else mb
 
 
+# Fly reads [[vm]] memory the way flyctl does (helpers.ParseSize with go-units' RAMInBytes): a bare
+# integer (or digit string) is MB; otherwise a number with an optional k/m/g/t/p unit, an optional
+# "i" and an optional "b", any case, binary multiples ("4gb" == "4GiB" == "4g" == 4096 MB).
+_MEMORY = re.compile(r"\s*(\d+(?:\.\d+)?)\s?([kmgtp])?i?b?\s*", re.I)
+_MEMORY_MB_PER_UNIT = {"": None, "k": 1 / 1024, "m": 1, "g": 1024, "t": 1024 ** 2, "p": 1024 ** 3}
+
+
 def parse_memory_mb(value: Any) -> int | None:
-    """MB from a [[vm]] memory value: 4096, "4096", "4096mb", "4gb", "4 GB"."""
+    """MB from a [[vm]] memory (or memory_mb) value: 4096, "4096", "4096mb", "4gb", "4GiB", "4 GB".
+
+    The one parser of Fly memory sizes: init uses it to leave an equal value alone, verify to read it."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
-    m = re.fullmatch(r"\s*(\d+)\s*([kmgt]?i?b?)?\s*", str(value).lower())
+    if not isinstance(value, str):
+        return None
+    if value.strip().isdigit():
+        return int(value.strip())
+    m = _MEMORY.fullmatch(value)
     if not m:
         return None
-    n, unit = int(m.group(1)), (m.group(2) or "mb").rstrip("b").rstrip("i")
-    return {"": n, "k": n // 1024, "m": n, "g": n * 1024, "t": n * 1024 * 1024}.get(unit)
+    number, unit = float(m.group(1)), (m.group(2) or "").lower()
+    # go-units: a number without a unit is bytes (only the all-digits form above means MB).
+    per = _MEMORY_MB_PER_UNIT[unit]
+    return int(number / (1024 * 1024)) if per is None else int(number * per)
 
 
 @dataclass(frozen=True)
@@ -117,6 +138,49 @@ def _container(table: Any) -> Container:
     return table if isinstance(table, Container) else table.value
 
 
+def _header_indent(table: Any) -> str | None:
+    """The spaces before a table's header (None for the document itself)."""
+    return table.trivia.indent.replace("\n", "") if isinstance(table, Table) else None
+
+
+# Keys of a table are indented one step deeper than its header, as `fly launch` writes them. tomlkit
+# prefixes the header's own indentation to what is appended to a table, so one step is enough.
+STEP = "  "
+
+
+def _new_table(parent: Any, *comments: str) -> Table:
+    """A table we add, laid out like the rest of the file: its header one step deeper than its
+    parent's (the document's own tables at the margin), comments like keys. `_tidy` adds the blank line."""
+    table = tomlkit.table()
+    header = _header_indent(parent)
+    table.trivia.indent = "" if header is None else header + STEP
+    for text in comments:
+        note = tomlkit.comment(text)
+        note.trivia.indent = STEP
+        table.add(note)
+    return table
+
+
+def _tidy(text: str) -> str:
+    """One blank line before each table header (unless a comment introduces it) and never two in a
+    row: tables we added then read like the user's. Whitespace only: if the data would differ (a
+    multi-line string), the text is returned as it was."""
+    out: list[str] = []
+    for line in text.split("\n"):
+        blank = not line.strip()
+        if blank and out and not out[-1].strip():
+            continue
+        if line.lstrip().startswith("[") and out and out[-1].strip() and not out[-1].lstrip().startswith("#"):
+            out.append("")
+        out.append(line)
+    tidy = "\n".join(out)
+    try:
+        same = tomlkit.parse(tidy).unwrap() == tomlkit.parse(text).unwrap()
+    except ParseError:
+        same = False
+    return tidy if same else text
+
+
 def _add(table: Any, key: str, value: Any, comment: str | None = None) -> None:
     """Add a new key where a person would: right after the table's last plain value (not after trailing
     comments that introduce the next section), indented like its siblings. A sub-table placed there
@@ -128,6 +192,8 @@ def _add(table: Any, key: str, value: Any, comment: str | None = None) -> None:
     simple = [(k, v) for k, v in body if k is not None and not isinstance(v, (Table, AoT))]
     anchor = simple[-1] if simple else None
     if isinstance(item, AoT) or anchor is None:
+        if not isinstance(item, (Table, AoT)):
+            item.trivia.indent = STEP if isinstance(table, Table) else ""
         table[key] = item
         return
     if not isinstance(item, Table):
@@ -146,7 +212,7 @@ def _set(table: Any, key: str, value: Any, comment: str | None = None) -> None:
 
 def _table(parent: Any, key: str) -> Any:
     if key not in parent:
-        _add(parent, key, tomlkit.table())
+        _add(parent, key, _new_table(parent))
     item = parent[key]
     if not isinstance(item, dict):
         raise UserError(f"fly.toml has `{key}` as a value, not a table, so it cannot be patched.",
@@ -188,32 +254,31 @@ def _find_service(services: AoT, spec: ServiceSpec, taken: set[int]) -> Table | 
     return None
 
 
-def _new_service(spec: ServiceSpec, grace: int) -> Table:
-    svc = tomlkit.table()
-    svc.add(tomlkit.comment(f"{ROLE_MARK} {spec.role}"))
-    if spec.is_portal:
-        svc.add(tomlkit.comment("Phoenix portal: HTTPS on 443, HTTP on 80 redirected to HTTPS."))
-    else:
-        svc.add(tomlkit.comment(f"{spec.role} game server: raw TCP on its own public port (needs a dedicated "
-                                "IPv4; idle connections close after 60 s)."))
-    return svc
+def _new_service(doc: Any, spec: ServiceSpec) -> Table:
+    about = ("Phoenix portal: HTTPS on 443, HTTP on 80 redirected to HTTPS." if spec.is_portal else
+             f"{spec.role} game server: raw TCP on its own public port (needs a dedicated IPv4; idle "
+             "connections close after 60 s).")
+    return _new_table(doc, f"{ROLE_MARK} {spec.role}", about)
 
 
-def _patch_service(svc: Table, spec: ServiceSpec, grace: int) -> None:
+def _patch_service(svc: Table, spec: ServiceSpec, grace: int, force_https: bool | None = None) -> None:
     _set(svc, "internal_port", spec.port)
     _set(svc, "protocol", "tcp")
     _set(svc, "auto_stop_machines", "off")
     _set(svc, "auto_start_machines", True)
     _set(svc, "min_machines_running", 1)
     if "concurrency" not in svc:
-        conc = tomlkit.table()
+        conc = _new_table(svc)
         for k, v in (PORTAL_CONCURRENCY if spec.is_portal else GAME_CONCURRENCY).items():
-            conc[k] = v
+            _add(conc, k, v)
         _add(svc, "concurrency", conc)
     ports = _aot(svc, "ports")
     wanted: list[dict[str, Any]]
     if spec.is_portal:
-        wanted = [{"port": 80, "handlers": ["http"], "force_https": True},
+        port80 = next((p for p in ports if _plain(p.get("port")) == 80), None)
+        if force_https is None:  # a force_https already on port 80 is the user's choice: keep it
+            force_https = bool(_plain(port80.get("force_https", True))) if port80 is not None else True
+        wanted = [{"port": 80, "handlers": ["http"], "force_https": force_https},
                   {"port": 443, "handlers": ["tls", "http"]}]
     else:
         # The game client connects to the same port the server listens on; any other public port
@@ -225,22 +290,24 @@ def _patch_service(svc: Table, spec: ServiceSpec, grace: int) -> None:
     for want in wanted:
         entry = next((p for p in ports if _plain(p.get("port")) == want["port"]), None)
         if entry is None:
-            entry = tomlkit.table()
+            entry = _new_table(svc)
             ports.append(entry)
         for k, v in want.items():
             if k == "handlers":
                 if _plain(entry.get("handlers")) != v:
                     arr = tomlkit.array()
                     arr.extend(v)
-                    entry["handlers"] = arr
+                    if "handlers" in entry:
+                        entry["handlers"] = arr
+                    else:
+                        _add(entry, "handlers", arr)
             else:
                 _set(entry, k, v)
     if spec.is_portal:
         checks = _aot(svc, "http_checks")
         check = next((c for c in checks if _plain(c.get("path")) == "/health"), None)
         if check is None:
-            check = tomlkit.table()
-            check.add(tomlkit.comment("Full readiness: database and the three game ports (503 if any is down)."))
+            check = _new_table(svc, "Full readiness: database and the three game ports (503 if any is down).")
             checks.append(check)
         _set(check, "interval", "10s")
         _set(check, "timeout", "5s")
@@ -254,22 +321,57 @@ def _patch_service(svc: Table, spec: ServiceSpec, grace: int) -> None:
     else:
         checks = _aot(svc, "tcp_checks")
         if len(checks) == 0:
-            checks.append(tomlkit.table())
+            checks.append(_new_table(svc))
         check = checks[0]
         _set(check, "interval", "15s")
         _set(check, "timeout", "2s")
         _set(check, "grace_period", duration(grace))
 
 
-def _check_no_http_service(doc: Any, text: str, settings: Settings) -> None:
-    http = doc.get("http_service")
-    if http is None:
-        return
-    line = find_line(text, r"^\s*\[http_service\]") or 0
-    raise UserError(
-        f"fly.toml line {line} has an [http_service] section (as `fly launch` writes). It would duplicate the "
-        f"portal's [[services]] on port {settings.portal_port}, and its auto-stop would stop the game servers too.",
-        fix="delete the [http_service] section (with its sub-tables) from fly.toml and run `inv init` again.")
+@dataclass(frozen=True)
+class HttpService:
+    """What an [http_service] table (as `fly launch` writes) held, taken out of the document."""
+    line: int
+    values: dict[str, Any]
+
+    def explain(self, settings: Settings) -> str:
+        kept = [k for k in ("concurrency", "force_https", "processes") if k in self.values]
+        changed = []
+        for key, ours in (("auto_stop_machines", "off"), ("min_machines_running", 1),
+                          ("internal_port", settings.portal_port)):
+            if key in self.values and self.values[key] != ours:
+                changed.append(f"{key} {self.values[key]!r} → {ours!r}")
+        return ("converted [http_service] (line " + str(self.line) + ", as `fly launch` writes it) into the "
+                f"portal's [[services]] on port {settings.portal_port}"
+                + (f", keeping its {', '.join(kept)}" if kept else "")
+                + (f"; {', '.join(changed)}" if changed else "")
+                + ": all four services share one machine, so an auto-stop of the portal would stop the game "
+                "servers too, and game clients cannot wake a stopped machine")
+
+
+def _take_http_service(doc: Any, text: str) -> HttpService | None:
+    """Remove [http_service] from the document and return what it held (None when there is none)."""
+    if "http_service" not in doc:
+        return None
+    http = doc["http_service"]
+    if not isinstance(http, dict):
+        raise UserError("fly.toml has `http_service` as a value, not a table, so it cannot be converted.",
+                        fix="make it an [http_service] table (or delete it) and run `inv init` again.")
+    values = http.unwrap() if hasattr(http, "unwrap") else dict(http)
+    del doc["http_service"]
+    return HttpService(find_line(text, r"^\s*\[http_service\]") or 0, values)
+
+
+def _adopt_http_service(svc: Table, http: HttpService) -> None:
+    """Carry what the [http_service] said about the portal onto its new [[services]] table."""
+    conc = http.values.get("concurrency")
+    if isinstance(conc, dict) and conc:
+        table = _new_table(svc)
+        for k, v in conc.items():
+            _add(table, k, v)
+        svc["concurrency"] = table          # replaces our default in place
+    if isinstance(http.values.get("processes"), list):
+        _add(svc, "processes", http.values["processes"])
 
 
 def _toml_value(value: Any) -> str:
@@ -337,6 +439,8 @@ def fresh_fly_toml(co: Checkout) -> str:
     return HEADER + f"""\
 app = {_toml_value(s.app)}
 primary_region = {_toml_value(s.region)}
+kill_signal = "{KILL_SIGNAL}"
+kill_timeout = "{duration(s.kill_timeout_s)}"
 
 [build]
   dockerfile = "Dockerfile"
@@ -375,9 +479,11 @@ def patch_fly_toml(text: str | None, co: Checkout) -> str:
         raise UserError(f"fly.toml is not valid TOML (line {e.line}, column {e.col}): {e}.",
                         fix="fix that line (or move fly.toml aside to get a fresh one) and run `inv init` again.") \
             from None
-    _check_no_http_service(doc, text, s)
+    http = _take_http_service(doc, text)
     _set(doc, "app", s.app)
     _set(doc, "primary_region", s.region)
+    _set(doc, "kill_signal", KILL_SIGNAL)
+    _set(doc, "kill_timeout", duration(s.kill_timeout_s))
 
     build = _table(doc, "build")
     _set(build, "dockerfile", "Dockerfile")
@@ -400,24 +506,30 @@ def patch_fly_toml(text: str | None, co: Checkout) -> str:
     taken: set[int] = set()
     for spec in service_specs(s):
         svc = _find_service(services, spec, taken)
+        adopt = None
         if svc is None:
-            svc = _new_service(spec, grace)
+            svc = _new_service(doc, spec)
             services.append(svc)
             taken.add(len(services) - 1)
-        _patch_service(svc, spec, grace)
+            adopt = http if spec.is_portal else None
+        _patch_service(svc, spec, grace, None if adopt is None else bool(adopt.values.get("force_https", True)))
+        if adopt is not None:
+            _adopt_http_service(svc, adopt)
 
     vms = _aot(doc, "vm")
     if len(vms) == 0:
-        vms.append(tomlkit.table())
+        vms.append(_new_table(doc))
     vm = vms[0]
-    if "memory_mb" in vm and "memory" not in vm:
-        _set(vm, "memory_mb", s.vm_memory_mb)
-    else:
-        _set(vm, "memory", vm_memory_value(s.vm_memory_mb))
+    # An equal size in another spelling ("4GiB", 4096) is the user's: only a different size is rewritten.
+    key = "memory_mb" if "memory_mb" in vm and "memory" not in vm else "memory"
+    if parse_memory_mb(_plain(vm.get(key))) != s.vm_memory_mb:
+        _set(vm, key, s.vm_memory_mb if key == "memory_mb" else vm_memory_value(s.vm_memory_mb))
     _set(vm, "cpu_kind", s.vm_cpu_kind)
     _set(vm, "cpus", s.vm_cpus)
 
     out = tomlkit.dumps(doc)
+    if out != text:
+        out = _tidy(out)
     if HEADER_MARK not in out:
         out = HEADER + out.lstrip("\n")
     return out
@@ -429,7 +541,18 @@ def fly_toml_change(co: Checkout) -> FileChange:
     new = patch_fly_toml(old, co)
     why = ("Fly app config: four services always on, /health check with X-Forwarded-Proto, migrate on release"
            if old is None else "set app, services, checks and VM from settings (your comments and keys kept)")
-    return FileChange(path, FLY_TOML, old, new, why, mode="patch")
+    notes: tuple[str, ...] = ()
+    if old:
+        doc = tomlkit.parse(old)  # patch_fly_toml above has already named a bad line
+        launched = _plain(doc.get("app"))
+        http = _take_http_service(doc, old)
+        if http is not None:
+            notes += (http.explain(co.settings),)
+        if isinstance(launched, str) and launched != co.settings.app:
+            notes += (f"app {launched!r} → {co.settings.app!r} (BEZGELOR_FLY_APP): if {launched!r} is the app "
+                      f"you launched, set BEZGELOR_FLY_APP={launched} in .env and run `inv init` again",)
+    # Converting [http_service] rewrites a table the user has: show that diff even when applying.
+    return FileChange(path, FLY_TOML, old, new, why, mode="patch", notes=notes, show_diff=bool(notes))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ write fails half-way, the files already written get their previous content back.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,7 +68,7 @@ def init_changes(co: Checkout) -> list[FileChange]:
 
 
 def action(ch: FileChange) -> str:
-    """What init does to this file: create, patch, replace (needs --force) or nothing."""
+    """What init does to this file: create, patch, replace (needs --yes or a yes on the terminal) or nothing."""
     if not ch.changed:
         return "unchanged"
     if ch.old is None:
@@ -77,12 +78,23 @@ def action(ch: FileChange) -> str:
 
 _PAST = {"create": "created", "patch": "patched", "replace": "replaced", "unchanged": "unchanged"}
 
+Ask = Callable[[str], bool]
+
+
+def ask_on_terminal(question: str) -> bool:
+    """A y/N question on the terminal (only called when stdin is one)."""
+    try:
+        return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+    except EOFError:
+        return False
+
 
 @dataclass
 class InitResult:
     mode: str                                 # check | dry-run | apply
     changes: list[FileChange]
     written: list[FileChange] = field(default_factory=list)
+    declined: list[FileChange] = field(default_factory=list)   # replacements the user said no to
     syntax_checked: bool = False
     skipped: list[str] = field(default_factory=list)
 
@@ -97,7 +109,8 @@ class InitResult:
             "syntax_checked": self.syntax_checked,
             "skipped": self.skipped,
             "files": [{"file": c.rel, "action": action(c), "why": c.why, "notes": list(c.notes),
-                       "advice": list(c.advice), "written": c in self.written} for c in self.changes],
+                       "advice": list(c.advice), "written": c in self.written, "declined": c in self.declined}
+                      for c in self.changes],
         }
 
 
@@ -149,9 +162,13 @@ def _restore(changes: list[FileChange]) -> None:
             atomic_write(c.path, c.old)
 
 
-def run_init(co: Checkout, ui: UI, *, check: bool = False, dry_run: bool = False, force: bool = False,
-             skip_syntax_check: bool = False) -> InitResult:
-    """Compute init's changes and check, show or apply them; returns what happened."""
+def run_init(co: Checkout, ui: UI, *, check: bool = False, dry_run: bool = False, yes: bool = False,
+             skip_syntax_check: bool = False, ask: Ask | None = None) -> InitResult:
+    """Compute init's changes and check, show or apply them; returns what happened.
+
+    A file we would replace whole that we did not write (a Dockerfile of the user's or of `fly launch`)
+    is shown as a diff, then: `yes` replaces it keeping `.orig`; on a terminal (`ask`, default: stdin
+    when it is one) the user answers per file; otherwise init refuses, naming --yes, and writes nothing."""
     mode = "check" if check else "dry-run" if dry_run else "apply"
     have_elixir = elixir.available()
     skipped: list[str] = []
@@ -172,12 +189,30 @@ def run_init(co: Checkout, ui: UI, *, check: bool = False, dry_run: bool = False
         result.syntax_checked = True
     if mode != "apply":
         return result
-    blocked = [c for c in result.pending if c.needs_force and not force]
-    for c in blocked:
-        ui.heading(f"{c.rel}: written by hand; init would replace it:")
+    replaced = [c for c in result.pending if c.needs_force]
+    if not yes and ask is None and sys.stdin is not None and sys.stdin.isatty():
+        ask = ask_on_terminal
+    for c in replaced:
+        ui.heading(f"{c.rel}: not written by bezgelor-tasks (by hand or by `fly launch`); init "
+                   + ("replaces it, keeping yours as " + c.rel + ".orig:" if yes else "would replace it:"))
         ui.diff(c.diff())
+        if not yes and ask is not None and not ask(f"Replace {c.rel}? (yours is kept as {c.rel}.orig)"):
+            result.declined.append(c)
+    if replaced and not yes and ask is None:
+        names = ", ".join(c.rel for c in replaced)
+        raise UserError(
+            f"{names} already exist{'s' if len(replaced) == 1 else ''} with content this tool did not "
+            "write, and init would replace " + ("it" if len(replaced) == 1 else "them") + " (the diff is "
+            "shown above); there is no terminal to ask on, so nothing was changed.",
+            fix="run again with --yes to replace " + ("it" if len(replaced) == 1 else "them") + " (a .orig "
+            "copy of each is kept), or merge the changes by hand.")
+    for c in result.pending:
+        if c.show_diff and not c.needs_force:
+            ui.heading(f"{c.rel}: {'; '.join(c.notes) or c.why}:")
+            ui.diff(c.diff())
+    to_write = [c for c in changes if c not in result.declined]
     try:
-        result.written = apply_changes(changes, force=force)
+        result.written = apply_changes(to_write, force=True)
     except UserError:
         raise
     except OSError as e:
@@ -196,6 +231,9 @@ def report(result: InitResult, ui: UI) -> None:
             ui.diff(c.diff())
     for c in result.changes:
         act = action(c)
+        if c in result.declined:
+            ui.warn(f"{'kept yours':<14} {c.rel} — you declined the replacement; `inv verify` checks it as it is")
+            continue
         if result.mode == "apply":
             shown = _PAST[act] if c in result.written or act == "unchanged" else act
         else:
@@ -210,8 +248,10 @@ def report(result: InitResult, ui: UI) -> None:
             ui.ok(line)
         for text in c.advice:
             ui.warn(text)
-    n = len(result.pending)
-    if n == 0:
+    n = len(result.pending) - len(result.declined)
+    if n == 0 and result.declined:
+        ui.ok("nothing else to change.")
+    elif n == 0:
         ui.ok("nothing to change: the checkout already matches the plan.")
     elif result.mode == "check":
         ui.error(f"{n} file(s) would change (see the diffs above); run `inv init` to apply.")

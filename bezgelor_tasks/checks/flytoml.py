@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from bezgelor_tasks.checkout.flytoml import FLY_MAX_KILL_TIMEOUT_S, KILL_SIGNAL
 from bezgelor_tasks.checks.context import CheckContext
 from bezgelor_tasks.checks.findings import Finding, error, line_of, warning
 
@@ -58,6 +59,28 @@ def _seconds(value: object) -> float | None:
     return None
 
 
+def _shutdown(data: dict[str, Any], text: str) -> list[Finding]:
+    """kill_signal SIGTERM (the BEAM's clean stop) and a kill_timeout within Fly's limit."""
+    out: list[Finding] = []
+    signal = data.get("kill_signal")
+    if signal != KILL_SIGNAL:
+        out.append(warning(REL, line_of(text, r"^kill_signal\s*=", re.M),
+                           (f"kill_signal = {signal!r}" if signal else "kill_signal is not set, so Fly stops the "
+                            "machine with SIGINT") + ": the BEAM stops cleanly (game sessions saved, "
+                           "connections closed) on SIGTERM", f'set kill_signal = "{KILL_SIGNAL}" (run `inv init`)'))
+    timeout = data.get("kill_timeout")
+    seconds = _seconds(timeout) if isinstance(timeout, str) else float(timeout) if isinstance(timeout, int) \
+        and not isinstance(timeout, bool) else None
+    if timeout is None:
+        out.append(warning(REL, None, "kill_timeout is not set, so Fly kills the machine 5 s after the signal",
+                           "set BEZGELOR_KILL_TIMEOUT (default 60) and run `inv init`"))
+    elif seconds is None or seconds > FLY_MAX_KILL_TIMEOUT_S or seconds <= 0:
+        out.append(error(REL, line_of(text, r"^kill_timeout\s*=", re.M), f"kill_timeout = {timeout!r} is not a "
+                         f"duration between 1s and Fly's limit of {FLY_MAX_KILL_TIMEOUT_S}s",
+                         "set BEZGELOR_KILL_TIMEOUT to at most 300 and run `inv init`"))
+    return out
+
+
 def check(ctx: CheckContext) -> list[Finding]:
     s = ctx.settings
     text = ctx.text(REL)
@@ -72,9 +95,18 @@ def check(ctx: CheckContext) -> list[Finding]:
         out.append(warning(REL, line_of(text, r"^app\s*=", re.M), f"app = {data['app']!r} but the settings say "
                            f"{s.app!r}", "set BEZGELOR_FLY_APP (or fix fly.toml) so both agree"))
     if "http_service" in data:
-        out.append(warning(REL, line_of(text, r"^\[http_service\]", re.M), "[http_service] is set besides "
-                           "[[services]]; it has its own auto-stop and check settings",
-                           "describe the portal as one of the [[services]] instead (run `inv init`)"))
+        http = data["http_service"] if isinstance(data["http_service"], dict) else {}
+        stop, mmr = http.get("auto_stop_machines"), http.get("min_machines_running")
+        stops = (stop is not None and stop != "off" and stop is not False) or not isinstance(mmr, int) or mmr < 1
+        say = error if stops else warning
+        out.append(say(REL, line_of(text, r"^\[http_service\]", re.M),
+                       "[http_service] is set (as `fly launch` writes it)"
+                       + (f" with auto_stop_machines = {stop!r} and min_machines_running = {mmr!r}: Fly would stop "
+                          "the one machine when the portal idles, taking the game servers down with it"
+                          if stops else "; it has its own auto-stop and check settings besides [[services]]"),
+                       "run `inv init`: it converts [http_service] into the portal's [[services]] (keeping its "
+                       'concurrency and force_https) with auto_stop_machines = "off" and min_machines_running = 1'))
+    out.extend(_shutdown(data, text))
     services = ctx.services()
     if not services:
         out.append(error(REL, None, "defines no [[services]], so no port of the game machine is public",

@@ -7,20 +7,9 @@ from __future__ import annotations
 import re
 
 from bezgelor_tasks import sizing
+from bezgelor_tasks.checkout.flytoml import parse_memory_mb
 from bezgelor_tasks.checks.context import CheckContext
 from bezgelor_tasks.checks.findings import Finding, error, line_of, warning
-
-
-def parse_memory_mb(value: object) -> int | None:
-    """fly.toml's [[vm]] memory: "4gb", "512mb", "4096" or 4096 → MB."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and (m := re.match(r"^[ \t]*(\d+(?:\.\d+)?)\s*(gb|g|mb|m)?\s*$", value.lower())):
-        number, unit = float(m.group(1)), m.group(2) or "mb"
-        return int(number * 1024) if unit.startswith("g") else int(number)
-    return None
 
 
 def check(ctx: CheckContext) -> list[Finding]:

@@ -23,20 +23,22 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "bezgelor
     "root": ROOT_HELP,
     "check": "Change nothing; print the diffs and exit 1 if anything would change (for CI).",
     "dry_run": "Change nothing; print the diffs of what init would write.",
-    "force": "Replace files written by hand (a .orig copy of each is kept).",
+    "yes": "Replace files bezgelor-tasks did not write (Dockerfile, .dockerignore...) without asking; "
+           "a .orig copy of each is kept.",
+    "force": "Old name of --yes.",
     "json": "Print one JSON document (files, actions, why) on stdout.",
     "skip_syntax_check": "Write even without Elixir to syntax-check the result (not recommended).",
 })
 @user_task
-def init(c: Context, root: str | None = None, check: bool = False, dry_run: bool = False, force: bool = False,
-         json: bool = False, skip_syntax_check: bool = False) -> None:
+def init(c: Context, root: str | None = None, check: bool = False, dry_run: bool = False, yes: bool = False,
+         force: bool = False, json: bool = False, skip_syntax_check: bool = False) -> None:
     """Apply the deployment plan to a Bezgelor checkout (idempotent; --check for CI)."""
     from bezgelor_tasks.checkout import plan
     from bezgelor_tasks.checkout.discover import Checkout
 
     s = session(root, dry_run=dry_run, json_mode=json)
     co = Checkout.open(s.settings)
-    result = plan.run_init(co, s.ui, check=check, dry_run=dry_run, force=force,
+    result = plan.run_init(co, s.ui, check=check, dry_run=dry_run, yes=yes or force,
                            skip_syntax_check=skip_syntax_check)
     plan.report(result, s.ui)
     if json:
