@@ -36,13 +36,6 @@ pytestmark = [pytest.mark.elixir,
 
 SHAPES = ("real", "fly_launch", "phx_new")
 
-# What the lead's parts of issue 8 bring; until they land, these assertions are expected to fail.
-NEEDS_MIX_EVALUATION = ("config files evaluated with Mix started (issue 8, Elixir evaluation): Phoenix 1.8's "
-                        "config.exs calls Mix.Project.build_path(), so verify reports an ERROR on it today")
-NEEDS_DOCS_SUMMARY = ("the user's prose docs as at most one summarised note (issue 8, docs findings): verify "
-                      "warns about every `fly secrets set` in the real repository's docs/ today")
-NEEDS_NPM_STAGE = ("a Node/npm stage in the Dockerfile template (issue 8): nothing runs `npm ci` in an assets "
-                   "folder whose package.json has dependencies before `mix assets.deploy` today")
 # Keys init removes on purpose, each with why (everything else the user's configs read must stay).
 REMOVED_ON_PURPOSE = {
     # The plan's bug: `exclude:` beside force_ssl is an endpoint option nothing reads; init moves it inside.
@@ -158,13 +151,6 @@ def story(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     return Story(shape, root, before, reads_before, init, verify, after_init, second, snapshot(root), written)
 
 
-def _expect_failure(request: pytest.FixtureRequest, story: Story, *missing: tuple[str, tuple[str, ...]]) -> None:
-    """xfail (not strict) this shape's assertion while a part it needs has not landed."""
-    reasons = [reason for reason, shapes in missing if story.shape in shapes]
-    if reasons:
-        request.applymarker(pytest.mark.xfail(reason="; ".join(reasons), strict=False))
-
-
 # ---------------------------------------------------------------------------------------------
 
 def test_init_yes_makes_the_checkout_deployable_without_hand_edits(story: Story) -> None:
@@ -173,9 +159,7 @@ def test_init_yes_makes_the_checkout_deployable_without_hand_edits(story: Story)
     assert "fly.toml" in story.written and "Dockerfile" in story.written
 
 
-def test_verify_is_clean_after_init(story: Story, request: pytest.FixtureRequest) -> None:
-    _expect_failure(request, story, (NEEDS_MIX_EVALUATION, ("real", "fly_launch", "phx_new")),
-                    (NEEDS_DOCS_SUMMARY, ("real", "fly_launch")))
+def test_verify_is_clean_after_init(story: Story) -> None:
     report = story.report
     problems = [f for f in report["findings"] if f["severity"] in ("error", "warning")]
     assert problems == [] and report["skipped"] == [], json.dumps(report, indent=1)
@@ -260,13 +244,11 @@ def test_prod_exs_evaluated_has_exclude_inside_force_ssl(story: Story) -> None:
     assert set(co.settings.health_paths) <= set(exclude["paths"])
 
 
-def test_the_generated_dockerfile_installs_the_portals_npm_dependencies(story: Story,
-                                                                        request: pytest.FixtureRequest) -> None:
+def test_the_generated_dockerfile_installs_the_portals_npm_dependencies(story: Story) -> None:
     assets = [p.parent for p in story.root.glob("apps/*/assets/package.json")
               if json.loads(p.read_text()).get("dependencies")]
     if not assets:
         pytest.skip(f"no assets folder of the {story.shape} checkout has npm dependencies")
-    _expect_failure(request, story, (NEEDS_NPM_STAGE, SHAPES))
     dockerfile = (story.root / "Dockerfile").read_text()
     deploy = dockerfile.index("assets.deploy")
     for folder in assets:

@@ -452,6 +452,8 @@ kill_timeout = "{duration(s.kill_timeout_s)}"
   PHX_HOST = {_toml_value(s.hostname)}
   PHX_SERVER = "true"
   PORT = "{s.portal_port}"
+  # Fly's private network is IPv6 only: Phoenix's runtime.exs (and ours) read this for the Repo's sockets.
+  ECTO_IPV6 = "true"
 
 [deploy]
   release_command = "{RELEASE_COMMAND}"
@@ -495,6 +497,7 @@ def patch_fly_toml(text: str | None, co: Checkout) -> str:
     _set(env, "PHX_HOST", s.hostname)
     _set(env, "PHX_SERVER", "true")
     _set(env, "PORT", str(s.portal_port))
+    _set(env, "ECTO_IPV6", "true")
 
     deploy = _table(doc, "deploy")
     _set(deploy, "release_command", RELEASE_COMMAND)

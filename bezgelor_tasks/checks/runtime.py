@@ -212,7 +212,9 @@ def check(ctx: CheckContext) -> list[Finding]:
         ctx.skipped.append(f"{REL} was NOT evaluated for :prod (Elixir is not installed): only its text was read")
         return out
     out += _build_time_reads(ctx, text)
-    env = dummy_environ(ctx.settings)
+    # What the machine sees: fly.toml's [env], then the secrets (dummies here).
+    fly_env = (ctx.fly_toml or {}).get("env") or {}
+    env = {**{str(k): str(v) for k, v in fly_env.items() if isinstance(fly_env, dict)}, **dummy_environ(ctx.settings)}
     ev = ctx.evaluate(REL, "prod", env)
     names = ", ".join(sorted(env))
     problem = evaluation_problem(ctx, REL, ev, f"evaluating config/runtime.exs for :prod (dummy {names})")
