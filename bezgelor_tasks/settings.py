@@ -81,6 +81,13 @@ class Settings:
     pg_volume_gb: int = _setting("BEZGELOR_PG_VOLUME_GB", 10, "Postgres volume size in GB.")
     pg_cluster_size: int = _setting("BEZGELOR_PG_CLUSTER_SIZE", 1, "Postgres initial cluster size.")
     pg_flavor: str = _setting("BEZGELOR_PG_FLAVOR", "flex", "flex (fly postgres) or mpg (Managed Postgres).")
+    pg_major: int = _setting(
+        "BEZGELOR_PG_MAJOR", 15,
+        "PostgreSQL major pinned when the database is created (Flex: flyio/postgres-flex:<N>, 15-18; Managed "
+        "Postgres offers 16 and 17, and 15 means 16 there). 15 is the client every Debian 12 has; a newer local "
+        "pg_dump still dumps it, with zstd.")
+    pg_bindir: str = _setting(
+        "BEZGELOR_PG_BINDIR", "", "Directory of the pg_dump/pg_restore/psql to use, searched before the usual places.")
     db_name: str = _setting("BEZGELOR_DB_NAME", "bezgelor", "Database name inside the Postgres app.")
     db_user: str = _setting("BEZGELOR_DB_USER", "postgres", "Database user for backups and restores.")
     deploy_wait_timeout_s: int = _setting("BEZGELOR_DEPLOY_WAIT_TIMEOUT", 600, "Seconds `fly deploy` waits for checks.")
@@ -122,6 +129,11 @@ class Settings:
         p = Path(self.backup_dir)
         return p if p.is_absolute() else self.root / p
 
+    @property
+    def pg_create_major(self) -> int:
+        """The major asked for at create: Managed Postgres starts at 16."""
+        return max(16, self.pg_major) if self.pg_flavor == "mpg" else self.pg_major
+
     def release_path(self) -> str:
         return f"/app/_build/prod/rel/{self.release_name}"
 
@@ -135,6 +147,10 @@ class Settings:
                 )
         if self.pg_flavor not in ("flex", "mpg"):
             raise UserError(f"BEZGELOR_PG_FLAVOR={self.pg_flavor!r} is not known: use flex or mpg.")
+        if self.pg_flavor == "flex" and not 15 <= self.pg_major <= 18:
+            raise UserError(f"BEZGELOR_PG_MAJOR={self.pg_major} is not a Flex image: use 15, 16, 17 or 18.")
+        if self.pg_flavor == "mpg" and self.pg_major not in (15, 16, 17):
+            raise UserError(f"BEZGELOR_PG_MAJOR={self.pg_major} is not offered by Managed Postgres: use 16 or 17.")
         if self.vm_cpu_kind not in ("shared", "performance"):
             raise UserError(f"BEZGELOR_VM_CPU_KIND={self.vm_cpu_kind!r} is not known: use shared or performance.")
         if len(set(self.ports.all().values())) != 4:

@@ -54,7 +54,7 @@ def confirm_target(settings: Settings, *, yes: bool, confirm_app: str | None,
 def restore(settings: Settings, executor: Executor, ui: UI, b: Backup, *, target: str,
             database: str | None = None, yes: bool = False, confirm_app: str | None = None,
             jobs: int = 2, endpoint: Endpoint | None = None, password: str | None = None,
-            ask: Callable[[str], str] | None = None, search: str = clients.CLIENT_GLOB) -> dict[str, Any]:
+            ask: Callable[[str], str] | None = None, search: str | None = None) -> dict[str, Any]:
     if target not in ("local", "app"):
         raise UserError(f"Unknown restore target {target!r}.", fix="use --target local or --target app.")
     if b.last_verification is not None and not b.verified:

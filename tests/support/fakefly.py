@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.flyctl_fake.commands.common import digest_of, new_app
+from tests.fakes.flyctl_fake.commands.common import digest_of, new_app, new_machine
 from tests.fakes.flyctl_fake.store import Home
 
 FAKES_DIR = Path(__file__).resolve().parent.parent / "fakes"
@@ -111,6 +111,21 @@ class FakeFly:
 
     def set_pg_proxy_target(self, pgapp: str, host: str, port: int) -> None:
         self.update(lambda s: s["apps"][pgapp].__setitem__("proxy_target", f"{host}:{port}"))
+
+    def set_machine_env(self, app: str, **values: str) -> None:
+        """What the app's running machines see in their environment (e.g. DATABASE_URL pointing at
+        the test's real PostgreSQL): `fly ssh console -C 'printenv NAME'` prints it."""
+        self.update(lambda s: s["apps"][app].setdefault("machine_env", {}).update(values))
+
+    def set_pg_image(self, pgapp: str, image: str) -> None:
+        """The image the Postgres app's machines run (its tag is the major Fly reports); adds a machine."""
+        def go(s: dict[str, Any]) -> None:
+            app = s["apps"][pgapp]
+            if not app["machines"]:
+                new_machine(app, "iad")
+            for m in app["machines"]:
+                m["image"] = image
+        self.update(go)
 
     # images and releases -----------------------------------------------------
     def set_image_behavior(self, ref_or_label: str, behavior: str) -> None:

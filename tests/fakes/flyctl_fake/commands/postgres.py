@@ -16,6 +16,7 @@ UNMANAGED_NOTICE = (
 MEMORY_BY_SIZE = {"shared-cpu-1x": 256, "shared-cpu-2x": 512, "shared-cpu-4x": 1024, "shared-cpu-8x": 2048,
                   "performance-1x": 2048, "performance-2x": 4096}
 BARMAN_SECRET = "S3_ARCHIVE_CONFIG"
+DEFAULT_FLEX_MAJOR = 17  # what Fly's API picks when --image-ref does not pin one (late 2026)
 
 # flag -> what flyctl says when it would have to prompt for it
 REQUIRED = {
@@ -59,6 +60,11 @@ def pg_create(ctx: Ctx) -> int:
     vm_size = ctx.flag("vm-size") or "shared-cpu-1x"
     mem = memory_mb(ctx.flag("vm-memory")) if ctx.flag("vm-memory") else MEMORY_BY_SIZE.get(vm_size, 256)
     password = ctx.flag("password") or hex_id(24)
+    # Fly's API picks the default major; --image-ref pins it (the tag is the major)
+    image_ref = ctx.flag("image-ref") or f"flyio/postgres-flex:{DEFAULT_FLEX_MAJOR}"
+    backups = ctx.on("enable-backups")
+    if backups and mem < 512:
+        raise FlyError(f"backups require at least 512 MB of memory on the Postgres machines, got {mem} MB")
     with ctx.tx() as state:
         if name in state["apps"] or name in state["taken_names"]:
             raise FlyError("Validation failed: Name has already been taken")
@@ -66,17 +72,19 @@ def pg_create(ctx: Ctx) -> int:
         app["status"] = "deployed"
         app["vm"].update({"size": vm_size, "memory_mb": mem})
         app["pg"] = {"region": region, "cluster_size": size, "volume_size_gb": int(ctx.flag("volume-size") or 10),
-                     "backups_enabled": False, "backup_fails": False, "backups": []}
+                     "backups_enabled": backups, "backup_fails": False, "backups": []}
+        if backups:
+            app["secrets"][BARMAN_SECRET] = {"digest": digest_of(hex_id(32).encode()), "status": "Deployed"}
         app["secrets"]["OPERATOR_PASSWORD"] = {"digest": digest_of(password.encode()), "status": "Deployed"}
         for _ in range(size):
             machine = new_machine(app, region)
-            machine["image"] = "docker-hub-mirror.fly.io/flyio/postgres-flex:16"
+            machine["image"] = f"docker-hub-mirror.fly.io/{image_ref}"
             machine["checks"] = [{"name": "pg", "status": "passing", "output": "[✓] connections: 10 used"}]
         ids = [m["id"] for m in app["machines"]]
     ctx.say(f"Creating postgres cluster {name} in organization {org}")
     ctx.say("Creating app...")
     ctx.say(f"Setting secrets on app {name}...")
-    ctx.say(f"Provisioning {size} of {size} machines with image flyio/postgres-flex:16")
+    ctx.say(f"Provisioning {size} of {size} machines with image {image_ref}")
     for mid in ids:
         ctx.say(f"Machine {mid} is created")
     ctx.say("==> Monitoring health checks")
