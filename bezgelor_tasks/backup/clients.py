@@ -60,8 +60,8 @@ def major_of(bindir: Path) -> int | None:
             head = f.read(16 << 20)
     except OSError:
         return None
-    m = _MAJOR_IN_BINARY.search(head)
-    return int(m.group(1)) if m else None
+    found = _MAJOR_IN_BINARY.search(head)
+    return int(found.group(1)) if found else None
 
 
 def installed(pattern: str | None = None) -> list[Client]:

@@ -72,7 +72,8 @@ def pg_dump(client: Client, conn: Conn, out: Path, *, jobs: int = 1, snapshot: s
             f"--lock-wait-timeout={lock_wait_timeout}", "--no-password", "-f", str(out))
     if snapshot:
         argv += (f"--snapshot={snapshot}",)
-    return Command(argv, purpose=f"dump database {conn.dbname}", env=conn.env(), pass_fds=conn.pass_fds, timeout=timeout)
+    return Command(argv, purpose=f"dump database {conn.dbname}", env=conn.env(), pass_fds=conn.pass_fds,
+                   timeout=timeout)
 
 
 def pg_restore_list(client: Client, archive: Path) -> Command:
@@ -93,8 +94,22 @@ def pg_restore(client: Client, conn: Conn, archive: Path, *, jobs: int = 2, clea
             "--no-owner", "--no-acl", "--no-password")
     if clean:
         argv += ("--clean", "--if-exists")
-    return Command((*argv, str(archive)), purpose=f"restore into database {conn.dbname}", env=conn.env(), pass_fds=conn.pass_fds,
-                   timeout=timeout)
+    return Command((*argv, str(archive)), purpose=f"restore into database {conn.dbname}", env=conn.env(),
+                   pass_fds=conn.pass_fds, timeout=timeout)
+
+
+def pg_restore_script(client: Client, archive: Path, out: Path, *, timeout: float | None = None) -> Command:
+    """The archive as one SQL script (schema and COPY data), for psql to run in a single transaction."""
+    return Command((client.tool("pg_restore"), "--no-owner", "--no-acl", "-f", str(out), str(archive)),
+                   purpose="turn the backup into one SQL script", mutates=False, timeout=timeout)
+
+
+def psql_single_transaction(client: Client, conn: Conn, script: Path, *, timeout: float | None = None) -> Command:
+    """Run a script as ONE transaction that stops at the first error: all of it commits, or none of it."""
+    return Command((client.tool("psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "--single-transaction",
+                    "--no-password", *conn.args(), "-f", str(script)),
+                   purpose=f"restore into database {conn.dbname} in one transaction", env=conn.env(),
+                   pass_fds=conn.pass_fds, timeout=timeout)
 
 
 def psql(client: Client, conn: Conn, sql: str, *, purpose: str, dbname: str | None = None,
@@ -102,15 +117,15 @@ def psql(client: Client, conn: Conn, sql: str, *, purpose: str, dbname: str | No
     """Run SQL from stdin (not argv), unaligned tuples only, stop at the first error."""
     return Command((client.tool("psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "--no-password",
                     *conn.args(dbname), "-f", "-"),
-                   purpose=purpose, env=conn.env(), pass_fds=conn.pass_fds, stdin=sql, secret_stdin=False, mutates=mutates,
-                   timeout=timeout)
+                   purpose=purpose, env=conn.env(), pass_fds=conn.pass_fds, stdin=sql, secret_stdin=False,
+                   mutates=mutates, timeout=timeout)
 
 
 def psql_script_session(client: Client, conn: Conn, script: Path) -> Command:
     """A psql that reads its SQL from a pipe we keep open (keeps a transaction, and its snapshot, alive)."""
     return Command((client.tool("psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "--no-password",
-                    *conn.args(), "-f", str(script)), purpose="hold the dump's snapshot", env=conn.env(), pass_fds=conn.pass_fds,
-                   mutates=False)
+                    *conn.args(), "-f", str(script)), purpose="hold the dump's snapshot", env=conn.env(),
+                   pass_fds=conn.pass_fds, mutates=False)
 
 
 def as_postgres_user(argv: tuple[str, ...], user: str = "postgres") -> tuple[str, ...]:
