@@ -19,6 +19,9 @@ from dotenv import dotenv_values
 
 from bezgelor_tasks.errors import UserError
 
+# flyctl internal/command/mpg/plans.go: it lowercases --plan but spells its table key "Performance", so that
+# plan cannot be chosen by flag (non-interactively) at all.
+MPG_PLANS = ("basic", "starter", "launch", "scale")
 APP_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 
 
@@ -88,6 +91,8 @@ class Settings:
         "pg_dump still dumps it, with zstd.")
     pg_bindir: str = _setting(
         "BEZGELOR_PG_BINDIR", "", "Directory of the pg_dump/pg_restore/psql to use, searched before the usual places.")
+    mpg_plan: str = _setting(
+        "BEZGELOR_MPG_PLAN", "basic", "Managed Postgres plan: basic, starter, launch or scale.")
     db_name: str = _setting("BEZGELOR_DB_NAME", "bezgelor", "Database name inside the Postgres app.")
     db_user: str = _setting("BEZGELOR_DB_USER", "postgres", "Database user for backups and restores.")
     deploy_wait_timeout_s: int = _setting("BEZGELOR_DEPLOY_WAIT_TIMEOUT", 600, "Seconds `fly deploy` waits for checks.")
@@ -151,6 +156,9 @@ class Settings:
             raise UserError(f"BEZGELOR_PG_MAJOR={self.pg_major} is not a Flex image: use 15, 16, 17 or 18.")
         if self.pg_flavor == "mpg" and self.pg_major not in (15, 16, 17):
             raise UserError(f"BEZGELOR_PG_MAJOR={self.pg_major} is not offered by Managed Postgres: use 16 or 17.")
+        if self.pg_flavor == "mpg" and self.mpg_plan.strip().lower() not in MPG_PLANS:
+            raise UserError(f"BEZGELOR_MPG_PLAN={self.mpg_plan!r} is not a Managed Postgres plan: use one of "
+                            f"{', '.join(MPG_PLANS)}.")
         if self.vm_cpu_kind not in ("shared", "performance"):
             raise UserError(f"BEZGELOR_VM_CPU_KIND={self.vm_cpu_kind!r} is not known: use shared or performance.")
         if len(set(self.ports.all().values())) != 4:

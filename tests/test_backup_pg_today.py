@@ -80,7 +80,7 @@ def _attached_app(fake_fly, pg_server, game_db: str) -> str:
     """The game app, deployed, its machine seeing the DATABASE_URL attach set (pointing at the real server)."""
     fake_fly.add_pg_app("bezgelor-db", proxy_target=f"127.0.0.1:{pg_server.port}")
     fake_fly.add_app("bezgelor")
-    fake_fly.set_pg_image("bezgelor", "registry.fly.io/bezgelor:deployment-1")  # one started machine
+    fake_fly.start_machine("bezgelor", "registry.fly.io/bezgelor:deployment-1")  # one started machine
     url = f"postgres://{pg_server.user}:{pg_server.password}@bezgelor-db.flycast:5432/{game_db}?sslmode=disable"
     fake_fly.set_machine_env("bezgelor", DATABASE_URL=url)
     return url

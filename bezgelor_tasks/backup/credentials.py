@@ -14,7 +14,6 @@ a 0600 file in a 0700 directory, removed on every exit path we control.
 from __future__ import annotations
 
 import getpass
-import json
 import os
 import shutil
 import sys
@@ -77,15 +76,10 @@ def from_cache(settings: Settings) -> Login | None:
 def from_fly(settings: Settings, executor: Executor) -> Login | None:
     """Ask Fly; cache what it says (0600). None when Fly has nothing to tell (no machine, no secret)."""
     if settings.pg_flavor == "mpg":
-        r = executor.run(fly_commands.mpg_status(settings, settings.db_app), check=False)
-        if not r.ok:
-            return None
-        try:
-            creds = json.loads(r.stdout).get("credentials") or {}
-        except (ValueError, AttributeError):
-            return None
-        user, password = str(creds.get("user") or ""), str(creds.get("password") or "")
-        register(password, creds.get("pgbouncer_uri"))
+        from bezgelor_tasks.backup import fly_restore  # (it builds on this module)
+
+        creds = fly_restore.mpg_credentials(settings, executor, fly_restore.cluster_id(settings, executor))
+        user, password = creds.get("user", ""), creds.get("password", "")
     else:
         r = executor.run(fly_commands.ssh_printenv(settings, URL_VARIABLE), check=False)
         url = r.stdout.strip().splitlines()[-1] if r.ok and r.stdout.strip() else ""

@@ -18,7 +18,7 @@ from bezgelor_tasks.backup import clients, commands, credentials, pgerrors
 from bezgelor_tasks.backup.commands import Client, Conn
 from bezgelor_tasks.errors import CommandFailed, UserError
 from bezgelor_tasks.fly import commands as fly_commands
-from bezgelor_tasks.fly.client import FlyClient
+from bezgelor_tasks.fly.client import PROXY_READY, FlyClient
 from bezgelor_tasks.run import Executor
 from bezgelor_tasks.settings import Settings
 
@@ -55,7 +55,13 @@ def fly_endpoint(settings: Settings, executor: Executor, *, ready_timeout: float
     def open_proxy() -> Iterator[tuple[str, int]]:
         # port 0: flyctl binds a free loopback port and names it in its ready line
         try:
-            bg = FlyClient(settings, executor).proxy(settings.db_app, 0, ready_timeout=ready_timeout)
+            if settings.pg_flavor == "mpg":  # `fly mpg proxy <cluster id>`: the tunnel to Managed Postgres
+                from bezgelor_tasks.backup import fly_restore
+
+                cmd = fly_commands.mpg_proxy(settings, fly_restore.cluster_id(settings, executor), 0)
+                bg = executor.spawn(cmd, ready=PROXY_READY, ready_timeout=ready_timeout)
+            else:
+                bg = FlyClient(settings, executor).proxy(settings.db_app, 0, ready_timeout=ready_timeout)
         except CommandFailed as e:
             raise UserError(f"Could not open a tunnel to the {settings.db_app} database: {e.message}",
                             fix=f"check `fly status -a {settings.db_app}` and that you are logged in "

@@ -144,6 +144,44 @@ def postgres_backup_enable(settings: Settings) -> Command:
                 purpose=f"enable Fly-side backups of {settings.db_app}")
 
 
+def mpg_create(settings: Settings, name: str | None = None) -> Command:
+    """Polls until the cluster is ready; its output holds the connection string with the password."""
+    cluster = name or settings.db_app
+    return _fly(settings, "mpg", "create", "--name", cluster, "--region", settings.region, "--org", settings.org,
+                "--plan", settings.mpg_plan, "--volume-size", str(settings.pg_volume_gb),
+                "--pg-major-version", str(settings.pg_create_major),
+                purpose=f"create the Managed Postgres cluster {cluster}", timeout=1800)
+
+
+def mpg_list(settings: Settings) -> Command:
+    return _fly(settings, "mpg", "list", "--org", settings.org, "--json", mutates=False, timeout=120,
+                purpose="list the Managed Postgres clusters")
+
+
+def mpg_attach(settings: Settings, cluster_id: str, app: str | None = None,
+               variable: str = "DATABASE_URL") -> Command:
+    """Sets `variable` on the app to the cluster's pooled (PgBouncer) URI; refuses when it exists."""
+    target = app or settings.app
+    return _fly(settings, "mpg", "attach", cluster_id, "-a", target, "--variable-name", variable,
+                purpose=f"attach Managed Postgres cluster {cluster_id} to {target} (sets {variable})")
+
+
+def mpg_proxy(settings: Settings, cluster_id: str, local_port: int = 0) -> Command:
+    return _fly(settings, "mpg", "proxy", cluster_id, "--local-port", str(int(local_port)),
+                purpose=f"forward a local port to Managed Postgres cluster {cluster_id}", mutates=False, retries=0)
+
+
+def mpg_restore(settings: Settings, cluster_id: str, *, backup_id: str | None = None,
+                pitr_time: str | None = None, name: str | None = None) -> Command:
+    """Always into a new cluster (named `name`); exactly one of backup_id / pitr_time (RFC 3339)."""
+    if (backup_id is None) == (pitr_time is None):
+        raise UserError("A Managed Postgres restore needs exactly one of a backup id or a point in time.",
+                        fix="pass --backup-id ID (see `inv db.backups`) or --point-in-time 2026-06-01T12:00:00Z.")
+    what = ("--backup-id", backup_id) if backup_id else ("--pitr-time", str(pitr_time))
+    return _fly(settings, "mpg", "restore", cluster_id, *what, *(("--name", name) if name else ()),
+                purpose=f"restore Managed Postgres cluster {cluster_id} into a new cluster", timeout=300)
+
+
 def mpg_status(settings: Settings, cluster_id: str) -> Command:
     """The cluster and its credentials (user, password, pgbouncer_uri): the output is secret."""
     return _fly(settings, "mpg", "status", cluster_id, "--json", mutates=False, timeout=120,
@@ -164,8 +202,8 @@ def mpg_backup_list(settings: Settings, cluster_id: str) -> Command:
                 purpose=f"list the Managed Postgres backups of cluster {cluster_id}")
 
 
-def mpg_backup_create(settings: Settings, cluster_id: str) -> Command:
-    return _fly(settings, "mpg", "backup", "create", cluster_id,
+def mpg_backup_create(settings: Settings, cluster_id: str, kind: str = "full") -> Command:
+    return _fly(settings, "mpg", "backup", "create", cluster_id, "--type", kind,
                 purpose=f"take a Managed Postgres backup of cluster {cluster_id}")
 
 
