@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 from invoke import Context
+from invoke.exceptions import Exit
 
 from bezgelor_tasks import settings as settings_mod
 from bezgelor_tasks.backup import manifest
@@ -94,7 +95,7 @@ def test_a_pitr_time_outside_the_recovery_window_stops_before_anything_is_attach
     root = str(mpg)
     db_backup.create(Context(), root=root)
     before = dict(fake_fly.app("bezgelor")["machine_env"])
-    with pytest.raises(Exception):
+    with pytest.raises(Exit):
         db_backup.restore(Context(), root=root, point_in_time="2020-01-01T00:00:00Z", yes=True,
                           confirm_app="bezgelor-db")
     err = capsys.readouterr()
