@@ -184,9 +184,9 @@ def predeploy_backup(settings: Settings, executor: Executor, ui: UI,
     """deploy.full's backup slot: back up when the database has tables, verify (standard), prune.
 
     Returns None when the database does not exist or has no tables yet (first deploy), and under
-    dry-run (after printing the commands). Needs the password (env, `.bezgelor/<db_app>.password`,
-    or a prompt on a TTY) and `fly` logged in. Raises UserError when the backup or
-    its verification fails: the deploy should stop then, since it is about to run migrations.
+    dry-run (after printing the commands). Needs `fly` logged in; the password comes from the
+    environment, the `.bezgelor/<db_app>.password` cache, or Fly itself (credentials.py). Raises
+    UserError when the backup or its verification fails: the deploy should stop then, since it is about to run migrations.
     """
     from bezgelor_tasks.backup import prune as prune_mod
     from bezgelor_tasks.backup import verify as verify_mod
@@ -213,5 +213,6 @@ def describe(settings: Settings, jobs: int = 1) -> list[Command]:
         client = clients.Client(settings.pg_create_major, Path(f"<PostgreSQL {settings.pg_create_major}+ bin>"))
     conn = commands.Conn("127.0.0.1", 0, settings.db_user, settings.db_name, passfile=Path("<temporary pgpass>"))
     archive = settings.backups_path / f"{manifest.PARTIAL_PREFIX}<time>" / ("dump.dir" if jobs > 1 else "dump.pgc")
-    return [fly_commands.proxy(settings, settings.db_app, 0),
-            commands.pg_dump(client, conn, archive, jobs=jobs, snapshot="<exported snapshot>")]
+    tunnel = fly_commands.mpg_proxy(settings, "<cluster id>", 0) if settings.pg_flavor == "mpg" else \
+        fly_commands.proxy(settings, settings.db_app, 0)
+    return [tunnel, commands.pg_dump(client, conn, archive, jobs=jobs, snapshot="<exported snapshot>")]

@@ -123,11 +123,6 @@ def login(settings: Settings, executor: Executor | None = None, *, interactive: 
     return Login(settings.db_user, value, "prompt")
 
 
-def password(settings: Settings, *, interactive: bool | None = None) -> str:
-    """The password from local sources only (environment, cache, prompt)."""
-    return login(settings, None, interactive=interactive).password
-
-
 def _escape(field: str) -> str:
     return field.replace("\\", "\\\\").replace(":", "\\:")
 
