@@ -186,7 +186,8 @@ def predeploy_backup(settings: Settings, executor: Executor, ui: UI,
     Returns None when the database does not exist or has no tables yet (first deploy), and under
     dry-run (after printing the commands). Needs `fly` logged in; the password comes from the
     environment, the `.bezgelor/<db_app>.password` cache, or Fly itself (credentials.py). Raises
-    UserError when the backup or its verification fails: the deploy should stop then, since it is about to run migrations.
+    UserError when the backup or its verification fails: the deploy should stop then, since it is
+    about to run migrations.
     """
     from bezgelor_tasks.backup import prune as prune_mod
     from bezgelor_tasks.backup import verify as verify_mod
