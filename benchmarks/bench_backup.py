@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bezgelor_tasks import settings as settings_mod  # noqa: E402
 from bezgelor_tasks.backup import backup, clients, commands, manifest, scratch, session, verify  # noqa: E402
+from bezgelor_tasks.backup.atomic_restore import restore as restore_in_one_transaction  # noqa: E402
 from bezgelor_tasks.backup.commands import Conn  # noqa: E402
 from bezgelor_tasks.run import Executor  # noqa: E402
 from bezgelor_tasks.ui import UI  # noqa: E402
@@ -107,6 +108,8 @@ class RateLimitedForwarder:
                 client, _ = self.listener.accept()
             except TimeoutError:
                 continue
+            except OSError:  # closed by __exit__
+                return
             upstream = socket.create_connection(self.target)
             threading.Thread(target=self._pipe, args=(client, upstream, False), daemon=True).start()
             threading.Thread(target=self._pipe, args=(upstream, client, True), daemon=True).start()
@@ -178,6 +181,11 @@ def run(mb: int, jobs: int, ui: UI, ex: Executor, client: clients.Client, work: 
         ours_restore = commands.pg_restore(client, conn.with_db("ours_restore"), made.path / "dump.pgc",
                                            jobs=max(2, os.cpu_count() or 2))
         _, t_ours_restore = timed(lambda: ex.run(ours_restore))
+        # --target app's restore: one transaction over the backup's script, checked before COMMIT
+        sql("CREATE DATABASE app_restore OWNER bench;")
+        app_server = session.probe(ex, conn.with_db("app_restore"))
+        _, t_app_restore = timed(lambda: restore_in_one_transaction(ex, client, app_server, manifest.load(made.path),
+                                                                timeout=None, fix="bench"))
 
         b = manifest.load(made.path)
         tiers = {}
@@ -211,6 +219,8 @@ def run(mb: int, jobs: int, ui: UI, ex: Executor, client: clients.Client, work: 
     print(f"{'archive size':22}{plan_size / 1e6:>20.1f}MB{made.size / 1e6:>14.1f}MB{made.size / plan_size:>18.2f}")
     print(f"{'restore time':22}{t_plan_restore:>21.1f}s{t_ours_restore:>15.1f}s"
           f"{t_ours_restore / t_plan_restore:>18.2f}")
+    print(f"{'restore, one txn (app)':22}{t_plan_restore:>21.1f}s{t_app_restore:>15.1f}s"
+          f"{t_app_restore / t_plan_restore:>18.2f}")
     print(extra, end="")
     if slow is not None:
         print(f"{f'dump over {link:g} Mbit/s':22}{slow[0]:>21.1f}s{slow[1]:>15.1f}s{slow[1] / slow[0]:>18.2f}")
