@@ -108,3 +108,26 @@ def test_the_runtime_choices_per_flavor_live_in_one_place():
     assert repo_runtime_options("flex")["prepare"] == ":named" and repo_runtime_options("flex")["ssl"] is False
     assert release_command("mpg") == "/bin/sh -lc 'DATABASE_URL=$DIRECT_DATABASE_URL /app/bin/migrate'"
     assert release_command("flex") == "/app/bin/migrate"
+
+
+def test_deploy_fulls_database_step_with_mpg_creates_and_attaches_the_cluster_once(fake_fly, tmp_path, monkeypatch):
+    from bezgelor_tasks.deploy.context import DeployContext
+    from bezgelor_tasks.deploy.steps import database
+    from bezgelor_tasks.fly.client import FlyClient
+    from bezgelor_tasks.journal import Journal
+    from bezgelor_tasks.run import Executor
+    from bezgelor_tasks.ui import UI
+
+    fake_fly.set_mpg_backend("127.0.0.1", 5432, "fly-user", "pw-not-used-here", "fly-db")
+    fake_fly.add_app("bezgelor")  # before the first deploy: no machines yet
+    s = settings_mod.load(tmp_path, environ={"BEZGELOR_PG_FLAVOR": "mpg"})
+    ui = UI(color=False)
+    ex = Executor(ui=ui, echo=False)
+    ctx = DeployContext(s, FlyClient(s, ex), ui, ex, Journal(tmp_path))
+    step = database(ctx)
+    assert not step.check().done
+    assert [c.argv[1:3] for c in step.plan()] == [("mpg", "create"), ("mpg", "attach"), ("secrets", "import")]
+    step.run()
+    assert step.check().done and len(fake_fly.mpg_clusters()) == 1
+    step.run()  # a second run (a resumed deploy) changes nothing
+    assert len(fake_fly.calls("mpg create")) == 1 and len(fake_fly.calls("mpg attach")) == 1

@@ -131,7 +131,9 @@ def _swap_steps(settings: Settings, executor: Executor, attach: Callable[[dict[s
     redeploy = _secrets_deploy(settings)
 
     def run_redeploy(facts: dict[str, Any]) -> None:
-        executor.run(redeploy)
+        r = executor.run(redeploy, check=False)
+        if not r.ok and "no machines" not in f"{r.stderr}{r.stdout}":  # none yet: the first deploy carries them
+            raise executor.failure(r, fix=f"run `fly secrets deploy -a {settings.app}` once the app is healthy.")
 
     steps.append(Step("redeploy with the new secrets", [redeploy], run_redeploy))
     return steps
