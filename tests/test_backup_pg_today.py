@@ -70,7 +70,7 @@ def test_a_server_newer_than_every_local_pg_dump_is_refused_before_any_tunnel_na
     with pytest.raises(UserError) as err:
         backup.create_backup(s, Executor(ui=UI(color=False), echo=False), UI(color=False))
     text = str(err.value)
-    assert "PostgreSQL 18" in text and "nothing was started" in text
+    assert "PostgreSQL 18" in text and "no dump was started" in text
     assert "install" in text.lower() and "18" in text.split("Fix:")[1]
     assert fake_fly.calls("proxy") == [], "no tunnel was opened"
     assert not manifest.list_backups(s.backups_path) and not manifest.partials(s.backups_path)

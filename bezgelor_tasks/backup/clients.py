@@ -107,7 +107,7 @@ def choose(server: int, available: list[Client], *, need: tuple[str, ...] = ("pg
     have = ", ".join(str(c.major) for c in available) or "none"
     raise UserError(
         f"The database server runs PostgreSQL {server}, but the newest pg_dump found here is older "
-        f"(versions found: {have}); pg_dump refuses to dump a newer server, so nothing was started.",
+        f"(versions found: {have}); pg_dump refuses to dump a newer server, so no dump was started.",
         fix=install_hint(server) + " Or set BEZGELOR_PG_BINDIR to the directory of a newer pg_dump.")
 
 
