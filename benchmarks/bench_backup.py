@@ -8,6 +8,7 @@ cost of each verification tier.
     python benchmarks/bench_backup.py                      # ~1 GB (BENCH_BACKUP_MB=1024)
     BENCH_BACKUP_MB=8 python benchmarks/bench_backup.py    # smoke run, seconds
     BENCH_BACKUP_JOBS=4 ...                                # also time --jobs 4 (directory format)
+    BENCH_LINK_MBIT=50 ...                                 # both dumps through a 50 Mbit/s link (0: skip)
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import socket
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -24,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bezgelor_tasks import settings as settings_mod  # noqa: E402
 from bezgelor_tasks.backup import backup, clients, commands, manifest, scratch, session, verify  # noqa: E402
+from bezgelor_tasks.backup.atomic_restore import restore as restore_in_one_transaction  # noqa: E402
 from bezgelor_tasks.backup.commands import Conn  # noqa: E402
 from bezgelor_tasks.run import Executor  # noqa: E402
 from bezgelor_tasks.ui import UI  # noqa: E402
@@ -67,6 +71,56 @@ INSERT INTO chat_log (character_id, channel, message)
   FROM generate_series(1, {chats}) g;
 ANALYZE;
 """
+
+
+class RateLimitedForwarder:
+    """A loopback TCP forwarder whose server→client direction is limited to `rate` bytes/s (a token
+    bucket): the benchmark's own stand-in for an uplink, no root or `tc` needed."""
+
+    def __init__(self, target: tuple[str, int], rate: float) -> None:
+        self.target, self.rate = target, rate
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)
+        self.stop = threading.Event()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket, limited: bool) -> None:
+        started, sent = time.monotonic(), 0
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+                sent += len(data)
+                if limited:
+                    ahead = sent / self.rate - (time.monotonic() - started)
+                    if ahead > 0:
+                        time.sleep(ahead)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:  # closed by __exit__
+                return
+            upstream = socket.create_connection(self.target)
+            threading.Thread(target=self._pipe, args=(client, upstream, False), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, True), daemon=True).start()
+
+    def __enter__(self) -> int:
+        threading.Thread(target=self._serve, daemon=True).start()
+        return int(self.listener.getsockname()[1])
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.listener.close()
 
 
 def timed(fn):  # type: ignore[no-untyped-def]
@@ -127,6 +181,11 @@ def run(mb: int, jobs: int, ui: UI, ex: Executor, client: clients.Client, work: 
         ours_restore = commands.pg_restore(client, conn.with_db("ours_restore"), made.path / "dump.pgc",
                                            jobs=max(2, os.cpu_count() or 2))
         _, t_ours_restore = timed(lambda: ex.run(ours_restore))
+        # --target app's restore: one transaction over the backup's script, checked before COMMIT
+        sql("CREATE DATABASE app_restore OWNER bench;")
+        app_server = session.probe(ex, conn.with_db("app_restore"))
+        _, t_app_restore = timed(lambda: restore_in_one_transaction(ex, client, app_server, manifest.load(made.path),
+                                                                timeout=None, fix="bench"))
 
         b = manifest.load(made.path)
         tiers = {}
@@ -141,13 +200,31 @@ def run(mb: int, jobs: int, ui: UI, ex: Executor, client: clients.Client, work: 
             assert made_j is not None
             extra = f"  --jobs {jobs} dump: {t_j:.1f}s ({t_j / t_plan_dump:.2f}x the plan's time)\n"
 
+        link = float(os.environ.get("BENCH_LINK_MBIT", "50"))
+        slow: tuple[float, float] | None = None
+        if link > 0:  # the same two dumps through a loopback forwarder limited like an uplink
+            with RateLimitedForwarder(("127.0.0.1", pg.port), link * 1e6 / 8) as port:
+                slow_conn = Conn("127.0.0.1", port, "bench", "game", passfile=pg.dir / "bench.pgpass")
+                slow_plain = commands.Command((client.tool("pg_dump"), *slow_conn.args(), "--no-password", "-f",
+                                               str(work / "slow.sql")), env=slow_conn.env(), timeout=None)
+                _, t_slow_plain = timed(lambda: ex.run(slow_plain))
+                slow_end = session.direct_endpoint("127.0.0.1", port)
+                _, t_slow_ours = timed(lambda: backup.create_backup(s, ex, ui, endpoint=slow_end, password=password))
+            slow = (t_slow_plain, t_slow_ours)
+
     print()
+    print(f"client: pg_dump {client.major} ({commands.compression(client)} compression)")
     print(f"{'':22}{'plan (> backup.sql)':>22}{'inv db.backup':>16}{'ratio ours/plan':>18}")
     print(f"{'dump time':22}{t_plan_dump:>21.1f}s{t_ours:>15.1f}s{t_ours / t_plan_dump:>18.2f}")
     print(f"{'archive size':22}{plan_size / 1e6:>20.1f}MB{made.size / 1e6:>14.1f}MB{made.size / plan_size:>18.2f}")
     print(f"{'restore time':22}{t_plan_restore:>21.1f}s{t_ours_restore:>15.1f}s"
           f"{t_ours_restore / t_plan_restore:>18.2f}")
+    print(f"{'restore, one txn (app)':22}{t_plan_restore:>21.1f}s{t_app_restore:>15.1f}s"
+          f"{t_app_restore / t_plan_restore:>18.2f}")
     print(extra, end="")
+    if slow is not None:
+        print(f"{f'dump over {link:g} Mbit/s':22}{slow[0]:>21.1f}s{slow[1]:>15.1f}s{slow[1] / slow[0]:>18.2f}")
+        print("  (over a slow link both carry the same uncompressed COPY stream: pg_dump compresses on our side)")
     print("  (db.backup's time includes the row counts in the dump's snapshot, sha256 and the manifest)")
     print("verify tiers (cost relative to the dump itself):")
     for tier, t in tiers.items():

@@ -1,16 +1,21 @@
-"""How the Repo must connect to each Postgres flavor on Fly: the one place that decides it.
+"""What each Postgres flavor (BEZGELOR_PG_FLAVOR) needs from the app: the one place that decides it.
 
-init writes these options into runtime.exs's production block; verify evaluates runtime.exs and
-checks the Repo against the same description.
+init writes these choices into runtime.exs's production block and fly.toml's release command; verify
+evaluates runtime.exs and checks the Repo against the same description.
 
-- Fly's private network is IPv6 only (`.internal`/`.flycast` have no A records): without
-  `socket_options: [:inet6]` Postgrex gets `:nxdomain`. ECTO_IPV6=false turns it off for a database
-  reached over IPv4 (outside Fly).
-- Postgres Flex offers no TLS on the private network (`fly postgres attach` writes `sslmode=disable`):
-  `ssl: true` there fails the connection. Managed Postgres is reached through its PgBouncer, which
-  needs `prepare: :unnamed` (transaction pooling) and speaks TLS.
-- Fly's proxy and PgBouncer close idle connections: the pool pings them (`idle_interval`), keeps TCP
-  keepalive on, and queues patiently rather than failing a burst (`queue_target`, `queue_interval`).
+flex — `fly postgres` (unmanaged Flex). `fly postgres attach` sets DATABASE_URL to
+       `postgres://<user>:<pw>@<db>.flycast:5432/<db>?sslmode=disable`: plain TCP on Fly's private network,
+       which is IPv6 only (`.internal`/`.flycast` have no A records: without `socket_options: [:inet6]`
+       Postgrex gets `:nxdomain`). postgres-flex configures no TLS there, so `ssl: true` fails every
+       connection. No pooler: Ecto's named prepared statements work, migrations use the same URL.
+mpg  — Managed Postgres. `fly mpg attach` sets DATABASE_URL to the **PgBouncer** URI
+       (`postgresql://fly-user:<pw>@pgbouncer.<cluster>.flympg.net/fly-db`), transaction mode, where named
+       prepared statements do not work: `prepare: :unnamed`. Migrations take advisory locks and need a
+       session: they use DIRECT_DATABASE_URL. MPG connections are TLS (Postgrex does not read `sslmode` from
+       the URL: `ssl: true` in the Repo).
+
+Both: Fly's proxy and PgBouncer close idle connections, so the pool pings them (`idle_interval`), keeps TCP
+keepalive on, and queues patiently rather than failing a burst (`queue_target`, `queue_interval`).
 """
 
 from __future__ import annotations
@@ -18,18 +23,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 FLAVORS = ("flex", "mpg")
+DIRECT_URL_VARIABLE = "DIRECT_DATABASE_URL"
 
 
 @dataclass(frozen=True)
 class RepoOptions:
     flavor: str
-    ipv6: bool                  # socket_options: [:inet6] (unless ECTO_IPV6=false)
-    ssl: bool                   # whether TLS is demanded of the server
-    prepare_unnamed: bool       # PgBouncer in transaction mode
+    ssl: bool                   # `ssl: true`: the server requires TLS
+    pooled: bool                # a transaction-mode PgBouncer sits between the app and PostgreSQL
+    migration_url_env: str      # the variable migrations connect with (the release command swaps it in)
+    url_env: str = "DATABASE_URL"
+    ipv6: bool = True           # socket_options: [:inet6] (unless ECTO_IPV6=false)
     queue_target_ms: int = 5000
     queue_interval_ms: int = 30_000
     idle_interval_ms: int = 60_000
     keepalive: bool = True
+
+    @property
+    def prepare(self) -> str:
+        """`:named` (Ecto's default) or `:unnamed` (a transaction-mode pooler in between)."""
+        return ":unnamed" if self.pooled else ":named"
+
+    @property
+    def prepare_unnamed(self) -> bool:
+        return self.pooled
 
     @property
     def why_ssl(self) -> str:
@@ -43,9 +60,19 @@ class RepoOptions:
 
 def repo_runtime_options(flavor: str) -> RepoOptions:
     """What the Repo needs for `flavor` (flex | mpg)."""
+    if flavor == "flex":
+        return RepoOptions("flex", ssl=False, pooled=False, migration_url_env="DATABASE_URL")
     if flavor == "mpg":
-        return RepoOptions("mpg", ipv6=True, ssl=True, prepare_unnamed=True)
-    return RepoOptions("flex", ipv6=True, ssl=False, prepare_unnamed=False)
+        return RepoOptions("mpg", ssl=True, pooled=True, migration_url_env=DIRECT_URL_VARIABLE)
+    raise ValueError(f"unknown Postgres flavor {flavor!r}: one of {', '.join(FLAVORS)}")
+
+
+def release_command(flavor: str, migrate: str = "/app/bin/migrate") -> str:
+    """fly.toml's `[deploy] release_command`: with MPG the migration runs on the direct URL."""
+    options = repo_runtime_options(flavor)
+    if options.migration_url_env == options.url_env:
+        return migrate
+    return f"/bin/sh -lc 'DATABASE_URL=${options.migration_url_env} {migrate}'"
 
 
 def fly_database_url(flavor: str, db_app: str, db_name: str) -> str:

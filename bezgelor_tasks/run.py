@@ -7,11 +7,14 @@ which is never echoed, logged or put in an exception.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import queue
 import re
 import shlex
 import shutil
+import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -43,6 +46,8 @@ class Command:
     # For the error when argv[0] is missing: what the program is ("flyctl") and how to install it.
     tool: str = ""
     install: str = ""
+    # File descriptors the child inherits under the same numbers (an in-memory pgpass: /dev/fd/N).
+    pass_fds: tuple[int, ...] = ()
 
     def shown(self) -> str:
         """The command as a person would type it, secrets masked."""
@@ -140,8 +145,13 @@ class Executor:
         try:
             proc = sh.Command(program)(
                 *cmd.argv[1:], _in=cmd.stdin, _env=self._env(cmd), _cwd=str(cmd.cwd) if cmd.cwd else None,
-                _timeout=timeout, _tty_out=False, _return_cmd=True, _ok_code=list(range(256)),
-                _decode_errors="replace")
+                _timeout=timeout, _tty_out=False, _ok_code=list(range(256)),
+                _decode_errors="replace", _bg=True, _bg_exc=False, **_child_options(cmd))
+            try:
+                proc.wait()
+            except BaseException:  # Ctrl-C, SIGTERM (raised as KeyboardInterrupt), anything: no orphan child
+                _end(proc)
+                raise
             out = proc.stdout.decode("utf-8", "replace")
             err = proc.stderr.decode("utf-8", "replace")
             code = proc.exit_code
@@ -174,6 +184,44 @@ class Executor:
         return Conversation(self._resolve(cmd), cmd, self._env(cmd))
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the process that started it dies (even by SIGKILL)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _child_options(cmd: Command) -> dict[str, Any]:
+    """sh options every child gets: its inherited fds, and (Linux, main thread) death with us.
+
+    The parent-death signal belongs to the forking *thread*: only children forked by the main thread,
+    which lives as long as the process, get it."""
+    options: dict[str, Any] = {}
+    if cmd.pass_fds:
+        options["_pass_fds"] = set(cmd.pass_fds)
+    if sys.platform.startswith("linux") and threading.current_thread() is threading.main_thread():
+        options["_preexec_fn"] = _die_with_parent
+    return options
+
+
+def _end(proc: Any, grace: float = 2.0) -> None:
+    """Terminate a foreground child we stop waiting for, then kill it if it lingers."""
+    try:
+        proc.terminate()
+        deadline = time.monotonic() + grace
+        while proc.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if proc.is_alive():
+            proc.kill()
+    except (ProcessLookupError, OSError):
+        pass
+
+
 class Background:
     """A running command; `match` holds the ready line's match. Always `stop()` it (or use `with`)."""
 
@@ -195,7 +243,7 @@ class Background:
         self.proc: Any = sh.Command(program)(
             *cmd.argv[1:], _env=env, _cwd=str(cmd.cwd) if cmd.cwd else None, _bg=True, _bg_exc=False,
             _out=on_out, _err=on_out, _tty_out=False, _ok_code=list(range(256)), _new_session=True,
-            _done=on_done)
+            _done=on_done, **_child_options(cmd))
         deadline = time.monotonic() + ready_timeout
         self.match: re.Match[str] | None = None
         while self.match is None:

@@ -36,6 +36,7 @@ Check = Callable[[Any], "str | None"]
 # letters, numbers, and dashes". The name is also the DNS label of <app>.fly.dev: at most 63 characters,
 # not starting or ending with a dash.
 APP_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+MPG_PLANS = ("basic", "starter", "launch", "scale")
 ELIXIR_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
@@ -169,6 +170,16 @@ class Settings:
     pg_cluster_size: int = _setting("BEZGELOR_PG_CLUSTER_SIZE", 1, "Postgres initial cluster size.", _positive)
     pg_flavor: str = _setting("BEZGELOR_PG_FLAVOR", "flex", "flex (fly postgres) or mpg (Managed Postgres).",
                             _one_of("flex", "mpg"))
+    pg_major: int = _setting(
+        "BEZGELOR_PG_MAJOR", 15,
+        "PostgreSQL major pinned when the database is created (Flex: flyio/postgres-flex:<N>, 15-18; Managed "
+        "Postgres offers 16 and 17, and 15 means 16 there). 15 is the client every Debian 12 has; a newer local "
+        "pg_dump still dumps it, with zstd.", _in_range(15, 18, "the Postgres majors Fly offers"))
+    pg_bindir: str = _setting(
+        "BEZGELOR_PG_BINDIR", "", "Directory of the pg_dump/pg_restore/psql to use, searched before the usual places.")
+    mpg_plan: str = _setting(
+        "BEZGELOR_MPG_PLAN", "basic", "Managed Postgres plan: basic, starter, launch or scale.",
+        _one_of(*MPG_PLANS))
     db_name: str = _setting("BEZGELOR_DB_NAME", "bezgelor", "Database name inside the Postgres app.")
     db_user: str = _setting("BEZGELOR_DB_USER", "postgres", "Database user for backups and restores.")
     kill_timeout_s: int = _setting(
@@ -218,6 +229,11 @@ class Settings:
     def backups_path(self) -> Path:
         p = Path(self.backup_dir)
         return p if p.is_absolute() else self.root / p
+
+    @property
+    def pg_create_major(self) -> int:
+        """The major asked for at create: Managed Postgres starts at 16."""
+        return max(16, self.pg_major) if self.pg_flavor == "mpg" else self.pg_major
 
     def release_path(self) -> str:
         return f"/app/_build/prod/rel/{self.release_name}"
@@ -300,8 +316,14 @@ def _postgres_machine(s: Settings) -> list[str]:
 
 
 # Settings added later slot in: give the field a `check` (one value) or add a function here (several).
+def _postgres_major(s: Settings) -> list[str]:
+    if s.pg_flavor == "mpg" and s.pg_major not in (15, 16, 17):
+        return [f"BEZGELOR_PG_MAJOR={s.pg_major} is not offered by Managed Postgres: use 16 or 17"]
+    return []
+
+
 CROSS_CHECKS: list[Callable[[Settings], list[str]]] = [
-    _distinct_ports, _distinct_apps, _game_machine, _postgres_machine,
+    _distinct_ports, _distinct_apps, _game_machine, _postgres_machine, _postgres_major,
 ]
 
 

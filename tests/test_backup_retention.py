@@ -100,5 +100,5 @@ def test_inv_db_backup_dry_run_shows_the_proxy_and_pg_dump_and_runs_nothing(tmp_
     db_backup.backup(Context(), root=str(tmp_path), jobs=4, dry_run=True)
     out = capsys.readouterr().out
     assert "would run fly proxy 0:5432 -a bezgelor-db" in out
-    assert "pg_dump" in out and "-Fd -j 4 -Z 1 --lock-wait-timeout=60s" in out
+    assert "pg_dump" in out and "-Fd -j 4 --compress=" in out and "--lock-wait-timeout=60s" in out
     assert not (tmp_path / ".bezgelor" / "backups").exists()

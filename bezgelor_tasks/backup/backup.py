@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bezgelor_tasks.backup import clients, commands, manifest, session
+from bezgelor_tasks.backup import clients, commands, manifest, pgerrors, session
 from bezgelor_tasks.backup.session import Endpoint
 from bezgelor_tasks.errors import CommandFailed, UserError
 from bezgelor_tasks.fly import commands as fly_commands
@@ -54,10 +54,14 @@ def _fsync_tree(path: Path) -> None:
             os.close(fd)
 
 
-def dump_failure(settings: Settings, result: Result) -> UserError:
+def dump_failure(settings: Settings, result: Result, user: str = "") -> UserError:
     """Turn pg_dump's failure into what happened and what to do."""
     err = (result.stderr or "") + (result.stdout or "")
     low = err.lower()
+    said = pgerrors.explain(err, settings, user=user or settings.db_user)
+    if said is not None and said.kind != "refused":
+        return UserError(f"The backup failed: {said.sentence} Nothing was kept: no partial backup is left "
+                         "that could pass for a complete one.", fix=said.fix)
     if result.returncode >= 128 and "killed by signal" in low:
         why, fix = "pg_dump was killed before it finished", "run `inv db.backup` again."
     elif "no space left" in low:
@@ -79,9 +83,14 @@ def dump_failure(settings: Settings, result: Result) -> UserError:
 
 def create_backup(settings: Settings, executor: Executor, ui: UI, *, endpoint: Endpoint | None = None,
                   jobs: int = 1, release_version: str | None = None, now: datetime | None = None,
-                  search: str = clients.CLIENT_GLOB, password: str | None = None,
+                  search: str | None = None, password: str | None = None,
                   skip_empty: bool = False) -> BackupResult | None:
-    """Dump the database into a new backup directory; None (nothing written) if `skip_empty` and no tables."""
+    """Dump the database into a new backup directory; None (nothing written) if `skip_empty` and no tables.
+
+    Through Fly, a server newer than every local pg_dump is refused before any tunnel opens."""
+    search = search or clients.default_search(settings.pg_bindir)
+    if endpoint is None:
+        session.preflight(settings, executor, search)
     endpoint = endpoint or session.fly_endpoint(settings, executor)
     root = settings.backups_path
     started = time.monotonic()
@@ -106,8 +115,17 @@ def create_backup(settings: Settings, executor: Executor, ui: UI, *, endpoint: E
                 cmd = commands.pg_dump(server.client, server.conn, partial / archive_name, jobs=jobs,
                                        snapshot=snap, timeout=settings.command_timeout_s)
                 result = executor.run(cmd, check=False)
+                if not result.ok and "does not support compression" in result.stderr:
+                    # a build without zstd (rare): gzip, which every build has
+                    if (partial / archive_name).is_dir():
+                        shutil.rmtree(partial / archive_name)
+                    (partial / archive_name).unlink(missing_ok=True)
+                    cmd = commands.pg_dump(server.client, server.conn, partial / archive_name, jobs=jobs,
+                                           snapshot=snap, compress=commands.compression(server.client, "gzip"),
+                                           timeout=settings.command_timeout_s)
+                    result = executor.run(cmd, check=False)
                 if not result.ok:
-                    raise dump_failure(settings, result)
+                    raise dump_failure(settings, result, server.conn.user)
         files = manifest.file_digests(partial / archive_name, partial)
         data: dict[str, Any] = {
             "format_version": manifest.FORMAT_VERSION,
@@ -166,9 +184,10 @@ def predeploy_backup(settings: Settings, executor: Executor, ui: UI,
     """deploy.full's backup slot: back up when the database has tables, verify (standard), prune.
 
     Returns None when the database does not exist or has no tables yet (first deploy), and under
-    dry-run (after printing the commands). Needs the password (env, `.bezgelor/<db_app>.password`,
-    or a prompt on a TTY) and `fly` logged in. Raises UserError when the backup or
-    its verification fails: the deploy should stop then, since it is about to run migrations.
+    dry-run (after printing the commands). Needs `fly` logged in; the password comes from the
+    environment, the `.bezgelor/<db_app>.password` cache, or Fly itself (credentials.py). Raises
+    UserError when the backup or its verification fails: the deploy should stop then, since it is
+    about to run migrations.
     """
     from bezgelor_tasks.backup import prune as prune_mod
     from bezgelor_tasks.backup import verify as verify_mod
@@ -189,8 +208,12 @@ def predeploy_backup(settings: Settings, executor: Executor, ui: UI,
 
 def describe(settings: Settings, jobs: int = 1) -> list[Command]:
     """What `inv db.backup` would run, for --dry-run (paths and ports are placeholders)."""
-    client = clients.Client(0, Path("/usr/lib/postgresql/<server major>/bin"))
+    try:  # the client a real run would start from (the server's major may still rule it out)
+        client = clients.newest(clients.default_search(settings.pg_bindir), need=clients.DUMP_TOOLS)
+    except UserError:
+        client = clients.Client(settings.pg_create_major, Path(f"<PostgreSQL {settings.pg_create_major}+ bin>"))
     conn = commands.Conn("127.0.0.1", 0, settings.db_user, settings.db_name, passfile=Path("<temporary pgpass>"))
     archive = settings.backups_path / f"{manifest.PARTIAL_PREFIX}<time>" / ("dump.dir" if jobs > 1 else "dump.pgc")
-    return [fly_commands.proxy(settings, settings.db_app, 0),
-            commands.pg_dump(client, conn, archive, jobs=jobs, snapshot="<exported snapshot>")]
+    tunnel = fly_commands.mpg_proxy(settings, "<cluster id>", 0) if settings.pg_flavor == "mpg" else \
+        fly_commands.proxy(settings, settings.db_app, 0)
+    return [tunnel, commands.pg_dump(client, conn, archive, jobs=jobs, snapshot="<exported snapshot>")]

@@ -21,9 +21,17 @@ from bezgelor_tasks.ui import UI
 def list_remote(settings: Settings, executor: Executor) -> list[dict[str, Any]]:
     """Fly-side backups, as rows (Flex prints a table: rows are its lines split on whitespace)."""
     if settings.pg_flavor == "mpg":
-        r = executor.run(fly_commands.mpg_backup_list(settings, settings.db_app), check=False)
+        from bezgelor_tasks.backup.fly_restore import cluster_id
+
+        try:
+            cid = cluster_id(settings, executor)
+        except UserError as e:
+            return [{"error": e.message}]
+        r = executor.run(fly_commands.mpg_backup_list(settings, cid), check=False)
         if not r.ok:
             return [{"error": r.stderr.strip() or r.stdout.strip()}]
+        if r.stdout.strip().startswith("No backups found"):  # flyctl prints this even with --json
+            return []
         try:
             data = json.loads(r.stdout or "[]")
         except ValueError:
@@ -41,7 +49,9 @@ def create_remote(settings: Settings, executor: Executor, ui: UI) -> dict[str, A
     # unique, so `backup list` can only show ours under this name
     name = "bezgelor-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
     if settings.pg_flavor == "mpg":
-        r = executor.run(fly_commands.mpg_backup_create(settings, settings.db_app), check=False)
+        from bezgelor_tasks.backup.fly_restore import cluster_id
+
+        r = executor.run(fly_commands.mpg_backup_create(settings, cluster_id(settings, executor)), check=False)
         if not r.ok:
             raise UserError(f"`fly mpg backup create {settings.db_app}` failed: {r.stderr.strip()}",
                             fix="check the cluster id (BEZGELOR_FLY_DB_APP) with `fly mpg list`.")

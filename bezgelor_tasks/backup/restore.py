@@ -4,8 +4,9 @@ local — into a named database on a local PostgreSQL (libpq's PGHOST/PGPORT/PGU
         the database must be new or empty.
 app   — into the Fly database through `fly proxy`, only after the user types the database app's name
         (or `--yes --confirm-app NAME`), and only after a fresh backup of what is there now.
-Both: the archive is checked (sha256 + table of contents) first, `pg_restore -j --exit-on-error`,
-then every table's row count is compared with the manifest.
+Both: the archive is checked (sha256 + table of contents) first. local: `pg_restore -j --exit-on-error`
+into the new database. app: one transaction that ends with exactly the backup's rows or changes nothing
+(atomic_restore.py). Then every table's row count is compared with the manifest.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from bezgelor_tasks.backup import atomic_restore, commands, session, verify
 from bezgelor_tasks.backup import backup as backup_mod
-from bezgelor_tasks.backup import clients, commands, session, verify
 from bezgelor_tasks.backup.commands import Conn
 from bezgelor_tasks.backup.manifest import Backup
 from bezgelor_tasks.backup.session import Endpoint
@@ -54,7 +55,7 @@ def confirm_target(settings: Settings, *, yes: bool, confirm_app: str | None,
 def restore(settings: Settings, executor: Executor, ui: UI, b: Backup, *, target: str,
             database: str | None = None, yes: bool = False, confirm_app: str | None = None,
             jobs: int = 2, endpoint: Endpoint | None = None, password: str | None = None,
-            ask: Callable[[str], str] | None = None, search: str = clients.CLIENT_GLOB) -> dict[str, Any]:
+            ask: Callable[[str], str] | None = None, search: str | None = None) -> dict[str, Any]:
     if target not in ("local", "app"):
         raise UserError(f"Unknown restore target {target!r}.", fix="use --target local or --target app.")
     if b.last_verification is not None and not b.verified:
@@ -76,14 +77,10 @@ def restore(settings: Settings, executor: Executor, ui: UI, b: Backup, *, target
         assert fresh is not None  # skip_empty is off: a backup (maybe of an empty database) or an error
         endpoint = endpoint or session.fly_endpoint(settings, executor)
         with session.connect(settings, executor, endpoint, password=password, search=search) as server:
-            r = executor.run(commands.pg_restore(verify.restore_client(b, search), server.conn, b.archive,
-                                                 jobs=jobs, clean=True, timeout=settings.command_timeout_s),
-                             check=False)
-            if not r.ok:
-                raise UserError(f"The restore into {settings.db_app} stopped at the first error: "
-                                f"{' '.join(r.stderr.strip().splitlines()[-2:])}",
-                                fix=f"the data before the restore is in backup {fresh.name}: restore that one "
-                                    "(`inv db.restore " + fresh.name + " --target app`) or fix the error and retry.")
+            atomic_restore.restore(
+                executor, client, server, b, timeout=settings.command_timeout_s,
+                fix=f"fix the cause and run the restore again; backup {fresh.name} (taken just now) also holds "
+                    "the data as it is.")
             actual = session.fetch_row_counts(executor, server.client, server.conn)
             db = settings.db_name
     problems = verify.compare_counts(b.row_counts, actual)
@@ -97,7 +94,7 @@ def restore(settings: Settings, executor: Executor, ui: UI, b: Backup, *, target
     return report
 
 
-def _restore_local(executor: Executor, ui: UI, b: Backup, conn: Conn, *, jobs: int, search: str,
+def _restore_local(executor: Executor, ui: UI, b: Backup, conn: Conn, *, jobs: int, search: str | None,
                    timeout: float | None) -> None:
     server = session.probe(executor, conn.with_db("postgres"), search=search)
     exists = executor.run(commands.psql(server.client, server.conn,

@@ -14,10 +14,11 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bezgelor_tasks.backup import clients, commands, credentials
+from bezgelor_tasks.backup import clients, commands, credentials, pgerrors
 from bezgelor_tasks.backup.commands import Client, Conn
 from bezgelor_tasks.errors import CommandFailed, UserError
-from bezgelor_tasks.fly.client import FlyClient
+from bezgelor_tasks.fly import commands as fly_commands
+from bezgelor_tasks.fly.client import PROXY_READY, FlyClient
 from bezgelor_tasks.run import Executor
 from bezgelor_tasks.settings import Settings
 
@@ -54,7 +55,13 @@ def fly_endpoint(settings: Settings, executor: Executor, *, ready_timeout: float
     def open_proxy() -> Iterator[tuple[str, int]]:
         # port 0: flyctl binds a free loopback port and names it in its ready line
         try:
-            bg = FlyClient(settings, executor).proxy(settings.db_app, 0, ready_timeout=ready_timeout)
+            if settings.pg_flavor == "mpg":  # `fly mpg proxy <cluster id>`: the tunnel to Managed Postgres
+                from bezgelor_tasks.backup import fly_restore
+
+                cmd = fly_commands.mpg_proxy(settings, fly_restore.cluster_id(settings, executor), 0)
+                bg = executor.spawn(cmd, ready=PROXY_READY, ready_timeout=ready_timeout)
+            else:
+                bg = FlyClient(settings, executor).proxy(settings.db_app, 0, ready_timeout=ready_timeout)
         except CommandFailed as e:
             raise UserError(f"Could not open a tunnel to the {settings.db_app} database: {e.message}",
                             fix=f"check `fly status -a {settings.db_app}` and that you are logged in "
@@ -89,35 +96,90 @@ def parse_row_counts(out: str) -> dict[str, int]:
                     fix="run with the same flags again; if it repeats, report it with the output above.")
 
 
-def probe(executor: Executor, conn: Conn, *, search: str = clients.CLIENT_GLOB) -> Server:
+def probe(executor: Executor, conn: Conn, *, search: str | None = None, settings: Settings | None = None,
+          source: str = "") -> Server:
     """Ask the server its version and pick the client that matches it."""
+    search = search or clients.default_search(settings.pg_bindir if settings else "")
     any_client = clients.newest(search, need=("psql", "pg_dump"))
     r = executor.run(commands.psql(any_client, conn, "SHOW server_version_num;\nSHOW server_version;\n",
                                    purpose="ask the server its version", timeout=60), check=False)
     if not r.ok:
-        detail = (r.stderr.strip() or r.stdout.strip()).splitlines()
-        msg = detail[-1] if detail else f"exit {r.returncode}"
-        if re.search(r'database ".*" does not exist', msg):
-            raise DatabaseMissing(f"The database {conn.dbname} does not exist on the server: {msg}",
+        text = r.stderr.strip() or r.stdout.strip()
+        if m := re.search(r'database "(.*)" does not exist', text):
+            raise DatabaseMissing(f"The database {m.group(1)} does not exist on the server.",
                                   fix="check BEZGELOR_DB_NAME; `fly postgres attach` creates the database.")
+        if settings is not None and (said := pgerrors.explain(text, settings, user=conn.user, source=source)):
+            raise ConnectFailed(said.sentence, fix=said.fix, kind=said.kind)
+        detail = text.splitlines()
+        msg = detail[-1] if detail else f"exit {r.returncode}"
         fix = ("check the password (BEZGELOR_DB_PASSWORD, or the .bezgelor/<db app>.password file) and "
                "BEZGELOR_DB_USER.") if "password" in msg.lower() else \
             "check that the database is running (`fly status -a <db app>`) and try again."
-        raise UserError(f"Could not connect to PostgreSQL at {conn.host}:{conn.port} as {conn.user}: {msg}", fix=fix)
+        raise UserError(f"Could not connect to PostgreSQL as {conn.user}: {msg}", fix=fix)
     lines = [x.strip() for x in r.stdout.splitlines() if x.strip()]
     major = clients.server_major(lines[0])
     client = clients.choose(major, clients.installed(search))
     return Server(conn, client, lines[1] if len(lines) > 1 else lines[0], major)
 
 
+def reported_major(settings: Settings, executor: Executor) -> int | None:
+    """The server's major as Fly reports it, before any tunnel: a Flex machine's image tag
+    (flyio/postgres-flex:<major>). None when Fly does not say (Managed Postgres, no machines, an odd tag):
+    the server is then asked through the tunnel."""
+    if settings.pg_flavor != "flex":
+        return None
+    r = executor.run(fly_commands.image_show(settings, settings.db_app), check=False)
+    if not r.ok:
+        return None
+    try:
+        machines = json.loads(r.stdout or "[]")
+    except ValueError:
+        return None
+    majors = set()
+    for m in machines if isinstance(machines, list) else []:
+        repo, tag = str(m.get("Repository", "")), str(m.get("Tag", ""))
+        if repo.endswith("postgres-flex") and (found := re.match(r"v?(\d{2})(?:\.|$)", tag)):
+            majors.add(int(found.group(1)))
+    return max(majors) if majors else None
+
+
+def preflight(settings: Settings, executor: Executor, search: str | None = None) -> Client:
+    """Refuse before any tunnel opens when no local client can dump the server Fly reports."""
+    major = reported_major(settings, executor)
+    return clients.require(major, search or clients.default_search(settings.pg_bindir))
+
+
+class ConnectFailed(UserError):
+    """A wrong password, a refusal, or a closed connection (`kind`), already said in one sentence."""
+
+    def __init__(self, message: str, *, fix: str = "", kind: str = "") -> None:
+        super().__init__(message, fix=fix)
+        self.kind = kind
+
+
 @contextmanager
 def connect(settings: Settings, executor: Executor, endpoint: Endpoint, *, dbname: str | None = None,
-            password: str | None = None, search: str = clients.CLIENT_GLOB) -> Iterator[Server]:
-    """Open the endpoint, write the pgpass file, probe the server; everything closed/removed afterwards."""
-    secret = password if password is not None else credentials.password(settings)
-    with credentials.pgpass(settings.db_user, secret) as passfile, endpoint() as (host, port):
-        conn = Conn(host, port, settings.db_user, dbname or settings.db_name, passfile=passfile)
-        yield probe(executor, conn, search=search)
+            password: str | None = None, search: str | None = None) -> Iterator[Server]:
+    """Open the endpoint, hand the password over in memory, probe the server; everything closed afterwards.
+
+    A cached password that the server refuses is fetched from Fly once more (it may have been rotated)."""
+    login = credentials.Login(settings.db_user, password, "caller") if password is not None else \
+        credentials.login(settings, executor)
+    with endpoint() as (host, port):
+        for attempt in (1, 2):
+            with credentials.pgpass(login.user, login.password) as pf:
+                conn = Conn(host, port, login.user, dbname or settings.db_name, passfile=pf.path, pass_fds=pf.fds)
+                try:
+                    server = probe(executor, conn, search=search, settings=settings, source=login.source)
+                except ConnectFailed as e:
+                    if e.kind == "wrong_password" and login.source == "cache" and attempt == 1:
+                        fresh = credentials.from_fly(settings, executor)
+                        if fresh is not None and fresh.password != login.password:
+                            login = fresh
+                            continue
+                    raise
+                yield server
+                return
 
 
 @contextmanager

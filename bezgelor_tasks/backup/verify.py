@@ -41,7 +41,7 @@ def find(root: Path, name: str | None) -> Backup:
     return hits[0]
 
 
-def restore_client(b: Backup, search: str = clients.CLIENT_GLOB) -> Client:
+def restore_client(b: Backup, search: str | None = None) -> Client:
     return clients.choose(int(b.data.get("pg_dump_version", 0)), clients.installed(search))
 
 
@@ -101,7 +101,7 @@ def restore_check(executor: Executor, client: Client, b: Backup, *, jobs: int,
 
 
 def verify(executor: Executor, ui: UI, b: Backup, tier: str = "full", *, jobs: int = 2,
-           timeout: float | None = None, record: bool = True, search: str = clients.CLIENT_GLOB) -> dict[str, Any]:
+           timeout: float | None = None, record: bool = True, search: str | None = None) -> dict[str, Any]:
     if tier not in TIERS:
         raise UserError(f"Unknown verification tier {tier!r}.", fix=f"use one of {', '.join(TIERS)}.")
     started = time.monotonic()

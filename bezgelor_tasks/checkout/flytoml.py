@@ -24,6 +24,7 @@ from tomlkit.items import AoT, Comment, Table
 from bezgelor_tasks.checkout.discover import Checkout
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.files import FileChange, read_text
+from bezgelor_tasks.pg_flavor import release_command
 from bezgelor_tasks.settings import Settings
 
 FLY_TOML = "fly.toml"
@@ -36,7 +37,6 @@ FLY_MAX_CHECK_DURATION_S = 60
 # single machine. We set a higher one only where the user has none.
 GAME_CONCURRENCY = {"type": "connections", "soft_limit": 800, "hard_limit": 1000}
 PORTAL_CONCURRENCY = {"type": "requests", "soft_limit": 200, "hard_limit": 250}
-RELEASE_COMMAND = "/app/bin/migrate"
 RELEASE_COMMAND_TIMEOUT = "10m"
 # Fly stops a machine with SIGINT and 5 s by default; the BEAM shuts down cleanly on SIGTERM (flyctl's
 # Phoenix scanner writes the same). kill_timeout comes from BEZGELOR_KILL_TIMEOUT (Fly allows ≤ 300 s).
@@ -456,7 +456,7 @@ kill_timeout = "{duration(s.kill_timeout_s)}"
   ECTO_IPV6 = "true"
 
 [deploy]
-  release_command = "{RELEASE_COMMAND}"
+  release_command = {_toml_value(release_command(s.pg_flavor))}
   release_command_timeout = "{RELEASE_COMMAND_TIMEOUT}"
   strategy = "rolling" # not bluegreen: see the note at the top
   wait_timeout = "{duration(s.deploy_wait_timeout_s)}"
@@ -500,7 +500,7 @@ def patch_fly_toml(text: str | None, co: Checkout) -> str:
     _set(env, "ECTO_IPV6", "true")
 
     deploy = _table(doc, "deploy")
-    _set(deploy, "release_command", RELEASE_COMMAND)
+    _set(deploy, "release_command", release_command(s.pg_flavor))
     _set(deploy, "release_command_timeout", RELEASE_COMMAND_TIMEOUT)
     _set(deploy, "strategy", "rolling", comment="not bluegreen: see the note at the top")
     _set(deploy, "wait_timeout", duration(s.deploy_wait_timeout_s))

@@ -46,7 +46,8 @@ def extract_credentials(output: str) -> dict[str, str]:
     return found
 
 
-def save_credentials(settings: Settings, creds: dict[str, str]) -> Path:
+def save_credentials(settings: Settings, creds: dict[str, str],
+                     origin: str = "printed once by `fly postgres create`") -> Path:
     """Write the credentials 0600 under .bezgelor/ (never echoed). Raises when there is no password."""
     if not creds.get("password"):
         raise UserError(
@@ -56,9 +57,10 @@ def save_credentials(settings: Settings, creds: dict[str, str]) -> Path:
                 f"{settings.db_app}`, then ALTER USER postgres PASSWORD '...'), and write it to "
                 f"{password_path(settings)} as a line PASSWORD=<value> with mode 0600.")
     ensure_state_dir(settings)
-    lines = [f"# Postgres credentials of {settings.db_app}, printed once by `fly postgres create` on "
+    lines = [f"# Postgres credentials of {settings.db_app}, {origin} on "
              f"{time.strftime('%Y-%m-%d %H:%M:%S%z')}.",
-             "# Keep this file private (mode 0600, gitignored). Backups and restores read it.",
+             "# Keep this file private (mode 0600, gitignored). Backups and restores read it; it is a cache:",
+             "# without it they ask Fly (the app's DATABASE_URL, or `fly mpg status`).",
              f"PASSWORD={creds['password']}"]
     if creds.get("username"):
         lines.append(f"USERNAME={creds['username']}")

@@ -129,6 +129,10 @@ def build(ctx: DeployContext) -> Step:
 
 def database(ctx: DeployContext) -> Step:
     s = ctx.settings
+    if s.pg_flavor == "mpg":
+        from bezgelor_tasks.deploy.mpg_database import mpg_database
+
+        return mpg_database(ctx)
     path = state.password_path(s)
 
     def check() -> Status:
@@ -155,7 +159,8 @@ def database(ctx: DeployContext) -> Step:
                         "Fly shows it only once.")
             changed.update(created_postgres=s.db_app, password_file=str(ctx.db_password_path))
         elif not path.exists():
-            ctx.ui.warn(f"{s.db_app} exists but {path} does not: backups that need the password will ask for it.")
+            ctx.ui.info(f"{s.db_app} exists but {path} does not: backups fetch the password from Fly "
+                        f"(the app's DATABASE_URL) and cache it there.")
         if "DATABASE_URL" not in {x.name for x in ctx.fly.secrets(s.app)}:
             attached = ctx.fly.postgres_attach()
             changed["attached"] = attached

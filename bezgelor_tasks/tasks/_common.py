@@ -14,7 +14,9 @@ and `bezgelor-tasks --list` must not pay for the library. Import library modules
 from __future__ import annotations
 
 import functools
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -59,11 +61,24 @@ def session(root: str | None = None, *, dry_run: bool = False, json_mode: bool =
     return Session(s, ui, ex, dry_run, json_mode)
 
 
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _terminate_like_ctrl_c() -> None:
+    """SIGTERM (a CI runner cancelling the job, `kill`) unwinds like Ctrl-C: every `finally` runs, so
+    children are stopped, tunnels closed and temporary files removed. Python's default would exit at once."""
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
 def user_task(fn: F) -> F:
     """Turn UserError (and Ctrl-C) into a clear message and an exit code; keep the signature for Invoke."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _terminate_like_ctrl_c()
         try:
             return fn(*args, **kwargs)
         except UserError as e:

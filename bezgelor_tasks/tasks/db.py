@@ -15,9 +15,9 @@ from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
 
 # The backup tasks join this collection (`inv db.backup`, `inv db.restore`, ...).
-from bezgelor_tasks.tasks.db_backup import backup, backups, prune, restore, verify_backup
+from bezgelor_tasks.tasks.db_backup import backup, backups, create, prune, restore, verify_backup
 
-__all__ = ["backup", "backups", "migrate", "prune", "restore", "rollback", "status", "verify_backup"]
+__all__ = ["backup", "backups", "create", "migrate", "prune", "restore", "rollback", "status", "verify_backup"]
 
 DRY_HELP = "Show the flyctl command without running it."
 

@@ -97,20 +97,32 @@ def verify_backup(c: Context, backup: str | None = None, root: str | None = None
     verify_mod.require_ok(b, result)
 
 
-@task(help={"root": ROOT_HELP, "backup": "backup name or unique prefix",
-            "target": "local (a local database) or app (the Fly database, after a fresh backup)",
-            "database": "local database name (default <db>_restored)", "jobs": "parallel restore jobs",
+@task(help={"root": ROOT_HELP, "backup": "local backup name or unique prefix",
+            "target": "local (a local database) or app (the Fly database, in one transaction, after a fresh backup)",
+            "database": "local database name (default <db>_restored)", "jobs": "parallel restore jobs (local)",
             "yes": "do not ask (needs --confirm-app)", "confirm_app": "the Fly database app's name, for --yes",
+            "point_in_time": "RFC 3339 time: Fly restores to it into a NEW cluster, which is attached and deployed",
+            "backup_id": "Managed Postgres backup id (`inv db.backups`): restored by Fly into a new cluster",
+            "dry_run": "show the plan of a Fly-side restore; change nothing",
             "json": "print the report as JSON on stdout"})
 @user_task
-def restore(c: Context, backup: str, target: str = "local", root: str | None = None, database: str | None = None,
-            jobs: int = 2, yes: bool = False, confirm_app: str | None = None, json: bool = False) -> None:
-    """Restore a backup into a local database or, after confirmation and a fresh backup, into the Fly one."""
+def restore(c: Context, backup: str = "", target: str = "local", root: str | None = None,
+            database: str | None = None, jobs: int = 2, yes: bool = False, confirm_app: str | None = None,
+            point_in_time: str | None = None, backup_id: str | None = None, dry_run: bool = False,
+            json: bool = False) -> None:
+    """Restore a local backup (into a local or the Fly database), or a Fly-side backup/point in time."""
     from bezgelor_tasks.backup import restore as restore_mod
     from bezgelor_tasks.backup import verify as verify_mod
 
     if backup.startswith("-"):  # Invoke hands `--help` after a positional to the positional
         raise UserError(f"{backup!r} is not a backup name.", fix="see `inv --help db.restore` for the options.")
+    if point_in_time or backup_id:
+        _fly_side_restore(root, point_in_time, backup_id, dry_run=dry_run, yes=yes, confirm_app=confirm_app,
+                          json=json)
+        return
+    if not backup:
+        raise UserError("Name the backup to restore, or a Fly-side one.",
+                        fix="`inv db.restore NAME` (see `inv db.backups`), or --point-in-time / --backup-id.")
     sess = session(root, json_mode=json)
     b = verify_mod.find(sess.settings.backups_path, backup)
     report = restore_mod.restore(sess.settings, sess.executor, sess.ui, b, target=target, database=database,
@@ -133,3 +145,41 @@ def prune(c: Context, root: str | None = None, dry_run: bool = False, json: bool
     result = prune_mod.prune(sess.settings, sess.ui, dry_run=dry_run)
     if json:
         sess.ui.emit_json(result)
+
+
+def _fly_side_restore(root: str | None, point_in_time: str | None, backup_id: str | None, *, dry_run: bool,
+                      yes: bool, confirm_app: str | None, json: bool) -> None:
+    from bezgelor_tasks.backup import fly_restore
+    from bezgelor_tasks.backup import restore as restore_mod
+
+    sess = session(root, dry_run=dry_run, json_mode=json)
+    s = sess.settings
+    if s.pg_flavor == "mpg":
+        plan = fly_restore.mpg_restore_plan(s, sess.executor, backup_id=backup_id, pitr_time=point_in_time)
+    elif backup_id:
+        raise UserError("--backup-id names a Managed Postgres backup; Flex restores a point in time.",
+                        fix="use --point-in-time 2026-06-01T12:00:00Z (or BEZGELOR_PG_FLAVOR=mpg).")
+    else:
+        assert point_in_time is not None
+        plan = fly_restore.flex_pitr_plan(s, sess.executor, point_in_time)
+    if not dry_run:
+        restore_mod.confirm_target(s, yes=yes, confirm_app=confirm_app)
+    outcome = fly_restore.execute(s, sess.executor, sess.ui, plan, dry_run=dry_run)
+    if json:
+        sess.ui.emit_json(outcome)
+
+
+@task(help={"root": ROOT_HELP, "dry_run": "show the plan; change nothing", "json": "print the outcome as JSON"})
+@user_task
+def create(c: Context, root: str | None = None, dry_run: bool = False, json: bool = False) -> None:
+    """Create the Managed Postgres cluster and attach it (DATABASE_URL pooled, DIRECT_DATABASE_URL direct)."""
+    from bezgelor_tasks.backup import fly_restore
+
+    sess = session(root, dry_run=dry_run, json_mode=json)
+    if sess.settings.pg_flavor != "mpg":
+        raise UserError("`inv db.create` creates Managed Postgres; Flex is created by `inv deploy.full`.",
+                        fix="set BEZGELOR_PG_FLAVOR=mpg, or run `inv deploy.full`.")
+    outcome = fly_restore.execute(sess.settings, sess.executor, sess.ui,
+                                  fly_restore.mpg_create_plan(sess.settings, sess.executor), dry_run=dry_run)
+    if json:
+        sess.ui.emit_json(outcome)

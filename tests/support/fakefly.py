@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.flyctl_fake.commands.common import digest_of, new_app
+from tests.fakes.flyctl_fake.commands.common import digest_of, new_app, new_machine
 from tests.fakes.flyctl_fake.store import Home
 
 FAKES_DIR = Path(__file__).resolve().parent.parent / "fakes"
@@ -111,6 +111,33 @@ class FakeFly:
 
     def set_pg_proxy_target(self, pgapp: str, host: str, port: int) -> None:
         self.update(lambda s: s["apps"][pgapp].__setitem__("proxy_target", f"{host}:{port}"))
+
+    def set_machine_env(self, app: str, **values: str) -> None:
+        """What the app's running machines see in their environment (e.g. DATABASE_URL pointing at
+        the test's real PostgreSQL): `fly ssh console -C 'printenv NAME'` prints it."""
+        self.update(lambda s: s["apps"][app].setdefault("machine_env", {}).update(values))
+
+    def start_machine(self, app_name: str, image: str) -> None:
+        """The app's machines run `image` (a started machine is added when it has none)."""
+        def go(s: dict[str, Any]) -> None:
+            app = s["apps"][app_name]
+            if not app["machines"]:
+                new_machine(app, "iad")
+            for m in app["machines"]:
+                m["image"] = image
+        self.update(go)
+
+    def set_pg_image(self, pgapp: str, image: str) -> None:
+        """The image the Postgres app's machines run: its tag is the major Fly reports."""
+        self.start_machine(pgapp, image)
+
+    def set_mpg_backend(self, host: str, port: int, user: str, password: str, dbname: str) -> None:
+        """The real PostgreSQL database the next `fly mpg create` cluster is (its credentials too)."""
+        backend = {"proxy_target": f"{host}:{port}", "user": user, "password": password, "dbname": dbname}
+        self.update(lambda s: s.__setitem__("mpg_backend", backend))
+
+    def mpg_clusters(self) -> list[dict[str, Any]]:
+        return list(self.state().get("mpg", {}).get("clusters", {}).values())
 
     # images and releases -----------------------------------------------------
     def set_image_behavior(self, ref_or_label: str, behavior: str) -> None:

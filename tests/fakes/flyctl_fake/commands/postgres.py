@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -16,6 +17,7 @@ UNMANAGED_NOTICE = (
 MEMORY_BY_SIZE = {"shared-cpu-1x": 256, "shared-cpu-2x": 512, "shared-cpu-4x": 1024, "shared-cpu-8x": 2048,
                   "performance-1x": 2048, "performance-2x": 4096}
 BARMAN_SECRET = "S3_ARCHIVE_CONFIG"
+DEFAULT_FLEX_MAJOR = 17  # what Fly's API picks when --image-ref does not pin one (late 2026)
 
 # flag -> what flyctl says when it would have to prompt for it
 REQUIRED = {
@@ -59,6 +61,11 @@ def pg_create(ctx: Ctx) -> int:
     vm_size = ctx.flag("vm-size") or "shared-cpu-1x"
     mem = memory_mb(ctx.flag("vm-memory")) if ctx.flag("vm-memory") else MEMORY_BY_SIZE.get(vm_size, 256)
     password = ctx.flag("password") or hex_id(24)
+    # Fly's API picks the default major; --image-ref pins it (the tag is the major)
+    image_ref = ctx.flag("image-ref") or f"flyio/postgres-flex:{DEFAULT_FLEX_MAJOR}"
+    backups = ctx.on("enable-backups")
+    if backups and mem < 512:
+        raise FlyError(f"backups require at least 512 MB of memory on the Postgres machines, got {mem} MB")
     with ctx.tx() as state:
         if name in state["apps"] or name in state["taken_names"]:
             raise FlyError("Validation failed: Name has already been taken")
@@ -66,17 +73,19 @@ def pg_create(ctx: Ctx) -> int:
         app["status"] = "deployed"
         app["vm"].update({"size": vm_size, "memory_mb": mem})
         app["pg"] = {"region": region, "cluster_size": size, "volume_size_gb": int(ctx.flag("volume-size") or 10),
-                     "backups_enabled": False, "backup_fails": False, "backups": []}
+                     "backups_enabled": backups, "backup_fails": False, "backups": []}
+        if backups:
+            app["secrets"][BARMAN_SECRET] = {"digest": digest_of(hex_id(32).encode()), "status": "Deployed"}
         app["secrets"]["OPERATOR_PASSWORD"] = {"digest": digest_of(password.encode()), "status": "Deployed"}
         for _ in range(size):
             machine = new_machine(app, region)
-            machine["image"] = "docker-hub-mirror.fly.io/flyio/postgres-flex:16"
+            machine["image"] = f"docker-hub-mirror.fly.io/{image_ref}"
             machine["checks"] = [{"name": "pg", "status": "passing", "output": "[✓] connections: 10 used"}]
         ids = [m["id"] for m in app["machines"]]
     ctx.say(f"Creating postgres cluster {name} in organization {org}")
     ctx.say("Creating app...")
     ctx.say(f"Setting secrets on app {name}...")
-    ctx.say(f"Provisioning {size} of {size} machines with image flyio/postgres-flex:16")
+    ctx.say(f"Provisioning {size} of {size} machines with image {image_ref}")
     for mid in ids:
         ctx.say(f"Machine {mid} is created")
     ctx.say("==> Monitoring health checks")
@@ -168,4 +177,46 @@ def backup_list(ctx: Ctx) -> int:
     from .common import table
 
     ctx.out.write(table(rows, ["ID", "NAME", "START", "STOP", "STATUS"]))
+    return 0
+
+
+def backup_restore(ctx: Ctx) -> int:
+    """A new Flex app from the source's barman backups (flyctl runBackupRestore): it launches like
+    `postgres create` (same output, its password included) with backups off. The fake points the new app
+    at the source's server (no WAL replay here); it checks the target time against the backups taken."""
+    _notice(ctx)
+    source_name, new_name = ctx.app_name(), ctx.pos[0]
+    when = ctx.flag("restore-target-time")
+    with ctx.tx() as state:
+        source = pg_app(state, source_name)
+        if not any(m["state"] == "started" for m in source["machines"]):
+            raise FlyError("No active machines")
+        if not source["pg"]["backups_enabled"]:
+            raise FlyError(f"backups are not enabled. Run `fly pg backup enable -a {source_name}` to enable them")
+        done = [b for b in source["pg"]["backups"] if b["status"] == "DONE"]
+        if when is not None:
+            if not re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$", when):
+                raise FlyError(f"invalid restore target time {when!r}: use RFC 3339, e.g. 2026-06-01T12:00:00Z")
+            if not done or min(b["stop"] for b in done) > when.replace("+00:00", "Z"):
+                raise FlyError("barman-cloud-restore: no backup found before the restore target time")
+        if new_name in state["apps"] or new_name in state["taken_names"]:
+            raise FlyError("Validation failed: Name has already been taken")
+        password = hex_id(24)
+        app = new_app(state, new_name, source["org"], kind="postgres")
+        app.update(status="deployed", proxy_target=source.get("proxy_target"), restored_from=source_name,
+                   restore_target_time=when)
+        app["vm"].update(source["vm"])
+        app["pg"] = {**source["pg"], "backups_enabled": False, "backups": []}
+        app["secrets"]["OPERATOR_PASSWORD"] = {"digest": digest_of(password.encode()), "status": "Deployed"}
+        image = ctx.flag("image-ref")
+        machine = new_machine(app, source["pg"]["region"])
+        machine["image"] = f"docker-hub-mirror.fly.io/{image}" if image else source["machines"][0]["image"]
+        machine["checks"] = [{"name": "pg", "status": "passing", "output": "[✓] connections: 10 used"}]
+        mid = machine["id"]
+    ctx.say(f"Creating postgres cluster {new_name} in organization {app['org']}")
+    ctx.say(f"Provisioning 1 of 1 machines with image {machine['image'].split('/', 1)[-1]}")
+    ctx.say(f"Machine {mid} is created")
+    ctx.say(f"\nPostgres cluster {new_name} created")
+    ctx.say(f"  Username:    postgres\n  Password:    {password}\n  Hostname:    {new_name}.internal")
+    ctx.say(f"  Connection string: postgres://postgres:{password}@{new_name}.flycast:5432")
     return 0

@@ -57,9 +57,14 @@ def proxy(ctx: Ctx) -> int:
         drops = faults.take(state, "proxy", ctx.argv, {"drop"})
     if not app.get("proxy_target"):
         raise FlyError(f"fake flyctl: app {name} has no proxy_target (use fake_fly.set_pg_proxy_target)")
-    host, _, port = str(app["proxy_target"]).rpartition(":")
-    target = (host.strip("[]"), int(port))
     drop_after = int(drops[0].get("after_bytes") or 0) if drops else None
+    return forward(ctx, str(app["proxy_target"]), local, remote, drop_after)
+
+
+def forward(ctx: Ctx, proxy_target: str, local: str, remote: str, drop_after: int | None) -> int:
+    """Listen on `local` (0: any free port, named in the ready line) and forward to `proxy_target`."""
+    host, _, port = proxy_target.rpartition(":")
+    target = (host.strip("[]"), int(port))
     bind = ctx.flag("bind-addr") or "127.0.0.1"
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
