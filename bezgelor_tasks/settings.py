@@ -94,6 +94,17 @@ class Settings:
     backup_keep_daily_days: int = _setting("BEZGELOR_BACKUP_KEEP_DAILY", 7, "Days daily backups are kept.")
     backup_keep_monthly_months: int = _setting(
         "BEZGELOR_BACKUP_KEEP_MONTHLY", 3, "Months first-of-month backups are kept.")
+    drain: str = _setting(
+        "BEZGELOR_DRAIN", "10m",
+        "deploy.full waits up to this long for players to leave (in-game countdown); 0 = do not wait.")
+    drain_marks: tuple[str, ...] = _setting(
+        "BEZGELOR_DRAIN_MARKS", ("10m", "5m", "1m", "30s", "10s"),
+        "Comma-separated times before the restart at which the countdown is announced in game.")
+    drain_poll_s: float = _setting("BEZGELOR_DRAIN_POLL", 5.0, "Seconds between player counts while draining.")
+    drain_reason: str = _setting(
+        "BEZGELOR_DRAIN_REASON", "a server update", "Why the server restarts, as announced in game.")
+    rpc_timeout_s: int = _setting(
+        "BEZGELOR_RPC_TIMEOUT", 60, "Seconds a remote console call (`bin/<release> rpc`) may take.")
 
     @property
     def ports(self) -> Ports:
@@ -137,6 +148,9 @@ class Settings:
             raise UserError(f"BEZGELOR_PG_FLAVOR={self.pg_flavor!r} is not known: use flex or mpg.")
         if self.vm_cpu_kind not in ("shared", "performance"):
             raise UserError(f"BEZGELOR_VM_CPU_KIND={self.vm_cpu_kind!r} is not known: use shared or performance.")
+        from bezgelor_tasks.game.countdown import check_drain_settings
+
+        check_drain_settings(self)
         if len(set(self.ports.all().values())) != 4:
             raise UserError(f"The four ports must differ, got {self.ports.all()}: fix the BEZGELOR_*_PORT settings.")
 

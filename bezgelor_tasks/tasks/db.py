@@ -14,6 +14,7 @@ from invoke import task
 from bezgelor_tasks.deploy import db_rollback
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly.client import FlyClient
+from bezgelor_tasks.game.portal import DisconnectCheck, Portal, confirm_disconnect
 from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
 
 # The backup tasks join this collection (`inv db.backup`, `inv db.restore`, ...).
@@ -84,7 +85,11 @@ def rollback(c: Any, to: str, root: str | None = None, yes: bool = False, confir
         return
     listed = ", ".join(f"{m.version} {m.name}" for m in reversed(p.reverting))
     s.ui.warn(f"will revert {len(p.reverting)} migration(s) on {s.settings.app}: {listed}")
+    players: DisconnectCheck | None = None
     if not dry_run:
+        # Players on the old schema's tables when they go away: the same question as before a restart.
+        players = confirm_disconnect(Portal(s.settings, s.executor), s.ui, yes=yes, action="the database rollback",
+                                     hint=" (warn them first: inv announce \"...\")")
         _confirm(s.settings.app, yes, confirm_app)
     backup_name = db_rollback.run(s.settings, fly, s.executor, s.ui, p, skip_backup=skip_backup)
     if not dry_run:
@@ -92,3 +97,5 @@ def rollback(c: Any, to: str, root: str | None = None, yes: bool = False, confir
             ("; NO backup was taken (--skip-backup)" if skip_backup else "")
         s.ui.ok(f"{s.settings.app}'s database is back at {p.keep}{kept}. The running code may expect the newer "
                 "schema: roll the app back too (`inv rollback.app`, which checks the migrations).")
+        if players is not None:
+            s.ui.line(f"  players    {players.summary()}")
