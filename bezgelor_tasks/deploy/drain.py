@@ -259,6 +259,8 @@ def summary_rows(ctx: DeployContext) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
     if st.note:
         rows.append(("players", st.note))
+    elif st.before is not None and st.before.players and not st.before.went_on:
+        rows.append(("players", f"{st.before.players} online before the deploy (the drain step did not run)"))
     elif st.before is not None:
         rows.append(("players", st.before.summary()))
     if st.result is not None or st.waited_s:

@@ -83,10 +83,11 @@ class Player:
         return [m for m in self.received if not m.startswith("WELCOME ")]
 
     def leave(self) -> None:
-        try:
-            self.sock.close()
+        try:  # shutdown first: close() alone does not wake the reader thread's recv, so no FIN is sent
+            self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+        self.sock.close()
 
 
 class World:
