@@ -87,10 +87,10 @@ def rollback(c: Any, to: str, root: str | None = None, yes: bool = False, confir
     s.ui.warn(f"will revert {len(p.reverting)} migration(s) on {s.settings.app}: {listed}")
     players: DisconnectCheck | None = None
     if not dry_run:
-        # Players on the old schema's tables when they go away: the same question as before a restart.
+        _confirm(s.settings.app, yes, confirm_app)
+        # Players on the tables that are about to go away: the same question as before a restart.
         players = confirm_disconnect(Portal(s.settings, s.executor), s.ui, yes=yes, action="the database rollback",
                                      hint=" (warn them first: inv announce \"...\")")
-        _confirm(s.settings.app, yes, confirm_app)
     backup_name = db_rollback.run(s.settings, fly, s.executor, s.ui, p, skip_backup=skip_backup)
     if not dry_run:
         kept = f"; the data before it is in backup {backup_name}" if backup_name else \
