@@ -203,3 +203,30 @@ def test_rollback_app_with_players_online_asks_or_needs_yes(live_world: Path, fa
     ran = inv("rollback.app", "--root", str(live_world), "--version", "1", "--yes")
     assert ran.returncode == 0, ran.output
     assert "players    1 online were disconnected (--yes)" in ran.stdout
+
+
+@pytest.mark.postgres
+def test_the_backup_is_taken_after_the_world_has_emptied_and_before_the_deploy(
+        deployable_checkout: Path, fake_fly, game_servers, world, pg_server, game_db, monkeypatch) -> None:  # noqa: ANN001, F811
+    monkeypatch.setenv("BEZGELOR_DB_PASSWORD", pg_server.password)
+    monkeypatch.setenv("BEZGELOR_DB_NAME", game_db)
+    monkeypatch.setenv("BEZGELOR_DB_USER", pg_server.user)
+    assert inv("deploy.full", "--root", str(deployable_checkout), "--yes").returncode == 0
+    fake_fly.set_pg_proxy_target("bezgelor-db", "127.0.0.1", pg_server.port)
+    world.attach(fake_fly, APP)
+    commit_all(deployable_checkout, "v0.2.0", tag="v0.2.0")
+    monkeypatch.setenv("BEZGELOR_DRAIN_MARKS", "5s")
+    monkeypatch.setenv("BEZGELOR_DRAIN_POLL", "0.2")
+    player = world.connect("Kira")
+    world.wait_count(1)
+    left: dict[str, float] = {}
+    leaver = leave_on(player, "restart in 5 seconds", left)
+
+    ran = inv("deploy.full", "--root", str(deployable_checkout), "--yes", "--drain", "8s")
+
+    assert ran.returncode == 0, ran.output
+    leaver.join(timeout=5)
+    backup_proxies = fake_fly.calls("proxy")  # the pre-deploy backup reaches the database through fly proxy
+    (new_release,) = image_deploys(fake_fly)
+    assert backup_proxies and all(left["Kira"] < c["t"] < new_release["t"] for c in backup_proxies)
+    assert "backed up to" in ran.stdout
