@@ -29,7 +29,7 @@ from bezgelor_tasks.deploy.context import DeployContext
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.game import countdown as cd
 from bezgelor_tasks.game import rpc
-from bezgelor_tasks.game.portal import DisconnectCheck, Portal, PortalUnavailable, confirm_disconnect
+from bezgelor_tasks.game.portal import DisconnectCheck, Portal, PortalUnavailable, ask, confirm_disconnect
 from bezgelor_tasks.pipeline import Pipeline, Status, Step, done, todo
 from bezgelor_tasks.run import Command
 
@@ -101,8 +101,6 @@ def check_players(ctx: DeployContext, pipe: Pipeline) -> None:
         except PortalUnavailable as e:
             ctx.ui.warn(f"players: {e.message}")
             if not st.yes:
-                from bezgelor_tasks.game.portal import ask
-
                 ask("Nobody online can be warned. Deploy without a countdown anyway?",
                     UserError(f"{e.message} Without a player count there is no countdown, and deploy.full "
                               "goes on only with --yes.",

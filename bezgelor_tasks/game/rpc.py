@@ -14,7 +14,7 @@ The Portal functions used (Bezgelor's signatures, apps/bezgelor_world/lib/bezgel
   set_maintenance_mode(boolean()) :: :ok          get_maintenance_mode() :: boolean()
   list_online_players() :: [map()]                (account_id, character_name, zone_id, ...)
 Every expression first checks the functions it needs are exported and prints one status line
-`BEZGELOR_PORTAL count=N maintenance=true|false|unknown` (or `BEZGELOR_PORTAL missing <fun/arity>`),
+`BEZGELOR_PORTAL count=N maintenance=true|false|unknown` (or `BEZGELOR_PORTAL missing ... with <funs>`),
 then one `BEZGELOR_PLAYER` line per player when asked; names are URL-encoded (no JSON library needed).
 """
 
