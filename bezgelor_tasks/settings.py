@@ -202,6 +202,18 @@ class Settings:
     backup_keep_daily_days: int = _setting("BEZGELOR_BACKUP_KEEP_DAILY", 7, "Days daily backups are kept.", _positive)
     backup_keep_monthly_months: int = _setting(
         "BEZGELOR_BACKUP_KEEP_MONTHLY", 3, "Months first-of-month backups are kept.", _positive)
+    drain: str = _setting(
+        "BEZGELOR_DRAIN", "10m",
+        "deploy.full waits up to this long for players to leave (in-game countdown); 0 = do not wait.")
+    drain_marks: tuple[str, ...] = _setting(
+        "BEZGELOR_DRAIN_MARKS", ("10m", "5m", "1m", "30s", "10s"),
+        "Comma-separated times before the restart at which the countdown is announced in game.")
+    drain_poll_s: float = _setting("BEZGELOR_DRAIN_POLL", 5.0, "Seconds between player counts while draining.",
+                                   _positive)
+    drain_reason: str = _setting(
+        "BEZGELOR_DRAIN_REASON", "a server update", "Why the server restarts, as announced in game.")
+    rpc_timeout_s: int = _setting(
+        "BEZGELOR_RPC_TIMEOUT", 60, "Seconds a remote console call (`bin/<release> rpc`) may take.", _positive)
 
     @property
     def ports(self) -> Ports:
@@ -316,6 +328,16 @@ def _postgres_machine(s: Settings) -> list[str]:
 
 
 # Settings added later slot in: give the field a `check` (one value) or add a function here (several).
+def _drain(s: Settings) -> list[str]:
+    from bezgelor_tasks.game.countdown import check_drain_settings
+
+    try:
+        check_drain_settings(s)
+    except UserError as e:
+        return [e.message.rstrip(".")]
+    return []
+
+
 def _postgres_major(s: Settings) -> list[str]:
     if s.pg_flavor == "mpg" and s.pg_major not in (15, 16, 17):
         return [f"BEZGELOR_PG_MAJOR={s.pg_major} is not offered by Managed Postgres: use 16 or 17"]
@@ -323,7 +345,7 @@ def _postgres_major(s: Settings) -> list[str]:
 
 
 CROSS_CHECKS: list[Callable[[Settings], list[str]]] = [
-    _distinct_ports, _distinct_apps, _game_machine, _postgres_machine, _postgres_major,
+    _distinct_ports, _distinct_apps, _game_machine, _postgres_machine, _postgres_major, _drain,
 ]
 
 

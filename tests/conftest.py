@@ -8,6 +8,7 @@ pytest_plugins = [
     "tests.support.fakefly",    # the fake flyctl first on PATH, its state and its call log
     "tests.support.servers",    # real loopback servers playing /health and the game ports
     "tests.support.postgres",   # a real PostgreSQL cluster on loopback
+    "tests.support.world",      # a real BEAM on loopback playing the game world (BezgelorWorld.Portal)
 ]
 
 

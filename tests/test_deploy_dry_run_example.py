@@ -48,7 +48,7 @@ def test_without_flyctl_the_dry_run_plans_a_fresh_account_in_valid_flyctl(exampl
     plan = json.loads(ran.stdout)
     assert plan["dry_run"] is True
     assert [s["name"] for s in plan["steps"]] == ["preflight", "app", "build", "database", "ipv4", "secrets",
-                                                  "backup", "deploy", "health"]
+                                                  "drain", "backup", "deploy", "health"]
     argvs = fly_argvs(plan)
     assert_valid_flyctl(argvs)
     assert ["fly", "ips", "allocate-v4", "-a", "bezgelor", "--yes"] in argvs

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bezgelor_tasks.deploy import drain as drain_mod
 from bezgelor_tasks.deploy import rollback as rollback_mod
 from bezgelor_tasks.deploy import state, steps
 from bezgelor_tasks.deploy.context import DeployContext, image_label, read_version
@@ -55,6 +56,7 @@ class DeployOutcome:
             "steps": [r.as_json() for r in self.reports], "seconds": round(self.seconds, 3),
             "sequential_seconds": round(sum(r.seconds for r in self.reports), 3),
             "error": self.error or None, "failed_step": self.failed_step or None, "rollback": self.rollback,
+            "drain": drain_mod.state_of(self.ctx).as_json(),
         }
 
 
@@ -75,10 +77,12 @@ def _confirm(sess: Session, pipe: Pipeline) -> None:
 
 
 def deploy_full(sess: Session, *, yes: bool = False, skip_backup: bool = False,
-                verify: Callable[[], list[str]] | None = None) -> DeployOutcome:
+                verify: Callable[[], list[str]] | None = None, drain: str | None = None,
+                reason: str | None = None) -> DeployOutcome:
     s, ui = sess.settings, sess.ui
     ctx = make_context(sess)
     ctx.skip_backup = skip_backup
+    drain_mod.setup(ctx, drain=drain, reason=reason, yes=yes)
     started = time.monotonic()
     step_list = steps.all_steps(ctx, verify or (lambda: verify_errors(s)))
     if sess.dry_run:
@@ -101,21 +105,27 @@ def deploy_full(sess: Session, *, yes: bool = False, skip_backup: bool = False,
     state.ensure_state_dir(s)
     pipe = Pipeline(step_list, ui=ui, journal=ctx.journal, resume_hint=RESUME_HINT)
     lock = DeployLock(s.state_dir, s.app)
-    with lock.held("deploy"):
+    deployed = lambda: pipe.reports["deploy"].state == "ran"  # noqa: E731 (the new release went out)
+    with lock.held("deploy"), drain_mod.interruptible(ctx), drain_mod.maintenance_ends(ctx, deployed) as ending:
         try:
             pipe.survey()
             pipe.show_plan()
             changing = [r for r in pipe.pending if r.name not in steps.READ_ONLY_STEPS]
             if changing and not yes:
                 _confirm(sess, pipe)
+            drain_mod.check_players(ctx, pipe)
             ctx.journal.record("deploy-start", app=s.app, version=ctx.version,
                                todo=[r.name for r in pipe.pending])
             pipe.execute()
         except StepFailed as failure:
+            ending.why = f"step {failure.step.name} failed"
             outcome = DeployOutcome(False, ctx, list(pipe.reports.values()), time.monotonic() - started,
                                     error=failure.paragraph(), failed_step=failure.step.name)
             if failure.step.name in ROLLBACK_STEPS and pipe.reports[failure.step.name].acted:
                 outcome.rollback = _auto_rollback(ctx, failure)
+                if outcome.rollback.get("done"):
+                    ending.rolled_back = True
+                    ending.why += f", rolled back to release v{outcome.rollback.get('to_release')}"
             ctx.journal.record("deploy-end", app=s.app, version=ctx.version, ok=False, step=failure.step.name,
                                error=failure.paragraph(), rollback=outcome.rollback)
             outcome.seconds = time.monotonic() - started
@@ -179,6 +189,7 @@ def show_summary(sess: Session, outcome: DeployOutcome) -> None:
         rows.append(("backup", f"{ctx.facts['backup']} (before this release)"))
     elif backup_report is not None:
         rows.append(("backup", backup_report.detail or "-"))
+    rows += drain_mod.summary_rows(ctx)
     for k, v in rows:
         ui.line(f"  {k:<12} {v}")
     ui.line("  steps:")

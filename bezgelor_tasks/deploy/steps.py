@@ -1,7 +1,8 @@
 """The steps of `inv deploy.full`, each asking the world (flyctl, read-only) whether it is done.
 
-preflight → app → {build, database, ipv4} side by side; secrets after database and ipv4; backup after
-database; deploy after build, secrets and backup; health after deploy.
+preflight → app → {build, database, ipv4} side by side; secrets after database and ipv4; drain (the
+players' countdown, deploy/drain.py) after build and secrets; backup after database and drain; deploy
+after build, secrets and backup; health after deploy.
 The image is built and pushed while the database and the IPv4 are provisioned, then deployed by image.
 """
 
@@ -291,7 +292,7 @@ def backup(ctx: DeployContext) -> Step:
                 "summary": f"backed up to {made.path.name} (verified, before release v{live_version})"}
 
     return Step("backup", "back up the database before the release command migrates it", check,
-                lambda: backup_mod.describe(s), run, after=("database", "build"),
+                lambda: backup_mod.describe(s), run, after=("database", "build", "drain"),
                 fix="see `inv db.backups` and fix the cause",
                 bypass=f"deploy with --skip-backup at your own risk (the release command then migrates "
                        f"{s.db_app} with no backup)")
@@ -377,8 +378,10 @@ def health(ctx: DeployContext) -> Step:
 
 
 def all_steps(ctx: DeployContext, verify: Callable[[], list[str]]) -> list[Step]:
+    from bezgelor_tasks.deploy.drain import drain_step  # the players' countdown (deploy/drain.py)
+
     return [preflight(ctx, verify), app(ctx), build(ctx), database(ctx), ipv4(ctx), secrets(ctx),
-            backup(ctx), deploy(ctx), health(ctx)]
+            drain_step(ctx), backup(ctx), deploy(ctx), health(ctx)]
 
 
 READ_ONLY_STEPS = frozenset({"preflight", "backup", "health"})

@@ -2,14 +2,17 @@
 
 from invoke import Collection
 
-from bezgelor_tasks.tasks import build, db, deploy, ips, plan, release, rollback, secrets
+from bezgelor_tasks.tasks import build, db, deploy, ips, maintenance, plan, release, rollback, secrets
 from bezgelor_tasks.tasks.checkout_tasks import demo, init, verify
+from bezgelor_tasks.tasks.game import announce, players
 
 namespace = Collection()
 namespace.add_task(init)
 namespace.add_task(verify)
 namespace.add_task(demo)
-for module in (build, release, db, secrets, ips, rollback, deploy, plan):
+namespace.add_task(players)
+namespace.add_task(announce)
+for module in (build, release, db, secrets, ips, rollback, deploy, plan, maintenance):
     namespace.add_collection(Collection.from_module(module))
 
 

@@ -77,6 +77,7 @@ def rollback(c: Any, to: str, root: str | None = None, yes: bool = False, confir
     """Back the database up, then revert the migrations after VERSION (data in dropped tables is lost)."""
     from bezgelor_tasks.deploy import db_rollback
     from bezgelor_tasks.fly.client import FlyClient
+    from bezgelor_tasks.game.portal import DisconnectCheck, Portal, confirm_disconnect
 
     if not to.strip().isdigit():
         raise UserError(f"--to {to!r} is not a migration version.",
@@ -89,11 +90,17 @@ def rollback(c: Any, to: str, root: str | None = None, yes: bool = False, confir
         return
     listed = ", ".join(f"{m.version} {m.name}" for m in reversed(p.reverting))
     s.ui.warn(f"will revert {len(p.reverting)} migration(s) on {s.settings.app}: {listed}")
+    players: DisconnectCheck | None = None
     if not dry_run:
         _confirm(s.settings.app, yes, confirm_app)
+        # Players on the tables that are about to go away: the same question as before a restart.
+        players = confirm_disconnect(Portal(s.settings, s.executor), s.ui, yes=yes, action="the database rollback",
+                                     hint=" (warn them first: inv announce \"...\")")
     backup_name = db_rollback.run(s.settings, fly, s.executor, s.ui, p, skip_backup=skip_backup)
     if not dry_run:
         kept = f"; the data before it is in backup {backup_name}" if backup_name else \
             ("; NO backup was taken (--skip-backup)" if skip_backup else "")
         s.ui.ok(f"{s.settings.app}'s database is back at {p.keep}{kept}. The running code may expect the newer "
                 "schema: roll the app back too (`inv rollback.app`, which checks the migrations).")
+        if players is not None:
+            s.ui.line(f"  players    {players.summary()}")

@@ -14,15 +14,18 @@ from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
             "dry_run": "print the plan with every command's argv; change nothing",
             "json": "print the plan or the result as JSON on stdout",
             "yes": "do not ask before changing anything (CI)",
-            "skip_backup": "do not back up the database before the release command migrates it"})
+            "skip_backup": "do not back up the database before the release command migrates it",
+            "drain": "wait up to this long for players to leave, with an in-game countdown (10m, 30s; "
+                     "0: do not wait); default BEZGELOR_DRAIN",
+            "reason": "why the server restarts, as announced in game; default BEZGELOR_DRAIN_REASON"})
 @user_task
 def full(c: Context, root: str | None = None, dry_run: bool = False, json: bool = False, yes: bool = False,
-         skip_backup: bool = False) -> None:
-    """Provision and deploy: app, database, IPv4, secrets, backup, image, release, health gate; resumable."""
+         skip_backup: bool = False, drain: str | None = None, reason: str | None = None) -> None:
+    """Provision and deploy: app, database, IPv4, secrets, drain, backup, image, release, health gate; resumable."""
     from bezgelor_tasks.deploy import full as full_deploy
 
     sess = session(root, dry_run=dry_run, json_mode=json)
-    outcome = full_deploy.deploy_full(sess, yes=yes, skip_backup=skip_backup)
+    outcome = full_deploy.deploy_full(sess, yes=yes, skip_backup=skip_backup, drain=drain, reason=reason)
     if json:
         sess.ui.emit_json(outcome.as_json())
     if not dry_run and any(r.state != "pending" for r in outcome.reports):

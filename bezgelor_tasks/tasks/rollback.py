@@ -48,15 +48,19 @@ def app(c: Context, root: str | None = None, version: str | None = None, yes: bo
     of that release's migrations (`inv db.rollback --to V` first, or --force)."""
     from bezgelor_tasks.deploy import rollback as rb
     from bezgelor_tasks.fly.client import FlyClient
+    from bezgelor_tasks.game.portal import Portal, confirm_disconnect
 
     wanted = _release_number(version)
     sess = session(root, json_mode=json)
     s, ui = sess.settings, sess.ui
     fly = FlyClient(s, sess.executor)
+    players = confirm_disconnect(Portal(s, sess.executor), ui, yes=yes, action="the rollback",
+                                 hint=" (warn them first: inv announce \"...\")")
     result, target, check, forced = rb.rollback_app(s, fly, ui, wanted, yes=yes, force=force)
     if json:
-        ui.emit_json(result.as_json())
+        ui.emit_json({**result.as_json(), "players": players.as_json()})
     ui.heading("Summary")
+    ui.line(f"  players    {players.summary()}")
     ui.line(f"  release    v{target.version} ({target.image_ref}), now release v{result.release_version}")
     ui.line(f"  migrations target newest {check.target_newest or ('none' if check.record else 'unknown')}, "
             f"database {check.database.current or ('unknown' if check.database.applied is None else 'none')}")

@@ -1,9 +1,18 @@
-"""fly ssh console -C: emulates the release's /app/bin/migrate protocol (see notes/interfaces.md)."""
+"""fly ssh console -C: emulates the release's /app/bin/migrate protocol (see notes/interfaces.md) and
+`/app/bin/<release> rpc EXPR`, evaluated on a real BEAM node (tests/support/world.py) when one is set.
+
+flyctl sends the -C string unchanged; Fly's in-machine SSH server splits it into words with shell-style
+quoting and runs them without a shell (shlex.split here). Mix's release script evaluates only the
+word after `rpc` (`elixir --rpc-eval "$RELEASE_NODE" "$2"`): so does the fake, with a real `elixir`.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import shlex
+import subprocess
 from typing import Any
 
 from ..context import Ctx, get_app
@@ -59,18 +68,48 @@ def run_remote(ctx: Ctx, state: dict[str, Any], app: dict[str, Any], words: list
     return 2
 
 
+RPC_NODEDOWN = "--rpc-eval : RPC failed with reason :nodedown"  # what `bin/<release> rpc` says, node not up
+
+
+def is_rpc(words: list[str]) -> bool:
+    return len(words) >= 2 and words[0].startswith("/app/bin/") and words[0] != "/app/bin/migrate" \
+        and words[1] == "rpc"
+
+
+def run_rpc(ctx: Ctx, node: dict[str, Any] | None, words: list[str]) -> int:
+    """`bin/<release> rpc EXPR` on the app's node (state["rpc_nodes"][app]): a real `elixir --rpc-eval`."""
+    if len(words) < 3 or not words[2]:
+        ctx.note("ERROR: RPC expects an expression as argument")
+        return 1
+    if not node:  # no world node for this app: the release's node is not reachable
+        ctx.note(RPC_NODEDOWN)
+        return 1
+    env = {**os.environ, "ERL_EPMD_PORT": str(node["epmd_port"])}
+    proc = subprocess.run(
+        ["elixir", "--hidden", "--name", f"rpc-{secrets.token_hex(4)}@127.0.0.1", "--cookie", node["cookie"],
+         "--rpc-eval", node["node"], words[2]],
+        env=env, capture_output=True, text=True, timeout=120)
+    ctx.out.write(proc.stdout)
+    ctx.err.write(proc.stderr)
+    return proc.returncode
+
+
 def ssh_console(ctx: Ctx) -> int:
     name = ctx.app_name()
     command = ctx.flag("command")
     if not command:
         raise FlyError(f"ssh shell: {NON_INTERACTIVE}")
+    words = shlex.split(command)
     with ctx.tx() as state:
         app = get_app(state, name)
         if not any(m["state"] == "started" for m in app["machines"]):
             raise FlyError(f"app {name} has no started VMs.\nIt may be unhealthy or not have been deployed yet.\n"
                            "Try the following command to verify:\n\nfly status")
         ctx.note("Connecting to fdaa:0:1:a7b::2... complete")
-        code = run_remote(ctx, state, app, shlex.split(command))
+        node = state.get("rpc_nodes", {}).get(name)
+        code = None if is_rpc(words) else run_remote(ctx, state, app, words)
+    if code is None:  # outside the state lock: the remote call takes a while
+        code = run_rpc(ctx, node, words)
     if code:
         raise FlyError(f"ssh shell: Process exited with status {code}")
     return 0

@@ -1,0 +1,1 @@
+"""The running game world, reached through the release's remote console (`bin/<release> rpc`)."""
