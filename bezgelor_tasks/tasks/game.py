@@ -9,8 +9,6 @@ from typing import Any
 
 from invoke import Context, task
 
-from bezgelor_tasks.game import rpc
-from bezgelor_tasks.game.portal import Portal
 from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
 
 
@@ -19,6 +17,8 @@ from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
 @user_task
 def players(c: Context, root: str | None = None, json: bool = False, dry_run: bool = False) -> None:
     """Who is online in the game world: the count, and the list where Bezgelor's Portal API gives one."""
+    from bezgelor_tasks.game.portal import Portal
+
     sess = session(root, dry_run=dry_run, json_mode=json)
     status = Portal(sess.settings, sess.executor).read(players=True)
     assert status is not None  # a read runs under --dry-run too
@@ -38,6 +38,9 @@ def players(c: Context, root: str | None = None, json: bool = False, dry_run: bo
 @user_task
 def announce(c: Context, text: str, root: str | None = None, json: bool = False, dry_run: bool = False) -> None:
     """Send a system message to every player online (BezgelorWorld.Portal.broadcast_system_message/1)."""
+    from bezgelor_tasks.game import rpc
+    from bezgelor_tasks.game.portal import Portal
+
     sess = session(root, dry_run=dry_run, json_mode=json)
     rpc.check_message(text)
     status = Portal(sess.settings, sess.executor).announce(text)

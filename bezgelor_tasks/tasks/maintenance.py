@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from invoke import Context, task
 
-from bezgelor_tasks.game.portal import Portal
 from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
 
 HELP = {"root": ROOT_HELP, "json": "print the result as JSON", "dry_run": "show the command; change nothing"}
 
 
 def _set(root: str | None, on: bool, json: bool, dry_run: bool) -> None:
+    from bezgelor_tasks.game.portal import Portal
+
     sess = session(root, dry_run=dry_run, json_mode=json)
     status = Portal(sess.settings, sess.executor).set_maintenance(on)
     word = "on" if on else "off"
