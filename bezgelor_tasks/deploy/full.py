@@ -77,6 +77,7 @@ def _confirm(sess: Session, pipe: Pipeline) -> None:
 def deploy_full(sess: Session, *, yes: bool = False, skip_backup: bool = False,
                 verify: Callable[[], list[str]] | None = None) -> DeployOutcome:
     s, ui = sess.settings, sess.ui
+    state.require_checkout(s)
     ctx = make_context(sess)
     ctx.skip_backup = skip_backup
     started = time.monotonic()
@@ -88,7 +89,9 @@ def deploy_full(sess: Session, *, yes: bool = False, skip_backup: bool = False,
         except UserError:
             pass
         pipe = Pipeline(step_list, ui=ui, journal=None, resume_hint=RESUME_HINT)
-        # Without flyctl or a login, still show the whole plan (as for a fresh account), and say so.
+        # Without flyctl or a login, still show the whole plan (as for a fresh account), and say so;
+        # but flyctl answering garbage is an error, never "a fresh account" (answers are cached: no extra call).
+        _flyctl_answers_or_is_absent(ctx)
         pipe.survey(tolerate={"preflight"})
         if pipe.reports["preflight"].state != "done":
             why = pipe.reports["preflight"].detail.rstrip(".") or "not done"
@@ -117,16 +120,32 @@ def deploy_full(sess: Session, *, yes: bool = False, skip_backup: bool = False,
             if failure.step.name in ROLLBACK_STEPS and pipe.reports[failure.step.name].acted:
                 outcome.rollback = _auto_rollback(ctx, failure)
             ctx.journal.record("deploy-end", app=s.app, version=ctx.version, ok=False, step=failure.step.name,
-                               error=failure.paragraph(), rollback=outcome.rollback)
+                               error=failure.paragraph(), rollback=outcome.rollback,
+                               release_version=ctx.release_version, image_ref=ctx.image_ref or None)
             outcome.seconds = time.monotonic() - started
             return outcome
         except KeyboardInterrupt:
-            ctx.journal.record("deploy-end", app=s.app, version=ctx.version, ok=False, error="interrupted")
+            ctx.journal.record("deploy-end", app=s.app, version=ctx.version, ok=False, error="interrupted",
+                               interrupted=True, release_version=ctx.release_version,
+                               steps={r.name: r.state for r in pipe.reports.values()})
             raise
     outcome = DeployOutcome(True, ctx, list(pipe.reports.values()), time.monotonic() - started)
     ctx.journal.record("deploy-end", app=s.app, version=ctx.version, ok=True, image_ref=ctx.image_ref,
                        release_version=ctx.release_version, seconds=round(outcome.seconds, 3))
     return outcome
+
+
+_ABSENT_OR_LOGGED_OUT = ("is not installed or not on PATH", "not logged in")
+
+
+def _flyctl_answers_or_is_absent(ctx: DeployContext) -> None:
+    """For --dry-run: flyctl missing or logged out is fine (plan for a fresh account); garbage is not."""
+    try:
+        ctx.fly.version()
+        ctx.fly.whoami()
+    except UserError as e:
+        if not any(phrase in e.message for phrase in _ABSENT_OR_LOGGED_OUT):
+            raise
 
 
 def _auto_rollback(ctx: DeployContext, failure: StepFailed) -> dict[str, Any]:
@@ -139,7 +158,9 @@ def _auto_rollback(ctx: DeployContext, failure: StepFailed) -> dict[str, Any]:
     s, ui = ctx.settings, ctx.ui
     bad_image = ctx.image_ref
     try:
-        target = rollback_mod.choose_target(ctx.fly.releases(s.app), avoid_image=bad_image, app=s.app)
+        releases = ctx.fly.releases(s.app)
+        target = rollback_mod.choose_target(releases, avoid_image=bad_image, app=s.app,
+                                            verdicts=rollback_mod.gate_verdicts(ctx.journal.entries(), s.app))
     except UserError as e:
         ui.error(f"cannot roll back: {e.message}")
         return {"done": False, "reason": e.message}

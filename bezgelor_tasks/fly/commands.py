@@ -222,7 +222,9 @@ def deploy(settings: Settings, version: str, *, image: str | None = None, build_
         purpose = f"build and push the image of {version}"
         timeout: float = settings.command_timeout_s
     else:
-        args += ["--strategy", "rolling", "--wait-timeout", f"{wait}s"]
+        # --ha=false: flyctl's default (--ha) gives a process group without machines a second one, and
+        # two machines behind one IPv4 are two separate game worlds.
+        args += ["--strategy", "rolling", "--wait-timeout", f"{wait}s", "--ha=false"]
         purpose = f"roll {target} to the image {image}" if image else f"build and deploy {version}"
         # The command also waits for every machine's checks; leave room for the build on top.
         timeout = max(settings.command_timeout_s, wait + settings.command_timeout_s)
@@ -246,3 +248,20 @@ def ssh_command(settings: Settings, app: str | None, remote_command: str, *, mut
     target = app or settings.app
     return _fly(settings, "ssh", "console", "-a", target, "-C", remote_command,
                 purpose=purpose or f"run `{remote_command}` on {target}", mutates=mutates, retries=0)
+
+
+# --- machines and logs ------------------------------------------------------------------------------
+
+def machine_destroy(settings: Settings, machine_id: str, app: str | None = None) -> Command:
+    """Destroy one machine (`--force`: it is running). The way back to one game world."""
+    target = app or settings.app
+    return _fly(settings, "machine", "destroy", machine_id, "--force", "-a", target,
+                purpose=f"destroy the extra machine {machine_id} of {target}")
+
+
+def logs(settings: Settings, app: str | None = None, machine: str | None = None) -> Command:
+    """The buffered recent log lines (`--no-tail`: return instead of following). flyctl has no --since."""
+    target = app or settings.app
+    extra = ("--machine", machine) if machine else ()
+    return _fly(settings, "logs", "--no-tail", "-a", target, *extra, purpose=f"read the recent logs of {target}",
+                mutates=False, retries=0)
