@@ -15,7 +15,8 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,19 @@ STOP = threading.Event()
 
 _RUNNING: dict[int, Any] = {}  # id -> the child processes being waited for, in any thread
 _RUNNING_LOCK = threading.Lock()
+
+
+_CLEANUP = threading.local()
+
+
+@contextmanager
+def cleanup_after_interrupt() -> Iterator[None]:
+    """Commands this thread runs in the block run even after Ctrl-C (freeing a lock kept on Fly)."""
+    _CLEANUP.on = True
+    try:
+        yield
+    finally:
+        _CLEANUP.on = False
 
 
 def interruptible_sleep(seconds: float) -> bool:
@@ -177,7 +191,7 @@ class Executor:
         program = self._resolve(cmd)
         timeout = cmd.timeout if cmd.timeout is not None else self.default_timeout
         started = time.monotonic()
-        if STOP.is_set():
+        if STOP.is_set() and not getattr(_CLEANUP, "on", False):
             raise KeyboardInterrupt("interrupted: not starting " + cmd.shown())
         streamed: list[str] = []
         extra: dict[str, Any] = {}
@@ -213,7 +227,7 @@ class Executor:
                 out = proc.stdout.decode("utf-8", "replace")
                 err = proc.stderr.decode("utf-8", "replace")
             code = proc.exit_code
-            if STOP.is_set() and code != 0:
+            if STOP.is_set() and code != 0 and not getattr(_CLEANUP, "on", False):
                 raise KeyboardInterrupt(f"interrupted: {cmd.shown()} was stopped")
         except sh.TimeoutException:
             return Result(cmd, 124, "", f"timed out after {timeout:g}s", time.monotonic() - started)

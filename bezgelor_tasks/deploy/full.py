@@ -12,11 +12,13 @@ from typing import Any
 from bezgelor_tasks.deploy import rollback as rollback_mod
 from bezgelor_tasks.deploy import state, steps
 from bezgelor_tasks.deploy.context import DeployContext, image_label, read_version
+from bezgelor_tasks.deploy.fly_lock import FlyLock
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly.client import FlyClient
 from bezgelor_tasks.journal import Journal
 from bezgelor_tasks.lock import DeployLock
 from bezgelor_tasks.pipeline import Pipeline, StepFailed, StepReport
+from bezgelor_tasks.run import cleanup_after_interrupt
 from bezgelor_tasks.settings import Settings
 from bezgelor_tasks.tasks._common import Session
 
@@ -103,14 +105,20 @@ def deploy_full(sess: Session, *, yes: bool = False, skip_backup: bool = False,
 
     state.ensure_state_dir(s)
     pipe = Pipeline(step_list, ui=ui, journal=ctx.journal, resume_hint=RESUME_HINT)
-    lock = DeployLock(s.state_dir, s.app)
+    lock = DeployLock(s.state_dir, s.app)  # this checkout's guard (and the only one before the app exists)
+    shared = FlyLock(ctx.fly, s.app)      # the one every deployer sees, kept on Fly
     with lock.held("deploy"):
         try:
             pipe.survey()
+            app_exists = pipe.reports["app"].state == "done"
+            if app_exists:
+                shared.refuse_if_held()  # read-only: the survey already listed the secrets
             pipe.show_plan()
             changing = [r for r in pipe.pending if r.name not in steps.READ_ONLY_STEPS]
             if changing and not yes:
                 _confirm(sess, pipe)
+            if changing and app_exists:  # a no-op re-run changes nothing, not even the lock
+                shared.acquire("deploy", message=f"deploy {ctx.version}")
             ctx.journal.record("deploy-start", app=s.app, version=ctx.version,
                                todo=[r.name for r in pipe.pending])
             pipe.execute()
@@ -129,10 +137,23 @@ def deploy_full(sess: Session, *, yes: bool = False, skip_backup: bool = False,
                                interrupted=True, release_version=ctx.release_version,
                                steps={r.name: r.state for r in pipe.reports.values()})
             raise
+        finally:
+            _free_shared_lock(ctx, shared)
     outcome = DeployOutcome(True, ctx, list(pipe.reports.values()), time.monotonic() - started)
     ctx.journal.record("deploy-end", app=s.app, version=ctx.version, ok=True, image_ref=ctx.image_ref,
                        release_version=ctx.release_version, seconds=round(outcome.seconds, 3))
     return outcome
+
+
+def _free_shared_lock(ctx: DeployContext, shared: FlyLock) -> None:
+    """Free the lock on Fly on every exit path, Ctrl-C included; a failure to free it is said, not raised."""
+    if shared.mine is None:
+        return
+    try:
+        with cleanup_after_interrupt():
+            shared.release()
+    except UserError as e:
+        ctx.ui.warn(f"could not free the deploy lock on Fly ({e.message}); `inv lock.release` frees it.")
 
 
 _ABSENT_OR_LOGGED_OUT = ("is not installed or not on PATH", "not logged in")

@@ -21,12 +21,14 @@ prints the same way out instead of silently running old code on a newer schema.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from bezgelor_tasks import migrations
 from bezgelor_tasks.deploy import machines
+from bezgelor_tasks.deploy.fly_lock import FlyLock
 from bezgelor_tasks.deploy.state import ensure_state_dir
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly.client import FlyClient
@@ -35,6 +37,7 @@ from bezgelor_tasks.health import HealthReport, health_gate
 from bezgelor_tasks.journal import Journal, deploys_by_version, read_entries
 from bezgelor_tasks.lock import DeployLock
 from bezgelor_tasks.migrations import Safety
+from bezgelor_tasks.run import cleanup_after_interrupt
 from bezgelor_tasks.settings import Settings
 from bezgelor_tasks.ui import UI
 
@@ -292,6 +295,20 @@ def safe_now(release: Release, is_current: bool, check: MigrationCheck, health: 
     return "unknown: no record" if check.record is None else "unknown: db unreadable"
 
 
+@contextmanager
+def _holding(shared: FlyLock, purpose: str, ui: UI) -> Iterator[None]:
+    """Hold the lock kept on Fly for the block, and free it on every exit (Ctrl-C included)."""
+    shared.acquire(purpose, message=purpose)
+    try:
+        yield
+    finally:
+        try:
+            with cleanup_after_interrupt():
+                shared.release()
+        except UserError as e:
+            ui.warn(f"could not free the deploy lock on Fly ({e.message}); `inv lock.release` frees it.")
+
+
 def rollback_app(settings: Settings, fly: FlyClient, ui: UI, wanted: int | None, *, yes: bool,
                  force: bool) -> tuple[RollbackResult, Release, MigrationCheck, bool]:
     """`rollback.app`: under the deploy lock, pick the target, check migrations (refuse unless --force),
@@ -299,7 +316,8 @@ def rollback_app(settings: Settings, fly: FlyClient, ui: UI, wanted: int | None,
     s = settings
     ensure_state_dir(s)
     log = Journal(s.state_dir)
-    with DeployLock(s.state_dir, s.app).held("rollback"):
+    shared = FlyLock(fly, s.app)
+    with DeployLock(s.state_dir, s.app).held("rollback"), _holding(shared, "rollback", ui):
         releases = fly.releases(s.app)
         app_status = fly.status(s.app)
         running = live(app_status, releases)  # what the machines run, even a failed release

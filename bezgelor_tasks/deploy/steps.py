@@ -11,8 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 from bezgelor_tasks import migrations
+from bezgelor_tasks.deploy import fly_lock, secretgen, state
 from bezgelor_tasks.deploy import machines as machines_mod
-from bezgelor_tasks.deploy import secretgen, state
 from bezgelor_tasks.deploy.context import (
     IMAGE_LATER,
     IPV4_LATER,
@@ -306,7 +306,8 @@ def deploy(ctx: DeployContext) -> Step:
             return todo(f"{s.app}'s machines do not run {ctx.label} with passing checks yet")
         ctx.release_version = running.release_version
         ctx.image_ref = running.image_ref
-        staged = sorted(x.name for x in ctx.fly.secrets(s.app) if x.status.lower() == "staged")
+        staged = sorted(x.name for x in ctx.fly.secrets(s.app) if x.status.lower() == "staged"
+                        and not fly_lock.is_lock_name(x.name))  # the deploy lock is staged on purpose
         if staged:
             return todo(f"release v{running.release_version} runs {ctx.label}, but {', '.join(staged)} are "
                         "staged, not deployed")

@@ -149,10 +149,16 @@ class FlyClient:
         The password is registered with `redact` before anything can print it, errors included.
         """
         cmd = commands.postgres_create(self.settings)
+
+        def register_credentials(line: str) -> None:  # streamed: make the password secret before it is shown
+            redact.register(*records.postgres_credentials(line))
+
         self.forget()
+        self.executor.line_watchers.append(register_credentials)
         try:
             result = self.executor.run(cmd, check=False)
         finally:
+            self.executor.line_watchers.remove(register_credentials)
             self.forget()
         output = f"{result.stdout}\n{result.stderr}"
         password, url = records.postgres_credentials(output)

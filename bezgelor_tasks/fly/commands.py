@@ -27,7 +27,8 @@ FLYCTL_INSTALL = ("install it (https://fly.io/docs/flyctl/install/: `curl -L htt
 
 def _fly(settings: Settings, *args: str, purpose: str, mutates: bool = True, stdin: str | None = None,
          secret_stdin: bool = False, env: Mapping[str, str] | None = None, timeout: float | None = None,
-         retries: int | None = None, public_stdin_names: frozenset[str] = frozenset()) -> Command:
+         retries: int | None = None, public_stdin_names: frozenset[str] = frozenset(),
+         stream: bool = False) -> Command:
     return Command(
         argv=(settings.flyctl, *args),
         purpose=purpose,
@@ -41,6 +42,7 @@ def _fly(settings: Settings, *args: str, purpose: str, mutates: bool = True, std
         public_stdin_names=public_stdin_names,
         tool="flyctl",
         install=FLYCTL_INSTALL,
+        stream=stream,
     )
 
 
@@ -89,7 +91,7 @@ def postgres_create(settings: Settings) -> Command:
                 "--vm-size", settings.pg_vm_size,
                 "--volume-size", str(settings.pg_volume_gb),
                 "--vm-memory", str(settings.pg_vm_memory_mb),
-                purpose=f"create the Postgres app {settings.db_app}")
+                purpose=f"create the Postgres app {settings.db_app}", stream=True)
 
 
 def postgres_attach(settings: Settings) -> Command:
@@ -229,7 +231,7 @@ def deploy(settings: Settings, version: str, *, image: str | None = None, build_
         # The command also waits for every machine's checks; leave room for the build on top.
         timeout = max(settings.command_timeout_s, wait + settings.command_timeout_s)
     args.append("--yes")
-    return _fly(settings, *args, purpose=purpose, env={"FLY_EMIT_RELEASE_JSON": "1"}, timeout=timeout)
+    return _fly(settings, *args, purpose=purpose, env={"FLY_EMIT_RELEASE_JSON": "1"}, timeout=timeout, stream=True)
 
 
 def releases(settings: Settings, app: str | None = None) -> Command:

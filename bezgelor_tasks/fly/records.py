@@ -146,6 +146,8 @@ class Release:
     created_at: str
     stable: bool
     description: str
+    user: str = ""  # who made it (User.Email)
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -271,7 +273,9 @@ def parse_secrets(text: str) -> list[Secret]:
 def _release(d: dict[str, Any]) -> Release:
     return Release(version=_int(d, "version"), status=_str(d, "status"),
                    image_ref=_str(d, "imageref", "image_ref"), created_at=_str(d, "createdat", "created_at"),
-                   stable=bool(d.get("stable")), description=_str(d, "description", "reason"))
+                   stable=bool(d.get("stable")), description=_str(d, "description", "reason"),
+                   user=_str(who, "email", "name") if isinstance(who := d.get("user"), dict) else str(who or ""),
+                   reason=_str(d, "reason"))
 
 
 def parse_releases(text: str) -> list[Release]:

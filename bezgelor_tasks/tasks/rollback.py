@@ -39,7 +39,8 @@ def list(c: Context, root: str | None = None, json: bool = False) -> None:  # no
     sess.ui.line(f"  * what the machines run; + offered as a rollback target (healthy): {', '.join(offered) or 'none'}")
 
 
-@task(help={"root": ROOT_HELP, "version": "the release to go back to (default: the previous good one)",
+@task(default=True,  # `inv rollback` runs it
+      help={"root": ROOT_HELP, "version": "the release to go back to (default: the previous good one)",
             "yes": "do not ask", "json": "print the result as JSON",
             "force": "roll back even when the database is ahead of the release's code or its migrations are "
                      "unknown (you accept that the old code runs on a schema it may not know)"})
