@@ -56,7 +56,8 @@ def test_two_checkouts_deploying_one_app_at_once_the_second_is_refused_by_the_lo
     commit_all(laptop, "v0.2.0", tag="v0.2.0")
     ci = tmp_path / "ci-runner"  # a separate checkout with an empty .bezgelor/, as on a fresh runner
     git(laptop, "clone", "-q", str(laptop), str(ci))
-    fake_fly.fault("deploy", "slow", latency=15, match="--build-only")
+    # The laptop's build takes a minute (only its own: times=1), so the CI runner starts while it runs.
+    fake_fly.fault("deploy", "slow", latency=60, match="--build-only", times=1)
 
     first = start_deploy(laptop)
     try:
