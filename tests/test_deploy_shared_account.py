@@ -156,22 +156,35 @@ def test_ctrl_c_during_a_slow_build_stops_the_flyctl_child(
     fake_fly.fault("deploy", "slow", latency=120, match="--build-only")
     proc = start_deploy(deployable_checkout)
     try:
-        wait_for("the build", lambda: _fake_running("--build-only"), proc)
-        time.sleep(0.5)
+        wait_for("the build", lambda: _children(proc.pid, "--build-only"), proc)
+        builds = _children(proc.pid, "--build-only")
         proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130
+    assert proc.returncode == 130, out + err
     time.sleep(0.5)
-    assert not _fake_running("--build-only"), "the flyctl child was left running"
+    assert not [pid for pid in builds if _alive(pid)], "the flyctl child was left running"
 
 
-def _fake_running(word: str) -> bool:
-    """A fake flyctl process (`python3 -S .../tests/fakes/bin/fly ...`) with `word` in its argv is alive."""
-    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    return any("fakes/bin/fly" in line and word in line for line in out.splitlines())
+def _children(parent: int, word: str) -> list[int]:
+    """Pids of `parent`'s child processes with `word` in their argv."""
+    out = subprocess.run(["ps", "-ww", "-eo", "pid=,ppid=,args="], capture_output=True, text=True).stdout
+    found = []
+    for line in out.splitlines():
+        pid, ppid, args = (line.split(None, 2) + ["", ""])[:3]
+        if ppid == str(parent) and word in args:
+            found.append(int(pid))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 # --- bad input ----------------------------------------------------------------------------------------
