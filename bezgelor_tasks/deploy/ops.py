@@ -96,7 +96,7 @@ def _journal_row(e: dict[str, Any]) -> dict[str, Any] | None:
     else:
         detail = str(e.get("backup") or e.get("path") or e.get("to") or "")
     return {"at": _iso(str(e.get("at") or "")), "source": "journal", "what": what,
-            "by": str(e.get("user") or e.get("host") or "?"), "detail": detail}
+            "by": "@".join(str(x) for x in (e.get("user"), e.get("host")) if x) or "?", "detail": detail}
 
 
 def _iso(text: str) -> str:
