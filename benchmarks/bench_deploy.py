@@ -135,7 +135,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-deploy-") as tmp:
         d = bench_deploy(args.scale, Path(tmp))
     print(f"deploy.full against the fake (real latencies x {args.scale}):")
-    for name in ("preflight", "app", "build", "database", "ipv4", "secrets", "drain", "backup", "deploy", "health"):
+    for name in ("preflight", "app", "machines", "build", "database", "ipv4", "secrets", "drain", "backup",
+                 "deploy", "health"):
         print(f"  {name:<10} {d.get(name, 0.0):7.2f}s")
     print(f"  pipeline wall time        {d['pipeline']:7.2f}s (process: {d['wall']:.2f}s)")
     print(f"  steps one after another   {d['sequential']:7.2f}s")

@@ -17,6 +17,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
+from bezgelor_tasks.run import interruptible_sleep
 from bezgelor_tasks.settings import Settings
 from bezgelor_tasks.ui import UI
 
@@ -162,4 +163,6 @@ def health_gate(settings: Settings, ui: UI, ipv4: str | None, expect_version: st
             left = deadline - time.monotonic()
             if left <= 0:
                 return report
-            time.sleep(min(interval, left))
+            if interruptible_sleep(min(interval, left)):  # Ctrl-C: stop waiting at once
+                report.last_error = "interrupted"
+                return report

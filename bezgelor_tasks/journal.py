@@ -34,6 +34,19 @@ def _scrub(value: Any) -> Any:
     return redact(str(value))
 
 
+def _user() -> str:
+    """Who ran it, for `inv audit`: the CI actor when there is one, else the login name."""
+    actor = os.environ.get("GITHUB_ACTOR")
+    if actor:
+        return f"{actor} (CI)"
+    try:
+        import getpass
+
+        return getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        return str(os.getuid())
+
+
 class Journal:
     def __init__(self, state_dir: Path, *, run_id: str | None = None) -> None:
         self.path = state_dir / "journal.jsonl"
@@ -41,7 +54,7 @@ class Journal:
 
     def record(self, event: str, **fields: Any) -> dict[str, Any]:
         entry = {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "run": self.run_id, "event": event,
-                 "host": socket.gethostname(), **fields}
+                 "host": socket.gethostname(), "user": _user(), **fields}
         clean = _scrub(entry)
         line = json.dumps(clean, sort_keys=True, default=str)
         with _write_lock:

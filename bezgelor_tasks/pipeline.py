@@ -25,7 +25,7 @@ from typing import Any
 
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.journal import Journal
-from bezgelor_tasks.run import Command
+from bezgelor_tasks.run import Command, interrupt_all
 from bezgelor_tasks.ui import UI
 
 
@@ -182,6 +182,7 @@ class Pipeline:
         remaining = [s for s in self.steps]
         running: dict[Future[None], Step] = {}
         failure: StepFailed | None = None
+        interrupted = False
         pool = ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="step")
         try:
             while remaining or running:
@@ -197,7 +198,13 @@ class Pipeline:
                     if remaining:  # unreachable with a valid order; guard against a silent hang
                         raise RuntimeError(f"steps cannot start: {[s.name for s in remaining]}")
                     break
-                finished, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
+                try:
+                    finished, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
+                except KeyboardInterrupt:
+                    # Ctrl-C: stop the children the running steps wait on, and do not wait for the steps.
+                    interrupted = True
+                    interrupt_all()
+                    raise
                 for fut in finished:
                     s = running.pop(fut)
                     exc = fut.exception()
@@ -205,7 +212,7 @@ class Pipeline:
                         failure = exc if isinstance(exc, StepFailed) else StepFailed(s, exc,
                                                                                        resume_hint=self.resume_hint)
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=not interrupted, cancel_futures=True)
             for s in remaining:
                 if self.reports[s.name].state in ("todo", "pending"):
                     self.reports[s.name].state = "not-run"

@@ -17,7 +17,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,8 @@ class Command:
     install: str = ""
     # File descriptors the child inherits under the same numbers (an in-memory pgpass: /dev/fd/N).
     pass_fds: tuple[int, ...] = ()
+    # Show its output live, each line redacted (a remote build or `fly deploy`: minutes of progress).
+    stream: bool = False
 
     def shown(self) -> str:
         """The command as a person would type it, secrets masked."""
@@ -77,6 +80,54 @@ class Result:
 
 Observer = Callable[[Command, "Result"], None]
 
+# Set when the user interrupts (Ctrl-C, SIGTERM): waits in worker threads (the health gate) end at once.
+STOP = threading.Event()
+
+
+_RUNNING: dict[int, Any] = {}  # id -> the child processes being waited for, in any thread
+_RUNNING_LOCK = threading.Lock()
+
+
+_CLEANUP = threading.local()
+
+
+@contextmanager
+def cleanup_after_interrupt() -> Iterator[None]:
+    """Commands this thread runs in the block run even after Ctrl-C (freeing a lock kept on Fly)."""
+    _CLEANUP.on = True
+    try:
+        yield
+    finally:
+        _CLEANUP.on = False
+
+
+def interruptible_sleep(seconds: float) -> bool:
+    """Sleep up to `seconds`; True when interrupted (STOP set) instead."""
+    return STOP.wait(max(0.0, seconds))
+
+
+def interrupt_all(grace: float = 0.5) -> int:
+    """Ctrl-C: set STOP and stop every child process still running (TERM, then KILL after `grace`).
+    Returns how many were running. Worker threads waiting on them return at once."""
+    STOP.set()
+    with _RUNNING_LOCK:
+        procs = list(_RUNNING.values())
+    for proc in procs:
+        try:
+            proc.process.signal(signal.SIGTERM)
+        except (ProcessLookupError, OSError):
+            pass
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        while proc.process.is_alive()[0] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if proc.process.is_alive()[0]:
+            try:
+                proc.process.signal(signal.SIGKILL)
+            except (ProcessLookupError, OSError):
+                pass
+    return len(procs)
+
 
 class Executor:
     def __init__(self, *, ui: UI | None = None, dry_run: bool = False, echo: bool = True,
@@ -88,6 +139,8 @@ class Executor:
         self.retry_delay = retry_delay
         self.observers: list[Observer] = []
         self.history: list[Result] = []
+        # Called with each streamed line before it is shown (e.g. to register a password as secret first).
+        self.line_watchers: list[Callable[[str], None]] = []
 
     def _env(self, cmd: Command) -> dict[str, str]:
         env = dict(os.environ)
@@ -142,24 +195,57 @@ class Executor:
         program = self._resolve(cmd)
         timeout = cmd.timeout if cmd.timeout is not None else self.default_timeout
         started = time.monotonic()
+        if STOP.is_set() and not getattr(_CLEANUP, "on", False):
+            raise KeyboardInterrupt("interrupted: not starting " + cmd.shown())
+        streamed: list[str] = []
+        extra: dict[str, Any] = {}
+        progress = None
+        if cmd.stream:
+            progress = self.ui.progress(cmd.purpose or cmd.shown())
+            shown = progress.__enter__()
+
+            def on_line(line: str) -> None:
+                streamed.append(line)
+                text = line.rstrip("\n")
+                for watch in self.line_watchers:
+                    watch(text)
+                if text.strip():
+                    shown.note(redact(text.strip()))
+
+            extra = {"_out": on_line, "_err": on_line}
         try:
             proc = sh.Command(program)(
                 *cmd.argv[1:], _in=cmd.stdin, _env=self._env(cmd), _cwd=str(cmd.cwd) if cmd.cwd else None,
-                _timeout=timeout, _tty_out=False, _ok_code=list(range(256)),
-                _decode_errors="replace", _bg=True, _bg_exc=False, **_child_options(cmd))
+                _timeout=timeout, _tty_out=False, _ok_code=list(range(256)), _decode_errors="replace",
+                _bg=True, _bg_exc=False, **_child_options(cmd), **extra)
+            with _RUNNING_LOCK:
+                _RUNNING[id(proc)] = proc
             try:
                 proc.wait()
             except BaseException:  # Ctrl-C, SIGTERM (raised as KeyboardInterrupt), anything: no orphan child
                 _end(proc)
                 raise
-            out = proc.stdout.decode("utf-8", "replace")
-            err = proc.stderr.decode("utf-8", "replace")
+            finally:
+                with _RUNNING_LOCK:
+                    _RUNNING.pop(id(proc), None)
+            if cmd.stream:
+                out, err = "".join(streamed), ""
+            else:
+                out = proc.stdout.decode("utf-8", "replace")
+                err = proc.stderr.decode("utf-8", "replace")
             code = proc.exit_code
+            if STOP.is_set() and code != 0 and not getattr(_CLEANUP, "on", False):
+                raise KeyboardInterrupt(f"interrupted: {cmd.shown()} was stopped")
         except sh.TimeoutException:
             return Result(cmd, 124, "", f"timed out after {timeout:g}s", time.monotonic() - started)
         except sh.SignalException as e:  # killed by a signal: report like a shell would
+            if STOP.is_set():
+                raise KeyboardInterrupt(f"interrupted: {cmd.shown()} was stopped") from None
             return Result(cmd, 128 + abs(e.exit_code), "", f"killed by signal {abs(e.exit_code)}",
                           time.monotonic() - started)
+        finally:
+            if progress is not None:
+                progress.__exit__(None, None, None)
         return Result(cmd, code, out, err, time.monotonic() - started)
 
     @staticmethod

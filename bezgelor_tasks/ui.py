@@ -98,8 +98,11 @@ class Progress:
         elapsed = time.monotonic() - self.started
         msg = f"  [{elapsed:5.1f}s] {what_short(self.what)}: {text}"
         if self.tty:
+            import shutil
+
+            width = max(20, shutil.get_terminal_size((100, 24)).columns - 1)  # one line, rewritten in place
             with self.ui._lock:
-                self.ui.stream.write("\r\033[K" + redact(msg))
+                self.ui.stream.write("\r\033[K" + redact(msg)[:width])
                 self.ui.stream.flush()
         else:
             self.ui.line(msg)

@@ -47,8 +47,8 @@ def test_without_flyctl_the_dry_run_plans_a_fresh_account_in_valid_flyctl(exampl
     assert ran.returncode == 0, ran.output
     plan = json.loads(ran.stdout)
     assert plan["dry_run"] is True
-    assert [s["name"] for s in plan["steps"]] == ["preflight", "app", "build", "database", "ipv4", "secrets",
-                                                  "drain", "backup", "deploy", "health"]
+    assert [s["name"] for s in plan["steps"]] == ["preflight", "app", "machines", "build", "database", "ipv4",
+                                                  "secrets", "drain", "backup", "deploy", "health"]
     argvs = fly_argvs(plan)
     assert_valid_flyctl(argvs)
     assert ["fly", "ips", "allocate-v4", "-a", "bezgelor", "--yes"] in argvs

@@ -60,7 +60,8 @@ def test_a_failure_at_each_external_step_names_the_step_and_the_rerun_finishes(
     for name, digest in kept.items():
         if digest is not None:
             assert fake_fly.secret_digest(APP, name) == digest, f"{name} was regenerated"
-    assert len(fake_fly.calls("secrets import")) <= 2
+    # At most one failed and one good import of the secrets, plus one for the deploy lock kept on Fly.
+    assert len(fake_fly.calls("secrets import")) <= 3
     assert len(fake_fly.calls("postgres create")) <= 2
 
 

@@ -32,7 +32,7 @@ def test_ips_secrets_and_releases_parse_with_unknown_keys_ignored():
          "CreatedAt": "2026-01-02T00:00:00Z", "ImageRef": "registry.fly.io/bz:v2", "User": {"Email": "a@b"}},
         {"version": 1, "stable": False, "status": "failed", "reason": "deploy", "imageRef": "registry.fly.io/bz:v1"}]))
     assert releases[0] == records.Release(2, "complete", "registry.fly.io/bz:v2", "2026-01-02T00:00:00Z", True,
-                                          "Deploy image")
+                                          "Deploy image", user="a@b")
     assert releases[1].image_ref == "registry.fly.io/bz:v1" and releases[1].description == "deploy"
 
 

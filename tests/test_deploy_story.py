@@ -137,8 +137,8 @@ def test_json_plan_lists_each_step_with_its_argv(deployable_checkout: Path, fake
     assert ran.returncode == 0, ran.output
     plan = json.loads(ran.stdout)
     steps = {s["name"]: s for s in plan["steps"]}
-    assert list(steps) == ["preflight", "app", "build", "database", "ipv4", "secrets", "drain", "backup", "deploy",
-                          "health"]
+    assert list(steps) == ["preflight", "app", "machines", "build", "database", "ipv4", "secrets", "drain", "backup",
+                           "deploy", "health"]
     assert "drain" in steps["backup"]["after"]  # the backup is taken once the players are gone
     assert steps["ipv4"]["argv"] == [["fly", "ips", "allocate-v4", "-a", "bezgelor", "--yes"]]
     assert steps["secrets"]["commands"][0]["stdin"] == "(secret)"

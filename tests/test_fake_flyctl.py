@@ -146,7 +146,7 @@ def test_deploy_builds_releases_fails_on_a_bad_image_and_rolls_back_by_image(fak
     assert image["migrations"] == [{"version": 20240101000000, "name": "create_accounts"}]
     assert image["build_args"] == {"MIX_ENV": "prod"}
 
-    first = fly("deploy", "-a", "bz", "--image", "registry.fly.io/bz:v1", "--yes",
+    first = fly("deploy", "-a", "bz", "--image", "registry.fly.io/bz:v1", "--ha=false", "--yes",
                 env={"FLY_EMIT_RELEASE_JSON": "1"})
     assert first.returncode == 0
     assert json.loads(first.stdout.splitlines()[-1])["image_ref"] == "registry.fly.io/bz:v1"
@@ -169,6 +169,54 @@ def test_deploy_builds_releases_fails_on_a_bad_image_and_rolls_back_by_image(fak
             for m in machines] == [("v1", "3", "passing")]
     unknown = fly("deploy", "-a", "bz", "--image", "registry.fly.io/bz:nope")
     assert unknown.returncode == 1
+
+
+SERVICES_TOML = 'app = "bz"\nprimary_region = "fra"\n\n[[services]]\n  internal_port = 24000\n  protocol = "tcp"\n'
+
+
+def machines_of(app: str) -> list[dict]:
+    return json.loads(fly("status", "--json", "-a", app).stdout)["Machines"]
+
+
+@pytest.mark.parametrize(("toml", "flags", "expected"), [
+    (SERVICES_TOML, [], 2),                                   # services: a second machine for HA
+    (SERVICES_TOML, ["--ha=false"], 1),
+    (SERVICES_TOML + '\n[mounts]\n  source = "data"\n  destination = "/data"\n', [], 1),  # mounts: one only
+    ('app = "bz"\n', [], 2),                                  # no services: one machine and a standby
+], ids=["services", "ha-false", "mounts", "no-services"])
+def test_a_first_deploy_creates_the_ha_spare_exactly_when_flyctl_does(
+        fake_fly: FakeFly, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, toml: str, flags: list[str],
+        expected: int) -> None:
+    fake_fly.add_app("bz")
+    (tmp_path / "fly.toml").write_text(toml)
+    monkeypatch.chdir(tmp_path)
+    fly("deploy", "-a", "bz", "--build-only", "--push", "--image-label", "v1")
+    first = fly("deploy", "-a", "bz", "--image", "registry.fly.io/bz:v1", "--yes", *flags)
+    assert first.returncode == 0, first.stderr
+    machines = machines_of("bz")
+    assert len(machines) == expected
+    if expected == 2 and "services" not in toml:
+        assert machines[1]["config"]["standbys"] == [machines[0]["id"]]
+    # Later deploys update what is there: no new spare, even without --ha=false.
+    assert fly("deploy", "-a", "bz", "--image", "registry.fly.io/bz:v1", "--yes").returncode == 0
+    assert len(machines_of("bz")) == expected
+
+
+def test_a_started_machine_is_destroyed_only_with_force_and_scale_count_needs_yes(
+        fake_fly: FakeFly, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_fly.add_app("bz")
+    (tmp_path / "fly.toml").write_text(SERVICES_TOML)
+    monkeypatch.chdir(tmp_path)
+    fly("deploy", "-a", "bz", "--build-only", "--push", "--image-label", "v1")
+    fly("deploy", "-a", "bz", "--image", "registry.fly.io/bz:v1", "--yes")
+    keep, spare = (m["id"] for m in machines_of("bz"))
+    refused = fly("machine", "destroy", spare, "-a", "bz")
+    assert refused.returncode == 1 and "use --force" in refused.stderr
+    assert fly("machine", "destroy", spare, "--force", "-a", "bz").returncode == 0
+    assert [m["id"] for m in machines_of("bz")] == [keep]
+    assert fly("scale", "count", "1", "-a", "bz").returncode == 0  # already one: nothing to confirm
+    logs = fly("logs", "--no-tail", "-a", "bz")
+    assert logs.returncode == 0 and "[world] listening on port 24000" in logs.stdout
 
 
 def test_ssh_console_plays_the_migrate_script(fake_fly: FakeFly, tmp_path: Path) -> None:

@@ -90,7 +90,7 @@ def test_rolling_back_past_a_migration_is_refused_until_the_database_is_rolled_b
     assert rows[1]["created_at"] and rows[1]["image_ref"].endswith(":v0.1.0") and rows[1]["status"] == "complete"
     text = inv("rollback.list", "--root", str(root)).stdout
     assert "newest migration" in text and "safe now" in text and f"database: newest applied migration {B}" in text
-    v1_line = next(line for line in text.splitlines() if line.lstrip().startswith("v1 "))
+    v1_line = next(line for line in text.splitlines() if line.lstrip(" +*").startswith("v1 "))  # + offered
     assert A in v1_line and f"no: db ahead ({B})" in v1_line and ":v0.1.0" in v1_line
     before = len(fake_fly.releases(APP))
 

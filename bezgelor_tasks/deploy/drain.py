@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
-from bezgelor_tasks.deploy import steps
+from bezgelor_tasks.deploy import fly_lock
+from bezgelor_tasks.deploy import machines as machines_mod
 from bezgelor_tasks.deploy.context import DeployContext
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.game import countdown as cd
@@ -79,14 +80,15 @@ def state_of(ctx: DeployContext) -> DrainState:
 def _world_restarts(ctx: DeployContext) -> str:
     """Why the deploy restarts a live world ("" when it does not: first deploy, or already deployed)."""
     s = ctx.settings
-    releases = ctx.fly.releases(s.app)
-    live = steps._newest_complete(releases)
+    status = ctx.fly.status(s.app)
+    live = machines_mod.serving(status)   # what the machines run, not the newest release
     if live is None:
         return ""
-    if ctx.label and steps._runs_label(releases, ctx.label):
-        staged = [x.name for x in ctx.fly.secrets(s.app) if x.status.lower() == "staged"]
+    if ctx.label and machines_mod.runs_label(status, ctx.label):
+        staged = [x.name for x in ctx.fly.secrets(s.app) if x.status.lower() == "staged"
+                  and not fly_lock.is_lock_name(x.name)]   # the deploy lock is staged on purpose
         return f"staged secrets {', '.join(staged)} restart it" if staged else ""
-    return f"release v{live.version} is live"
+    return f"release v{live.release_version} is live"
 
 
 def check_players(ctx: DeployContext, pipe: Pipeline) -> None:

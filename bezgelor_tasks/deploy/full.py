@@ -13,11 +13,13 @@ from bezgelor_tasks.deploy import drain as drain_mod
 from bezgelor_tasks.deploy import rollback as rollback_mod
 from bezgelor_tasks.deploy import state, steps
 from bezgelor_tasks.deploy.context import DeployContext, image_label, read_version
+from bezgelor_tasks.deploy.fly_lock import FlyLock
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly.client import FlyClient
 from bezgelor_tasks.journal import Journal
 from bezgelor_tasks.lock import DeployLock
 from bezgelor_tasks.pipeline import Pipeline, StepFailed, StepReport
+from bezgelor_tasks.run import cleanup_after_interrupt
 from bezgelor_tasks.settings import Settings
 from bezgelor_tasks.tasks._common import Session
 
@@ -80,6 +82,7 @@ def deploy_full(sess: Session, *, yes: bool = False, skip_backup: bool = False,
                 verify: Callable[[], list[str]] | None = None, drain: str | None = None,
                 reason: str | None = None) -> DeployOutcome:
     s, ui = sess.settings, sess.ui
+    state.require_checkout(s)
     ctx = make_context(sess)
     ctx.skip_backup = skip_backup
     drain_mod.setup(ctx, drain=drain, reason=reason, yes=yes)
@@ -92,7 +95,9 @@ def deploy_full(sess: Session, *, yes: bool = False, skip_backup: bool = False,
         except UserError:
             pass
         pipe = Pipeline(step_list, ui=ui, journal=None, resume_hint=RESUME_HINT)
-        # Without flyctl or a login, still show the whole plan (as for a fresh account), and say so.
+        # Without flyctl or a login, still show the whole plan (as for a fresh account), and say so;
+        # but flyctl answering garbage is an error, never "a fresh account" (answers are cached: no extra call).
+        _flyctl_answers_or_is_absent(ctx)
         pipe.survey(tolerate={"preflight"})
         if pipe.reports["preflight"].state != "done":
             why = pipe.reports["preflight"].detail.rstrip(".") or "not done"
@@ -104,15 +109,21 @@ def deploy_full(sess: Session, *, yes: bool = False, skip_backup: bool = False,
 
     state.ensure_state_dir(s)
     pipe = Pipeline(step_list, ui=ui, journal=ctx.journal, resume_hint=RESUME_HINT)
-    lock = DeployLock(s.state_dir, s.app)
+    lock = DeployLock(s.state_dir, s.app)  # this checkout's guard (and the only one before the app exists)
+    shared = FlyLock(ctx.fly, s.app)      # the one every deployer sees, kept on Fly
     deployed = lambda: pipe.reports["deploy"].state == "ran"  # noqa: E731 (the new release went out)
     with lock.held("deploy"), drain_mod.interruptible(ctx), drain_mod.maintenance_ends(ctx, deployed) as ending:
         try:
             pipe.survey()
+            app_exists = pipe.reports["app"].state == "done"
+            if app_exists:
+                shared.refuse_if_held()  # read-only: the survey already listed the secrets
             pipe.show_plan()
             changing = [r for r in pipe.pending if r.name not in steps.READ_ONLY_STEPS]
             if changing and not yes:
                 _confirm(sess, pipe)
+            if changing and app_exists:  # a no-op re-run changes nothing, not even the lock
+                shared.acquire("deploy", message=f"deploy {ctx.version}")
             drain_mod.check_players(ctx, pipe)
             ctx.journal.record("deploy-start", app=s.app, version=ctx.version,
                                todo=[r.name for r in pipe.pending])
@@ -127,16 +138,45 @@ def deploy_full(sess: Session, *, yes: bool = False, skip_backup: bool = False,
                     ending.rolled_back = True
                     ending.why += f", rolled back to release v{outcome.rollback.get('to_release')}"
             ctx.journal.record("deploy-end", app=s.app, version=ctx.version, ok=False, step=failure.step.name,
-                               error=failure.paragraph(), rollback=outcome.rollback)
+                               error=failure.paragraph(), rollback=outcome.rollback,
+                               release_version=ctx.release_version, image_ref=ctx.image_ref or None)
             outcome.seconds = time.monotonic() - started
             return outcome
         except KeyboardInterrupt:
-            ctx.journal.record("deploy-end", app=s.app, version=ctx.version, ok=False, error="interrupted")
+            ctx.journal.record("deploy-end", app=s.app, version=ctx.version, ok=False, error="interrupted",
+                               interrupted=True, release_version=ctx.release_version,
+                               steps={r.name: r.state for r in pipe.reports.values()})
             raise
+        finally:
+            _free_shared_lock(ctx, shared)
     outcome = DeployOutcome(True, ctx, list(pipe.reports.values()), time.monotonic() - started)
     ctx.journal.record("deploy-end", app=s.app, version=ctx.version, ok=True, image_ref=ctx.image_ref,
                        release_version=ctx.release_version, seconds=round(outcome.seconds, 3))
     return outcome
+
+
+def _free_shared_lock(ctx: DeployContext, shared: FlyLock) -> None:
+    """Free the lock on Fly on every exit path, Ctrl-C included; a failure to free it is said, not raised."""
+    if shared.mine is None:
+        return
+    try:
+        with cleanup_after_interrupt():
+            shared.release()
+    except UserError as e:
+        ctx.ui.warn(f"could not free the deploy lock on Fly ({e.message}); `inv lock.release` frees it.")
+
+
+_ABSENT_OR_LOGGED_OUT = ("is not installed or not on PATH", "not logged in")
+
+
+def _flyctl_answers_or_is_absent(ctx: DeployContext) -> None:
+    """For --dry-run: flyctl missing or logged out is fine (plan for a fresh account); garbage is not."""
+    try:
+        ctx.fly.version()
+        ctx.fly.whoami()
+    except UserError as e:
+        if not any(phrase in e.message for phrase in _ABSENT_OR_LOGGED_OUT):
+            raise
 
 
 def _auto_rollback(ctx: DeployContext, failure: StepFailed) -> dict[str, Any]:
@@ -149,7 +189,9 @@ def _auto_rollback(ctx: DeployContext, failure: StepFailed) -> dict[str, Any]:
     s, ui = ctx.settings, ctx.ui
     bad_image = ctx.image_ref
     try:
-        target = rollback_mod.choose_target(ctx.fly.releases(s.app), avoid_image=bad_image, app=s.app)
+        releases = ctx.fly.releases(s.app)
+        target = rollback_mod.choose_target(releases, avoid_image=bad_image, app=s.app,
+                                            verdicts=rollback_mod.gate_verdicts(ctx.journal.entries(), s.app))
     except UserError as e:
         ui.error(f"cannot roll back: {e.message}")
         return {"done": False, "reason": e.message}

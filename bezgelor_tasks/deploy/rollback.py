@@ -1,7 +1,9 @@
 """Rolling back = deploying an earlier good image again (`fly deploy --image <ImageRef>`), then health-gating it.
 
 flyctl has no `releases rollback`; the image references come from `fly releases --image --json`.
-A release is "good" when its status is `complete`.
+The release that runs is what the machines run (`fly status --json`), so after a failed rolling deploy
+the failed release is live and every earlier healthy one can be reached. A release is "good"
+(offered as a target) when Fly says `complete` and our health gate did not fail it (journal).
 
 Rolling the code back does not roll the database back. Before deploying an old image, the target
 release's recorded migrations (journal: `built`/`deployed`/`rollback` records, see migrations.py) are
@@ -19,37 +21,88 @@ prints the same way out instead of silently running old code on a newer schema.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from bezgelor_tasks import migrations
+from bezgelor_tasks.deploy import machines
+from bezgelor_tasks.deploy.fly_lock import FlyLock
 from bezgelor_tasks.deploy.state import ensure_state_dir
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly.client import FlyClient
-from bezgelor_tasks.fly.records import Release
+from bezgelor_tasks.fly.records import AppStatus, Release
 from bezgelor_tasks.health import HealthReport, health_gate
 from bezgelor_tasks.journal import Journal, deploys_by_version, read_entries
 from bezgelor_tasks.lock import DeployLock
 from bezgelor_tasks.migrations import Safety
+from bezgelor_tasks.run import cleanup_after_interrupt
 from bezgelor_tasks.settings import Settings
 from bezgelor_tasks.ui import UI
 
 
-def good(releases: list[Release]) -> list[Release]:
-    """Releases with status complete and an image, newest first."""
-    found = [r for r in releases if r.status.lower() == "complete" and r.image_ref]
+def gate_verdicts(entries: Iterable[dict[str, Any]], app: str) -> dict[int, bool]:
+    """Our health gate's verdict per Fly release version, from the journal (a cache: a release deployed
+    from elsewhere has none, and then Fly's own status decides)."""
+    found: dict[int, bool] = {}
+    for e in entries:
+        if e.get("app") != app or not isinstance(e.get("release_version"), int):
+            continue
+        if e.get("event") == "deploy-end" and isinstance(e.get("ok"), bool) and \
+                (e["ok"] or e.get("step") == "health"):
+            found[int(e["release_version"])] = bool(e["ok"])
+        elif e.get("event") == "rollback" and isinstance(e.get("healthy"), bool):
+            found[int(e["release_version"])] = bool(e["healthy"])
+    return found
+
+
+def health_of(release: Release, verdicts: Mapping[int, bool]) -> str:
+    """healthy | unhealthy: <why> | unknown: <why> - Fly's status and our gate's verdict together."""
+    gate = verdicts.get(release.version) if release.version is not None else None
+    if release.status.lower() != "complete" or not release.image_ref:
+        return f"unhealthy: Fly {release.status or 'unknown'}" + (", gate failed" if gate is False else "")
+    if gate is False:
+        return "unhealthy: Fly complete, our health gate failed"
+    if gate is True:
+        return "healthy"
+    return "healthy (Fly complete; not gated by this tool)"
+
+
+def is_healthy(release: Release, verdicts: Mapping[int, bool]) -> bool:
+    return health_of(release, verdicts).startswith("healthy")
+
+
+def good(releases: list[Release], verdicts: Mapping[int, bool] | None = None) -> list[Release]:
+    """Healthy releases (Fly: complete with an image; our gate did not fail them), newest first."""
+    found = [r for r in releases if is_healthy(r, verdicts or {})]
     return sorted(found, key=lambda r: r.version or 0, reverse=True)
 
 
-def current(releases: list[Release]) -> Release | None:
-    ok = good(releases)
-    return ok[0] if ok else None
+def live(status: AppStatus, releases: list[Release]) -> Release | None:
+    """The release the machines run (their image and `fly_release_version`), not the newest complete one.
+
+    A rolling deploy that failed leaves the machines on the failed release: that one is live."""
+    machine = machines.serving(status)
+    if machine is None:
+        return None
+    by_version = next((r for r in releases if machine.release_version is not None
+                       and r.version == machine.release_version), None)
+    if by_version is not None:
+        return by_version
+    by_image = sorted((r for r in releases if r.image_ref == machine.image_ref), key=lambda r: -(r.version or 0))
+    if by_image:
+        return by_image[0]
+    return Release(version=machine.release_version, status="unknown", image_ref=machine.image_ref, created_at="",
+                   stable=False, description="what the machines run")
 
 
 def choose_target(releases: list[Release], *, version: int | None = None, avoid_image: str | None = None,
-                  app: str = "") -> Release:
-    """The release to go back to: `version` if given (must be complete), else the newest good release
-    whose image differs from `avoid_image` (default: the image running now)."""
+                  app: str = "", running: Release | None = None,
+                  verdicts: Mapping[int, bool] | None = None) -> Release:
+    """The release to go back to: `version` if given (must be healthy), else the newest healthy release
+    whose image differs from `avoid_image` (default: the image the machines run, `running`)."""
+    verdicts = verdicts or {}
     if version is not None:
         match = next((r for r in releases if r.version == version), None)
         if match is None:
@@ -60,13 +113,17 @@ def choose_target(releases: list[Release], *, version: int | None = None, avoid_
             raise UserError(f"Release v{version} of {app} has status {match.status or 'unknown'}, not complete: "
                             "its image never ran healthy.",
                             fix="pick a release whose status is complete (`inv rollback.list`).")
+        if not is_healthy(match, verdicts):
+            offered = ", ".join(f"v{r.version}" for r in good(releases, verdicts)[:5]) or "none"
+            raise UserError(f"Release v{version} of {app} is {health_of(match, verdicts)}: rolling back to it "
+                            "brings back a release that was not healthy.",
+                            fix=f"pick a healthy release from `inv rollback.list` (healthy: {offered}).")
         return match
-    running = current(releases)
     avoid = avoid_image if avoid_image is not None else (running.image_ref if running else "")
-    for r in good(releases):
+    for r in good(releases, verdicts):
         if r.image_ref != avoid:
             return r
-    raise UserError(f"{app} has no earlier good release to roll back to (no complete release with another image).",
+    raise UserError(f"{app} has no earlier good release to roll back to (no healthy release with another image).",
                     fix="fix forward: correct the problem and run `inv deploy.full` again.")
 
 
@@ -193,37 +250,63 @@ def roll_back(settings: Settings, fly: FlyClient, ui: UI, journal: Journal | Non
 
 def release_rows(settings: Settings, fly: FlyClient,
                  releases: list[Release]) -> tuple[list[dict[str, Any]], DatabaseState]:
-    """`rollback.list`'s rows (each release with its git version, newest migration and safe-now verdict),
-    and the database state they were judged against."""
+    """`rollback.list`'s rows (each release with its git version, health, newest migration and safe-now
+    verdict), and the database state they were judged against. "current" is what the machines run."""
     s = settings
-    running = current(releases)
-    deployed = deploys_by_version(s.state_dir / "journal.jsonl")
+    running = live(fly.status(s.app), releases) if releases else None
+    journal_path = s.state_dir / "journal.jsonl"
+    deployed = deploys_by_version(journal_path)
+    verdicts = gate_verdicts(read_entries(journal_path), s.app)
     records = migration_records(s)
     database = read_database(fly, s.app) if releases else DatabaseState(())
     rows: list[dict[str, Any]] = []
     for r in releases:
         is_current = running is not None and r.version == running.version
         check = check_migrations(s, r, records, database)
+        health = health_of(r, verdicts)
         rows.append({"version": r.version, "status": r.status, "image_ref": r.image_ref, "created_at": r.created_at,
                      "git_version": deployed.get(str(r.version), {}).get("version")
                      or (check.record.git_version if check.record else None) or None,
-                     "current": is_current, "newest_migration": check.target_newest,
+                     "current": is_current, "health": health,
+                     "gate": _gate_word(verdicts.get(r.version) if r.version is not None else None),
+                     "offered": not is_current and health.startswith("healthy"),
+                     "newest_migration": check.target_newest,
                      "migrations_recorded": check.record is not None,
-                     "safe_now": safe_now(r, is_current, check), "migration_check": check.as_json()})
+                     "safe_now": safe_now(r, is_current, check, health), "migration_check": check.as_json()})
     return rows, database
 
 
-def safe_now(release: Release, is_current: bool, check: MigrationCheck) -> str:
+def _gate_word(verdict: bool | None) -> str | None:
+    return None if verdict is None else ("passed" if verdict else "failed")
+
+
+def safe_now(release: Release, is_current: bool, check: MigrationCheck, health: str = "") -> str:
     """One short verdict per release: yes / no: <why> / unknown: <why>."""
     if is_current:
         return "running now"
     if release.status.lower() != "complete" or not release.image_ref:
         return f"no: {release.status or 'unknown'} release"
+    if health.startswith("unhealthy"):
+        return "no: failed our health gate"
     if check.safety.safe is True:
         return "yes"
     if check.safety.safe is False:
         return f"no: db ahead ({', '.join(check.safety.ahead)})"
     return "unknown: no record" if check.record is None else "unknown: db unreadable"
+
+
+@contextmanager
+def _holding(shared: FlyLock, purpose: str, ui: UI) -> Iterator[None]:
+    """Hold the lock kept on Fly for the block, and free it on every exit (Ctrl-C included)."""
+    shared.acquire(purpose, message=purpose)
+    try:
+        yield
+    finally:
+        try:
+            with cleanup_after_interrupt():
+                shared.release()
+        except UserError as e:
+            ui.warn(f"could not free the deploy lock on Fly ({e.message}); `inv lock.release` frees it.")
 
 
 def rollback_app(settings: Settings, fly: FlyClient, ui: UI, wanted: int | None, *, yes: bool,
@@ -233,12 +316,18 @@ def rollback_app(settings: Settings, fly: FlyClient, ui: UI, wanted: int | None,
     s = settings
     ensure_state_dir(s)
     log = Journal(s.state_dir)
-    with DeployLock(s.state_dir, s.app).held("rollback"):
+    shared = FlyLock(fly, s.app)
+    with DeployLock(s.state_dir, s.app).held("rollback"), _holding(shared, "rollback", ui):
         releases = fly.releases(s.app)
-        target = choose_target(releases, version=wanted, app=s.app)
-        running = current(releases)
-        if running is not None and wanted is not None and target.image_ref == running.image_ref:
-            raise UserError(f"Release v{wanted} runs the image {target.image_ref}, which is already live.",
+        app_status = fly.status(s.app)
+        running = live(app_status, releases)  # what the machines run, even a failed release
+        verdicts = gate_verdicts(log.entries(), s.app)
+        target = choose_target(releases, version=wanted, app=s.app, running=running, verdicts=verdicts)
+        serving = machines.serving(app_status)
+        if serving is not None and wanted is not None and target.image_ref == serving.image_ref \
+                and serving.checks_passing:
+            raise UserError(f"Release v{wanted} runs the image {target.image_ref}, which the machines already run "
+                            "with passing checks.",
                             fix="pick another release from `inv rollback.list`.")
         check = check_migrations(s, target, migration_records(s, log), read_database(fly, s.app))
         forced = check.safety.safe is not True

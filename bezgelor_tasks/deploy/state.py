@@ -17,7 +17,29 @@ from bezgelor_tasks.settings import Settings
 _USERNAME = re.compile(r"^\s*Username:\s*(\S+)\s*$", re.M | re.I)
 
 
+def require_checkout(settings: Settings) -> None:
+    """The checkout must exist before anything is written into it (never create a mistyped --root)."""
+    root = settings.root
+    if not root.is_dir():
+        what = "is not a folder" if root.exists() else "does not exist"
+        raise UserError(f"The checkout {root} {what}, so there is nothing to deploy (nothing was created).",
+                        fix="pass --root with the path of your Bezgelor checkout (the folder with its mix.exs), "
+                            "or set BEZGELOR_ROOT.")
+
+
 def ensure_state_dir(settings: Settings) -> Path:
+    """`.bezgelor/` (0700, self-ignoring); a checkout we cannot write to is a UserError, not a traceback."""
+    require_checkout(settings)
+    try:
+        return _make_state_dir(settings)
+    except OSError as e:
+        raise UserError(f"Cannot write {settings.state_dir} ({e.strerror or e}): the checkout {settings.root} is "
+                        "read-only for this user, and the deploy keeps its journal and lock cache there.",
+                        fix=f"deploy from a writable copy of the checkout (`git clone {settings.root} <dir>`), or "
+                            "fix the folder's permissions.") from None
+
+
+def _make_state_dir(settings: Settings) -> Path:
     d = settings.state_dir
     d.mkdir(parents=True, exist_ok=True)
     try:

@@ -1,10 +1,11 @@
-"""`inv deploy.status`: the app, its machines and their checks, the current release, one health poll."""
+"""`inv deploy.status`: the app, its machines and their checks, the release they run, one health poll,
+and more than one machine (more than one game world) reported with the way back to one."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from bezgelor_tasks.deploy import rollback
+from bezgelor_tasks.deploy import machines, rollback
 from bezgelor_tasks.fly.client import FlyClient
 from bezgelor_tasks.health import health_gate
 from bezgelor_tasks.tasks._common import Session
@@ -17,7 +18,8 @@ def collect(sess: Session) -> dict[str, Any]:
     fly = FlyClient(s, sess.executor)
     app = fly.status(s.app)
     releases = fly.releases(s.app)
-    running = rollback.current(releases)
+    running = rollback.live(app, releases)  # what the machines run
+    count = machines.assess(app)
     ipv4 = rollback.public_ipv4(fly, s.app)
     report = health_gate(s, sess.ui, ipv4, timeout=min(STATUS_HEALTH_TIMEOUT_S, s.health_timeout_s))
     return {
@@ -28,6 +30,7 @@ def collect(sess: Session) -> dict[str, Any]:
         "release": None if running is None else {"version": running.version, "status": running.status,
                                                  "image_ref": running.image_ref, "created_at": running.created_at},
         "ipv4": ipv4 or None,
+        "one_machine": count.as_json(s), "machines_problem": count.problem(s) or None,
         "health": report.as_json(),
     }
 
@@ -37,11 +40,14 @@ def show(sess: Session, data: dict[str, Any]) -> None:
     app = data["app"]
     ui.heading(f"{app['name']}: {app['status'] or 'unknown'} ({app['hostname'] or '-'})")
     rel = data["release"]
-    ui.line(f"  release   {'v' + str(rel['version']) + ' ' + rel['image_ref'] if rel else 'none complete'}")
+    shown = f"v{rel['version']} {rel['image_ref']} ({rel['status']})" if rel else "none running"
+    ui.line(f"  release   {shown}")
     ui.line(f"  ipv4      {data['ipv4'] or 'none (run inv deploy.full)'}")
     for m in data["machines"]:
         checks = ", ".join(f"{c['name']}={c['status']}" for c in m["checks"]) or "no checks"
         ui.line(f"  machine   {m['id']} {m['state']} {m['region']} v{m['release_version']} [{checks}]")
+    if data["machines_problem"]:
+        ui.warn(f"one machine, one world: {data['machines_problem']}")
     h = data["health"]
     (ui.ok if h["ok"] else ui.warn)(f"health: {'all ok' if h['ok'] else h['last_error'] or 'not ok'}")
     for name, st in sorted(h["services"].items()):

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from bezgelor_tasks import migrations
-from bezgelor_tasks.deploy import secretgen, state
+from bezgelor_tasks.deploy import fly_lock, secretgen, state
+from bezgelor_tasks.deploy import machines as machines_mod
 from bezgelor_tasks.deploy.context import (
     IMAGE_LATER,
     IPV4_LATER,
@@ -23,25 +24,12 @@ from bezgelor_tasks.deploy.context import (
 )
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly import commands
-from bezgelor_tasks.fly.records import Release
 from bezgelor_tasks.pipeline import Status, Step, done, todo
 from bezgelor_tasks.run import Command
 
 GENERATED_SECRETS = ("SECRET_KEY_BASE", "CLOAK_KEY")
 ADDRESS_SECRET = "WORLD_PUBLIC_ADDRESS"
 BACKUP_SKIPPED = "skipped: --skip-backup (no backup before this release's migrations)"
-
-
-def _newest_complete(releases: list[Release]) -> Release | None:
-    complete = [r for r in releases if r.status.lower() == "complete" and r.image_ref]
-    return max(complete, key=lambda r: r.version or 0, default=None)
-
-
-def _runs_label(releases: list[Release], label: str) -> Release | None:
-    current = _newest_complete(releases)
-    if current and current.image_ref.endswith(f":{label}"):
-        return current
-    return None
 
 
 # --- 1. preflight -----------------------------------------------------------------------------------
@@ -95,10 +83,10 @@ def build(ctx: DeployContext) -> Step:
     s = ctx.settings
 
     def check() -> Status:
-        running = _runs_label(ctx.fly.releases(s.app), ctx.label)
+        running = machines_mod.runs_label(ctx.fly.status(s.app), ctx.label)
         if running:
             ctx.image_ref = running.image_ref
-            return done(f"release v{running.version} already runs {running.image_ref}")
+            return done(f"release v{running.release_version} already runs {running.image_ref}")
         for e in reversed(list(ctx.journal.entries())):
             if e.get("event") == "built" and e.get("label") == ctx.label and e.get("app") == s.app \
                     and e.get("image_ref"):
@@ -271,17 +259,17 @@ def backup(ctx: DeployContext) -> Step:
     def check() -> Status:
         if ctx.skip_backup:
             return done(BACKUP_SKIPPED)
-        releases = ctx.fly.releases(s.app)
-        live = _newest_complete(releases)
+        app_status = ctx.fly.status(s.app)
+        live = machines_mod.serving(app_status)  # what the machines run, not the newest complete release
         if live is None:
             return done("first deploy: no data to back up yet")
-        if ctx.label and _runs_label(releases, ctx.label):
-            return done(f"release v{live.version} already runs {ctx.label}: no new migrations to protect")
-        return todo(f"back up {s.db_app}/{s.db_name} (live release v{live.version}) before migrating")
+        if ctx.label and machines_mod.runs_label(app_status, ctx.label):
+            return done(f"release v{live.release_version} already runs {ctx.label}: no new migrations to protect")
+        return todo(f"back up {s.db_app}/{s.db_name} (live release v{live.release_version}) before migrating")
 
     def run() -> dict[str, Any]:
-        live = _newest_complete(ctx.fly.releases(s.app))
-        live_version = str(live.version) if live and live.version is not None else None
+        live = machines_mod.serving(ctx.fly.status(s.app))
+        live_version = str(live.release_version) if live and live.release_version is not None else None
         made = backup_mod.predeploy_backup(s, ctx.executor, ctx.ui, release_version=live_version)
         if made is None:
             return {"backup": None, "summary": "the database has no tables yet: nothing to back up"}
@@ -319,24 +307,25 @@ def deploy(ctx: DeployContext) -> Step:
     s = ctx.settings
 
     def check() -> Status:
-        running = _runs_label(ctx.fly.releases(s.app), ctx.label)
+        running = machines_mod.runs_label(ctx.fly.status(s.app), ctx.label)
         if not running:
-            return todo(f"{s.app} does not run {ctx.label} yet")
-        ctx.release_version = running.version
+            return todo(f"{s.app}'s machines do not run {ctx.label} with passing checks yet")
+        ctx.release_version = running.release_version
         ctx.image_ref = running.image_ref
-        staged = sorted(x.name for x in ctx.fly.secrets(s.app) if x.status.lower() == "staged")
+        staged = sorted(x.name for x in ctx.fly.secrets(s.app) if x.status.lower() == "staged"
+                        and not fly_lock.is_lock_name(x.name))  # the deploy lock is staged on purpose
         if staged:
-            return todo(f"release v{running.version} runs {ctx.label}, but {', '.join(staged)} are staged, "
-                        "not deployed")
-        return done(f"release v{running.version} runs {running.image_ref}")
+            return todo(f"release v{running.release_version} runs {ctx.label}, but {', '.join(staged)} are "
+                        "staged, not deployed")
+        return done(f"release v{running.release_version} runs {running.image_ref}")
 
     def run() -> dict[str, Any]:
         emitted = ctx.fly.deploy_image(ctx.image_ref, ctx.version)
         if emitted and emitted.version is not None:
             ctx.release_version = emitted.version
         else:
-            running = _runs_label(ctx.fly.releases(s.app), ctx.label)
-            ctx.release_version = running.version if running else None
+            running = machines_mod.serving(ctx.fly.status(s.app))
+            ctx.release_version = running.release_version if running else None
         # The release's migrations, so `inv rollback.app` can tell whether going back to it is safe later.
         code = _deployed_code_migrations(ctx)
         ctx.journal.record("deployed", app=s.app, release_version=ctx.release_version, version=ctx.version,
@@ -348,7 +337,7 @@ def deploy(ctx: DeployContext) -> Step:
 
     return Step("deploy", f"deploy the image (release command migrates; waits up to {s.deploy_wait_timeout_s}s)",
                 check, lambda: [commands.deploy(s, ctx.version or "<version>", image=ctx.image_ref or IMAGE_LATER)],
-                run, after=("build", "secrets", "backup"),
+                run, after=("build", "secrets", "backup", "machines"),
                 irreversible="the release command runs database migrations; rolling the image back does not "
                              "undo them (`inv db.rollback` does)",
                 fix=f"see `fly logs -a {s.app}` and `inv deploy.status`")
@@ -377,11 +366,39 @@ def health(ctx: DeployContext) -> Step:
                 fix=f"read `fly logs -a {s.app}`")
 
 
+# --- one machine, one world ------------------------------------------------------------------------------
+
+def machines(ctx: DeployContext) -> Step:
+    """More than one machine is more than one game world: refuse to deploy onto them, and say which
+    machine to keep and the exact command back to one (destroying a machine with players on it is
+    the user's decision, never ours)."""
+    s = ctx.settings
+
+    def check() -> Status:
+        count = machines_mod.assess(ctx.fly.status(s.app))
+        ctx.facts["machines"] = count
+        if count.ok:
+            return done(f"one machine ({count.keep.id})" if count.keep else "no machine yet (the deploy creates one)")
+        way_back = "; ".join(c.shown() for c in count.commands(s))
+        return todo(f"REFUSED: {len(count.machines)} machines = {len(count.machines)} game worlds; keep "
+                    f"{count.why_keep()}; you run: {way_back}")
+
+    def run() -> dict[str, Any]:
+        count = machines_mod.assess(ctx.fly.status(s.app))
+        if count.ok:
+            return {"summary": "one machine"}
+        raise UserError(count.problem(s) + ".",
+                        fix="run the command(s) above (players on the destroyed machine are disconnected)")
+
+    return Step("machines", f"{s.app} has at most one machine (one game world)", check, lambda: [], run,
+                after=("app",), fix="destroy the extra machines as shown")
+
+
 def all_steps(ctx: DeployContext, verify: Callable[[], list[str]]) -> list[Step]:
     from bezgelor_tasks.deploy.drain import drain_step  # the players' countdown (deploy/drain.py)
 
-    return [preflight(ctx, verify), app(ctx), build(ctx), database(ctx), ipv4(ctx), secrets(ctx),
+    return [preflight(ctx, verify), app(ctx), machines(ctx), build(ctx), database(ctx), ipv4(ctx), secrets(ctx),
             drain_step(ctx), backup(ctx), deploy(ctx), health(ctx)]
 
 
-READ_ONLY_STEPS = frozenset({"preflight", "backup", "health"})
+READ_ONLY_STEPS = frozenset({"preflight", "backup", "health", "machines"})

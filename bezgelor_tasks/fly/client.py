@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Mapping
 
 from bezgelor_tasks import redact
@@ -31,10 +32,33 @@ _SSH_EXIT = re.compile(r"ssh shell: Process exited with status (\d+)", re.I)
 _BUILD_IMAGE = re.compile(r"^\s*image:\s*(\S+)", re.M)
 
 
+# Read-only queries whose answer is cached for the rest of the run until something changes the account.
+# Not `ssh` (runs code in the machine), `logs` (always new lines) or `proxy` (a live tunnel).
+_CACHEABLE = frozenset({"version", "auth", "apps", "status", "releases", "secrets", "ips"})
+
+
 class FlyClient:
+    """flyctl for one run. Observe once, then act: a read-only query (`fly status`, `releases`,
+    `secrets list`...) is asked once and its answer reused, until any changing command runs."""
+
     def __init__(self, settings: Settings, executor: Executor) -> None:
         self.settings = settings
         self.executor = executor
+        self._cache: dict[tuple[str, ...], Result] = {}
+        self._generation = 0  # bumped around every changing command: a read that overlapped one is not kept
+        self._cache_lock = threading.Lock()
+
+    def forget(self) -> None:
+        """Drop every cached answer (something outside this client may have changed the account)."""
+        with self._cache_lock:
+            self._cache.clear()
+            self._generation += 1
+
+    @staticmethod
+    def _cache_key(cmd: Command) -> tuple[str, ...] | None:
+        if cmd.mutates or cmd.stdin is not None or len(cmd.argv) < 2 or cmd.argv[1] not in _CACHEABLE:
+            return None
+        return (str(cmd.cwd), *cmd.argv)
 
     # --- plumbing -----------------------------------------------------------------------------------
 
@@ -43,8 +67,25 @@ class FlyClient:
         return self.executor.dry_run
 
     def run(self, cmd: Command, *, app: str | None = None, check: bool = True) -> Result:
-        """Run a flyctl command; known failures become UserErrors with fixes."""
-        result = self.executor.run(cmd, check=False)
+        """Run a flyctl command; known failures become UserErrors with fixes. Reads are cached (above)."""
+        key = self._cache_key(cmd)
+        with self._cache_lock:
+            cached = self._cache.get(key) if key else None
+            generation = self._generation
+        if cached is not None:
+            return cached
+        changes = cmd.mutates and not self.dry_run
+        if changes:
+            self.forget()
+        try:
+            result = self.executor.run(cmd, check=False)
+        finally:
+            if changes:
+                self.forget()
+        if key and result.ok:
+            with self._cache_lock:
+                if generation == self._generation:
+                    self._cache[key] = result
         if check and not result.ok:
             raise self.explain(result, app=app)
         return result
@@ -108,7 +149,17 @@ class FlyClient:
         The password is registered with `redact` before anything can print it, errors included.
         """
         cmd = commands.postgres_create(self.settings)
-        result = self.executor.run(cmd, check=False)
+
+        def register_credentials(line: str) -> None:  # streamed: make the password secret before it is shown
+            redact.register(*records.postgres_credentials(line))
+
+        self.forget()
+        self.executor.line_watchers.append(register_credentials)
+        try:
+            result = self.executor.run(cmd, check=False)
+        finally:
+            self.executor.line_watchers.remove(register_credentials)
+            self.forget()
         output = f"{result.stdout}\n{result.stderr}"
         password, url = records.postgres_credentials(output)
         redact.register(password, url)
@@ -189,6 +240,10 @@ class FlyClient:
     def deploy_source(self, version: str, label: str | None = None) -> records.ReleaseJson | None:
         result = self.run(commands.deploy(self.settings, version, image_label=label))
         return records.parse_release_json(result.stdout)
+
+    def destroy_machine(self, machine_id: str, app: str | None = None) -> None:
+        target = app or self.settings.app
+        self.run(commands.machine_destroy(self.settings, machine_id, target), app=target)
 
     def releases(self, app: str | None = None) -> list[Release]:
         target = app or self.settings.app

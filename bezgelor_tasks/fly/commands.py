@@ -27,7 +27,8 @@ FLYCTL_INSTALL = ("install it (https://fly.io/docs/flyctl/install/: `curl -L htt
 
 def _fly(settings: Settings, *args: str, purpose: str, mutates: bool = True, stdin: str | None = None,
          secret_stdin: bool = False, env: Mapping[str, str] | None = None, timeout: float | None = None,
-         retries: int | None = None, public_stdin_names: frozenset[str] = frozenset()) -> Command:
+         retries: int | None = None, public_stdin_names: frozenset[str] = frozenset(),
+         stream: bool = False) -> Command:
     return Command(
         argv=(settings.flyctl, *args),
         purpose=purpose,
@@ -41,6 +42,7 @@ def _fly(settings: Settings, *args: str, purpose: str, mutates: bool = True, std
         public_stdin_names=public_stdin_names,
         tool="flyctl",
         install=FLYCTL_INSTALL,
+        stream=stream,
     )
 
 
@@ -92,7 +94,7 @@ def postgres_create(settings: Settings) -> Command:
                 # Fly's API picks the major otherwise (15-18): a pinned one is a client we can name
                 "--image-ref", flex_image(settings.pg_create_major),
                 *(("--enable-backups",) if settings.pg_vm_memory_mb >= FLY_BACKUPS_MIN_MB else ()),
-                purpose=f"create the Postgres app {settings.db_app}")
+                purpose=f"create the Postgres app {settings.db_app}", stream=True)
 
 
 FLY_BACKUPS_MIN_MB = 512  # barman-cloud backups to Tigris need this much on the Postgres machines
@@ -306,12 +308,14 @@ def deploy(settings: Settings, version: str, *, image: str | None = None, build_
         purpose = f"build and push the image of {version}"
         timeout: float = settings.command_timeout_s
     else:
-        args += ["--strategy", "rolling", "--wait-timeout", f"{wait}s"]
+        # --ha=false: flyctl's default (--ha) gives a process group without machines a second one, and
+        # two machines behind one IPv4 are two separate game worlds.
+        args += ["--strategy", "rolling", "--wait-timeout", f"{wait}s", "--ha=false"]
         purpose = f"roll {target} to the image {image}" if image else f"build and deploy {version}"
         # The command also waits for every machine's checks; leave room for the build on top.
         timeout = max(settings.command_timeout_s, wait + settings.command_timeout_s)
     args.append("--yes")
-    return _fly(settings, *args, purpose=purpose, env={"FLY_EMIT_RELEASE_JSON": "1"}, timeout=timeout)
+    return _fly(settings, *args, purpose=purpose, env={"FLY_EMIT_RELEASE_JSON": "1"}, timeout=timeout, stream=True)
 
 
 def releases(settings: Settings, app: str | None = None) -> Command:
@@ -330,3 +334,20 @@ def ssh_command(settings: Settings, app: str | None, remote_command: str, *, mut
     target = app or settings.app
     return _fly(settings, "ssh", "console", "-a", target, "-C", remote_command,
                 purpose=purpose or f"run `{remote_command}` on {target}", mutates=mutates, retries=0)
+
+
+# --- machines and logs ------------------------------------------------------------------------------
+
+def machine_destroy(settings: Settings, machine_id: str, app: str | None = None) -> Command:
+    """Destroy one machine (`--force`: it is running). The way back to one game world."""
+    target = app or settings.app
+    return _fly(settings, "machine", "destroy", machine_id, "--force", "-a", target,
+                purpose=f"destroy the extra machine {machine_id} of {target}")
+
+
+def logs(settings: Settings, app: str | None = None, machine: str | None = None) -> Command:
+    """The buffered recent log lines (`--no-tail`: return instead of following). flyctl has no --since."""
+    target = app or settings.app
+    extra = ("--machine", machine) if machine else ()
+    return _fly(settings, "logs", "--no-tail", "-a", target, *extra, purpose=f"read the recent logs of {target}",
+                mutates=False, retries=0)

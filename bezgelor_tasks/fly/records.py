@@ -146,6 +146,8 @@ class Release:
     created_at: str
     stable: bool
     description: str
+    user: str = ""  # who made it (User.Email)
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,14 @@ class Machine:
     image_ref: str
     release_version: int | None
     checks: tuple[Check, ...]
+    created_at: str = ""
+    process_group: str = ""
+    standby_for: tuple[str, ...] = ()  # a standby machine (config.standbys) starts only when these fail
+
+    @property
+    def checks_passing(self) -> bool:
+        """Every check passes (a machine without checks counts as passing: nothing says otherwise)."""
+        return all(c.passing for c in self.checks)
 
 
 @dataclass(frozen=True)
@@ -225,6 +235,8 @@ class MigrationStatus:
 def parse_version(text: str) -> Version:
     cmd = "fly version --json"
     d = _obj(load_json(text, cmd), cmd)
+    if not _str(d, "version"):
+        raise _not_expected(cmd, text, "JSON without a Version")
     return Version(_str(d, "version"))
 
 
@@ -261,7 +273,9 @@ def parse_secrets(text: str) -> list[Secret]:
 def _release(d: dict[str, Any]) -> Release:
     return Release(version=_int(d, "version"), status=_str(d, "status"),
                    image_ref=_str(d, "imageref", "image_ref"), created_at=_str(d, "createdat", "created_at"),
-                   stable=bool(d.get("stable")), description=_str(d, "description", "reason"))
+                   stable=bool(d.get("stable")), description=_str(d, "description", "reason"),
+                   user=_str(who, "email", "name") if isinstance(who := d.get("user"), dict) else str(who or ""),
+                   reason=_str(d, "reason"))
 
 
 def parse_releases(text: str) -> list[Release]:
@@ -288,9 +302,13 @@ def _machine(d: dict[str, Any]) -> Machine:
     metadata = metadata if isinstance(metadata, dict) else {}
     checks = tuple(Check(name=_str(c, "name"), status=_str(c, "status"), output=_str(c, "output"))
                    for c in (d.get("checks") or []) if isinstance(c, dict))
+    standbys = config.get("standbys")
     return Machine(id=_str(d, "id"), state=_str(d, "state"), region=_str(d, "region"),
                    image_ref=image_ref_text(d.get("image_ref", d.get("imageref"))),
-                   release_version=_int(metadata, "fly_release_version"), checks=checks)
+                   release_version=_int(metadata, "fly_release_version"), checks=checks,
+                   created_at=_str(d, "created_at", "createdat"),
+                   process_group=_str(metadata, "fly_process_group"),
+                   standby_for=tuple(str(x) for x in standbys) if isinstance(standbys, list) else ())
 
 
 def parse_status(text: str) -> AppStatus:

@@ -1,10 +1,13 @@
 """The Invoke namespace: top-level `init`, `verify`, `demo`, and one collection per area."""
 
+import sys
+
 from invoke import Collection
 
-from bezgelor_tasks.tasks import build, db, deploy, ips, maintenance, plan, release, rollback, secrets
+from bezgelor_tasks.tasks import build, db, deploy, ips, lock, maintenance, plan, release, rollback, secrets
 from bezgelor_tasks.tasks.checkout_tasks import demo, init, verify
 from bezgelor_tasks.tasks.game import announce, players
+from bezgelor_tasks.tasks.ops import audit, logs
 
 namespace = Collection()
 namespace.add_task(init)
@@ -12,7 +15,9 @@ namespace.add_task(verify)
 namespace.add_task(demo)
 namespace.add_task(players)
 namespace.add_task(announce)
-for module in (build, release, db, secrets, ips, rollback, deploy, plan, maintenance):
+namespace.add_task(logs)
+namespace.add_task(audit)
+for module in (build, release, db, secrets, ips, rollback, deploy, plan, maintenance, lock):
     namespace.add_collection(Collection.from_module(module))
 
 
@@ -29,3 +34,21 @@ def including(module_name: str) -> Collection:
         if name not in ns.collections:
             ns.add_collection(collection, name)
     return ns
+
+
+def _quiet_broken_pipe(kind: type[BaseException], value: BaseException, tb: object) -> None:
+    """`inv --list | head`: the reader left while Invoke was printing. Say nothing (as `ls | head` does)
+    and keep Python's final flush from complaining again; any other error is reported as usual."""
+    if issubclass(kind, BrokenPipeError):
+        import os
+
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return
+    _previous_hook(kind, value, tb)  # type: ignore[arg-type]
+
+
+_previous_hook = sys.excepthook
+sys.excepthook = _quiet_broken_pipe

@@ -87,7 +87,41 @@ def user_task(fn: F) -> F:
             print(redact(f"error: {e.paragraph()}"), file=sys.stderr)
             raise Exit(code=e.exit_code) from None
         except KeyboardInterrupt:
-            print("interrupted: stopped, nothing more was started.", file=sys.stderr)
+            from bezgelor_tasks import run as run_mod
+
+            stopped = run_mod.interrupt_all()
+            print("interrupted: stopped" + (f" {stopped} running command(s)" if stopped else "")
+                  + ", nothing more was started.", file=sys.stderr)
+            _exit_now_if_threads_linger(130)
             raise Exit(code=130) from None
+        except BrokenPipeError:  # `inv ... | head`: the reader left; nothing to report to it
+            _quiet_stdout()
+            raise Exit(code=0) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _exit_now_if_threads_linger(code: int) -> None:
+    """After Ctrl-C, a worker thread still inside a network wait (one health poll: up to 5 s) would
+    hold the interpreter's exit; the locks are freed and the journal written by now, so leave at once."""
+    import os
+    import threading
+
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (BrokenPipeError, ValueError, OSError):
+                pass
+        os._exit(code)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so Python's final flush does not raise BrokenPipeError again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

@@ -10,7 +10,8 @@ from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
 
 
-@task(help={"root": ROOT_HELP,
+@task(default=True,  # `inv deploy` runs it (as `kamal deploy` does)
+      help={"root": ROOT_HELP,
             "dry_run": "print the plan with every command's argv; change nothing",
             "json": "print the plan or the result as JSON on stdout",
             "yes": "do not ask before changing anything (CI)",

@@ -11,7 +11,7 @@ from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
 @task(help={"root": ROOT_HELP, "json": "print the releases as JSON"})
 @user_task
 def list(c: Context, root: str | None = None, json: bool = False) -> None:  # noqa: A001 (the task's name)
-    """The app's releases, newest first: version, image, status, date, newest migration, safe to roll back to now."""
+    """The app's releases, newest first: status, health (Fly's and our gate's), newest migration, safe now."""
     from bezgelor_tasks.deploy import rollback as rb
     from bezgelor_tasks.fly.client import FlyClient
 
@@ -28,16 +28,20 @@ def list(c: Context, root: str | None = None, json: bool = False) -> None:  # no
         return
     sess.ui.info(f"database: newest applied migration {database.current or 'none'}" if database.applied is not None
                  else f"database: migrations unreadable ({database.error})")
-    sess.ui.line(f"  {'release':<8} {'status':<11} {'date':<22} {'newest migration':<17} {'safe now':<30} "
-                 "image  (git version)")
+    sess.ui.line(f"  {'release':<8} {'status':<11} {'date':<22} {'health':<30} {'newest migration':<17} "
+                 f"{'safe now':<30} image  (git version)")
     for row in rows:
-        mark = "*" if row["current"] else " "
+        mark = "*" if row["current"] else ("+" if row["offered"] else " ")
         newest = row["newest_migration"] or ("none" if row["migrations_recorded"] else "?")
-        sess.ui.line(f"{mark} v{row['version']!s:<7} {row['status']:<11} {row['created_at']:<22} {newest:<17} "
-                     f"{row['safe_now']:<30} {row['image_ref']}  {row['git_version'] or ''}".rstrip())
+        sess.ui.line(f"{mark} v{row['version']!s:<7} {row['status']:<11} {row['created_at']:<22} "
+                     f"{row['health'][:30]:<30} {newest:<17} {row['safe_now']:<30} {row['image_ref']}  "
+                     f"{row['git_version'] or ''}".rstrip())
+    offered = [f"v{r['version']}" for r in rows if r["offered"]]
+    sess.ui.line(f"  * what the machines run; + offered as a rollback target (healthy): {', '.join(offered) or 'none'}")
 
 
-@task(help={"root": ROOT_HELP, "version": "the release to go back to (default: the previous good one)",
+@task(default=True,  # `inv rollback` runs it
+      help={"root": ROOT_HELP, "version": "the release to go back to (default: the previous good one)",
             "yes": "do not ask", "json": "print the result as JSON",
             "force": "roll back even when the database is ahead of the release's code or its migrations are "
                      "unknown (you accept that the old code runs on a schema it may not know)"})

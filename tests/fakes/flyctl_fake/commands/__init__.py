@@ -43,6 +43,10 @@ ROUTES = {
     "status": ("deploy", "status"),
     "image show": ("deploy", "image_show"),
     "scale memory": ("deploy", "scale_memory"),
+    "scale count": ("deploy", "scale_count"),
+    "machine list": ("deploy", "machine_list"),
+    "machine destroy": ("deploy", "machine_destroy"),
+    "logs": ("deploy", "logs"),
     "ssh console": ("ssh", "ssh_console"),
     "proxy": ("proxy", "proxy"),
 }

@@ -50,7 +50,7 @@ def new_app(state: State, name: str, org: str, kind: str = "app") -> dict[str, A
     return app
 
 
-def new_machine(app: dict[str, Any], region: str) -> dict[str, Any]:
+def new_machine(app: dict[str, Any], region: str, group: str = "app") -> dict[str, Any]:
     machine = {
         "id": hex_id(14),
         "name": f"{app['name']}-{hex_id(6)}",
@@ -61,7 +61,7 @@ def new_machine(app: dict[str, Any], region: str) -> dict[str, Any]:
         "checks": [],
         "created_at": now_iso(),
         "updated_at": now_iso(),
-        "process_group": "app",
+        "process_group": group,
     }
     app["machines"].append(machine)
     return machine

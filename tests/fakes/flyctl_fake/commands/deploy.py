@@ -82,6 +82,19 @@ def apply_migrations(app: dict[str, Any], image: dict[str, Any]) -> list[dict[st
     return new
 
 
+BOOT_LOG = ("Running BezgelorPortalWeb.Endpoint with Bandit at :::4000 (http)",
+            "[auth] listening on port 6600", "[realm] listening on port 23115", "[world] listening on port 24000")
+
+
+def log_boot(app: dict[str, Any], machine: dict[str, Any], image: dict[str, Any]) -> None:
+    """What the machine prints when it boots an image: `fly logs` shows it (the newest 100 lines)."""
+    lines = app.setdefault("logs", [])
+    for message in BOOT_LOG:
+        lines.append({"timestamp": now_iso(), "instance": machine["id"], "region": machine["region"],
+                      "level": "info", "message": f"{message} ({image['label']})"})
+    del lines[:-100]
+
+
 def set_machine_image(machine: dict[str, Any], image: dict[str, Any], version: int) -> None:
     status, output = CHECK_BY_BEHAVIOR.get(image["behavior"], CHECK_BY_BEHAVIOR["down"])
     machine.update({"image": image["ref"], "image_digest": image["digest"], "release_version": version,
@@ -109,6 +122,51 @@ def deploy(ctx: Ctx) -> int:
         return roll_out(ctx, state, app, image)
 
 
+def fly_toml_text(ctx: Ctx) -> str:
+    try:
+        with open(ctx.config_path(), encoding="utf-8") as fh:
+            return fh.read()
+    except OSError:
+        return ""
+
+
+def process_groups(text: str) -> list[str]:
+    """The process groups of fly.toml: the keys of `[processes]`, else the one default group "app"."""
+    m = re.search(r"^\s*\[processes\]\s*$(.*?)(?=^\s*\[|\Z)", text, re.M | re.S)
+    names = re.findall(r"^\s*([A-Za-z0-9_-]+)\s*=", m.group(1), re.M) if m else []
+    return names or ["app"]
+
+
+def launch_missing_groups(ctx: Ctx, app: dict[str, Any]) -> None:
+    """Like flyctl's deployMachinesApp: a group without machines gets one, plus - unless `--ha=false`
+    (the flag defaults to true) - a spare: a second machine when the group has services, a standby
+    when it has none; a group with mounts gets only one (internal/command/deploy/machines_deploymachinesapp.go).
+    This fake treats every group as having fly.toml's services and mounts."""
+    text = fly_toml_text(ctx)
+    region = ctx.fly_toml_value("primary_region") or ctx.env.get("FLY_REGION") or "iad"
+    has_services = bool(re.search(r"^\s*\[\[?(services|http_service)\]?\]\s*$", text, re.M))
+    has_mounts = bool(re.search(r"^\s*\[\[?mounts\]?\]\s*$", text, re.M))
+    ha = "ha" not in ctx.flags or ctx.on("ha")
+    launched = 0
+    for group in process_groups(text):
+        if any(m.get("process_group", "app") == group for m in app["machines"]):
+            continue
+        ctx.say(f"No machines in group {group}, launching a new machine")
+        launched += 1
+        first = new_machine(app, region, group)
+        if not ha or has_mounts:
+            continue
+        if has_services:
+            ctx.say("Creating a second machine for high availability and zero downtime deployments.")
+            ctx.say('To disable this, set "min_machines_running = 0" in your fly.toml.')
+            new_machine(app, region, group)
+        else:
+            ctx.say(f"Creating a standby machine for {first['id']}")
+            new_machine(app, region, group)["standbys"] = [first["id"]]
+    if launched:
+        ctx.note("Finished launching new machines")
+
+
 def roll_out(ctx: Ctx, state: State, app: dict[str, Any], image: dict[str, Any]) -> int:
     name = app["name"]
     version = max((r["version"] for r in app["releases"]), default=0) + 1
@@ -131,8 +189,7 @@ def roll_out(ctx: Ctx, state: State, app: dict[str, Any], image: dict[str, Any])
     if not app["ips"]:  # the first deploy of an app with services gets a shared IPv4 and an IPv6
         add_ip(app, "v6", public_v6(app))
         add_ip(app, "shared_v4", ctx.env.get("FAKE_FLY_SHARED_IPV4", SHARED_V4_DEFAULT))
-    if not app["machines"]:
-        new_machine(app, ctx.fly_toml_value("primary_region") or ctx.env.get("FLY_REGION") or "iad")
+    launch_missing_groups(ctx, app)
 
     strategy = release["strategy"]
     wait = not ctx.on("detach") and strategy != "immediate"
@@ -145,6 +202,7 @@ def roll_out(ctx: Ctx, state: State, app: dict[str, Any], image: dict[str, Any])
     else:
         for machine in app["machines"]:
             set_machine_image(machine, image, version)
+            log_boot(app, machine, image)
             app["current_release"] = version
             app["status"] = "deployed"
             deploy_staged(app)
@@ -206,6 +264,7 @@ def machine_json(m: dict[str, Any], app: dict[str, Any]) -> dict[str, Any]:
                          "fly_process_group": m.get("process_group", "app")},
             "guest": {"cpu_kind": app["vm"]["cpu_kind"], "cpus": app["vm"]["cpus"],
                       "memory_mb": app["vm"]["memory_mb"]},
+            **({"standbys": m["standbys"]} if m.get("standbys") else {}),
         },
         "checks": m["checks"],
     }
@@ -259,4 +318,74 @@ def scale_memory(ctx: Ctx) -> int:
         for m in app["machines"]:
             m["updated_at"] = now_iso()
     ctx.say(f"Scaled VM memory to {mb} MB" if mb < 1024 else f"Scaled VM memory to {mb / 1024:g} GB")
+    return 0
+
+
+def machine_list(ctx: Ctx) -> int:
+    app = get_app(ctx.read(), ctx.app_name())
+    items = [machine_json(m, app) for m in app["machines"]]
+    if ctx.json:
+        ctx.emit_json(items)
+    elif ctx.on("quiet"):
+        ctx.out.write("".join(f"{m['id']}\n" for m in items))
+    else:
+        ctx.out.write(table([[m["id"], m["name"], m["state"], m["region"]] for m in items],
+                            ["ID", "NAME", "STATE", "REGION"]))
+    return 0
+
+
+def machine_destroy(ctx: Ctx) -> int:
+    """`fly machine destroy ID... [--force]`: a started machine needs --force, as in flyctl."""
+    if not ctx.pos:
+        raise FlyError("a machine ID must be provided (or use --select)")
+    with ctx.tx() as state:
+        app = get_app(state, ctx.app_name())
+        by_id = {m["id"]: m for m in app["machines"]}
+        for mid in ctx.pos:
+            machine = by_id.get(mid)
+            if machine is None:
+                raise FlyError(f"could not retrieve machine {mid}: machine not found")
+            if machine["state"] not in ("stopped", "suspended", "created") and not ctx.on("force"):
+                raise FlyError(f"machine {mid} is in a {machine['state']} state and cannot be destroyed "
+                               "since it is not stopped, either stop first or use --force flag")
+            app["machines"] = [m for m in app["machines"] if m["id"] != mid]
+            ctx.say(f"machine {mid} was found and is currently in {machine['state']} state, attempting to destroy...")
+            ctx.say(f"{mid} has been destroyed")
+    return 0
+
+
+def scale_count(ctx: Ctx) -> int:
+    """`fly scale count N [--yes]` for the default group: drops the newest machines first."""
+    try:
+        wanted = int(ctx.pos[0])
+    except ValueError as e:
+        raise FlyError(f"invalid count {ctx.pos[0]!r}") from e
+    with ctx.tx() as state:
+        app = get_app(state, ctx.app_name())
+        group = ctx.flag("process-group") or "app"
+        mine = [m for m in app["machines"] if m.get("process_group", "app") == group]
+        if wanted > len(mine):
+            raise FlyError("the fake flyctl only scales down")
+        if len(mine) != wanted and not ctx.on("yes"):
+            raise FlyError("yes flag must be specified when not running interactively")
+        drop = {m["id"] for m in mine[wanted:]}  # app["machines"] is in creation order
+        app["machines"] = [m for m in app["machines"] if m["id"] not in drop]
+        for mid in sorted(drop):
+            ctx.say(f"Destroying machine {mid}")
+    return 0
+
+
+def logs(ctx: Ctx) -> int:
+    """`fly logs --no-tail`: the buffered lines the fake wrote for the app (`app["logs"]`)."""
+    app = get_app(ctx.read(), ctx.app_name())
+    if not ctx.on("no-tail"):
+        raise FlyError("the fake flyctl only emulates `fly logs --no-tail`")
+    machine = ctx.flag("machine")
+    for line in app.get("logs", []):
+        if machine and line.get("instance") != machine:
+            continue
+        if ctx.json:
+            ctx.say(json.dumps(line))
+        else:
+            ctx.say(f"{line['timestamp']} app[{line['instance']}] {line['region']} [{line['level']}] {line['message']}")
     return 0
