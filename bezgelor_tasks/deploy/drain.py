@@ -32,7 +32,7 @@ from bezgelor_tasks.game import countdown as cd
 from bezgelor_tasks.game import rpc
 from bezgelor_tasks.game.portal import DisconnectCheck, Portal, PortalUnavailable, ask, confirm_disconnect
 from bezgelor_tasks.pipeline import Pipeline, Status, Step, done, todo
-from bezgelor_tasks.run import Command
+from bezgelor_tasks.run import Command, cleanup_after_interrupt
 
 FACT = "drain"
 
@@ -222,7 +222,8 @@ def maintenance_ends(ctx: DeployContext, deployed: Callable[[], bool]) -> Iterat
     finally:
         if st.maintenance_on:
             live = deployed() and not ending.rolled_back
-            _end_maintenance(ctx, st, live=live, why=ending.why or "the deploy did not finish")
+            with cleanup_after_interrupt():  # these calls must run after Ctrl-C too
+                _end_maintenance(ctx, st, live=live, why=ending.why or "the deploy did not finish")
 
 
 def _end_maintenance(ctx: DeployContext, st: DrainState, *, live: bool, why: str) -> None:

@@ -22,7 +22,7 @@ def require_checkout(settings: Settings) -> None:
     root = settings.root
     if not root.is_dir():
         what = "is not a folder" if root.exists() else "does not exist"
-        raise UserError(f"The checkout {root} {what}, so there is nothing to deploy (nothing was created).",
+        raise UserError(f"The checkout {root} {what}, so there is nothing to work on (nothing was created).",
                         fix="pass --root with the path of your Bezgelor checkout (the folder with its mix.exs), "
                             "or set BEZGELOR_ROOT.")
 

@@ -37,7 +37,7 @@ def including(module_name: str) -> Collection:
 
 
 def _quiet_broken_pipe(kind: type[BaseException], value: BaseException, tb: object) -> None:
-    """`inv --list | head`: the reader left while Invoke was printing. Say nothing (as `ls | head` does)
+    """`inv --list` piped into head: the reader left while Invoke was printing. Say nothing (as `ls | head` does)
     and keep Python's final flush from complaining again; any other error is reported as usual."""
     if issubclass(kind, BrokenPipeError):
         import os

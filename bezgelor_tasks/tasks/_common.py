@@ -46,16 +46,21 @@ class Session:
 
 
 def session(root: str | None = None, *, dry_run: bool = False, json_mode: bool = False,
-            echo: bool = True, validate: bool = True) -> Session:
+            echo: bool = True, validate: bool = True, new_root: bool = False) -> Session:
     """Settings (validated: a bad value stops the task before it writes anything), UI and executor.
 
-    `validate` is accepted for older callers and ignored: every task validates its settings.
+    The checkout must exist (a mistyped --root is an error, never a folder we create), unless `new_root`
+    (the demo makes its own). `validate` is accepted for older callers and ignored: every task validates.
     """
     from bezgelor_tasks import settings as settings_mod
     from bezgelor_tasks.run import Executor
     from bezgelor_tasks.ui import UI
 
     s = settings_mod.load_checked(root)
+    if not new_root:
+        from bezgelor_tasks.deploy.state import require_checkout
+
+        require_checkout(s)
     ui = UI(json_mode=json_mode)
     ex = Executor(ui=ui, dry_run=dry_run, echo=echo, default_timeout=s.command_timeout_s)
     return Session(s, ui, ex, dry_run, json_mode)

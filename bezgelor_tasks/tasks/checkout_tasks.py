@@ -119,7 +119,7 @@ def demo(c: Context, dest: str = "demo-checkout") -> None:
     from bezgelor_tasks.checkout.discover import Checkout
 
     target = Path(dest).resolve()
-    s = session(str(target))
+    s = session(str(target), new_root=True)
     ui = s.ui
     _copy_example(target, ui, s)
     s = session(str(target))

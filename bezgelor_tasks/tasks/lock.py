@@ -7,10 +7,7 @@ from typing import Any
 
 from invoke import Context, task
 
-from bezgelor_tasks.deploy.fly_lock import FlyLock
 from bezgelor_tasks.errors import UserError
-from bezgelor_tasks.fly.client import FlyClient
-from bezgelor_tasks.lock import DeployLock, human_age
 from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
 
 
@@ -18,6 +15,10 @@ from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
 @user_task
 def status(c: Context, root: str | None = None, json: bool = False) -> None:
     """Who holds the deploy lock: on Fly (seen by every deployer) and in this checkout."""
+    from bezgelor_tasks.deploy.fly_lock import FlyLock
+    from bezgelor_tasks.fly.client import FlyClient
+    from bezgelor_tasks.lock import DeployLock, human_age
+
     sess = session(root, json_mode=json, echo=not json)
     s = sess.settings
     shared = FlyLock(FlyClient(s, sess.executor), s.app)
@@ -47,6 +48,10 @@ def status(c: Context, root: str | None = None, json: bool = False) -> None:
 @user_task
 def release(c: Context, root: str | None = None, yes: bool = False) -> None:
     """Free the deploy lock (a deploy that died holding it): on Fly and in this checkout."""
+    from bezgelor_tasks.deploy.fly_lock import FlyLock
+    from bezgelor_tasks.fly.client import FlyClient
+    from bezgelor_tasks.lock import DeployLock
+
     sess = session(root)
     s = sess.settings
     shared = FlyLock(FlyClient(s, sess.executor), s.app)

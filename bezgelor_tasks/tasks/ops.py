@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from invoke import Context, task
 
-from bezgelor_tasks.deploy import ops
-from bezgelor_tasks.fly.client import FlyClient
 from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
 
 
@@ -18,6 +16,9 @@ from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
 def logs(c: Context, root: str | None = None, service: str | None = None, since: str | None = None,
          machine: str | None = None, json: bool = False) -> None:
     """The app's recent log lines (`fly logs --no-tail`), filtered by game service and age."""
+    from bezgelor_tasks.deploy import ops
+    from bezgelor_tasks.fly.client import FlyClient
+
     sess = session(root, json_mode=json, echo=not json)
     s = sess.settings
     cutoff = ops.since_cutoff(since)
@@ -38,6 +39,9 @@ def logs(c: Context, root: str | None = None, service: str | None = None, since:
 @user_task
 def audit(c: Context, root: str | None = None, json: bool = False) -> None:
     """What was deployed, rolled back and backed up, by whom and when: this checkout's journal and Fly's releases."""
+    from bezgelor_tasks.deploy import ops
+    from bezgelor_tasks.fly.client import FlyClient
+
     sess = session(root, json_mode=json, echo=not json)
     s = sess.settings
     events = ops.audit_events(s, FlyClient(s, sess.executor))
