@@ -12,7 +12,7 @@ Versions are Ecto's migration timestamps (digits, e.g. "20240101000000"), compar
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -219,12 +219,44 @@ class ReleaseMigrations:
 class MigrationRecords:
     by_release: dict[int, ReleaseMigrations] = field(default_factory=dict)
     by_image: dict[str, ReleaseMigrations] = field(default_factory=dict)
+    # When the journal (a cache: a fresh CI runner has none) has no record: derive one from git.
+    from_git: Callable[[int | None, str], ReleaseMigrations | None] | None = None
 
     def find(self, release_version: int | None, image_ref: str) -> ReleaseMigrations | None:
-        """The record of a release: by its Fly version, else by its image (same image, same code)."""
+        """The record of a release: by its Fly version, else by its image (same image, same code), else
+        from the git version its image is tagged with (see `record_from_git`)."""
         if release_version is not None and release_version in self.by_release:
             return self.by_release[release_version]
-        return self.by_image.get(image_ref) if image_ref else None
+        found = self.by_image.get(image_ref) if image_ref else None
+        if found is None and self.from_git is not None and image_ref:
+            found = self.from_git(release_version, image_ref)
+            if found is not None:
+                self.by_image[image_ref] = found
+        return found
+
+
+def image_git_version(image_ref: str) -> str | None:
+    """The git version an image was built from: deploy.full tags images with `git describe` (context.image_label);
+    a dirty tree's tag carries a timestamp and names no commit, and a digest-only ref has no tag."""
+    name = image_ref.split("@", 1)[0]
+    tag = name.rpartition(":")[2] if ":" in name.rpartition("/")[2] else ""
+    if not tag or re.search(r"-dirty(-\d{14})?$", tag):
+        return None
+    return tag
+
+
+def record_from_git(settings: Settings, executor: Executor, release_version: int | None,
+                    image_ref: str) -> ReleaseMigrations | None:
+    """A release's migrations from the migrations folder at its image's git version in the checkout's history
+    (None when the tag names no commit this checkout has)."""
+    version = image_git_version(image_ref)
+    if version is None:
+        return None
+    try:
+        versions = code_migrations_at(settings, executor, version)
+    except UserError:
+        return None
+    return ReleaseMigrations(tuple(versions), image_ref, release_version, version, "git")
 
 
 def _release_number(value: Any) -> int | None:

@@ -5,6 +5,7 @@ and `--force` goes ahead with the risk stated in the summary and the journal."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -141,8 +142,11 @@ def test_a_release_without_a_migration_record_is_refused_without_force(
         deployable_checkout: Path, fake_fly, game_servers) -> None:  # noqa: ANN001, F811
     root = deployable_checkout
     deploy(root)
-    # v1 was deployed from elsewhere (CI, another laptop): this checkout's journal knows nothing of it.
+    # v1 was deployed from elsewhere, from code this checkout never had: its journal knows nothing of it,
+    # and git cannot say what v1's image holds (its tag names no commit here). With the tag, git would tell:
+    # tests/test_ci_runner_story.py.
     (root / ".bezgelor" / "journal.jsonl").unlink()
+    subprocess.run(["git", "tag", "-d", "v0.1.0"], cwd=root, check=True, capture_output=True)
     commit_all(root, "second", tag="v0.2.0")
     deploy(root)
     assert listed(root)[1]["safe_now"] == "unknown: no record"

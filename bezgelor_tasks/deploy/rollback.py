@@ -37,7 +37,7 @@ from bezgelor_tasks.health import HealthReport, health_gate
 from bezgelor_tasks.journal import Journal, deploys_by_version, read_entries
 from bezgelor_tasks.lock import DeployLock
 from bezgelor_tasks.migrations import Safety
-from bezgelor_tasks.run import cleanup_after_interrupt
+from bezgelor_tasks.run import Executor, cleanup_after_interrupt
 from bezgelor_tasks.settings import Settings
 from bezgelor_tasks.ui import UI
 
@@ -175,8 +175,13 @@ class MigrationCheck:
 
 
 def migration_records(settings: Settings, journal: Journal | None = None) -> migrations.MigrationRecords:
+    """Which migrations each release's code holds: the journal's records (a cache), else the migrations folder
+    at the git version the release's image is tagged with (so a fresh CI runner knows them too)."""
     entries = journal.entries() if journal is not None else read_entries(settings.state_dir / "journal.jsonl")
-    return migrations.read_records(entries, settings.app)
+    records = migrations.read_records(entries, settings.app)
+    quiet = Executor(echo=False)
+    records.from_git = lambda version, image_ref: migrations.record_from_git(settings, quiet, version, image_ref)
+    return records
 
 
 def check_migrations(settings: Settings, target: Release, records: migrations.MigrationRecords,
