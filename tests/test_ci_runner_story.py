@@ -17,21 +17,12 @@ from pathlib import Path
 import pytest
 
 from tests.support.deployrun import commit_all, deployable_checkout, inv  # noqa: F401 (fixture)
+# The fixture's newest migration (A) and the one v0.2.0 adds (B), as in the rollback stories.
+from tests.test_rollback_migrations import GUILDS_MIGRATION as GUILDS
+from tests.test_rollback_migrations import MIGRATIONS, A, B
 
 pytestmark = [pytest.mark.postgres, pytest.mark.elixir]
 APP, DB = "bezgelor", "bezgelor-db"
-MIGRATIONS = Path("apps/bezgelor_db/priv/repo/migrations")
-A, B = "20240302093000", "20240410120000"   # the fixture's newest migration; the one v0.2.0 adds
-GUILDS = """defmodule BezgelorDb.Repo.Migrations.CreateGuilds do
-  use Ecto.Migration
-
-  def change do
-    create table(:guilds) do
-      add :name, :string, null: false
-    end
-  end
-end
-"""
 
 
 def runner(origin: Path, tmp_path: Path, name: str, tag: str) -> Path:
