@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.deployrun import commit_all, deployable_checkout, inv  # noqa: F401 (fixture)
+
 # The fixture's newest migration (A) and the one v0.2.0 adds (B), as in the rollback stories.
 from tests.test_rollback_migrations import GUILDS_MIGRATION as GUILDS
 from tests.test_rollback_migrations import MIGRATIONS, A, B
