@@ -47,6 +47,9 @@ class FlyClient:
         self._cache: dict[tuple[str, ...], Result] = {}
         self._generation = 0  # bumped around every changing command: a read that overlapped one is not kept
         self._cache_lock = threading.Lock()
+        # A changing command run through the same executor but not through this client (a Managed Postgres
+        # attach, a restore plan) changes the account too: forget what was read before it.
+        executor.observers.append(lambda cmd, result: self.forget() if cmd.mutates and not result.dry_run else None)
 
     def forget(self) -> None:
         """Drop every cached answer (something outside this client may have changed the account)."""
