@@ -99,6 +99,14 @@ class Judge:
             self._cache[key] = answer
             return answer
 
+    def warm(self) -> None:
+        """Start the Elixir process now, without waiting for it: its VM boots while Python does other work
+        (a run that asks nothing pays only for the start). Quiet when Elixir is absent."""
+        with self._lock:
+            if available() and (self._conversation is None or not self._conversation.alive):
+                self._conversation = self._start()
+                self._environ = hash(frozenset(os.environ.items()))
+
     def close(self) -> None:
         with self._lock:
             if self._conversation is not None:

@@ -102,22 +102,33 @@ def _actionable(fix: str, file: str) -> str:
     return f"{fix} (in {file})"
 
 
+# Checks that ask only Python run first, so the Elixir judge (started by `warm()` when the run began) boots
+# meanwhile; findings are still listed in CHECKS order.
+_ASKS_ELIXIR = ("elixir_syntax", "mixexs", "config", "prodexs", "runtime", "dockerfile")
+
+
 def verify(co: Checkout) -> Report:
+    from bezgelor_tasks import elixir
+
+    elixir.judge().warm()
     ctx = CheckContext(co)
     ignores = read_ignores(co)
-    findings: list[Finding] = []
+    shown_at = {name: i for i, (name, _) in enumerate(CHECKS)}
+    order = sorted(CHECKS, key=lambda c: (c[0] in _ASKS_ELIXIR, shown_at[c[0]]))
+    found: list[tuple[int, Finding]] = []
     ignored: list[tuple[Finding, Ignore]] = []
-    for name, fn in CHECKS:
+    for name, fn in order:
         for f in fn(ctx):
-            found = Finding(f.severity, f.file, f.line, f.message, _actionable(f.fix, f.file), name,
-                            f.id or default_id(name, f.message))
-            rule = next((i for i in ignores if i.covers(found)), None)
+            finding = Finding(f.severity, f.file, f.line, f.message, _actionable(f.fix, f.file), name,
+                              f.id or default_id(name, f.message))
+            rule = next((i for i in ignores if i.covers(finding)), None)
             if rule is None:
-                findings.append(found)
+                found.append((shown_at[name], finding))
             else:
-                ignored.append((found, rule))
-    order = {s: i for i, s in enumerate(SEVERITIES)}
-    findings.sort(key=lambda f: order[f.severity])  # stable: areas keep their order within a severity
+                ignored.append((finding, rule))
+    rank = {s: i for i, s in enumerate(SEVERITIES)}
+    # stable: by severity, then areas in CHECKS order, then each area's own order
+    findings = [f for _, f in sorted(found, key=lambda x: (rank[x[1].severity], x[0]))]
     return Report(findings, ctx.skipped, ignored)
 
 

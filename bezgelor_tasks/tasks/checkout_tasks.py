@@ -33,6 +33,9 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "bezgelor
 def init(c: Context, root: str | None = None, check: bool = False, dry_run: bool = False, yes: bool = False,
          force: bool = False, json: bool = False, skip_syntax_check: bool = False) -> None:
     """Apply the deployment plan to a Bezgelor checkout (idempotent; --check for CI)."""
+    from bezgelor_tasks import elixir
+
+    elixir.judge().warm()  # Elixir boots while Python reads the settings and the checkout
     from bezgelor_tasks.checkout import plan
     from bezgelor_tasks.checkout.discover import Checkout
 
@@ -82,6 +85,9 @@ def verify_checkout(s: Session) -> Report:
 @user_task
 def verify(c: Context, root: str | None = None, json: bool = False, strict: bool = False) -> None:
     """Check a checkout's deployment config offline; exit 1 on errors."""
+    from bezgelor_tasks import elixir
+
+    elixir.judge().warm()  # Elixir boots while Python reads the settings and the checkout
     s = session(root, json_mode=json)
     report = verify_checkout(s)
     print_report(report, s.ui)
