@@ -6,7 +6,8 @@
 - the `drain` step (after build and secrets, before backup and deploy): at zero players go on; else
   maintenance on, countdown, poll, go on at zero or at the deadline. The backup that follows is then
   taken with nobody playing.
-- `interruptible()`: Ctrl-C sets the drain's cancel event, so the countdown stops within one call.
+- Ctrl-C: the pipeline sets the executor's STOP (run.interrupt_all), which the countdown waits on,
+  so it stops within one call.
 - `maintenance_ends()`: whatever happens afterwards, maintenance mode does not stay on. If the new
   release is not live (failure, rollback, Ctrl-C), it is turned off and the cancellation announced;
   if it is, the new release booted with it off anyway (Application env), and it is turned off again
@@ -15,13 +16,10 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from types import FrameType
+from dataclasses import dataclass
 from typing import Any
 
 from bezgelor_tasks.deploy import fly_lock
@@ -32,7 +30,7 @@ from bezgelor_tasks.game import countdown as cd
 from bezgelor_tasks.game import rpc
 from bezgelor_tasks.game.portal import DisconnectCheck, Portal, PortalUnavailable, ask, confirm_disconnect
 from bezgelor_tasks.pipeline import Pipeline, Status, Step, done, todo
-from bezgelor_tasks.run import Command, cleanup_after_interrupt
+from bezgelor_tasks.run import STOP, Command, cleanup_after_interrupt
 
 FACT = "drain"
 
@@ -44,7 +42,6 @@ class DrainState:
     drain_s: float
     reason: str
     yes: bool = False
-    cancel: threading.Event = field(default_factory=threading.Event)
     before: DisconnectCheck | None = None       # the count read before any step ran
     unknown_ok: bool = False                     # going on without a count was allowed (--yes or asked)
     maintenance_on: bool = False                 # we turned it on: it must go off again
@@ -162,7 +159,7 @@ def drain_step(ctx: DeployContext) -> Step:
             st.note = f"{count} online at cut-over, disconnected without a countdown (--drain 0, {went_on})"
             return {"players": count, "summary": st.note}
         result = cd.countdown(portal, ctx.ui, players=count, drain_s=st.drain_s, marks=cd.marks_of(s),
-                              poll_s=s.drain_poll_s, reason=st.reason, cancel=st.cancel,
+                              poll_s=s.drain_poll_s, reason=st.reason, cancel=STOP,
                               on_maintenance=lambda: setattr(st, "maintenance_on", True))
         st.result, st.players_at_cutover = result, result.players_at_cutover
         st.waited_s = time.monotonic() - began
@@ -174,26 +171,6 @@ def drain_step(ctx: DeployContext) -> Step:
                 "or the drain time is up", check, plan, run, after=("build", "secrets"),
                 fix="see the message above; `inv players` shows who is online",
                 bypass="deploy with --drain 0 --yes to restart without waiting")
-
-
-@contextmanager
-def interruptible(ctx: DeployContext) -> Iterator[None]:
-    """Ctrl-C stops a running countdown too (it runs in a worker thread that a signal never reaches)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    st = state_of(ctx)
-    previous = signal.getsignal(signal.SIGINT)
-
-    def on_interrupt(signum: int, frame: FrameType | None) -> None:
-        st.cancel.set()
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, on_interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 @dataclass
@@ -230,7 +207,6 @@ def _end_maintenance(ctx: DeployContext, st: DrainState, *, live: bool, why: str
     portal = Portal(ctx.settings, ctx.executor)
     ui = ctx.ui
     if not live:
-        st.cancel.clear()
         message = cd.cancelled(st.reason, why)
         try:
             portal.set_maintenance(False)

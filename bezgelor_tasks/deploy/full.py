@@ -112,7 +112,7 @@ def deploy_full(sess: Session, *, yes: bool = False, skip_backup: bool = False,
     lock = DeployLock(s.state_dir, s.app)  # this checkout's guard (and the only one before the app exists)
     shared = FlyLock(ctx.fly, s.app)      # the one every deployer sees, kept on Fly
     deployed = lambda: pipe.reports["deploy"].state == "ran"  # noqa: E731 (the new release went out)
-    with lock.held("deploy"), drain_mod.interruptible(ctx), drain_mod.maintenance_ends(ctx, deployed) as ending:
+    with lock.held("deploy"), drain_mod.maintenance_ends(ctx, deployed) as ending:
         try:
             pipe.survey()
             app_exists = pipe.reports["app"].state == "done"
