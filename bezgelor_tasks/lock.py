@@ -13,17 +13,16 @@ from __future__ import annotations
 import getpass
 import json
 import os
-import signal
 import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from bezgelor_tasks.errors import UserError
+from bezgelor_tasks.run import termination_raises
 
 DEFAULT_MAX_AGE_S = 2 * 3600  # longer than any deploy: build + wait + health gate + rollback
 
@@ -151,38 +150,8 @@ class DeployLock:
     def held(self, purpose: str = "deploy") -> Iterator[Holder]:
         """Hold the lock for the block; SIGTERM becomes KeyboardInterrupt so the lock is freed on it too."""
         holder = self.acquire(purpose)
-        with _signals_raise():
+        with termination_raises():
             try:
                 yield holder
             finally:
                 self.release()
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised like Ctrl-C so every `finally` runs."""
-
-
-@contextmanager
-def _signals_raise() -> Iterator[None]:
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def on_term(signum: int, frame: FrameType | None) -> None:
-        raise Terminated(f"signal {signum}")
-
-    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
-    for s in previous:
-        signal.signal(s, on_term)
-    # SIGINT already raises KeyboardInterrupt under Python's default handler; make sure it still does.
-    prev_int = signal.getsignal(signal.SIGINT)
-    if prev_int in (signal.SIG_IGN, signal.SIG_DFL):
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-        signal.signal(signal.SIGINT, prev_int)

@@ -14,7 +14,6 @@ and `bezgelor-tasks --list` must not pay for the library. Import library modules
 from __future__ import annotations
 
 import functools
-import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -66,26 +65,16 @@ def session(root: str | None = None, *, dry_run: bool = False, json_mode: bool =
     return Session(s, ui, ex, dry_run, json_mode)
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
-def _terminate_like_ctrl_c() -> None:
-    """SIGTERM (a CI runner cancelling the job, `kill`) unwinds like Ctrl-C: every `finally` runs, so
-    children are stopped, tunnels closed and temporary files removed. Python's default would exit at once."""
-    if threading.current_thread() is threading.main_thread() and \
-            signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
-        signal.signal(signal.SIGTERM, _on_sigterm)
-
-
 def user_task(fn: F) -> F:
     """Turn UserError (and Ctrl-C) into a clear message and an exit code; keep the signature for Invoke."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        _terminate_like_ctrl_c()
+        from bezgelor_tasks.run import termination_raises
+
         try:
-            return fn(*args, **kwargs)
+            with termination_raises():
+                return fn(*args, **kwargs)
         except UserError as e:
             from bezgelor_tasks.redact import redact
 
@@ -110,7 +99,6 @@ def _exit_now_if_threads_linger(code: int) -> None:
     """After Ctrl-C, a worker thread still inside a network wait (one health poll: up to 5 s) would
     hold the interpreter's exit; the locks are freed and the journal written by now, so leave at once."""
     import os
-    import threading
 
     if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
         for stream in (sys.stdout, sys.stderr):
