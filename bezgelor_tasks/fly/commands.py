@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.run import Command
@@ -195,8 +196,8 @@ def ssh_printenv(settings: Settings, name: str, app: str | None = None) -> Comma
     if not SECRET_NAME_RE.match(name):
         raise UserError(f"{name!r} is not a valid variable name.", fix="use letters, digits and underscores.")
     target = app or settings.app
-    return _fly(settings, "ssh", "console", "-a", target, "-C", f"printenv {name}", mutates=False, retries=0,
-                timeout=120, purpose=f"read {name} as {target}'s machine sees it")
+    return replace(ssh_command(settings, target, f"printenv {name}", mutates=False,
+                               purpose=f"read {name} as {target}'s machine sees it"), timeout=120)
 
 
 def mpg_backup_list(settings: Settings, cluster_id: str) -> Command:
