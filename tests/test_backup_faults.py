@@ -49,19 +49,7 @@ def _pg_dump_pids(marker: str) -> list[int]:
 
 def test_a_pg_dump_killed_mid_backup_leaves_nothing_and_the_next_backup_succeeds(env, pg_server, game_db):
     s, ex, ui, endpoint = env
-    # A partitioned table whose parent we lock exclusively (ONLY the parent): the row counts read the
-    # partitions and pass, pg_dump must lock the parent and waits, so it is certainly running when killed.
-    pg_server.sql("SET ROLE bezgelor; CREATE TABLE events (id int, at date) PARTITION BY RANGE (at);"
-                  "CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');"
-                  "INSERT INTO events VALUES (1, '2026-05-01');", dbname=game_db)
-    locker = subprocess.Popen(
-        [str(pg_server.client.bindir / "psql"), "-X", "-q", "-A", "-t", "-h", str(pg_server.cluster.socket_dir),
-         "-p", str(pg_server.port), "-U", "postgres", "-d", game_db],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert locker.stdin is not None and locker.stdout is not None
-    locker.stdin.write("BEGIN; LOCK TABLE ONLY events IN ACCESS EXCLUSIVE MODE; SELECT 'LOCKED';\n")
-    locker.stdin.flush()
-    assert locker.stdout.readline().strip() == "LOCKED"
+    # pg_dump waits on a locked table (pg_server.dumps_wait), so it is certainly running when killed.
     outcome: dict[str, object] = {}
 
     def run() -> None:
@@ -70,18 +58,15 @@ def test_a_pg_dump_killed_mid_backup_leaves_nothing_and_the_next_backup_succeeds
         except UserError as e:
             outcome["error"] = e
 
-    worker = threading.Thread(target=run)
-    worker.start()
-    try:
+    with pg_server.dumps_wait(game_db, rows=True):
+        worker = threading.Thread(target=run)
+        worker.start()
         pids: list[int] = []
         while not pids and worker.is_alive():
             pids = _pg_dump_pids(str(s.backups_path))
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
         worker.join(60)
-    finally:
-        locker.kill()
-        locker.wait()
     assert pids, f"pg_dump never started: {outcome}"
     assert "killed" in str(outcome.get("error"))
     nothing_passes_as_complete(s.backups_path)

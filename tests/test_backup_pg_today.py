@@ -173,42 +173,29 @@ def _pgpass_files() -> list[Path]:
 def test_a_backup_interrupted_mid_dump_leaves_no_process_and_no_password_file(fake_fly, pg_server, game_db,
                                                                               tmp_path, how):
     fake_fly.add_pg_app("bezgelor-db", proxy_target=f"127.0.0.1:{pg_server.port}")
-    # pg_dump must wait for a lock on the parent of a partitioned table: it is surely mid-dump when we strike
-    pg_server.sql("SET ROLE bezgelor; CREATE TABLE events (id int, at date) PARTITION BY RANGE (at);"
-                  "CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');",
-                  dbname=game_db)
-    locker = subprocess.Popen(
-        [str(pg_server.client.bindir / "psql"), "-X", "-q", "-A", "-t", "-h", str(pg_server.cluster.socket_dir),
-         "-p", str(pg_server.port), "-U", "postgres", "-d", game_db],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert locker.stdin is not None and locker.stdout is not None
-    locker.stdin.write("BEGIN; LOCK TABLE ONLY events IN ACCESS EXCLUSIVE MODE; SELECT 'LOCKED';\n")
-    locker.stdin.flush()
-    assert locker.stdout.readline().strip() == "LOCKED"
     env = {**os.environ, "BEZGELOR_DB_PASSWORD": pg_server.password, "BEZGELOR_DB_NAME": game_db,
            "BEZGELOR_DB_USER": pg_server.user, "BEZGELOR_ROOT": str(tmp_path)}
     before = set(_pgpass_files())
-    proc = subprocess.Popen([sys.executable, "-m", "invoke", "--search-root", str(PROJECT), "db.backup"],
-                            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     marker, out, err = game_db, "", ""
-    try:
-        deadline = time.monotonic() + 60
-        while not _processes(marker)["pg_dump"] and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        running = _processes(marker)
-        assert running["pg_dump"] and running["psql"], f"pg_dump never started: {proc.poll()} {running}"
-        assert _processes(os.environ["FAKE_FLY_HOME"])["proxy"], "the tunnel is open"
-        proc.send_signal(how)
-        out, err = proc.communicate(timeout=30)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and (any(_processes(marker).values()) or
-                                               any(_processes(os.environ["FAKE_FLY_HOME"]).values())):
-            time.sleep(0.1)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        locker.kill()
-        locker.wait()
+    with pg_server.dumps_wait(game_db):   # pg_dump waits on a lock: it is surely mid-dump when we strike
+        proc = subprocess.Popen([sys.executable, "-m", "invoke", "--search-root", str(PROJECT), "db.backup"],
+                                env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while not _processes(marker)["pg_dump"] and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            running = _processes(marker)
+            assert running["pg_dump"] and running["psql"], f"pg_dump never started: {proc.poll()} {running}"
+            assert _processes(os.environ["FAKE_FLY_HOME"])["proxy"], "the tunnel is open"
+            proc.send_signal(how)
+            out, err = proc.communicate(timeout=30)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and (any(_processes(marker).values()) or
+                                                   any(_processes(os.environ["FAKE_FLY_HOME"]).values())):
+                time.sleep(0.1)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
     assert _processes(marker) == {"pg_dump": [], "psql": [], "proxy": []}
     assert _processes(os.environ["FAKE_FLY_HOME"]) == {"pg_dump": [], "psql": [], "proxy": []}
     assert set(_pgpass_files()) <= before, "no file holding the password is left"

@@ -7,7 +7,9 @@ the verify tier uses; `game_db` creates a fresh seeded game-like database per te
 from __future__ import annotations
 
 import secrets
+import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -75,6 +77,28 @@ class PgServer:
             .replace("{items}", str(items))
         self.sql(f"SET ROLE {self.user};\n{seed}", dbname=name)
         return name
+
+    @contextmanager
+    def dumps_wait(self, dbname: str, *, rows: bool = False) -> Iterator[None]:
+        """pg_dump of `dbname` blocks for the block (so it is surely mid-dump when a test strikes): a partitioned
+        table whose parent (ONLY the parent) another session holds locked. Row counts read the partitions and
+        pass; pg_dump must lock the parent and waits."""
+        self.sql("SET ROLE bezgelor; CREATE TABLE events (id int, at date) PARTITION BY RANGE (at);"
+                 "CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');"
+                 + ("INSERT INTO events VALUES (1, '2026-05-01');" if rows else ""), dbname=dbname)
+        locker = subprocess.Popen(
+            [str(self.client.bindir / "psql"), "-X", "-q", "-A", "-t", "-h", str(self.cluster.socket_dir),
+             "-p", str(self.port), "-U", "postgres", "-d", dbname],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            assert locker.stdin is not None and locker.stdout is not None
+            locker.stdin.write("BEGIN; LOCK TABLE ONLY events IN ACCESS EXCLUSIVE MODE; SELECT 'LOCKED';\n")
+            locker.stdin.flush()
+            assert locker.stdout.readline().strip() == "LOCKED"
+            yield
+        finally:
+            locker.kill()
+            locker.wait()
 
     def dump_contents(self, dbname: str) -> str:
         """Every row of every table, ordered, as text: compares contents across databases."""
