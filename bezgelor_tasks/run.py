@@ -144,20 +144,14 @@ def interrupt_all(grace: float = 0.5) -> int:
     STOP.set()
     with _RUNNING_LOCK:
         procs = list(_RUNNING.values())
-    for proc in procs:
+    for proc in procs:  # all at once, so they share one grace period
         try:
-            proc.process.signal(signal.SIGTERM)
+            proc.terminate()
         except (ProcessLookupError, OSError):
             pass
     deadline = time.monotonic() + grace
     for proc in procs:
-        while proc.process.is_alive()[0] and time.monotonic() < deadline:
-            time.sleep(0.02)
-        if proc.process.is_alive()[0]:
-            try:
-                proc.process.signal(signal.SIGKILL)
-            except (ProcessLookupError, OSError):
-                pass
+        _end(proc, max(0.0, deadline - time.monotonic()))
     return len(procs)
 
 
@@ -328,7 +322,8 @@ def _child_options(cmd: Command) -> dict[str, Any]:
 
 
 def _end(proc: Any, grace: float = 2.0) -> None:
-    """Terminate a foreground child we stop waiting for, then kill it if it lingers."""
+    """Terminate a child (an sh RunningCommand) we stop waiting for, then kill it if it lingers after `grace`:
+    the one way this module stops a process (Ctrl-C, a background command's stop, an abandoned wait)."""
     try:
         proc.terminate()
         deadline = time.monotonic() + grace
@@ -381,16 +376,9 @@ class Background:
         return not self._done.is_set()
 
     def stop(self, grace: float = 5.0) -> None:
-        if self._done.is_set():
-            return
-        try:
-            self.proc.terminate()
+        if not self._done.is_set():
+            _end(self.proc, grace)
             self._done.wait(grace)
-            if not self._done.is_set():
-                self.proc.kill()
-                self._done.wait(grace)
-        except (ProcessLookupError, OSError):
-            pass
 
     def __enter__(self) -> Background:
         return self
