@@ -412,27 +412,48 @@ class Sources:
 
 
 def _read_dotenv(path: Path) -> tuple[dict[str, str], dict[str, int], list[str]]:
-    """Values, the line of each key, and the lines python-dotenv cannot parse (named by file and line)."""
+    """Values, the line of each key, and the lines python-dotenv cannot parse (named by file and line).
+
+    Only python-dotenv's public surface is used: `dotenv_values`, and the warning it logs (through the
+    standard `logging` module) for each statement it cannot parse, which carries the line number."""
+    import logging
+
     from dotenv import dotenv_values
-    from dotenv.parser import parse_stream
 
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as e:
         return {}, {}, [f"{path} cannot be read ({e})"]
+
+    unparsed: list[int] = []
+
+    class _Unparsed(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            numbers = [a for a in (record.args or ()) if isinstance(a, int)] if isinstance(record.args, tuple) else []
+            unparsed.extend(numbers[:1] or [0])
+
+    logger = logging.getLogger("dotenv.main")
+    handler, propagate = _Unparsed(level=logging.WARNING), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False  # the user sees our message (without the line's text), not python-dotenv's
+    try:
+        values = {k: v for k, v in dotenv_values(stream=io.StringIO(text)).items() if v is not None}
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+    # The line itself is never shown: a .env may hold a password next to our settings.
+    bad = [f"{path} line {n or '?'} is not a NAME=value line (a comment starts with #; a value with spaces "
+           "or # needs quotes)" for n in unparsed]
     lines: dict[str, int] = {}
-    bad: list[str] = []
-    for binding in parse_stream(io.StringIO(text)):
-        if binding.error:
-            # The line itself is not shown: a .env may hold a password next to our settings.
-            bad.append(f"{path} line {binding.original.line} is not a NAME=value line (a comment starts with #; "
-                       "a value with spaces or # needs quotes)")
-        elif binding.key:
-            lines[binding.key] = binding.original.line
+    for number, line in enumerate(text.splitlines(), 1):
+        if (match := _DOTENV_KEY.match(line)) and match.group(1) in values:
+            lines[match.group(1)] = number  # the last assignment wins, as in python-dotenv
     if bad:
         return {}, lines, bad
-    values = {k: v for k, v in dotenv_values(stream=io.StringIO(text)).items() if v is not None}
     return values, lines, []
+
+
+_DOTENV_KEY = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=")
 
 
 def read_sources(root: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Sources:

@@ -198,7 +198,7 @@ def _add(table: Any, key: str, value: Any, comment: str | None = None) -> None:
         return
     if not isinstance(item, Table):
         item.trivia.indent = anchor[1].trivia.indent
-    _container(table)._insert_after(anchor[0], key, item)
+    table[key] = item  # tomlkit's public API places a plain key before the table's sub-tables
 
 
 def _set(table: Any, key: str, value: Any, comment: str | None = None) -> None:
