@@ -155,10 +155,10 @@ def test_init_json_lists_every_file_with_its_action_and_why(bezgelor_checkout):
     assert all(f["why"] for f in data["files"])
 
 
-def test_init_calls_every_generator_of_the_plan():
-    from bezgelor_tasks.checkout import plan
+def test_init_writes_every_area_that_has_files_to_write():
+    from bezgelor_tasks.areas import registry
 
-    assert len(plan.GENERATORS) == 14 and all(callable(g) for g in plan.GENERATORS)
+    assert sum(a.changes is not None for a in registry()) == 12
 
 
 # --- bad input ------------------------------------------------------------------------------------

@@ -15,55 +15,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bezgelor_tasks import elixir
-from bezgelor_tasks.checkout import (
-    dockerfile,
-    dockerignore,
-    docs,
-    elixir_sources,
-    entrypoints,
-    flytoml,
-    gitignore,
-    mixexs,
-    overlays,
-    prodexs,
-    router,
-    runtime,
-    workflow,
-)
+from bezgelor_tasks.areas import registry
+from bezgelor_tasks.checkout import dockerfile
 from bezgelor_tasks.checkout.discover import Checkout
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.files import FileChange, apply_changes, read_text
 from bezgelor_tasks.ui import UI
 
-Generator = Callable[[Checkout], "FileChange | list[FileChange]"]
-
-# The order files appear in diffs and summaries.
-GENERATORS: tuple[Generator, ...] = (
-    mixexs.mix_exs_change,
-    prodexs.prod_exs_change,
-    runtime.runtime_exs_change,
-    router.router_change,
-    elixir_sources.health_controller_change,
-    elixir_sources.release_module_change,
-    overlays.overlay_changes,
-    dockerfile.dockerfile_change,
-    dockerignore.dockerignore_change,
-    flytoml.fly_toml_change,
-    docs.docs_changes,
-    workflow.workflow_change,
-    entrypoints.entry_point_changes,
-    gitignore.gitignore_change,
-)
-
 # Files the user owns that init patches: they must parse before we touch them.
 USER_ELIXIR_FILES = ("mix.exs", "config/prod.exs", "config/runtime.exs")
 
 def init_changes(co: Checkout) -> list[FileChange]:
-    """Every FileChange init would make, in GENERATORS order (unchanged files included)."""
+    """Every FileChange init would make, in the areas' order (unchanged files included)."""
     changes: list[FileChange] = []
-    for generate in GENERATORS:
-        result = generate(co)
-        changes.extend(result if isinstance(result, list) else [result])
+    for area in registry():
+        if area.changes is not None:
+            result = area.changes(co)
+            changes.extend(result if isinstance(result, list) else [result])
     return changes
 
 

@@ -1,5 +1,5 @@
-"""`verify`: offline checks of a checkout's deployment config. Each module checks one area and returns
-`Finding`s; `run_checks` runs them all in a fixed order."""
+"""`verify`: offline checks of a checkout's deployment config. Each area (`bezgelor_tasks.areas`) checks its
+files and returns `Finding`s; `verify` runs them all, in the registry's order."""
 
 from __future__ import annotations
 
@@ -7,41 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bezgelor_tasks.checkout.discover import Checkout
-from bezgelor_tasks.checks import (
-    config,
-    dockerfile,
-    dockerignore,
-    docs,
-    elixir_syntax,
-    flytoml,
-    health,
-    memory,
-    mixexs,
-    overlays,
-    ports,
-    prodexs,
-    runtime,
-)
 from bezgelor_tasks.checks.context import CheckContext
 from bezgelor_tasks.checks.findings import SEVERITIES, Finding, default_id
 
 CheckFn = Callable[[CheckContext], list[Finding]]
-
-CHECKS: tuple[tuple[str, CheckFn], ...] = (
-    ("elixir_syntax", elixir_syntax.check),
-    ("mixexs", mixexs.check),
-    ("config", config.check),
-    ("prodexs", prodexs.check),
-    ("runtime", runtime.check),
-    ("health", health.check),
-    ("overlays", overlays.check),
-    ("dockerfile", dockerfile.check),
-    ("dockerignore", dockerignore.check),
-    ("flytoml", flytoml.check),
-    ("ports", ports.check),
-    ("memory", memory.check),
-    ("docs", docs.check),
-)
 
 
 # A file in the checkout where a user silences findings they have judged, one per line:
@@ -102,22 +71,23 @@ def _actionable(fix: str, file: str) -> str:
     return f"{fix} (in {file})"
 
 
-# Checks that ask only Python run first, so the Elixir judge (started by `warm()` when the run began) boots
-# meanwhile; findings are still listed in CHECKS order.
-_ASKS_ELIXIR = ("elixir_syntax", "mixexs", "config", "prodexs", "runtime", "dockerfile")
-
-
 def verify(co: Checkout) -> Report:
     from bezgelor_tasks import elixir
 
     elixir.judge().warm()
     ctx = CheckContext(co)
     ignores = read_ignores(co)
-    shown_at = {name: i for i, (name, _) in enumerate(CHECKS)}
-    order = sorted(CHECKS, key=lambda c: (c[0] in _ASKS_ELIXIR, shown_at[c[0]]))
+    from bezgelor_tasks.areas import registry
+
+    areas = [a for a in registry() if a.check is not None]
+    shown_at = {a.name: i for i, a in enumerate(areas)}
+    # Areas that ask only Python run first, so the Elixir judge (started by `warm()` above) boots meanwhile;
+    # findings are still listed in the registry's order.
     found: list[tuple[int, Finding]] = []
     ignored: list[tuple[Finding, Ignore]] = []
-    for name, fn in order:
+    for area in sorted(areas, key=lambda a: (a.asks_elixir, shown_at[a.name])):
+        name, fn = area.name, area.check
+        assert fn is not None
         for f in fn(ctx):
             finding = Finding(f.severity, f.file, f.line, f.message, _actionable(f.fix, f.file), name,
                               f.id or default_id(name, f.message))
@@ -127,7 +97,7 @@ def verify(co: Checkout) -> Report:
             else:
                 ignored.append((finding, rule))
     rank = {s: i for i, s in enumerate(SEVERITIES)}
-    # stable: by severity, then areas in CHECKS order, then each area's own order
+    # stable: by severity, then areas in registry order, then each area's own order
     findings = [f for _, f in sorted(found, key=lambda x: (rank[x[1].severity], x[0]))]
     return Report(findings, ctx.skipped, ignored)
 
@@ -136,4 +106,4 @@ def run_checks(co: Checkout) -> list[Finding]:
     return verify(co).findings
 
 
-__all__ = ["Finding", "Report", "run_checks", "verify", "CHECKS", "IGNORE_FILE"]
+__all__ = ["Finding", "Report", "run_checks", "verify", "IGNORE_FILE"]
