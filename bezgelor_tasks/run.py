@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 import sh
 
@@ -80,6 +80,7 @@ class Result:
 
 
 Observer = Callable[[Command, "Result"], None]
+T = TypeVar("T")
 
 # Set when the user interrupts (Ctrl-C, SIGTERM): waits in worker threads (the health gate) end at once.
 STOP = threading.Event()
@@ -211,6 +212,15 @@ class Executor:
         if check and not result.ok:
             raise self.failure(result)
         return result
+
+    def change(self, shown: str, do: Callable[[], T]) -> T | None:
+        """An in-process change that is not a command — a file written, an object uploaded or deleted, a
+        webhook posted: the one place such changes pass, so a dry run shows `shown` and refuses it (None)."""
+        if self.dry_run:
+            if self.echo:
+                self.ui.command(redact(shown), dry_run=True)
+            return None
+        return do()
 
     def _observe(self, cmd: Command, result: Result) -> None:
         self.history.append(result)
