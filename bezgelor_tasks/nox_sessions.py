@@ -24,9 +24,14 @@ def source_tree() -> Path | None:
 def run_verify(session: Any, root: Path, args: Sequence[str] = ()) -> None:
     """Offline deployment checks on the checkout at `root`: verify + hadolint + shellcheck + actionlint."""
     src = source_tree()
-    if src is not None and session.venv_backend != "none":
-        session.install("-e", f"{src}[lint]")
+    if src is not None and session.venv_backend == "uv" and (src / "uv.lock").is_file():
+        # exactly the locked versions, as this project's own sessions and .ci/bootstrap install them
+        session.run_install("uv", "sync", "--frozen", "--extra=lint", "--project", str(src),
+                            env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location}, external=True)
         python: str = "python"
+    elif src is not None and session.venv_backend != "none":
+        session.install("-e", f"{src}[lint]")
+        python = "python"
     else:  # installed from a wheel: use it where it is; the linters must then be on PATH
         python = sys.executable
     session.run(python, "-m", "bezgelor_tasks", "verify", "--root", str(root), *args, external=python != "python")
@@ -53,7 +58,7 @@ def add_verify_session(noxfile: str | Path) -> None:
 
     root = Path(noxfile).resolve().parent
 
-    @nox.session(name="verify")
+    @nox.session(name="verify", venv_backend="uv|virtualenv")  # uv installs the lock where it is present
     def verify(session: nox.Session) -> None:
         """Offline deployment checks of this checkout: inv verify, hadolint, shellcheck, actionlint."""
         run_verify(session, root, session.posargs)
