@@ -85,6 +85,7 @@ def test_a_second_deploy_at_the_same_time_is_refused_with_the_holders_name_and_a
         assert second.returncode != 0
         assert "Another deploy of bezgelor is running: held by" in second.stderr
         assert f"(pid {first.pid})" in second.stderr and "for " in second.stderr
+        fake_fly.release_slow()  # the first deploy's build finishes now
         out, err = first.communicate(timeout=180)
         assert first.returncode == 0, out + err
     finally:

@@ -72,6 +72,7 @@ def test_two_checkouts_deploying_one_app_at_once_the_second_is_refused_by_the_lo
         status = inv("lock.status", "--root", str(ci), "--json")
         holders = json.loads(status.stdout)["fly"]
         assert len(holders) == 1 and holders[0]["purpose"] == "deploy" and holders[0]["message"] == "deploy v0.2.0"
+        fake_fly.release_slow()  # the laptop's build finishes now
         out, err = first.communicate(timeout=240)
         assert first.returncode == 0, out + err
     finally:

@@ -70,6 +70,11 @@ class FakeFly:
                  "times": times, "after_bytes": after_bytes, "fired": 0}
         self.update(lambda s: s["faults"].append(fault))
 
+    def release_slow(self) -> None:
+        """Every `slow` command running now, and any later one, finishes at once (the story has seen what it
+        waited for: no test waits out a fixed latency)."""
+        self.update(lambda s: s.__setitem__("slow_released", True))
+
     def clear_faults(self) -> None:
         self.update(lambda s: s.__setitem__("faults", []))
 

@@ -113,8 +113,10 @@ def apply_faults(ctx: Ctx, record: dict[str, Any]) -> Any:
     for fault in found:
         record.setdefault("faults", []).append(fault["mode"])
         mode = fault["mode"]
-        if mode == "slow":
-            time.sleep(float(fault.get("latency") or 1.0))
+        if mode == "slow":  # `latency` seconds, or until the test releases it (FakeFly.release_slow)
+            until = time.monotonic() + float(fault.get("latency") or 1.0)
+            while time.monotonic() < until and not ctx.read().get("slow_released"):
+                time.sleep(0.1)
         elif mode == "hang":
             record["hung"] = True
             ctx.home.append_call(dict(record))
