@@ -80,12 +80,20 @@ def object_key(store: Store, name: str, *rest: str) -> str:
 
 def list_offsite(store: Store) -> list[OffsiteBackup]:
     """Complete off-site backups (those with a manifest), oldest first: one listing, then the manifests."""
+    return scan(store)[0]
+
+
+def scan(store: Store) -> tuple[list[OffsiteBackup], dict[str, dict[str, Any]]]:
+    """(complete backups oldest first, {name: {keys, modified}} of names without a manifest: unfinished
+    uploads, or a backup whose removal was cut short)."""
     by_name: dict[str, dict[str, Any]] = {}
     base = store.where.key(BACKUPS) + "/"
     for obj in store.list_objects(BACKUPS + "/"):
         name, _, rest = obj.key[len(base):].partition("/")
-        entry = by_name.setdefault(name, {"keys": [], "checks": [], "pinned": False, "manifest": False})
+        entry = by_name.setdefault(name, {"keys": [], "checks": [], "pinned": False, "manifest": False,
+                                          "modified": obj.modified})
         entry["keys"].append(obj.key)
+        entry["modified"] = max(entry["modified"], obj.modified)
         if rest == manifest.MANIFEST:
             entry["manifest"] = True
         elif rest == PIN:
@@ -101,7 +109,8 @@ def list_offsite(store: Store) -> list[OffsiteBackup]:
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         found = list(pool.map(load, complete))
-    return sorted(found, key=lambda b: b.created_at)
+    incomplete = {n: {"keys": e["keys"], "modified": e["modified"]} for n, e in by_name.items() if not e["manifest"]}
+    return sorted(found, key=lambda b: b.created_at), incomplete
 
 
 def find_offsite(store: Store, name: str | None, backups: list[OffsiteBackup] | None = None) -> OffsiteBackup:
@@ -117,6 +126,15 @@ def find_offsite(store: Store, name: str | None, backups: list[OffsiteBackup] | 
                         f"backup{'s' if hits else ''} in {store.where.url(store.where.prefix)}.",
                         fix="use a name from `inv db.backups` (a unique prefix is enough).")
     return hits[0]
+
+
+def preflight(settings: Settings, executor: Executor) -> Store:
+    """Before any dump: the copy could be sealed (recipients, or plaintext on purpose) and the bucket answers
+    to these credentials. Raises the one clear error otherwise, with nothing changed anywhere."""
+    crypto.sealing(settings)
+    store = Store(settings, executor)
+    store.check_access()
+    return store
 
 
 def record_check(store: Store, name: str, result: dict[str, Any]) -> None:
