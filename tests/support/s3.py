@@ -67,9 +67,14 @@ class S3Server:
             config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2, "mode": "standard"},
                           connect_timeout=3, read_timeout=10))
 
-    def new_bucket(self) -> str:
-        name = f"bkt-{secrets.token_hex(4)}"
-        self.client().create_bucket(Bucket=name)
+    def new_bucket(self, name: str = "") -> str:
+        """A bucket (SeaweedFS makes volumes per bucket: tests share one and take a prefix each)."""
+        name = name or f"bkt-{secrets.token_hex(4)}"
+        try:
+            self.client().create_bucket(Bucket=name)
+        except Exception as e:  # noqa: BLE001 - another worker made it first
+            if "BucketAlreadyOwnedByYou" not in str(e) and "BucketAlreadyExists" not in str(e):
+                raise
         return name
 
     @classmethod
@@ -88,7 +93,7 @@ class S3Server:
         master, mgrpc, volume, vgrpc, filer, fgrpc, s3, s3grpc = ports or tuple(_free_port() for _ in range(8))
         argv = [weed, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data_dir / 'data'}",
                 "-master.telemetry=false", f"-master.port={master}", f"-master.port.grpc={mgrpc}",
-                "-master.volumeSizeLimitMB=64", f"-volume.port={volume}", f"-volume.port.grpc={vgrpc}",
+                "-master.volumeSizeLimitMB=64", "-volume.max=200", f"-volume.port={volume}", f"-volume.port.grpc={vgrpc}",
                 "-filer", f"-filer.port={filer}", f"-filer.port.grpc={fgrpc}", "-s3", f"-s3.port={s3}",
                 f"-s3.port.grpc={s3grpc}", "-s3.port.iceberg=0", "-s3.port.lance=0",
                 f"-s3.config={data_dir / 's3.json'}"]
