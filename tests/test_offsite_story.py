@@ -39,7 +39,7 @@ class Env:
     def settings(self) -> settings_mod.Settings:
         return settings_mod.load(self.root)
 
-    def keys(self) -> list[str]:
+    def objects(self) -> list[str]:
         pages = self.s3.get_paginator("list_objects_v2").paginate(  # type: ignore[attr-defined]
             Bucket=self.bucket, Prefix=self.prefix + "/")
         return sorted(o["Key"][len(self.prefix) + 1:] for p in pages for o in p.get("Contents", []))
@@ -84,7 +84,7 @@ def env(s3_server, fake_fly, pg_server, game_db, tmp_path, monkeypatch) -> Env:
 def test_an_offsite_backup_is_sealed_with_age_and_restores_by_hand_with_equal_row_counts(env, capsys):
     db_backup.backup(Context(), root=str(env.root), offsite=True)
     (local,) = manifest.list_backups(env.settings().backups_path)
-    keys = env.keys()
+    keys = env.objects()
     sealed = f"backups/{local.name}/dump.pgc.age"
     assert sealed in keys and f"backups/{local.name}/manifest.json" in keys
     data = env.read(sealed)
@@ -127,7 +127,7 @@ def test_one_flipped_byte_fails_every_tier_names_the_damaged_end_and_the_drill_f
         db_offsite.drill(Context(), root=str(env.root))
     err = capsys.readouterr().err
     assert "restore drill" in err and "FAILED" in err and "off-site end" in err and "Fix:" in err
-    assert any(k.startswith("drills/") and k.endswith("_failed.json") for k in env.keys())
+    assert any(k.startswith("drills/") and k.endswith("_failed.json") for k in env.objects())
     assert not offsite.list_offsite(Store(s, Executor(ui=ui)))[0].verified
 
 
@@ -165,19 +165,19 @@ def test_a_missing_bucket_bad_credentials_or_no_recipients_is_one_clear_error_an
         monkeypatch.delenv("BEZGELOR_BACKUP_AGE_RECIPIENTS")
     err = _error_of(lambda: db_backup.backup(Context(), root=str(env.root), offsite=True), capsys)
     assert said in err and "not-the-secret-key" not in err
-    assert manifest.list_backups(env.settings().backups_path) == [] and env.keys() == []
+    assert manifest.list_backups(env.settings().backups_path) == [] and env.objects() == []
 
 
 def test_the_wrong_key_is_one_clear_error_and_records_nothing(env, capsys, monkeypatch):
     db_backup.backup(Context(), root=str(env.root), offsite=True, verify="quick")
-    before = env.keys()
+    before = env.objects()
     other = pyrage.x25519.Identity.generate()
     (env.root / "other.key").write_text(f"{other}\n")
     monkeypatch.setenv("BEZGELOR_BACKUP_AGE_IDENTITY_FILE", str(env.root / "other.key"))
     err = _error_of(lambda: db_backup.verify_backup(Context(), root=str(env.root), from_="offsite", tier="quick"),
                     capsys)
     assert "cannot be read with your age identity" in err and str(env.identity.to_public()) in err
-    assert str(other) not in err and env.keys() == before
+    assert str(other) not in err and env.objects() == before
 
 
 def test_offsite_plaintext_only_when_asked_and_then_it_says_so(env, monkeypatch):
@@ -191,7 +191,7 @@ def test_offsite_plaintext_only_when_asked_and_then_it_says_so(env, monkeypatch)
 def test_a_dry_run_shows_the_upload_and_changes_nothing(env, capsys):
     db_backup.backup(Context(), root=str(env.root), offsite=True, dry_run=True)
     assert "would run upload <the new backup>, age-encrypted, to s3://" in capsys.readouterr().out
-    assert env.keys() == [] and manifest.list_backups(env.settings().backups_path) == []
+    assert env.objects() == [] and manifest.list_backups(env.settings().backups_path) == []
 
 
 def test_retention_applies_at_both_ends_and_keeps_a_pinned_backup(env, monkeypatch, capsys):
@@ -224,7 +224,7 @@ def test_retention_applies_at_both_ends_and_keeps_a_pinned_backup(env, monkeypat
     assert {b.name for b in offsite.list_offsite(Store(s, ex))} == kept
     assert {d["name"]: d["reason"] for d in decided["offsite"]["kept"]} == {
         names[0]: "pinned (kept until `inv db.unpin`)", names[3]: "newest verified backup (always kept)"}
-    assert not any(names[1] in k or names[2] in k for k in env.keys())
+    assert not any(names[1] in k or names[2] in k for k in env.objects())
     db_offsite.unpin(Context(), backup=names[0], root=str(env.root))
     db_backup.prune(Context(), root=str(env.root))
     assert {b.name for b in offsite.list_offsite(Store(s, ex))} == {names[3]}

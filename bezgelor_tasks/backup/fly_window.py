@@ -35,7 +35,8 @@ class Window:
         now = now or datetime.now(UTC)
         if self.start is None or when < self.start or when > now:
             span = f"{self.start:%Y-%m-%dT%H:%M:%SZ} to now" if self.start else "empty"
-            raise UserError(f"{when:%Y-%m-%dT%H:%M:%SZ} is outside Fly's recovery window ({span}).",
+            raise UserError(f"{when:%Y-%m-%dT%H:%M:%SZ} is outside the recovery window Fly keeps ({span}): "
+                            "nothing was restored or attached.",
                             fix="pick a time inside it (`inv db.backups` shows it), or restore one of our own "
                                 "backups (`inv db.restore NAME`, or `--from offsite NAME`).")
 

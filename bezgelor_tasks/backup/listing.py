@@ -51,7 +51,9 @@ def show(settings: Settings, executor: Executor, ui: UI, *, fly: bool = True) ->
     summary = scheduled.status_summary(settings, executor)
     for line in summary["lines"]:
         ui.line("  " + line)
-    out: dict[str, Any] = {"backups": ordered, "summary": {k: v for k, v in summary.items() if k != "lines"}}
+    out: dict[str, Any] = {"backups": ordered, "summary": {k: v for k, v in summary.items() if k != "lines"},
+                           "local": [r for r in ordered if "local" in r["where"]],
+                           "offsite": [r for r in ordered if "off-site" in r["where"]]}
     if fly:
         fly_rows = remote.list_remote(settings, executor)
         win = fly_window.window(fly_rows)

@@ -7,7 +7,7 @@
 - `scheduled_drill` (BEZGELOR_DRILL_SCHEDULE): `inv db.drill` on the watcher (needs the age identity there).
 - `check_freshness` (BEZGELOR_BACKUP_MAX_AGE): a failed outcome when the newest verified off-site copy is
   older than allowed (or there is none).
-`watcher_requirements` lists what the watcher app needs for them; `status_summary` feeds `inv status`.
+`watcher_requirements` lists what the watcher app needs for them; `status_summary` feeds the status overview.
 Failures come back as a failed Outcome with one line of summary, never as an exception.
 """
 
@@ -167,7 +167,7 @@ def watcher_requirements(settings: Settings) -> list[Requirement]:
 
 
 def status_summary(settings: Settings, executor: Executor, *, now: datetime | None = None) -> dict[str, Any]:
-    """For `inv status` and `db.backups`: the newest verified backup at each end (with its age) and the last
+    """For the status overview and `db.backups`: the newest verified backup at each end (with its age) and the last
     drill (when, result, restore time); `lines` says it for people."""
     from bezgelor_tasks.backup import drill, manifest, offsite
     from bezgelor_tasks.backup.store import Store

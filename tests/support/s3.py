@@ -93,7 +93,8 @@ class S3Server:
         master, mgrpc, volume, vgrpc, filer, fgrpc, s3, s3grpc = ports or tuple(_free_port() for _ in range(8))
         argv = [weed, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data_dir / 'data'}",
                 "-master.telemetry=false", f"-master.port={master}", f"-master.port.grpc={mgrpc}",
-                "-master.volumeSizeLimitMB=64", "-volume.max=200", f"-volume.port={volume}", f"-volume.port.grpc={vgrpc}",
+                "-master.volumeSizeLimitMB=64", "-volume.max=200", f"-volume.port={volume}",
+                f"-volume.port.grpc={vgrpc}",
                 "-filer", f"-filer.port={filer}", f"-filer.port.grpc={fgrpc}", "-s3", f"-s3.port={s3}",
                 f"-s3.port.grpc={s3grpc}", "-s3.port.iceberg=0", "-s3.port.lance=0",
                 f"-s3.config={data_dir / 's3.json'}"]
