@@ -111,12 +111,13 @@ def _delete(store: Store, b: OffsiteBackup, reason: str) -> None:
 
 
 def prune_both(settings: Settings, executor: Executor, ui: UI, *, today: date | None = None,
-               now: datetime | None = None) -> dict[str, Any]:
-    """`inv db.prune`: retention at both ends (each never deletes its newest verified copy nor a pinned one)."""
+               now: datetime | None = None, offsite_end: bool = True) -> dict[str, Any]:
+    """`inv db.prune`: retention at both ends (each never deletes its newest verified copy nor a pinned one).
+    `offsite_end=False`: the local end only (after a local-only backup, which must not depend on the bucket)."""
     today = today or date.today()
     ui.line("local:")
     out: dict[str, Any] = {"local": prune_mod.prune(settings, ui, today=today, dry_run=executor.dry_run)}
-    if settings.offsite_url:
+    if settings.offsite_url and offsite_end:
         ui.line("off-site:")
         out["offsite"] = prune_offsite(settings, executor, ui, today=today, now=now)
     return out

@@ -41,7 +41,8 @@ def backup(c: Context, root: str | None = None, jobs: int = 1, remote: bool = Fa
                        dry_run=True)
         ui.info(f"the backup would go to {s.backups_path}/<time>_{s.db_app}_{s.db_name}/ and then be pruned:")
         outcome: dict[str, Any] = {"commands": [cmd.as_json() for cmd in cmds],
-                                   "prune": offsite_ops.prune_both(s, sess.executor, ui)}
+                                   "prune": offsite_ops.prune_both(s, sess.executor, ui,
+                                                                   offsite_end=offsite or s.offsite_always)}
         if json:
             ui.emit_json(outcome)
         return
@@ -57,7 +58,7 @@ def backup(c: Context, root: str | None = None, jobs: int = 1, remote: bool = Fa
         verify_mod.require_ok(b, made.verification)
     if start.store is not None:
         made.extra["offsite"] = offsite_mod.upload(s, ex, ui, manifest.load(made.path), store=start.store)
-    made.extra["prune"] = offsite_ops.prune_both(s, ex, ui)
+    made.extra["prune"] = offsite_ops.prune_both(s, ex, ui, offsite_end=start.store is not None)
     if json:
         ui.emit_json(made.as_json())
 
