@@ -11,6 +11,7 @@ import os
 import secrets
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -82,7 +83,8 @@ def dump_failure(settings: Settings, result: Result, user: str = "") -> UserErro
 
 
 def create_backup(settings: Settings, executor: Executor, ui: UI, *, endpoint: Endpoint | None = None,
-                  jobs: int = 1, release_version: str | None = None, now: datetime | None = None,
+                  jobs: int = 1, release_version: str | None | Callable[[], str | None] = None,
+                  now: datetime | None = None,
                   search: str | None = None, password: str | None = None,
                   skip_empty: bool = False) -> BackupResult | None:
     """Dump the database into a new backup directory; None (nothing written) if `skip_empty` and no tables.
@@ -133,7 +135,7 @@ def create_backup(settings: Settings, executor: Executor, ui: UI, *, endpoint: E
             "app": settings.app,
             "db_app": settings.db_app,
             "database": settings.db_name,
-            "release_version": release_version,
+            "release_version": release_version() if callable(release_version) else release_version,  # read late
             "created_at": when.isoformat(),
             "pg_dump_version": server.client.major,
             "server_version": server.version,

@@ -27,7 +27,7 @@ class Start:
     ui: UI
     executor: Executor
     endpoint: Endpoint            # the open tunnel (closed when the `with` block ends)
-    release: str | None
+    release: Callable[[], str | None]   # the live release, read when the manifest is written
     store: Any = None             # the off-site Store, checked, when the backup goes off-site
 
 
@@ -68,8 +68,9 @@ def tunnel_first(root: str | None, *, json_mode: bool = False, offsite: bool = F
                 futures["settings"].result()   # a settings problem is the one to report, not its consequence
                 raise
             try:
-                done = {name: f.result() for name, f in futures.items()}  # the first failure is raised here
-                yield Start(done["settings"], ui, ex, direct_endpoint(host, port), done["release"],
+                # the first failure is raised here; the release is only needed for the manifest, after the dump
+                done = {name: f.result() for name, f in futures.items() if name != "release"}
+                yield Start(done["settings"], ui, ex, direct_endpoint(host, port), futures["release"].result,
                             done.get("store"))
             finally:
                 tunnel.__exit__(None, None, None)
