@@ -41,7 +41,10 @@ IP_DB, IP_STORE = "10.231.7.1", "10.231.7.2"
 
 
 def sh(*argv: str, check: bool = True, **kw) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
-    return subprocess.run(argv, check=check, text=True, capture_output=True, **kw)
+    r = subprocess.run(argv, check=False, text=True, capture_output=True, **kw)
+    if check and r.returncode:
+        raise SystemExit(f"{' '.join(argv[:6])} … failed ({r.returncode}): {(r.stdout + r.stderr)[-1500:]}")
+    return r
 
 
 def timed(fn):  # type: ignore[no-untyped-def]
@@ -96,6 +99,8 @@ def _link_bench(mb: int, work: Path, client: clients.Client, ex: Executor) -> tu
     ex.run(commands.Command(commands.as_postgres_user((client.tool("initdb"), "-D", str(pgdir / "data"), "-U",
                                                        "postgres", "--auth-host=scram-sha-256", "--auth-local=trust",
                                                        f"--pwfile={work / 'pw'}", "--no-sync"))))
+    with (pgdir / "data" / "pg_hba.conf").open("a") as hba:   # the job (same namespace) and the puller (the other)
+        hba.write("host all all 10.231.7.0/30 scram-sha-256\n")
     opts = f"-c listen_addresses={IP_DB} -p 5432 -c unix_socket_directories={pgdir} -c fsync=off"
     ex.run(commands.Command(in_ns(NS_DB, *commands.as_postgres_user((client.tool("pg_ctl"), "-D", str(pgdir / "data"),
                                                                      "-l", str(pgdir / "log"), "-o", opts, "-w",
@@ -234,33 +239,47 @@ def upload_bench(mb: int, work: Path) -> tuple[float, float]:
         os.environ.update(saved)
 
 
+def upload_part(up_mb: int, work: Path) -> None:
+    print(f"(c) upload of {up_mb} MB …", flush=True)
+    t_ours, t_boto = upload_bench(up_mb, work)
+    print(f"    offsite.upload {t_ours:.2f}s ({up_mb / t_ours:.0f} MB/s), boto3 upload_file {t_boto:.2f}s "
+          f"({up_mb / t_boto:.0f} MB/s): throughput ratio {t_boto / t_ours:.2f} (goal >= 0.9)", flush=True)
+
+
+def local_part(mb: int, work: Path, client: clients.Client, ex: Executor) -> None:
+    print(f"(b) local db.backup on ~{mb} MB …", flush=True)
+    (work / "b").mkdir()
+    ours, plain, to_dump, size = local_bench(mb, work / "b", client, ex)
+    print(f"    database {size / 1e6:.0f} MB: db.backup {ours:.2f}s, pg_dump -Fc {plain:.2f}s: ratio "
+          f"{ours / plain:.2f} (goal <= 1.1); start to pg_dump running {to_dump:.2f}s (goal <= 0.5)", flush=True)
+
+
+def link_part(mb: int, mbit: float, work: Path, client: clients.Client, ex: Executor) -> None:
+    if os.geteuid() != 0 or not shutil.which("tc"):
+        print("(a) skipped: needs root and tc (ip netns, veth, tbf)")
+        return
+    print(f"(a) {mbit:g} Mbit/s link between two namespaces, ~{mb} MB …", flush=True)
+    (work / "a").mkdir()
+    os.chmod(work / "a", 0o755)
+    ours, plain, size = link_bench(mb, mbit, work / "a", client, ex)
+    print(f"    database {size / 1e6:.0f} MB: scheduled path {ours:.1f}s, pg_dump | gzip across the link "
+          f"{plain:.1f}s: ratio {ours / plain:.2f} (goal <= 0.35)")
+
+
 def main() -> int:
     mb = int(os.environ.get("BENCH_OFFSITE_MB", "128"))
-    up_mb = int(os.environ.get("BENCH_UPLOAD_MB", "200"))
-    mbit = float(os.environ.get("BENCH_LINK_MBIT", "50"))
+    only = os.environ.get("BENCH_ONLY", "abc")   # which parts: any of a, b, c
     ex = Executor(ui=UI(color=False), echo=False, default_timeout=24 * 3600)
     client = clients.newest(need=("initdb", "pg_ctl", "pg_dump", "pg_restore", "psql"))
     work = Path(tempfile.mkdtemp(prefix="bezgelor-bench-offsite-"))
     os.chmod(work, 0o755)
     try:
-        print(f"(c) upload of {up_mb} MB …", flush=True)
-        t_ours, t_boto = upload_bench(up_mb, work)
-        print(f"    offsite.upload {t_ours:.2f}s ({up_mb / t_ours:.0f} MB/s), boto3 upload_file {t_boto:.2f}s "
-              f"({up_mb / t_boto:.0f} MB/s): throughput ratio {t_boto / t_ours:.2f} (goal >= 0.9)", flush=True)
-        print(f"(b) local db.backup on ~{mb} MB …", flush=True)
-        (work / "b").mkdir()
-        ours, plain, to_dump, size = local_bench(mb, work / "b", client, ex)
-        print(f"    database {size / 1e6:.0f} MB: db.backup {ours:.2f}s, pg_dump -Fc {plain:.2f}s: ratio "
-              f"{ours / plain:.2f} (goal <= 1.1); start to pg_dump running {to_dump:.2f}s (goal <= 0.5)", flush=True)
-        if os.geteuid() == 0 and shutil.which("tc"):
-            print(f"(a) {mbit:g} Mbit/s link between two namespaces, ~{mb} MB …", flush=True)
-            (work / "a").mkdir()
-            os.chmod(work / "a", 0o755)
-            ours, plain, size = link_bench(mb, mbit, work / "a", client, ex)
-            print(f"    database {size / 1e6:.0f} MB: scheduled path {ours:.1f}s, pg_dump | gzip across the link "
-                  f"{plain:.1f}s: ratio {ours / plain:.2f} (goal <= 0.35)")
-        else:
-            print("(a) skipped: needs root and tc (ip netns, veth, tbf)")
+        if "c" in only:
+            upload_part(int(os.environ.get("BENCH_UPLOAD_MB", "200")), work)
+        if "b" in only:
+            local_part(mb, work, client, ex)
+        if "a" in only:
+            link_part(mb, float(os.environ.get("BENCH_LINK_MBIT", "50")), work, client, ex)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
