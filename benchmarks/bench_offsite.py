@@ -135,7 +135,7 @@ def _link_bench(mb: int, work: Path, client: clients.Client, ex: Executor) -> tu
                "assert o.ok")
         _, ours = timed(lambda: sh(*in_ns(NS_DB, PY, "-c", job), env=env, cwd=str(ROOT)))
         plain_cmd = f"{client.tool('pg_dump')} -h {IP_DB} -U postgres -d game | gzip > {work / 'plain.sql.gz'}"
-        _, plain = timed(lambda: sh(*in_ns(NS_STORE, "sh", "-c", "set -o pipefail 2>/dev/null; " + plain_cmd),
+        _, plain = timed(lambda: sh(*in_ns(NS_STORE, "bash", "-c", "set -o pipefail; " + plain_cmd),
                                     env=env))
         return ours, plain, size
     finally:
