@@ -105,6 +105,57 @@ def _url_or_empty(v: str) -> str | None:
     return None if not v or v.startswith(("http://", "https://")) else "is not an http(s):// URL (or empty)"
 
 
+# -- checks of the off-site backup settings (issue 17) -------------------------------------------------------
+
+def _s3_url(v: str) -> str | None:
+    """Empty (no off-site copies) or s3://bucket[/prefix]."""
+    if not v:
+        return None
+    from bezgelor_tasks.backup.store import parse_s3_url
+
+    try:
+        parse_s3_url(v)
+    except UserError as e:
+        return e.message.rstrip(".")
+    return None
+
+
+def _age_recipients(v: tuple[str, ...]) -> str | None:
+    from bezgelor_tasks.backup.crypto import bad_recipients
+
+    bad = bad_recipients(v)
+    return (f"has {', '.join(bad)}, not age public keys: use what `age-keygen -y KEYFILE` prints (age1...) "
+            "or an ssh-ed25519 public key") if bad else None
+
+
+def _cron(v: str) -> str | None:
+    """Empty (no schedule) or a cron expression cronsim accepts: 5 fields, or 6 with seconds first (UTC)."""
+    if not v.strip():
+        return None
+    from datetime import UTC, datetime
+
+    from cronsim import CronSim, CronSimError
+
+    try:
+        CronSim(v, datetime.now(UTC))
+    except CronSimError as e:
+        return f"is not a cron expression ({e}): write it like `0 4 * * *` (every day at 04:00 UTC), or leave it empty"
+    return None
+
+
+def _duration_or_off(v: str) -> str | None:
+    """Empty or 0 (off), or a duration like 36h, 90m, 1h30m."""
+    if not v.strip():
+        return None
+    from bezgelor_tasks.game.countdown import parse_duration
+
+    try:
+        parse_duration(v)
+    except UserError:
+        return "is not a duration: write it like 36h, 90m or 1h30m (empty or 0 turns it off)"
+    return None
+
+
 def _setting(env: str, default: Any, doc: str, check: Check | None = None) -> Any:
     return field(default=default, metadata={"env": env, "doc": doc, "check": check})
 
@@ -214,6 +265,50 @@ class Settings:
         "BEZGELOR_DRAIN_REASON", "a server update", "Why the server restarts, as announced in game.")
     rpc_timeout_s: int = _setting(
         "BEZGELOR_RPC_TIMEOUT", 60, "Seconds a remote console call (`bin/<release> rpc`) may take.", _positive)
+    # -- off-site backups (issue 17): an S3-compatible bucket, age encryption, the watcher's schedule ----------
+    offsite_url: str = _setting(
+        "BEZGELOR_OFFSITE_URL", "",
+        "Off-site copies go to this S3-compatible bucket: s3://bucket/prefix (empty = none). Credentials come from "
+        "the standard AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY variables, never from this file.", _s3_url)
+    offsite_endpoint: str = _setting(
+        "BEZGELOR_OFFSITE_ENDPOINT", "",
+        "Endpoint of a non-AWS S3 service (Tigris, R2, B2, MinIO...), e.g. https://fly.storage.tigris.dev "
+        "(empty = AWS; the region comes from AWS_REGION).", _url_or_empty)
+    offsite_always: bool = _setting(
+        "BEZGELOR_OFFSITE_ALWAYS", False, "yes: every `inv db.backup` also uploads its backup off-site (--offsite).")
+    offsite_plaintext: bool = _setting(
+        "BEZGELOR_OFFSITE_PLAINTEXT", False,
+        "yes: upload without encryption when no age recipients are set. Off by default: no recipients, no upload.")
+    age_recipients: tuple[str, ...] = _setting(
+        "BEZGELOR_BACKUP_AGE_RECIPIENTS", (),
+        "Comma-separated age public keys (age1..., from `age-keygen`) every off-site copy is encrypted to.",
+        _age_recipients)
+    age_identity_file: str = _setting(
+        "BEZGELOR_BACKUP_AGE_IDENTITY_FILE", "",
+        "age identity file that reads off-site copies (restore, verify, drill); or set the secret "
+        "BEZGELOR_BACKUP_AGE_IDENTITY. The machine that only uploads needs neither.")
+    offsite_keep_daily_days: int = _setting(
+        "BEZGELOR_OFFSITE_KEEP_DAILY", 14, "Days daily off-site copies are kept.", _positive)
+    offsite_keep_monthly_months: int = _setting(
+        "BEZGELOR_OFFSITE_KEEP_MONTHLY", 12, "Months first-of-month off-site copies are kept.", _positive)
+    offsite_part_mb: int = _setting(
+        "BEZGELOR_OFFSITE_PART_MB", 16, "Part size of multipart uploads in MiB (S3 allows 5 to 5120).",
+        _in_range(5, 5120, "S3's limits for one part"))
+    offsite_max_mbps: float = _setting(
+        "BEZGELOR_OFFSITE_MAX_MBPS", 0.0, "Upload bandwidth cap in MB/s, to keep a home link usable (0 = none).",
+        _not_negative)
+    offsite_timeout_s: float = _setting(
+        "BEZGELOR_OFFSITE_TIMEOUT", 60.0, "Seconds one S3 request may wait to connect or for an answer.", _positive)
+    backup_schedule: str = _setting(
+        "BEZGELOR_BACKUP_SCHEDULE", "0 4 * * *",
+        "Cron expression (UTC) of the watcher's off-site backup, dumped next to the database (empty = none).", _cron)
+    drill_schedule: str = _setting(
+        "BEZGELOR_DRILL_SCHEDULE", "30 5 * * 0",
+        "Cron expression (UTC) of the watcher's restore drill of the newest off-site copy (empty = none).", _cron)
+    backup_max_age: str = _setting(
+        "BEZGELOR_BACKUP_MAX_AGE", "26h",
+        "The newest verified off-site copy may be this old before the watcher alerts, e.g. 26h (empty or 0 = never).",
+        _duration_or_off)
 
     @property
     def ports(self) -> Ports:
@@ -263,6 +358,7 @@ OTHER_KEYS = {
     "BEZGELOR_DB_PASSWORD": "the database password for backups and restores (backup/, never stored in .env)",
     "BEZGELOR_TASKS_REPO": "where the generated CI workflow fetches bezgelor-tasks from",
     "BEZGELOR_TASKS_REF": "which ref of it the CI workflow fetches",
+    "BEZGELOR_BACKUP_AGE_IDENTITY": "the age secret key that reads off-site copies (a secret: Fly secret or CI secret)",
 }
 
 

@@ -11,6 +11,7 @@ import os
 import secrets
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -82,7 +83,8 @@ def dump_failure(settings: Settings, result: Result, user: str = "") -> UserErro
 
 
 def create_backup(settings: Settings, executor: Executor, ui: UI, *, endpoint: Endpoint | None = None,
-                  jobs: int = 1, release_version: str | None = None, now: datetime | None = None,
+                  jobs: int = 1, release_version: str | None | Callable[[], str | None] = None,
+                  now: datetime | None = None,
                   search: str | None = None, password: str | None = None,
                   skip_empty: bool = False) -> BackupResult | None:
     """Dump the database into a new backup directory; None (nothing written) if `skip_empty` and no tables.
@@ -108,12 +110,12 @@ def create_backup(settings: Settings, executor: Executor, ui: UI, *, endpoint: E
         partial.mkdir(mode=0o700)
         with session.connect(settings, executor, endpoint, search=search, password=password) as server:
             ui.info(f"PostgreSQL {server.version} on {settings.db_app}; using pg_dump {server.client.major}")
-            with session.snapshot(executor, server, partial) as (snap, counts):
-                if skip_empty and not counts:
+            with session.snapshot(executor, server, partial) as snap:
+                if skip_empty and not snap.tables:
                     ui.info(f"{settings.db_app}/{settings.db_name} has no tables yet: nothing to back up")
                     return None
                 cmd = commands.pg_dump(server.client, server.conn, partial / archive_name, jobs=jobs,
-                                       snapshot=snap, timeout=settings.command_timeout_s)
+                                       snapshot=snap.id, timeout=settings.command_timeout_s)
                 result = executor.run(cmd, check=False)
                 if not result.ok and "does not support compression" in result.stderr:
                     # a build without zstd (rare): gzip, which every build has
@@ -121,18 +123,19 @@ def create_backup(settings: Settings, executor: Executor, ui: UI, *, endpoint: E
                         shutil.rmtree(partial / archive_name)
                     (partial / archive_name).unlink(missing_ok=True)
                     cmd = commands.pg_dump(server.client, server.conn, partial / archive_name, jobs=jobs,
-                                           snapshot=snap, compress=commands.compression(server.client, "gzip"),
+                                           snapshot=snap.id, compress=commands.compression(server.client, "gzip"),
                                            timeout=settings.command_timeout_s)
                     result = executor.run(cmd, check=False)
                 if not result.ok:
                     raise dump_failure(settings, result, server.conn.user)
+                counts = snap.wait()
         files = manifest.file_digests(partial / archive_name, partial)
         data: dict[str, Any] = {
             "format_version": manifest.FORMAT_VERSION,
             "app": settings.app,
             "db_app": settings.db_app,
             "database": settings.db_name,
-            "release_version": release_version,
+            "release_version": release_version() if callable(release_version) else release_version,  # read late
             "created_at": when.isoformat(),
             "pg_dump_version": server.client.major,
             "server_version": server.version,
@@ -140,6 +143,7 @@ def create_backup(settings: Settings, executor: Executor, ui: UI, *, endpoint: E
             "archive": archive_name,
             "files": files,
             "row_counts": counts,
+            "newest_migration": snap.newest_migration,
             "verifications": [],
         }
         manifest.write(partial, data)

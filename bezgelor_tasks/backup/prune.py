@@ -21,9 +21,11 @@ STALE_PARTIAL_S = 3600
 
 def plan(settings: Settings, today: date) -> list[retention.Decision]:
     backups = manifest.list_backups(settings.backups_path)
-    candidates = [retention.Candidate(b.name, b.created_at, b.verified) for b in backups]
-    return retention.decide(candidates, today, daily_days=settings.backup_keep_daily_days,
-                            monthly_months=settings.backup_keep_monthly_months)
+    # pinned ones (`inv db.pin`) are kept whatever the rules say (retention.with_pins)
+    return retention.with_pins(
+        [retention.Candidate(b.name, b.created_at, b.verified) for b in backups],
+        {b.name for b in backups if b.data.get("pinned")}, today, daily_days=settings.backup_keep_daily_days,
+        monthly_months=settings.backup_keep_monthly_months)
 
 
 def prune(settings: Settings, ui: UI, *, today: date | None = None, dry_run: bool = False) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 Rules (numbers from settings): every backup younger than `daily_days` days stays; the first backup of
 each month (the first verified one when the month has one) stays for `monthly_months` months; the newest
-verified backup always stays, however old. Everything else goes.
+verified backup always stays, however old; a pinned backup (`inv db.pin`) stays until unpinned.
+Everything else goes. The same rules apply at each end (local and off-site), each with its own numbers.
 """
 
 from __future__ import annotations
@@ -58,3 +59,12 @@ def decide(backups: list[Candidate], today: date, *, daily_days: int = 7, monthl
         else:
             out.append(Decision(b.name, False, f"daily, older than {daily_days} days"))
     return out
+
+
+def with_pins(backups: list[Candidate], pinned: set[str], today: date, *, daily_days: int = 7,
+              monthly_months: int = 3) -> list[Decision]:
+    """`decide` for the unpinned backups; every pinned one is kept. One decision per backup, in order."""
+    rest = {d.name: d for d in decide([b for b in backups if b.name not in pinned], today, daily_days=daily_days,
+                                      monthly_months=monthly_months)}
+    return [Decision(b.name, True, "pinned (kept until `inv db.unpin`)") if b.name in pinned else rest[b.name]
+            for b in backups]

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -19,7 +21,7 @@ from bezgelor_tasks.backup.commands import Client, Conn
 from bezgelor_tasks.errors import CommandFailed, UserError
 from bezgelor_tasks.fly import commands as fly_commands
 from bezgelor_tasks.fly.client import PROXY_READY, FlyClient
-from bezgelor_tasks.run import Executor
+from bezgelor_tasks.run import Background, Executor
 from bezgelor_tasks.settings import Settings
 
 # Exact row counts of every ordinary table, as one JSON line (query_to_xml runs the count per table).
@@ -182,28 +184,73 @@ def connect(settings: Settings, executor: Executor, endpoint: Endpoint, *, dbnam
                 return
 
 
+# How many ordinary tables there are (a catalog read: instant), and the newest Ecto migration (when the
+# database has Ecto's schema_migrations table), for the manifest and the restore drill.
+TABLES_SQL = """\
+SELECT 'TABLES ' || count(*) FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace
+  WHERE c.relkind = 'r' AND ns.nspname NOT IN ('pg_catalog', 'information_schema')
+    AND ns.nspname NOT LIKE 'pg_toast%' AND ns.nspname NOT LIKE 'pg_temp%';
+"""
+NEWEST_MIGRATION_SQL = """\
+SELECT 'MIGRATION ' || coalesce((SELECT (xpath('/row/v/text()', query_to_xml(
+  'SELECT max(version)::text AS v FROM public.schema_migrations', false, true, '')))[1]::text
+  WHERE to_regclass('public.schema_migrations') IS NOT NULL), '');
+"""
+
+
+@dataclass
+class Snapshot:
+    """The dump's snapshot: its id and table count at once; the row counts (read IN that snapshot, while
+    pg_dump runs, so they cost no time before it starts) and the newest migration once `wait()` returns."""
+
+    id: str
+    tables: int
+    bg: Background
+    counts: dict[str, int] | None = None
+    newest_migration: str | None = None
+
+    def wait(self, timeout: float = 900) -> dict[str, int]:
+        deadline = time.monotonic() + timeout
+        while self.counts is None:
+            try:
+                line = self.bg.lines.get(timeout=max(0.01, min(1.0, deadline - time.monotonic())))
+            except queue.Empty:
+                line = None
+            if line and line.startswith("MIGRATION "):
+                self.newest_migration = line[len("MIGRATION "):].strip() or None
+            elif line and line.startswith("ROWCOUNTS "):
+                self.counts = parse_row_counts(line)
+            elif (line == "" and not self.bg.alive) or time.monotonic() > deadline:
+                tail = " ".join(x.strip() for x in self.bg.output[-2:]) or "no output"
+                raise UserError(f"Counting the rows in the dump's snapshot failed: {tail}",
+                                fix="run the backup again; nothing was kept.")
+        return self.counts
+
+
 @contextmanager
 def snapshot(executor: Executor, server: Server, workdir: Path,
-             ready_timeout: float = 900) -> Iterator[tuple[str, dict[str, int]]]:
-    """A REPEATABLE READ transaction held open while the caller dumps: (exported snapshot id, row counts).
+             ready_timeout: float = 900) -> Iterator[Snapshot]:
+    """A REPEATABLE READ transaction held open while the caller dumps (see `Snapshot`).
 
-    psql reads its script from a FIFO we hold open, so the transaction lives until we send COMMIT.
+    psql reads its script from a FIFO we hold open, so the transaction lives until we send COMMIT. The
+    row counts are asked for as soon as the snapshot exists: they run beside pg_dump, in the same snapshot.
     """
     fifo = workdir / ".snapshot.sql"
     os.mkfifo(fifo, 0o600)
     fd = os.open(fifo, os.O_RDWR)  # O_RDWR: neither side blocks, and psql sees no EOF while we hold it
     try:
         os.write(fd, ("SET lock_timeout = '60s';\n"
-                      "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\n"
-                      "SELECT 'SNAPSHOT ' || pg_export_snapshot();\n" + ROW_COUNTS_SQL).encode())
+                      "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\n" + TABLES_SQL +
+                      "SELECT 'SNAPSHOT ' || pg_export_snapshot();\n").encode())
         bg = executor.spawn(commands.psql_script_session(server.client, server.conn, fifo),
-                            ready=r"^ROWCOUNTS ", ready_timeout=ready_timeout)
+                            ready=r"^SNAPSHOT ", ready_timeout=ready_timeout)
         with bg:
             text = "\n".join(bg.output)
-            m = re.search(r"^SNAPSHOT (\S+)", text, re.M)
-            if m is None:
+            m, tables = re.search(r"^SNAPSHOT (\S+)", text, re.M), re.search(r"^TABLES (\d+)", text, re.M)
+            if m is None or tables is None:
                 raise UserError("psql did not report a snapshot id.", fix="try again; report it if it repeats.")
-            yield m.group(1), parse_row_counts(text)
+            os.write(fd, (NEWEST_MIGRATION_SQL + ROW_COUNTS_SQL).encode())
+            yield Snapshot(m.group(1), int(tables.group(1)), bg)
             os.write(fd, b"COMMIT;\n\\q\n")
     finally:
         os.close(fd)

@@ -16,8 +16,10 @@ from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
 
 # The backup tasks join this collection (`inv db.backup`, `inv db.restore`, ...).
 from bezgelor_tasks.tasks.db_backup import backup, backups, create, prune, restore, verify_backup
+from bezgelor_tasks.tasks.db_offsite import drill, pin, unpin
 
-__all__ = ["backup", "backups", "create", "migrate", "prune", "restore", "rollback", "status", "verify_backup"]
+__all__ = ["backup", "backups", "create", "drill", "migrate", "pin", "prune", "restore", "rollback", "status",
+           "unpin", "verify_backup"]
 
 DRY_HELP = "Show the flyctl command without running it."
 

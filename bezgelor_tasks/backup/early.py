@@ -1,0 +1,79 @@
+"""`inv db.backup`'s fixed costs down: the tunnel to the database opens first, everything else meanwhile.
+
+A backup used to pay, one after another: the settings checks, `fly status` (the release for the manifest),
+`fly image show` (is there a pg_dump new enough), the password (maybe `fly ssh console`), the off-site
+store's check, and only then `fly proxy` and its handshake. Now the proxy is started at once (on the main
+thread, so it dies with us) while worker threads do the rest; a failure of any of them closes the tunnel
+and stops the task before anything is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from bezgelor_tasks.backup.session import Endpoint, direct_endpoint
+from bezgelor_tasks.run import Executor
+from bezgelor_tasks.settings import Settings
+from bezgelor_tasks.ui import UI
+
+
+@dataclass
+class Start:
+    settings: Settings
+    ui: UI
+    executor: Executor
+    endpoint: Endpoint            # the open tunnel (closed when the `with` block ends)
+    release: Callable[[], str | None]   # the live release, read when the manifest is written
+    store: Any = None             # the off-site Store, checked, when the backup goes off-site
+
+
+@contextmanager
+def tunnel_first(root: str | None, *, json_mode: bool = False, offsite: bool = False) -> Iterator[Start]:
+    from bezgelor_tasks import settings as settings_mod
+    from bezgelor_tasks.backup import backup, clients, credentials, session
+    from bezgelor_tasks.backup import offsite as offsite_mod
+    from bezgelor_tasks.deploy.state import require_checkout
+
+    raw = settings_mod.load(root)   # enough to name the tunnel; every check runs beside it
+    ui = UI(json_mode=json_mode)
+    ex = Executor(ui=ui, default_timeout=raw.command_timeout_s)
+
+    def checked() -> Settings:
+        s = settings_mod.load_checked(root)
+        require_checkout(s)
+        return s
+
+    def warm_password() -> None:  # the environment, the cache, or Fly (then cached): connect() finds it at once
+        try:
+            credentials.login(raw, ex, interactive=False)
+        except Exception:  # noqa: BLE001 - connect() asks again on the main thread, and says what is wrong
+            pass
+
+    work: dict[str, Callable[[], Any]] = {
+        "settings": checked, "release": lambda: backup.current_release(raw, ex), "password": warm_password,
+        "client": lambda: session.preflight(raw, ex, clients.default_search(raw.pg_bindir))}
+    if offsite or raw.offsite_always:
+        work["store"] = lambda: offsite_mod.preflight(raw, ex)
+    with ThreadPoolExecutor(max_workers=len(work), thread_name_prefix="backup-start") as pool:
+        futures: dict[str, Future[Any]] = {name: pool.submit(fn) for name, fn in work.items()}
+        try:
+            tunnel = session.fly_endpoint(raw, ex)()
+            try:
+                host, port = tunnel.__enter__()
+            except BaseException:
+                futures["settings"].result()   # a settings problem is the one to report, not its consequence
+                raise
+            try:
+                # the first failure is raised here; the release is only needed for the manifest, after the dump
+                done = {name: f.result() for name, f in futures.items() if name != "release"}
+                yield Start(done["settings"], ui, ex, direct_endpoint(host, port), futures["release"].result,
+                            done.get("store"))
+            finally:
+                tunnel.__exit__(None, None, None)
+        finally:
+            for f in futures.values():
+                f.cancel()

@@ -1,0 +1,200 @@
+"""The watcher's backup jobs: plain functions `(settings, executor, ui) -> Outcome`, wired into its job table.
+
+- `scheduled_backup` (BEZGELOR_BACKUP_SCHEDULE): on the watcher app, next to the database: pg_dump over Fly's
+  private network (MPG's DIRECT_DATABASE_URL, else DATABASE_URL — Flex's `<db>.flycast`), compressed by
+  pg_dump, checked (standard tier), sealed with age and uploaded. Only sealed, compressed bytes leave Fly's
+  network; no home link is involved. The local archive is temporary.
+- `scheduled_drill` (BEZGELOR_DRILL_SCHEDULE): `inv db.drill` on the watcher (needs the age identity there).
+- `check_freshness` (BEZGELOR_BACKUP_MAX_AGE): a failed outcome when the newest verified off-site copy is
+  older than allowed (or there is none).
+`watcher_requirements` lists what the watcher app needs for them; `status_summary` feeds the status overview.
+Failures come back as a failed Outcome with one line of summary, never as an exception.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from bezgelor_tasks.errors import UserError
+from bezgelor_tasks.run import Executor
+from bezgelor_tasks.settings import Settings
+from bezgelor_tasks.ui import UI
+
+URL_VARIABLES = ("DIRECT_DATABASE_URL", "DATABASE_URL")   # MPG's direct URL first: pg_dump bypasses PgBouncer
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The watcher's job result (the same shape as bezgelor_tasks.watch.jobs.Outcome)."""
+
+    ok: bool
+    summary: str                                   # one line
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "summary": self.summary, "details": self.details}
+
+
+def _guarded(what: str, fn: Callable[[], Outcome]) -> Outcome:
+    try:
+        return fn()
+    except UserError as e:
+        return Outcome(False, f"{what} failed: {e.message.splitlines()[0][:200]}", {"error": e.paragraph()})
+
+
+def database_url(environ: dict[str, str] | None = None) -> tuple[str, str]:
+    """(variable, URL) of the database as the watcher's environment has it."""
+    env = os.environ if environ is None else environ
+    for name in URL_VARIABLES:
+        if env.get(name, "").strip():
+            return name, env[name].strip()
+    raise UserError("The watcher has no database URL: neither DIRECT_DATABASE_URL nor DATABASE_URL is set.",
+                    fix="set the database URL as a secret of the watcher app (`fly secrets import -a <watcher>`: "
+                        "DATABASE_URL, or MPG's direct URL as DIRECT_DATABASE_URL).")
+
+
+def scheduled_backup(settings: Settings, executor: Executor, ui: UI) -> Outcome:
+    if not settings.offsite_url:
+        return Outcome(True, "skipped: no off-site store (BEZGELOR_OFFSITE_URL is empty)")
+    return _guarded("the scheduled off-site backup", lambda: _backup(settings, executor, ui))
+
+
+def _backup(settings: Settings, executor: Executor, ui: UI) -> Outcome:
+    from bezgelor_tasks.backup import backup, manifest, offsite, session, verify
+    from bezgelor_tasks.redact import register
+
+    variable, url = database_url()
+    register(url)
+    parts = urlsplit(url)
+    password = unquote(parts.password or "")
+    register(password)
+    store = offsite.preflight(settings, executor)   # fail closed before dumping anything
+    tmp = tempfile.mkdtemp(prefix="bezgelor-scheduled-")
+    try:
+        here = dataclasses.replace(settings, backup_dir=tmp, db_name=parts.path.lstrip("/") or settings.db_name,
+                                   db_user=unquote(parts.username or "") or settings.db_user)
+        made = backup.create_backup(here, executor, ui, endpoint=session.direct_endpoint(parts.hostname or "",
+                                                                                          parts.port or 5432),
+                                    password=password, release_version=backup.current_release(settings, executor))
+        if made is None:
+            return Outcome(True, "nothing to back up yet (no tables)")
+        b = manifest.load(made.path)
+        verify.require_ok(b, verify.verify(executor, ui, b, "standard", timeout=settings.command_timeout_s))
+        key = offsite.upload(here, executor, ui, manifest.load(made.path), store=store)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    rows = sum(made.row_counts.values())
+    return Outcome(True, f"off-site backup {made.name}: {made.size / 1e6:.1f} MB, {rows} rows, verified, uploaded",
+                   {"backup": made.name, "object": key, "size": made.size, "rows": rows, "via": variable,
+                    "seconds": round(made.seconds, 1)})
+
+
+def scheduled_drill(settings: Settings, executor: Executor, ui: UI) -> Outcome:
+    if not settings.offsite_url:
+        return Outcome(True, "skipped: no off-site store (BEZGELOR_OFFSITE_URL is empty)")
+
+    def go() -> Outcome:
+        from bezgelor_tasks.backup import drill
+
+        r = drill.drill(settings, executor, ui)
+        return Outcome(True, f"restore drill of {r['backup']}: restored in {r['restore_seconds']:.1f}s, "
+                             "row counts and migrations match", r)
+    return _guarded("the restore drill", go)
+
+
+def check_freshness(settings: Settings, executor: Executor, ui: UI, *, now: datetime | None = None) -> Outcome:
+    from bezgelor_tasks.game.countdown import parse_duration
+    from bezgelor_tasks.lock import human_age
+
+    limit = parse_duration(settings.backup_max_age) if settings.backup_max_age.strip() else 0
+    if not settings.offsite_url or not limit:
+        return Outcome(True, "skipped: no off-site store or no BEZGELOR_BACKUP_MAX_AGE")
+
+    def go() -> Outcome:
+        from bezgelor_tasks.backup import offsite
+        from bezgelor_tasks.backup.store import Store
+
+        verified = [b for b in offsite.list_offsite(Store(settings, executor)) if b.verified]
+        if not verified:
+            return Outcome(False, "no verified off-site backup exists", {"max_age": settings.backup_max_age})
+        newest = verified[-1]
+        age = ((now or datetime.now(UTC)) - newest.created_at).total_seconds()
+        details = {"backup": newest.name, "age_s": round(age), "max_age": settings.backup_max_age}
+        if age > limit:
+            return Outcome(False, f"the newest verified off-site backup {newest.name} is {human_age(age)} old "
+                                  f"(allowed: {settings.backup_max_age})", details)
+        return Outcome(True, f"newest verified off-site backup is {human_age(age)} old", details)
+    return _guarded("the backup freshness check", go)
+
+
+@dataclass(frozen=True)
+class Requirement:
+    name: str
+    secret: bool
+    why: str
+
+
+def watcher_requirements(settings: Settings) -> list[Requirement]:
+    """The secrets and settings the watcher app needs for these jobs (values are never part of this list)."""
+    out = [Requirement("DATABASE_URL", True, "pg_dump next to the database (Flex: <db>.flycast; MPG: pooled)"),
+           Requirement("AWS_ACCESS_KEY_ID", True, "the bucket's access key"),
+           Requirement("AWS_SECRET_ACCESS_KEY", True, "the bucket's secret key"),
+           Requirement("BEZGELOR_OFFSITE_URL", False, "s3://bucket/prefix of the off-site copies"),
+           Requirement("BEZGELOR_BACKUP_AGE_RECIPIENTS", False, "public keys the copies are encrypted to"),
+           Requirement("BEZGELOR_BACKUP_SCHEDULE", False, "when the off-site backup runs (cron, UTC)"),
+           Requirement("BEZGELOR_BACKUP_MAX_AGE", False, "how old the newest verified copy may get")]
+    if settings.pg_flavor == "mpg":
+        out.insert(1, Requirement("DIRECT_DATABASE_URL", True, "MPG's direct URL: pg_dump bypasses PgBouncer"))
+    if settings.offsite_endpoint:
+        out.append(Requirement("BEZGELOR_OFFSITE_ENDPOINT", False, "the S3 service's endpoint"))
+    if os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"):
+        out.append(Requirement("AWS_REGION", False, "the bucket's region"))
+    if settings.offsite_plaintext:
+        out.append(Requirement("BEZGELOR_OFFSITE_PLAINTEXT", False, "uploads unencrypted on purpose"))
+    if settings.drill_schedule.strip():
+        out += [Requirement("BEZGELOR_DRILL_SCHEDULE", False, "when the restore drill runs (cron, UTC)"),
+                Requirement("BEZGELOR_BACKUP_AGE_IDENTITY", True, "the drill decrypts: the age secret key (the "
+                            "watcher can then read the copies; leave drills to CI or a laptop to avoid that)")]
+    return out
+
+
+def status_summary(settings: Settings, executor: Executor, *, now: datetime | None = None) -> dict[str, Any]:
+    """For the status overview and `db.backups`: the newest verified backup at each end (with its age) and the last
+    drill (when, result, restore time); `lines` says it for people."""
+    from bezgelor_tasks.backup import drill, manifest, offsite
+    from bezgelor_tasks.backup.store import Store
+    from bezgelor_tasks.lock import human_age
+
+    now = now or datetime.now(UTC)
+    local = [b for b in manifest.list_backups(settings.backups_path) if b.verified]
+    out: dict[str, Any] = {"local": None, "offsite": None, "last_drill": None, "lines": []}
+    if local:
+        out["local"] = {"name": local[-1].name, "age_s": round((now - local[-1].created_at).total_seconds())}
+    if settings.offsite_url:
+        try:
+            store = Store(settings, executor)
+            far = [b for b in offsite.list_offsite(store) if b.verified]
+            if far:
+                out["offsite"] = {"name": far[-1].name, "age_s": round((now - far[-1].created_at).total_seconds())}
+            out["last_drill"] = drill.last_drill(store)
+        except UserError as e:
+            out["offsite_error"] = e.message
+    for end in ("local", "offsite"):
+        got = out[end]
+        label = "off-site" if end == "offsite" else "local"
+        out["lines"].append(f"newest verified {label:8} " + (f"{got['name']} ({human_age(got['age_s'])} ago)" if got
+                            else out.get(f"{end}_error", "none") if end == "offsite" and settings.offsite_url
+                            else "none" if end == "local" or settings.offsite_url else "not set up"))
+    d = out["last_drill"]
+    out["lines"].append("last drill               " + (
+        f"{'ok' if d['ok'] else 'FAILED'} {d['at'][:16].replace('T', ' ')} UTC, {d['backup']}, restore took "
+        f"{d.get('restore_seconds') or 0:.1f}s" if d else "never"))
+    return out

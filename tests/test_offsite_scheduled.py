@@ -1,0 +1,78 @@
+"""The watcher's backup jobs, called as its job table calls them: `(settings, executor, ui) -> Outcome`."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+
+import pyrage
+import pytest
+
+from bezgelor_tasks import settings as settings_mod
+from bezgelor_tasks.backup import offsite, scheduled
+from bezgelor_tasks.backup.store import Store
+from bezgelor_tasks.run import Executor
+from bezgelor_tasks.ui import UI
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def watcher(s3_server, fake_fly, pg_server, game_db, tmp_path, monkeypatch):
+    """The watcher app's environment: the database URL (as `fly postgres attach` writes it), the bucket, the
+    recipients; for drills also the identity. No `fly proxy`: the job runs next to the database."""
+    for k, v in s3_server.env(s3_server.new_bucket("bezgelor-tests"), f"w-{secrets.token_hex(4)}").items():
+        monkeypatch.setenv(k, v)
+    identity = pyrage.x25519.Identity.generate()
+    monkeypatch.setenv("BEZGELOR_BACKUP_AGE_RECIPIENTS", str(identity.to_public()))
+    monkeypatch.setenv("DATABASE_URL", f"postgres://{pg_server.user}:{pg_server.password}@{pg_server.host}:"
+                                       f"{pg_server.port}/{game_db}?sslmode=disable")
+    return identity
+
+
+def test_the_scheduled_backup_dumps_next_to_the_database_and_a_drill_then_proves_it(watcher, tmp_path,
+                                                                                        monkeypatch):
+    ui = UI(color=False)
+    s = settings_mod.load(tmp_path)
+    done = scheduled.scheduled_backup(s, Executor(ui=ui), ui)
+    assert done.ok, done.summary
+    assert "verified, uploaded" in done.summary and done.details["via"] == "DATABASE_URL"
+    assert not s.backups_path.exists()   # the watcher keeps no local copy
+    (copy,) = offsite.list_offsite(Store(s, Executor(ui=ui)))
+    assert copy.verified and copy.data["row_counts"]["public.items"] == 3000
+    fresh = scheduled.check_freshness(s, Executor(ui=ui), ui)
+    assert fresh.ok and copy.name in fresh.details["backup"]
+    stale = scheduled.check_freshness(s, Executor(ui=ui), ui, now=datetime.now(UTC) + timedelta(hours=30))
+    assert not stale.ok and "is 30h" in stale.summary and "allowed: 26h" in stale.summary
+
+    no_key = scheduled.scheduled_drill(s, Executor(ui=ui), ui)
+    assert not no_key.ok and "No age identity" in no_key.summary
+    monkeypatch.setenv("BEZGELOR_BACKUP_AGE_IDENTITY", str(watcher))
+    drilled = scheduled.scheduled_drill(s, Executor(ui=ui), ui)
+    assert drilled.ok and drilled.details["restore_seconds"] > 0 and drilled.details["backup"] == copy.name
+    summary = scheduled.status_summary(s, Executor(ui=ui))
+    assert summary["offsite"]["name"] == copy.name and summary["last_drill"]["ok"]
+    assert any(line.startswith("last drill               ok") for line in summary["lines"])
+
+
+def test_a_failing_scheduled_backup_is_a_failed_outcome_with_one_line_never_an_exception(watcher, tmp_path,
+                                                                                           monkeypatch):
+    ui = UI(color=False)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong")
+    out = scheduled.scheduled_backup(settings_mod.load(tmp_path), Executor(ui=ui), ui)
+    assert not out.ok and "refused the credentials" in out.summary and "\n" not in out.summary
+    monkeypatch.delenv("DATABASE_URL")
+    out = scheduled.scheduled_backup(settings_mod.load(tmp_path), Executor(ui=ui), ui)
+    assert not out.ok and "no database URL" in out.summary
+    monkeypatch.delenv("BEZGELOR_OFFSITE_URL")
+    assert scheduled.scheduled_backup(settings_mod.load(tmp_path), Executor(ui=ui), ui).summary.startswith("skipped")
+
+
+def test_the_watcher_needs_these_secrets_and_settings_and_never_their_values(tmp_path, monkeypatch):
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t-value")
+    s = settings_mod.load(tmp_path, environ={"BEZGELOR_PG_FLAVOR": "mpg"})
+    needed = {r.name: r for r in scheduled.watcher_requirements(s)}
+    assert {"DATABASE_URL", "DIRECT_DATABASE_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+            "BEZGELOR_OFFSITE_URL", "BEZGELOR_BACKUP_AGE_RECIPIENTS", "BEZGELOR_BACKUP_AGE_IDENTITY"} <= set(needed)
+    assert needed["AWS_SECRET_ACCESS_KEY"].secret and not needed["BEZGELOR_OFFSITE_URL"].secret
+    assert "s3cr3t-value" not in repr(needed)
