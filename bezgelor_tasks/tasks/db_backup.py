@@ -26,20 +26,18 @@ def backup(c: Context, root: str | None = None, jobs: int = 1, remote: bool = Fa
 
     sess = session(root, dry_run=dry_run, json_mode=json)
     s, ui = sess.settings, sess.ui
-    if dry_run:
-        cmds = [] if remote else backup_mod.describe(s, jobs)
-        for cmd in cmds:
-            ui.command(cmd.shown(), dry_run=True)
-        ui.info(f"the backup would go to {s.backups_path}/<time>_{s.db_app}_{s.db_name}/ and then be pruned:")
-        outcome: dict[str, Any] = {"commands": [cmd.as_json() for cmd in cmds],
-                                   "prune": prune_mod.prune(s, ui, dry_run=True)}
-        if json:
-            ui.emit_json(outcome)
-        return
     if remote:
         result = fly_side.create_remote(s, sess.executor, ui)
         if json:
             ui.emit_json(result)
+        return
+    if dry_run:
+        backup_mod.show_plan(s, ui, jobs)
+        ui.info("and then pruned:")
+        outcome: dict[str, Any] = {"commands": [cmd.as_json() for cmd in backup_mod.describe(s, jobs)],
+                                   "prune": prune_mod.prune(s, ui, sess.executor), "dry_run": True}
+        if json:
+            ui.emit_json(outcome)
         return
     made = backup_mod.create_backup(s, sess.executor, ui, jobs=jobs,
                                     release_version=backup_mod.current_release(s, sess.executor))
@@ -48,7 +46,7 @@ def backup(c: Context, root: str | None = None, jobs: int = 1, remote: bool = Fa
         b = manifest.load(made.path)
         made.verification = verify_mod.verify(sess.executor, ui, b, verify, timeout=s.command_timeout_s)
         verify_mod.require_ok(b, made.verification)
-    made.extra["prune"] = prune_mod.prune(s, ui)
+    made.extra["prune"] = prune_mod.prune(s, ui, sess.executor)
     if json:
         ui.emit_json(made.as_json())
 
@@ -82,14 +80,15 @@ def backups(c: Context, root: str | None = None, json: bool = False, fly: bool =
 
 @task(help={"root": ROOT_HELP, "backup": "backup name or unique prefix (default: the newest)",
             "tier": "quick (sha256 + contents), standard (+ full read), full (+ restore and row counts; default)",
-            "json": "print the result as JSON on stdout"})
+            "json": "print the result as JSON on stdout",
+            "dry_run": "verify, but do not record the result in the backup's manifest"})
 @user_task
 def verify_backup(c: Context, backup: str | None = None, root: str | None = None, tier: str = "full",
-                  json: bool = False) -> None:
+                  json: bool = False, dry_run: bool = False) -> None:
     """Check a backup: checksums, a full read, or a restore into a scratch PostgreSQL; records the result."""
     from bezgelor_tasks.backup import verify as verify_mod
 
-    sess = session(root, json_mode=json)
+    sess = session(root, dry_run=dry_run, json_mode=json)
     b = verify_mod.find(sess.settings.backups_path, backup)
     result = verify_mod.verify(sess.executor, sess.ui, b, tier, timeout=sess.settings.command_timeout_s)
     if json:
@@ -103,7 +102,7 @@ def verify_backup(c: Context, backup: str | None = None, root: str | None = None
             "yes": "do not ask (needs --confirm-app)", "confirm_app": "the Fly database app's name, for --yes",
             "point_in_time": "RFC 3339 time: Fly restores to it into a NEW cluster, which is attached and deployed",
             "backup_id": "Managed Postgres backup id (`inv db.backups`): restored by Fly into a new cluster",
-            "dry_run": "show the plan of a Fly-side restore; change nothing",
+            "dry_run": "show what the restore would run (reading what it needs); restore nothing",
             "json": "print the report as JSON on stdout"})
 @user_task
 def restore(c: Context, backup: str = "", target: str = "local", root: str | None = None,
@@ -123,7 +122,7 @@ def restore(c: Context, backup: str = "", target: str = "local", root: str | Non
     if not backup:
         raise UserError("Name the backup to restore, or a Fly-side one.",
                         fix="`inv db.restore NAME` (see `inv db.backups`), or --point-in-time / --backup-id.")
-    sess = session(root, json_mode=json)
+    sess = session(root, dry_run=dry_run, json_mode=json)
     b = verify_mod.find(sess.settings.backups_path, backup)
     report = restore_mod.restore(sess.settings, sess.executor, sess.ui, b, target=target, database=database,
                                  yes=yes, confirm_app=confirm_app, jobs=jobs)
@@ -141,8 +140,8 @@ def prune(c: Context, root: str | None = None, dry_run: bool = False, json: bool
     """Delete old backups: dailies after 7 days, firsts-of-month after 3 months; never the newest verified."""
     from bezgelor_tasks.backup import prune as prune_mod
 
-    sess = session(root, json_mode=json)
-    result = prune_mod.prune(sess.settings, sess.ui, dry_run=dry_run)
+    sess = session(root, dry_run=dry_run, json_mode=json)
+    result = prune_mod.prune(sess.settings, sess.ui, sess.executor)
     if json:
         sess.ui.emit_json(result)
 
@@ -164,6 +163,8 @@ def _fly_side_restore(root: str | None, point_in_time: str | None, backup_id: st
         plan = fly_restore.flex_pitr_plan(s, sess.executor, point_in_time)
     if not dry_run:
         restore_mod.confirm_target(s, yes=yes, confirm_app=confirm_app)
+    elif yes:
+        restore_mod.confirm_target(s, yes=yes, confirm_app=confirm_app)  # a wrong name is refused all the same
     outcome = fly_restore.execute(s, sess.executor, sess.ui, plan, dry_run=dry_run)
     if json:
         sess.ui.emit_json(outcome)
