@@ -15,22 +15,23 @@ HEADLINE_MAX = 120
 
 
 def split_headline(text: str, limit: int = HEADLINE_MAX) -> tuple[str, str]:
-    """(headline, rest): the first sentence when it fits in `limit` characters, else the text up to the
-    last clause break (`; `, `: `, `, `) or word that fits; `rest` continues where the headline stops."""
+    """(headline, rest): the first sentence when it fits in `limit` characters; else that sentence cut at its
+    last clause break that fits (`; `, `: `, `, `, or before ` (` / ` — `), the rest going below. A sentence
+    with no such break stays whole (a phrase cut in two reads worse than a long line)."""
     text = text.strip()
     first, newline, below = text.partition("\n")
-    if len(first) <= limit:
-        head, rest = first, ""
-    else:
-        head, rest = first, ""
+    head, rest = first, ""
+    if len(first) > limit:
         ends = [i + 1 for i in range(len(first) - 1) if first[i] in ".?!" and first[i + 1] == " "
-                and i + 1 <= limit and not first[max(0, i - 3):i + 1].endswith(("e.g.", "i.e.", "etc."))]
-        if ends:
-            cut = ends[0]
+                and not first[max(0, i - 3):i + 1].endswith(("e.g.", "i.e.", "etc."))]
+        sentence_end = ends[0] if ends else len(first)
+        if sentence_end <= limit:
+            cut = sentence_end
         else:
-            breaks = [i + 1 for i in range(len(first) - 1) if first[i] in ";:," and first[i + 1] == " "
-                      and i + 1 <= limit]
-            cut = breaks[-1] if breaks else (first.rfind(" ", 0, limit) if first.rfind(" ", 0, limit) > 0 else limit)
+            breaks = [i + 1 for i in range(min(sentence_end, limit + 1) - 1)
+                      if first[i] in ";:," and first[i + 1] == " "]
+            breaks += [i for i in range(1, min(sentence_end, limit + 1)) if first.startswith((" (", " — "), i)]
+            cut = max(breaks) if breaks else sentence_end
         head, rest = first[:cut].rstrip(), first[cut:].strip()
     if newline:
         rest = f"{rest}\n{below}" if rest else below

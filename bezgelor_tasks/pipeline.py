@@ -94,7 +94,9 @@ class StepFailed(UserError):
             fix = f"{fix.rstrip('. ')}; or {step.bypass}" if fix else step.bypass
         if resume_hint and step.resumable:
             fix = f"{fix.rstrip('. ')}; then {resume_hint}" if fix else resume_hint
-        super().__init__(f"Step `{step.name}` ({step.description}) failed: {reason}", fix=fix)
+        detail = cause.detail if isinstance(cause, UserError) else ""
+        super().__init__(f"Step `{step.name}` failed: {reason}", fix=fix,
+                         detail="\n".join(x for x in (detail, f"(step {step.name}: {step.description})") if x))
 
 
 class Pipeline:

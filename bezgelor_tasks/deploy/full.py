@@ -358,5 +358,5 @@ def final_error(outcome: DeployOutcome) -> UserError:
                              "database? a secret?) and run `inv deploy.full` again to check it.")
     said = _rollback_said(outcome)
     if outcome.rollback is not None:
-        message = f"{message} Then {said[0].lower()}{said[1:]}."
+        message = f"{message} {said[0].upper()}{said[1:]}."
     return UserError(message, fix=fix)
