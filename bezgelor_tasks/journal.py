@@ -76,7 +76,7 @@ def read_entries(path: Path) -> Iterator[dict[str, Any]]:
     """Records in order; a torn last line (a crash mid-write) is skipped, not fatal."""
     try:
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no journal yet (or `.bezgelor` is not a folder)
         return
     for raw in text.splitlines():
         raw = raw.strip()

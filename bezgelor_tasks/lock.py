@@ -86,7 +86,7 @@ class DeployLock:
             data: dict[str, Any] = json.loads(self.path.read_text(encoding="utf-8"))
             return Holder(str(data["user"]), str(data["host"]), int(data["pid"]), float(data["started"]),
                           str(data.get("purpose", "deploy")))
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
         except (ValueError, KeyError, TypeError):
             # Half-written or garbage: treat as held since its mtime, so age-based staleness applies.

@@ -10,7 +10,8 @@ text is staged beside its file, then all are renamed into place in one short pha
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,16 +127,6 @@ def run_init(co: Checkout, ui: UI, executor: Executor, *, check: bool = False, y
     is shown as a diff, then: `yes` replaces it keeping `.orig`; on a terminal (`ask`, default: stdin
     when it is one) the user answers per file; otherwise init refuses, naming --yes, and writes nothing.
     Everything before the write phase (`files.apply_changes`) only reads: Ctrl-C there changes nothing."""
-    try:
-        return _run_init(co, ui, executor, check=check, yes=yes, skip_syntax_check=skip_syntax_check, ask=ask)
-    except Interrupted:
-        raise
-    except KeyboardInterrupt:
-        raise Interrupted("init stopped before its write phase: nothing was changed.") from None
-
-
-def _run_init(co: Checkout, ui: UI, executor: Executor, *, check: bool, yes: bool, skip_syntax_check: bool,
-              ask: Ask | None) -> InitResult:
     mode = "check" if check else "dry-run" if executor.dry_run else "apply"
     have_elixir = elixir.available()
     skipped: list[str] = []
@@ -180,6 +171,18 @@ def _run_init(co: Checkout, ui: UI, executor: Executor, *, check: bool, yes: boo
     to_write = [c for c in changes if c not in result.declined]
     result.written = apply_changes(to_write, executor=executor, force=True)
     return result
+
+
+@contextmanager
+def interrupted_before_writing() -> Iterator[None]:
+    """Ctrl-C anywhere before init's write phase (`files.apply_changes` says what it wrote if it lands later)
+    is reported as what it is: nothing was changed."""
+    try:
+        yield
+    except Interrupted:
+        raise
+    except KeyboardInterrupt:
+        raise Interrupted("init stopped before its write phase: nothing was changed.") from None
 
 
 def report(result: InitResult, ui: UI) -> None:

@@ -56,8 +56,9 @@ def preflight(ctx: DeployContext, verify: Callable[[], list[str]]) -> Step:
             flyctl = who = None
         errors = verify()
         if errors:
-            shown = "; ".join(errors[:5]) + (f"; and {len(errors) - 5} more" if len(errors) > 5 else "")
-            raise UserError(f"`inv verify` reports {len(errors)} error(s) in {ctx.settings.root}: {shown}.",
+            listed = [f"- {e}" for e in errors[:10]] + ([f"- and {len(errors) - 10} more"] if len(errors) > 10 else [])
+            raise UserError(f"`inv verify` reports {len(errors)} error(s) in {ctx.settings.root}.",
+                            detail="\n".join(listed),
                             fix=f"run `inv init --root {ctx.settings.root}` (and `inv verify` for details) "
                                 "and fix what remains")
         ctx.version = ctx.version or read_version(ctx.settings, ctx.executor)

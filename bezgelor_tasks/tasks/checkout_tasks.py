@@ -34,14 +34,16 @@ def init(c: Context, root: str | None = None, check: bool = False, dry_run: bool
          force: bool = False, json: bool = False, skip_syntax_check: bool = False) -> None:
     """Apply the deployment plan to a Bezgelor checkout (idempotent; --check for CI)."""
     from bezgelor_tasks import elixir
-
-    elixir.judge().warm()  # Elixir boots while Python reads the settings and the checkout
     from bezgelor_tasks.checkout import plan
-    from bezgelor_tasks.checkout.discover import Checkout
 
-    s = session(root, dry_run=dry_run or check, json_mode=json)
-    co = Checkout.open(s.settings)
-    result = plan.run_init(co, s.ui, s.executor, check=check, yes=yes or force, skip_syntax_check=skip_syntax_check)
+    with plan.interrupted_before_writing():
+        elixir.judge().warm()  # Elixir boots while Python reads the settings and the checkout
+        from bezgelor_tasks.checkout.discover import Checkout
+
+        s = session(root, dry_run=dry_run or check, json_mode=json)
+        co = Checkout.open(s.settings)
+        result = plan.run_init(co, s.ui, s.executor, check=check, yes=yes or force,
+                               skip_syntax_check=skip_syntax_check)
     plan.report(result, s.ui)
     if json:
         s.ui.emit_json(result.as_json())
