@@ -132,10 +132,10 @@ def test_no_task_changes_anything_under_dry_run(two_healthy_releases: Path, fake
         for argv in runs_of(task, backup):
             if task == "db.create":
                 monkeypatch.setenv("BEZGELOR_PG_FLAVOR", "mpg")
-            ran = run_task(*argv)
+            ran = run_task(*argv, stdin="a value typed into the pipe\n")
             monkeypatch.delenv("BEZGELOR_PG_FLAVOR", raising=False)
             tripped = [c["argv"][1:] for c in fake_fly.tripped()]
-            report.append((" ".join(argv), ran.code, tripped))
+            report.append((" ".join(argv), ran.code, tripped, ran.output))
             assert not tripped, f"`inv {' '.join(argv)}` ran changing flyctl commands: {tripped}\n{ran.output}"
             assert "hit a bug" not in ran.stderr and "Traceback" not in ran.output, ran.output
     fake_fly.tripwire(False)
@@ -147,5 +147,5 @@ def test_no_task_changes_anything_under_dry_run(two_healthy_releases: Path, fake
         assert after_fly.get(key) == before_fly.get(key), key
     assert not (tmp_path / "demo-checkout").exists() and not (root.parent / "demo-checkout").exists()
     assert len(fake_fly.calls()) > calls_before  # the reads did run
-    ran_ok = [r for r in report if r[1] == 0]
-    assert len(ran_ok) >= len(report) * 2 // 3, report  # most dry runs get to the end of their plan
+    stopped = [(argv, code) for argv, code, _, _ in report if code != 0]
+    assert len(stopped) <= len(report) // 10, stopped  # the dry runs get to the end of their plan (players: no world)

@@ -79,6 +79,9 @@ def two_healthy_releases(bezgelor_checkout: Path, fake_fly: Any, game_servers: A
     monkeypatch.setenv("BEZGELOR_DB_PASSWORD", pg_server.password)
     monkeypatch.setenv("BEZGELOR_DB_NAME", game_db)
     monkeypatch.setenv("BEZGELOR_DB_USER", pg_server.user)
+    for key, value in (("PGHOST", pg_server.host), ("PGPORT", str(pg_server.port)), ("PGUSER", pg_server.user),
+                       ("PGPASSWORD", pg_server.password)):
+        monkeypatch.setenv(key, value)  # a local PostgreSQL for `db.restore --target local`: the same server
     monkeypatch.chdir(root)
     fake_fly.add_pg_app(DB, proxy_target=f"127.0.0.1:{pg_server.port}", memory_mb=1024)
     fake_fly.set_pg_image(DB, "flyio/postgres-flex:15.8")
