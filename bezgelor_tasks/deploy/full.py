@@ -356,7 +356,8 @@ def final_error(outcome: DeployOutcome) -> UserError:
                          detail="\n".join([*d.lines(), message]),
                          fix="read " + ", then ".join(f"`{c}`" for c in d.read_next) + "; fix the cause (the "
                              "database? a secret?) and run `inv deploy.full` again to check it.")
+    if outcome.rollback is None:
+        return failure if failure is not None else UserError(message, fix=fix)
     said = _rollback_said(outcome)
-    if outcome.rollback is not None:
-        message = f"{message} {said[0].upper()}{said[1:]}."
-    return UserError(message, fix=fix)
+    return UserError(f"{message} {said[0].upper()}{said[1:]}.", fix=fix,
+                     detail=failure.detail if failure is not None else "")

@@ -57,8 +57,8 @@ def preflight(ctx: DeployContext, verify: Callable[[], list[str]]) -> Step:
         errors = verify()
         if errors:
             listed = [f"- {e}" for e in errors[:10]] + ([f"- and {len(errors) - 10} more"] if len(errors) > 10 else [])
-            raise UserError(f"`inv verify` reports {len(errors)} error(s) in {ctx.settings.root}.",
-                            detail="\n".join(listed),
+            raise UserError(f"`inv verify` reports {len(errors)} error(s) in the checkout.",
+                            detail="\n".join([f"in {ctx.settings.root}:", *listed]),
                             fix=f"run `inv init --root {ctx.settings.root}` (and `inv verify` for details) "
                                 "and fix what remains")
         ctx.version = ctx.version or read_version(ctx.settings, ctx.executor)
