@@ -355,10 +355,11 @@ class Executor:
         cmd = result.command
         detail = (result.stderr.strip() or result.stdout.strip()).splitlines()
         tail = " ".join(detail[-3:]) if detail else "no output"
-        what = f" ({cmd.purpose})" if cmd.purpose else ""
+        what = cmd.purpose or f"`{cmd.argv[0]}`"
         code = "timed out" if result.returncode == 124 else f"exit {result.returncode}"
-        return CommandFailed(redact(f"`{cmd.shown()}`{what} failed ({code}): {tail}"), fix=fix,
-                             returncode=result.returncode, stdout=redact(result.stdout), stderr=redact(result.stderr))
+        return CommandFailed(redact(f"{what[0].upper()}{what[1:]} failed ({code}): {tail}"), fix=fix,
+                             detail=redact(f"the command: `{cmd.shown()}`"), returncode=result.returncode,
+                             stdout=redact(result.stdout), stderr=redact(result.stderr))
 
     def spawn(self, cmd: Command, *, ready: str, ready_timeout: float = 30.0) -> Background:
         """Start a long-lived command (e.g. `fly proxy`) and wait for a stdout line matching `ready`.

@@ -149,3 +149,27 @@ def test_no_task_changes_anything_under_dry_run(two_healthy_releases: Path, fake
     assert len(fake_fly.calls()) > calls_before  # the reads did run
     stopped = [(argv, code) for argv, code, _, _ in report if code != 0]
     assert len(stopped) <= len(report) // 10, stopped  # the dry runs get to the end of their plan (players: no world)
+
+
+# In-process writes that need not pass the executor: a private temporary directory this run makes and removes.
+RAW_WRITES_ALLOWED = {
+    "files.py": "the writers themselves (each called through Executor.change)",
+    "backup/scratch.py": "the scratch cluster of verify's full tier, in a temporary directory",
+    "backup/credentials.py": "the in-memory pgpass (a 0600 temporary file where memfd is missing)",
+    "backup/atomic_restore.py": "the restore script, in a private temporary directory",
+    "backup/session.py": "the snapshot's FIFO, inside the backup's own .partial directory",
+}
+RAW_WRITE = r"write_text\(|write_bytes\(|\.mkdir\(|\.unlink\(|rmtree\(|os\.rename\(|os\.replace\(|O_CREAT|" \
+            r"copytree\(|atomic_write\(|open\([^)]*['\"][wa]"
+
+
+def test_every_file_write_passes_the_executor() -> None:
+    """So a dry run can refuse it: files.write/append/remove/... (or Executor.change), never a raw write."""
+    import re
+
+    package = Path(__file__).resolve().parents[1] / "bezgelor_tasks"
+    raw = [f"{p.relative_to(package)}:{n}: {line.strip()}" for p in sorted(package.rglob("*.py"))
+           if str(p.relative_to(package)) not in RAW_WRITES_ALLOWED
+           for n, line in enumerate(p.read_text().splitlines(), 1)
+           if re.search(RAW_WRITE, line) and not line.lstrip().startswith("#")]
+    assert raw == [], "write through bezgelor_tasks.files (it passes the executor):\n" + "\n".join(raw)

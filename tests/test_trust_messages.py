@@ -33,8 +33,8 @@ def test_an_error_reads_headline_detail_fix() -> None:
 
 
 @pytest.mark.parametrize("text", [
-    "Step `deploy` failed: `fly deploy -a bezgelor --image registry.fly.io/bezgelor:v0.2.0 --strategy rolling "
-    "--wait-timeout 600s --yes` failed: the machines did not pass their health checks in time.",
+    "Step `deploy` failed: The machines did not pass their health checks in time (`fly deploy -a bezgelor --image "
+    "registry.fly.io/bezgelor:v0.2.0 --strategy rolling --wait-timeout 600s --yes` failed).",
     "The local database bezgelor_restored already has 5 tables; restoring into it would mix two databases. "
     "Nothing was restored.",
 ])

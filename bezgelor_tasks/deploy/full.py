@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bezgelor_tasks.deploy import drain as drain_mod
@@ -275,7 +276,8 @@ class Diagnosis:
 
 
 def diagnose(ctx: DeployContext) -> Diagnosis:
-    """What the failing gate saw, the release the machines run, and when this checkout last saw it healthy."""
+    """What the failing gate saw, the release the machines run, and when this checkout last saw it healthy
+    (the final error shows it; the health gate printed each probe above)."""
     s = ctx.settings
     report = ctx.health
     failing = dict(report.failing) if report is not None else {}
@@ -291,13 +293,9 @@ def diagnose(ctx: DeployContext) -> Diagnosis:
         if (e.get("event") == "deploy-end" and e.get("ok") is True) or \
                 (e.get("event") == "rollback" and e.get("healthy") is True):
             last = f"{e.get('at')} ({'deploy' if e['event'] == 'deploy-end' else 'rollback'} by {e.get('user', '?')})"
-    read_next = [f"inv logs --root {s.root}", f"inv status --root {s.root}", f"inv deploy.status --root {s.root}"]
-    diagnosis = Diagnosis(failing, running, last, read_next)
-    ctx.ui.error(f"{s.app} is not healthy, and this run deployed nothing: not rolled back (an outage is not a "
-                 "bad release).")
-    for line in diagnosis.lines():
-        ctx.ui.line(f"  {line}")
-    return diagnosis
+    where = "" if Path.cwd().resolve() == s.root.resolve() else f" --root {s.root}"
+    read_next = [f"inv logs{where}", f"inv status{where}", f"inv deploy.status{where}"]
+    return Diagnosis(failing, running, last, read_next)
 
 
 def show_summary(sess: Session, outcome: DeployOutcome) -> None:
