@@ -357,7 +357,7 @@ class Executor:
         tail = " ".join(detail[-3:]) if detail else "no output"
         what = cmd.purpose or f"`{cmd.argv[0]}`"
         code = "timed out" if result.returncode == 124 else f"exit {result.returncode}"
-        return CommandFailed(redact(f"{what[0].upper()}{what[1:]} failed ({code}): {tail}"), fix=fix,
+        return CommandFailed(redact(f"{what} failed ({code}): {tail}"), fix=fix,
                              detail=redact(f"the command: `{cmd.shown()}`"), returncode=result.returncode,
                              stdout=redact(result.stdout), stderr=redact(result.stderr))
 

@@ -293,8 +293,10 @@ def diagnose(ctx: DeployContext) -> Diagnosis:
         if (e.get("event") == "deploy-end" and e.get("ok") is True) or \
                 (e.get("event") == "rollback" and e.get("healthy") is True):
             last = f"{e.get('at')} ({'deploy' if e['event'] == 'deploy-end' else 'rollback'} by {e.get('user', '?')})"
+    from bezgelor_tasks.tasks import namespace
+
     where = "" if Path.cwd().resolve() == s.root.resolve() else f" --root {s.root}"
-    read_next = [f"inv logs{where}", f"inv status{where}", f"inv deploy.status{where}"]
+    read_next = [f"inv {task}{where}" for task in ("logs", "status", "deploy.status") if task in namespace.task_names]
     return Diagnosis(failing, running, last, read_next)
 
 
