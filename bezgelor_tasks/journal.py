@@ -15,9 +15,13 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from bezgelor_tasks import files
 from bezgelor_tasks.redact import redact
+
+if TYPE_CHECKING:
+    from bezgelor_tasks.run import Executor
 
 _write_lock = threading.Lock()
 
@@ -48,8 +52,11 @@ def _user() -> str:
 
 
 class Journal:
-    def __init__(self, state_dir: Path, *, run_id: str | None = None) -> None:
+    """The journal of one checkout. Records are written through `executor` (a dry run writes none)."""
+
+    def __init__(self, state_dir: Path, executor: Executor, *, run_id: str | None = None) -> None:
         self.path = state_dir / "journal.jsonl"
+        self.executor = executor
         self.run_id = run_id or f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
 
     def record(self, event: str, **fields: Any) -> dict[str, Any]:
@@ -58,10 +65,7 @@ class Journal:
         clean = _scrub(entry)
         line = json.dumps(clean, sort_keys=True, default=str)
         with _write_lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            with os.fdopen(fd, "a", encoding="utf-8") as f:
-                f.write(line + "\n")
+            files.append(self.executor, self.path, line)
         return clean
 
     def entries(self) -> Iterator[dict[str, Any]]:
@@ -72,7 +76,7 @@ def read_entries(path: Path) -> Iterator[dict[str, Any]]:
     """Records in order; a torn last line (a crash mid-write) is skipped, not fatal."""
     try:
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no journal yet (or `.bezgelor` is not a folder)
         return
     for raw in text.splitlines():
         raw = raw.strip()

@@ -21,8 +21,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from bezgelor_tasks import files
 from bezgelor_tasks.errors import UserError
-from bezgelor_tasks.run import termination_raises
+from bezgelor_tasks.run import Executor, termination_raises
 
 DEFAULT_MAX_AGE_S = 2 * 3600  # longer than any deploy: build + wait + health gate + rollback
 
@@ -73,9 +74,10 @@ def _pid_alive(pid: int) -> bool:
 class DeployLock:
     """The lock file for one app. Use `with lock.held(): ...` (or `acquire`/`release`)."""
 
-    def __init__(self, state_dir: Path, app: str, *, max_age: float = DEFAULT_MAX_AGE_S) -> None:
+    def __init__(self, state_dir: Path, app: str, executor: Executor, *, max_age: float = DEFAULT_MAX_AGE_S) -> None:
         self.path = state_dir / f"deploy-{app}.lock"
         self.app = app
+        self.executor = executor  # the lock file is written through it: a dry run takes no lock
         self.max_age = max_age
         self.mine: Holder | None = None
 
@@ -84,7 +86,7 @@ class DeployLock:
             data: dict[str, Any] = json.loads(self.path.read_text(encoding="utf-8"))
             return Holder(str(data["user"]), str(data["host"]), int(data["pid"]), float(data["started"]),
                           str(data.get("purpose", "deploy")))
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
         except (ValueError, KeyError, TypeError):
             # Half-written or garbage: treat as held since its mtime, so age-based staleness applies.
@@ -102,52 +104,49 @@ class DeployLock:
             return f"process {holder.pid} is gone"
         return ""
 
-    def acquire(self, purpose: str = "deploy") -> Holder:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def acquire(self, purpose: str = "deploy") -> Holder | None:
+        """Take the lock (None under a dry run, which takes none); refuses while another holds it."""
         me = Holder.me(purpose)
+        if self.executor.dry_run:  # judged like a real run: another holder stops it; nothing is written
+            holder = self.read()
+            if holder is not None and not self.is_stale(holder):
+                raise self._held_by(holder)
+            return None
         for _ in range(3):
             try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                files.create_new(self.executor, self.path, json.dumps(asdict(me)))
             except FileExistsError:
                 holder = self.read()
                 if holder is None:
                     continue  # freed between our open and read: try again
-                why = self.is_stale(holder)
-                if not why:
-                    raise UserError(
-                        f"Another {holder.purpose} of {self.app} is running: held by {holder.name} for "
-                        f"{human_age(holder.age())} (lock file {self.path}).",
-                        fix="wait for it to finish; if you are sure it is dead, delete the lock file and run again."
-                    ) from None
+                if not self.is_stale(holder):
+                    raise self._held_by(holder) from None
                 self._remove_if_same(holder)
                 continue
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(asdict(me), f)
             self.mine = me
             return me
         raise UserError(f"Could not take the deploy lock {self.path}: it keeps changing.",
                         fix="check that no other deploy is starting, then run again.")
 
+    def _held_by(self, holder: Holder) -> UserError:
+        return UserError(f"Another {holder.purpose} of {self.app} is running: held by {holder.name} for "
+                         f"{human_age(holder.age())} (lock file {self.path}).",
+                         fix="wait for it to finish; if you are sure it is dead, `inv lock.release` frees it.")
+
     def _remove_if_same(self, holder: Holder) -> None:
         if self.read() == holder:
-            try:
-                self.path.unlink()
-            except FileNotFoundError:
-                pass
+            files.remove(self.executor, self.path)
 
     def release(self) -> None:
         if self.mine is None:
             return
         holder = self.read()
         if holder is not None and holder.pid == self.mine.pid and holder.started == self.mine.started:
-            try:
-                self.path.unlink()
-            except FileNotFoundError:
-                pass
+            files.remove(self.executor, self.path)
         self.mine = None
 
     @contextmanager
-    def held(self, purpose: str = "deploy") -> Iterator[Holder]:
+    def held(self, purpose: str = "deploy") -> Iterator[Holder | None]:
         """Hold the lock for the block; SIGTERM becomes KeyboardInterrupt so the lock is freed on it too."""
         holder = self.acquire(purpose)
         with termination_raises():

@@ -94,7 +94,9 @@ class StepFailed(UserError):
             fix = f"{fix.rstrip('. ')}; or {step.bypass}" if fix else step.bypass
         if resume_hint and step.resumable:
             fix = f"{fix.rstrip('. ')}; then {resume_hint}" if fix else resume_hint
-        super().__init__(f"Step `{step.name}` ({step.description}) failed: {reason}", fix=fix)
+        detail = cause.detail if isinstance(cause, UserError) else ""
+        super().__init__(f"Step `{step.name}` failed: {reason}", fix=fix,
+                         detail="\n".join(x for x in (detail, f"(step {step.name}: {step.description})") if x))
 
 
 class Pipeline:
@@ -116,6 +118,7 @@ class Pipeline:
                         for s in steps}
         self._changed_upstream: set[str] = set()
         self._lock = threading.Lock()
+        self.failures: dict[str, StepFailed] = {}  # tolerated survey failures, by step (see `survey`)
 
     def step(self, name: str) -> Step:
         return next(s for s in self.steps if s.name == name)
@@ -124,8 +127,8 @@ class Pipeline:
     def survey(self, *, tolerate: Container[str] = ()) -> list[StepReport]:
         """Ask each step (whose prerequisites are done) whether it is done, and what it would run.
 
-        A step named in `tolerate` whose question fails is planned as to-do instead of stopping the
-        survey (dry-run without flyctl or a login: the plan then assumes nothing exists yet)."""
+        A step named in `tolerate` whose question fails is planned as to-do instead of stopping the survey,
+        and its failure is kept in `failures` (a dry run shows the plan, then the refusal)."""
         for s in self.steps:
             rep = self.reports[s.name]
             blocked = [d for d in s.after if self.reports[d].state != "done"]
@@ -138,6 +141,7 @@ class Pipeline:
                 except StepFailed as failure:
                     if s.name not in tolerate:
                         raise
+                    self.failures[s.name] = failure
                     cause = failure.cause
                     status = todo(f"could not ask: {cause.message if isinstance(cause, UserError) else cause}")
                 rep.seconds += time.monotonic() - began

@@ -36,10 +36,13 @@ class Command:
     argv: tuple[str, ...]
     purpose: str = ""
     env: Mapping[str, str | None] = field(default_factory=dict)  # a None value removes the variable
+    # What the command reads on stdin; None: /dev/null (a command never gets the user's terminal unless
+    # `interactive`: flyctl must not stop mid-deploy to prompt).
     stdin: str | None = None
     cwd: Path | None = None
     timeout: float | None = None
     retries: int = 0
+    # Changing unless its builder says it only reads: under --dry-run a changing command is shown, not run.
     mutates: bool = True
     ok_codes: tuple[int, ...] = (0,)
     secret_stdin: bool = True
@@ -52,6 +55,9 @@ class Command:
     pass_fds: tuple[int, ...] = ()
     # Show its output live, each line redacted (a remote build or `fly deploy`: minutes of progress).
     stream: bool = False
+    # Meant to talk with the user (a remote console): it gets the terminal (stdin, stdout, stderr) and its
+    # output is not captured. Every other command gets /dev/null as stdin.
+    interactive: bool = False
 
     def shown(self) -> str:
         """The command as a person would type it, secrets masked."""
@@ -134,6 +140,29 @@ def termination_raises() -> Iterator[None]:
         signal.signal(signal.SIGINT, prev_int)
 
 
+@contextmanager
+def signals_deferred() -> Iterator[list[int]]:
+    """Ctrl-C, SIGTERM and SIGHUP wait until the block ends: for a phase of milliseconds that must not
+    stop half-way (renaming staged files into place). A signal that arrives inside is recorded in the
+    yielded list; the caller raises it (with what it means) right after the block."""
+    if threading.current_thread() is not threading.main_thread():
+        yield []
+        return
+    caught: list[int] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        caught.append(signum)
+
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    for s in previous:
+        signal.signal(s, hold)
+    try:
+        yield caught
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
 def interruptible_sleep(seconds: float) -> bool:
     """Sleep up to `seconds`; True when interrupted (STOP set) instead."""
     return STOP.wait(max(0.0, seconds))
@@ -198,6 +227,8 @@ class Executor:
                 self.ui.command(cmd.shown(), dry_run=True)
             self._observe(cmd, skipped := Result(cmd, 0, "", "", 0.0, dry_run=True))
             return skipped
+        if cmd.interactive:
+            return self._run_interactive(cmd, check)
         attempts = cmd.retries + 1
         result: Result | None = None
         for attempt in range(1, attempts + 1):
@@ -218,9 +249,41 @@ class Executor:
         webhook posted: the one place such changes pass, so a dry run shows `shown` and refuses it (None)."""
         if self.dry_run:
             if self.echo:
-                self.ui.command(redact(shown), dry_run=True)
+                self.ui.change(redact(shown))
             return None
         return do()
+
+    def _run_interactive(self, cmd: Command, check: bool) -> Result:
+        """A command meant for the user's terminal (a console): inherits stdin/stdout/stderr, not captured."""
+        import subprocess
+
+        program = self._resolve(cmd)
+        if self.echo:
+            self.ui.command(cmd.shown())
+        started = time.monotonic()
+        proc = subprocess.Popen([program, *cmd.argv[1:]], env=self._env(cmd), cwd=str(cmd.cwd) if cmd.cwd else None)
+        with _RUNNING_LOCK:
+            _RUNNING[id(proc)] = proc
+        try:
+            code = proc.wait()
+        except BaseException:
+            proc.terminate()
+            raise
+        finally:
+            with _RUNNING_LOCK:
+                _RUNNING.pop(id(proc), None)
+        result = Result(cmd, code, "", "", time.monotonic() - started)
+        self._observe(cmd, result)
+        if check and not result.ok:
+            raise self.failure(result)
+        return result
+
+    def refuse_in_dry_run(self, cmd: Command) -> None:
+        """A changing command that cannot be stood in for by an empty result (a background process, a
+        conversation): under --dry-run it is shown and the task stops here."""
+        if self.dry_run and cmd.mutates:
+            raise UserError(f"dry run: would start `{cmd.shown()}`; the rest depends on it, so the dry run stops "
+                            "here (nothing was changed).", fix="run without --dry-run to go on.")
 
     def _observe(self, cmd: Command, result: Result) -> None:
         self.history.append(result)
@@ -249,9 +312,10 @@ class Executor:
                     shown.note(redact(text.strip()))
 
             extra = {"_out": on_line, "_err": on_line}
+        stdin: Any = cmd.stdin if cmd.stdin is not None else open(os.devnull, "rb")  # noqa: SIM115 (closed below)
         try:
             proc = sh.Command(program)(
-                *cmd.argv[1:], _in=cmd.stdin, _env=self._env(cmd), _cwd=str(cmd.cwd) if cmd.cwd else None,
+                *cmd.argv[1:], _in=stdin, _env=self._env(cmd), _cwd=str(cmd.cwd) if cmd.cwd else None,
                 _timeout=timeout, _tty_out=False, _ok_code=list(range(256)), _decode_errors="replace",
                 _bg=True, _bg_exc=False, **_child_options(cmd), **extra)
             with _RUNNING_LOCK:
@@ -282,6 +346,8 @@ class Executor:
         finally:
             if progress is not None:
                 progress.__exit__(None, None, None)
+            if cmd.stdin is None:
+                stdin.close()
         return Result(cmd, code, out, err, time.monotonic() - started)
 
     @staticmethod
@@ -289,20 +355,24 @@ class Executor:
         cmd = result.command
         detail = (result.stderr.strip() or result.stdout.strip()).splitlines()
         tail = " ".join(detail[-3:]) if detail else "no output"
-        what = f" ({cmd.purpose})" if cmd.purpose else ""
+        what = cmd.purpose or f"`{cmd.argv[0]}`"
         code = "timed out" if result.returncode == 124 else f"exit {result.returncode}"
-        return CommandFailed(redact(f"`{cmd.shown()}`{what} failed ({code}): {tail}"), fix=fix,
-                             returncode=result.returncode, stdout=redact(result.stdout), stderr=redact(result.stderr))
+        return CommandFailed(redact(f"{what} failed ({code}): {tail}"), fix=fix,
+                             detail=redact(f"the command: `{cmd.shown()}`"), returncode=result.returncode,
+                             stdout=redact(result.stdout), stderr=redact(result.stderr))
 
     def spawn(self, cmd: Command, *, ready: str, ready_timeout: float = 30.0) -> Background:
-        """Start a long-lived command (e.g. `fly proxy`) and wait for a stdout line matching `ready`."""
+        """Start a long-lived command (e.g. `fly proxy`) and wait for a stdout line matching `ready`.
+        A dry run starts only commands that read (a tunnel); a changing one stops it (`refuse_in_dry_run`)."""
+        self.refuse_in_dry_run(cmd)
         if self.echo:
-            self.ui.command(cmd.shown(), dry_run=self.dry_run)
+            self.ui.command(cmd.shown())
         return Background(self._resolve(cmd), cmd, self._env(cmd), re.compile(ready), ready_timeout)
 
     def converse(self, cmd: Command) -> Conversation:
         """Start a command that answers request lines on stdin with answer lines on stdout (it only reads,
         so it runs in dry-run too). Quiet: the questions are not commands a person would type."""
+        self.refuse_in_dry_run(cmd)
         return Conversation(self._resolve(cmd), cmd, self._env(cmd))
 
 
@@ -363,10 +433,8 @@ class Background:
             self._done.set()
             self.lines.put("")  # wake a reader waiting for the ready line
 
-        self.proc: Any = sh.Command(program)(
-            *cmd.argv[1:], _env=env, _cwd=str(cmd.cwd) if cmd.cwd else None, _bg=True, _bg_exc=False,
-            _out=on_out, _err=on_out, _tty_out=False, _ok_code=list(range(256)), _new_session=True,
-            _done=on_done, **_child_options(cmd))
+        with open(os.devnull, "rb") as nothing:  # never the user's terminal
+            self.proc: Any = self._start(program, cmd, env, nothing, on_out, on_done)
         deadline = time.monotonic() + ready_timeout
         self.match: re.Match[str] | None = None
         while self.match is None:
@@ -380,6 +448,14 @@ class Background:
             except queue.Empty:
                 continue
             self.match = ready.search(line)
+
+    @staticmethod
+    def _start(program: str, cmd: Command, env: dict[str, str], stdin: Any, on_out: Callable[[str], None],
+               on_done: Callable[..., None]) -> Any:
+        return sh.Command(program)(
+            *cmd.argv[1:], _in=stdin, _env=env, _cwd=str(cmd.cwd) if cmd.cwd else None, _bg=True, _bg_exc=False,
+            _out=on_out, _err=on_out, _tty_out=False, _ok_code=list(range(256)), _new_session=True,
+            _done=on_done, **_child_options(cmd))
 
     @property
     def alive(self) -> bool:

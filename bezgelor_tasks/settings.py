@@ -466,21 +466,45 @@ def problems(s: Settings, origins: Mapping[str, str] | None = None) -> list[str]
 
 
 def raise_problems(found: list[str], dotenv_hint: str = ".env") -> None:
-    """One paragraph for all problems, or nothing when there are none."""
+    """A headline, one line per problem, the fix; nothing when there are none."""
     if not found:
         return
-    listed = " ".join(f"({i}) {p}" + ("" if p.endswith((".", "?")) else ".") for i, p in enumerate(found, 1))
     raise UserError(
-        f"bezgelor-tasks stopped before changing anything: {len(found)} setting problem(s). {listed}",
+        f"{len(found)} setting problem(s): bezgelor-tasks stopped before changing anything.",
+        detail="\n".join(f"- {p}" + ("" if p.endswith((".", "?")) else ".") for p in found),
         fix=f"correct them in the environment or in {dotenv_hint} (every setting and its default is listed in "
             ".env.example), then run the task again.")
 
 
+# The unit a number setting is counted in, from its field name's ending.
+_UNITS = {"_mb": "megabytes (MB)", "_gb": "gigabytes (GB)", "_s": "seconds", "_days": "days", "_months": "months"}
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _expected(name: str, raw: str, default: Any) -> str:
+    """What a value that does not convert should have looked like: the form, the unit, an example."""
+    unit = next((u for suffix, u in _UNITS.items() if name.endswith(suffix)), "")
+    whole = isinstance(default, int) and not isinstance(default, bool)
+    form = ("a whole number" if whole else "a number") + (f" of {unit}" if unit else "")
+    example = f"e.g. {_shown(default)}, the default"
+    if name.endswith("_mb"):
+        from bezgelor_tasks.checkout.flytoml import parse_memory_mb  # Fly's memory spellings: 4gb, 4GiB, 4096mb
+
+        mb = parse_memory_mb(raw)
+        if mb is not None:
+            return f"is not {form}: {raw.strip()} is {mb} MB, so write {mb}"
+    if name.endswith("_s") and re.fullmatch(r"\s*\d+(\.\d+)?\s*(ms|s|m|h)\s*", raw):
+        return f"is not {form}: write the seconds without a unit ({example})"
+    return f"is not {form} ({example})"
+
+
 def _convert(name: str, raw: str, default: Any) -> Any:
-    """The typed value of a setting; ValueError names what was expected."""
+    """The typed value of a setting; ValueError says the form expected (`4GiB` → "is 4096 MB, so write 4096")."""
     try:
         if isinstance(default, bool):
-            return raw.strip().lower() in ("1", "true", "yes", "on")
+            if raw.strip().lower() not in (*_TRUE, *_FALSE):
+                raise ValueError("is not true or false (1/0, yes/no and on/off work too)")
+            return raw.strip().lower() in _TRUE
         if isinstance(default, int):
             return int(raw)
         if isinstance(default, float):
@@ -490,8 +514,10 @@ def _convert(name: str, raw: str, default: Any) -> Any:
         if isinstance(default, Path) or name == "root":
             return Path(raw)
         return raw
-    except ValueError:
-        raise ValueError(f"is not a {type(default).__name__} (default {_shown(default)})") from None
+    except ValueError as e:
+        if isinstance(default, bool):
+            raise
+        raise ValueError(_expected(name, raw, default)) from e
 
 
 # -- reading the environment and .env files ----------------------------------------------------------------
@@ -593,7 +619,7 @@ def _build(src: Sources, overrides: Mapping[str, Any]) -> tuple[Settings, list[s
             values["root"] = src.root.resolve()
         elif key in src.values and src.values[key] != "":
             try:
-                values[f.name] = _convert(key, src.values[key], f.default)
+                values[f.name] = _convert(f.name, src.values[key], f.default)
             except ValueError as e:
                 bad.append(f"{key}={src.values[key]} ({src.origins.get(key, 'set')}) {e}")
     values.update(overrides)

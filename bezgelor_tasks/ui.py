@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 from colorama import Fore, Style
 
+from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.redact import redact
 
 _SEVERITY_COLOR = {"error": Fore.RED, "warning": Fore.YELLOW, "info": Fore.CYAN, "ok": Fore.GREEN}
@@ -63,6 +64,10 @@ class UI:
     def command(self, shown: str, *, dry_run: bool = False) -> None:
         prefix = "would run" if dry_run else "$"
         self.line(self._paint(f"{prefix} {shown}", Style.DIM))
+
+    def change(self, shown: str) -> None:
+        """An in-process change a dry run refused: `would write fly.toml`, `would delete ...`."""
+        self.line(self._paint(f"would {shown}", Style.DIM))
 
     def diff(self, text: str) -> None:
         for raw in text.splitlines():
@@ -112,6 +117,20 @@ class Progress:
             with self.ui._lock:
                 self.ui.stream.write("\n")
                 self.ui.stream.flush()
+
+
+def confirm(question: str, *, no_terminal: UserError, expect: str | None = None) -> bool:
+    """The one question before a change: y/N on the terminal, or typing `expect` (a name) exactly.
+
+    Without a terminal it raises `no_terminal` (which names the flag that answers it, e.g. --yes); an
+    answer other than y/yes (or `expect`), or end of input, is False: the caller stops or keeps the file."""
+    if sys.stdin is None or not sys.stdin.isatty():
+        raise no_terminal
+    try:
+        answer = input(f"{question} [y/N] " if expect is None else f"{question} ").strip()
+    except EOFError:
+        return False
+    return answer == expect if expect is not None else answer.lower() in ("y", "yes")
 
 
 def what_short(text: str) -> str:

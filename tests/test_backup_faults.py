@@ -148,7 +148,7 @@ def test_a_truncated_archive_is_caught_by_the_full_read_even_when_its_checksum_w
         _truncate(path)
         b = manifest.load(path)
         b.data["files"] = manifest.file_digests(path / "dump.pgc", path)
-        manifest.write(path, b.data)
+        manifest.write(Executor(), path, b.data)
 
     b, result = _damage_and_verify(env, truncate_and_rechecksum, "standard")
     assert not result["ok"] and "reading the whole archive failed" in " ".join(result["problems"])

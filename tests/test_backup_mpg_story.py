@@ -123,7 +123,7 @@ def test_deploy_fulls_database_step_with_mpg_creates_and_attaches_the_cluster_on
     s = settings_mod.load(tmp_path, environ={"BEZGELOR_PG_FLAVOR": "mpg"})
     ui = UI(color=False)
     ex = Executor(ui=ui, echo=False)
-    ctx = DeployContext(s, FlyClient(s, ex), ui, ex, Journal(tmp_path))
+    ctx = DeployContext(s, FlyClient(s, ex), ui, ex, Journal(tmp_path, ex))
     step = database(ctx)
     assert not step.check().done
     assert [c.argv[1:3] for c in step.plan()] == [("mpg", "create"), ("mpg", "attach"), ("secrets", "import")]

@@ -8,6 +8,7 @@ from invoke import Context
 
 from bezgelor_tasks import settings as settings_mod
 from bezgelor_tasks.backup import manifest, prune, retention
+from bezgelor_tasks.run import Executor
 from bezgelor_tasks.tasks import db_backup
 from bezgelor_tasks.ui import UI
 
@@ -65,7 +66,7 @@ def _write_backup(root, when: datetime, verified: bool | None) -> None:
     d.mkdir(parents=True)
     (d / "dump.pgc").write_bytes(b"PGDMP")
     verifications = [] if verified is None else [{"tier": "full", "ok": verified, "problems": [], "at": "x"}]
-    manifest.write(d, {"created_at": when.isoformat(), "files": {"dump.pgc": {"size": 5, "sha256": "0"}},
+    manifest.write(Executor(), d, {"created_at": when.isoformat(), "files": {"dump.pgc": {"size": 5, "sha256": "0"}},
                        "archive": "dump.pgc", "verifications": verifications, "row_counts": {}})
 
 
@@ -76,11 +77,11 @@ def test_prune_deletes_on_disk_what_retention_says_and_dry_run_deletes_nothing(t
     (s.backups_path / f"{manifest.PARTIAL_PREFIX}old").mkdir()
     before = sorted(p.name for p in s.backups_path.iterdir())
 
-    dry = prune.prune(s, UI(color=False), today=TODAY, dry_run=True)
+    dry = prune.prune(s, UI(color=False), Executor(dry_run=True), today=TODAY)
     assert sorted(p.name for p in s.backups_path.iterdir()) == before
     assert dry["deleted"] and "would delete" in capsys.readouterr().out
 
-    prune.prune(s, UI(color=False), today=TODAY)
+    prune.prune(s, UI(color=False), Executor(), today=TODAY)
     left = [b.name[:8] for b in manifest.list_backups(s.backups_path)]
     assert left == ["20261029", "20261102", "20261122", "20261124", "20261126", "20261128"]
     # 20261029 is the only verified backup (and so also the first of October that counts)

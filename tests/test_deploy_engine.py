@@ -19,7 +19,7 @@ from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.journal import Journal, deploys_by_version, read_entries
 from bezgelor_tasks.lock import DeployLock, Holder
 from bezgelor_tasks.pipeline import Pipeline, Step, StepFailed, done, todo
-from bezgelor_tasks.run import Command
+from bezgelor_tasks.run import Command, Executor
 from bezgelor_tasks.ui import UI
 
 
@@ -32,9 +32,9 @@ def quiet_ui() -> UI:
 # --- lock ---------------------------------------------------------------------------------------------
 
 def test_a_second_deploy_is_refused_with_the_holders_name_and_age(tmp_path: Path) -> None:
-    first = DeployLock(tmp_path, "bz")
+    first = DeployLock(tmp_path, "bz", Executor())
     with first.held(), pytest.raises(UserError) as refused:
-        DeployLock(tmp_path, "bz").acquire()
+        DeployLock(tmp_path, "bz", Executor()).acquire()
     text = str(refused.value)
     me = Holder.me("deploy")
     assert f"{me.user}@{me.host}" in text and f"pid {os.getpid()}" in text
@@ -43,13 +43,13 @@ def test_a_second_deploy_is_refused_with_the_holders_name_and_age(tmp_path: Path
 
 
 def test_locks_of_different_apps_do_not_collide(tmp_path: Path) -> None:
-    with DeployLock(tmp_path, "one").held(), DeployLock(tmp_path, "two").held():
+    with DeployLock(tmp_path, "one", Executor()).held(), DeployLock(tmp_path, "two", Executor()).held():
         pass
 
 
 def test_a_lock_whose_process_is_gone_is_taken_over(tmp_path: Path) -> None:
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    lock = DeployLock(tmp_path, "bz")
+    lock = DeployLock(tmp_path, "bz", Executor())
     lock.path.write_text(json.dumps({"user": "ci", "host": Holder.me("x").host, "pid": int(dead.stdout),
                                      "started": time.time(), "purpose": "deploy"}))
     with lock.held() as holder:
@@ -57,7 +57,7 @@ def test_a_lock_whose_process_is_gone_is_taken_over(tmp_path: Path) -> None:
 
 
 def test_a_lock_older_than_the_maximum_age_is_stale_even_from_another_host(tmp_path: Path) -> None:
-    lock = DeployLock(tmp_path, "bz", max_age=60)
+    lock = DeployLock(tmp_path, "bz", Executor(), max_age=60)
     lock.path.write_text(json.dumps({"user": "ci", "host": "runner-7", "pid": 1, "started": time.time() - 3600}))
     with lock.held():
         pass
@@ -67,7 +67,7 @@ def test_a_lock_older_than_the_maximum_age_is_stale_even_from_another_host(tmp_p
 
 
 def test_the_lock_is_freed_when_the_deploy_fails(tmp_path: Path) -> None:
-    lock = DeployLock(tmp_path, "bz")
+    lock = DeployLock(tmp_path, "bz", Executor())
     with pytest.raises(RuntimeError), lock.held():
         raise RuntimeError("boom")
     assert not lock.path.exists()
@@ -80,7 +80,8 @@ import sys, time
 sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})
 from pathlib import Path
 from bezgelor_tasks.lock import DeployLock
-with DeployLock(Path({str(tmp_path)!r}), "bz").held():
+from bezgelor_tasks.run import Executor
+with DeployLock(Path({str(tmp_path)!r}), "bz", Executor()).held():
     print("held", flush=True)
     time.sleep(30)
 """
@@ -100,7 +101,7 @@ with DeployLock(Path({str(tmp_path)!r}), "bz").held():
 
 def test_the_journal_never_holds_a_registered_secret_value(tmp_path: Path) -> None:
     redact.register("s3cr3t-value-xyz")
-    j = Journal(tmp_path)
+    j = Journal(tmp_path, Executor())
     j.record("step", step="secrets", argv=["fly", "secrets", "import"], note="set s3cr3t-value-xyz",
              nested={"url": "postgres://postgres:hunter22@db.internal:5432/x"})
     text = (tmp_path / "journal.jsonl").read_text()
@@ -109,7 +110,7 @@ def test_the_journal_never_holds_a_registered_secret_value(tmp_path: Path) -> No
 
 
 def test_the_journal_finds_the_last_deploy_of_each_release_and_survives_a_torn_line(tmp_path: Path) -> None:
-    j = Journal(tmp_path)
+    j = Journal(tmp_path, Executor())
     j.record("deployed", release_version=3, version="v0.1.0", image_ref="registry.fly.io/bz:v0.1.0")
     j.record("deployed", release_version=4, version="v0.2.0", image_ref="registry.fly.io/bz:v0.2.0")
     with (tmp_path / "journal.jsonl").open("a") as f:
@@ -164,13 +165,14 @@ def test_done_steps_are_skipped_and_reported_as_done() -> None:
 
 def test_a_failure_names_the_step_and_the_fix_and_stops_what_comes_after(tmp_path: Path) -> None:
     log: list[str] = []
-    j = Journal(tmp_path)
+    j = Journal(tmp_path, Executor())
     pipe = Pipeline([_step("a", log), _step("b", log, after=("a",), fail=True), _step("c", log, after=("b",))],
                     ui=quiet_ui(), journal=j, resume_hint="run it again")
     with pytest.raises(StepFailed) as failed:
         pipe.execute()
     text = failed.value.paragraph()
-    assert "Step `b` (the b step) failed: b broke" in text and "Fix: repair b; then run it again" in text
+    assert "Step `b` failed: b broke" in text and "(step b: the b step)" in text
+    assert "Fix: repair b; then run it again" in text
     assert pipe.reports["c"].state == "not-run"
     states = [(e["step"], e["state"]) for e in j.entries()]
     assert states == [("a", "ran"), ("b", "failed")]

@@ -13,6 +13,7 @@ from bezgelor_tasks import settings as settings_mod
 from bezgelor_tasks.deploy import secretgen, state
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.redact import redact
+from bezgelor_tasks.run import Executor
 
 POSTGRES_CREATE_OUTPUT = """Creating postgres cluster bezgelor-db in organization personal
 Provisioning 1 of 1 machines with image flyio/postgres-flex:16
@@ -44,7 +45,7 @@ def test_the_postgres_password_is_kept_0600_under_bezgelor_and_masked(tmp_path: 
     assert "Zq8vT3kLm2Pw9xYa" not in redact(POSTGRES_CREATE_OUTPUT)
     assert "fly postgres attach" in redact("fly postgres attach"), "the user name is not a secret"
 
-    path = state.save_credentials(s, creds)
+    path = state.save_credentials(s, creds, Executor())
 
     assert path == tmp_path / ".bezgelor" / "bezgelor-db.password"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -57,4 +58,4 @@ def test_the_postgres_password_is_kept_0600_under_bezgelor_and_masked(tmp_path: 
 def test_an_output_without_a_password_is_a_clear_error_naming_where_to_put_it(tmp_path: Path) -> None:
     s = settings_mod.load(tmp_path)
     with pytest.raises(UserError, match=r"bezgelor-db\.password as a line PASSWORD="):
-        state.save_credentials(s, state.extract_credentials("Postgres cluster bezgelor-db created\n"))
+        state.save_credentials(s, state.extract_credentials("Postgres cluster bezgelor-db created\n"), Executor())

@@ -49,9 +49,12 @@ def test_root_flag_wins_and_checkout_dotenv_is_read(tmp_path, monkeypatch):
     assert s.region == "ams"
 
 
-def test_a_bad_number_or_app_name_is_one_clear_paragraph(monkeypatch):
+def test_a_bad_number_or_app_name_is_named_with_the_form_expected(monkeypatch):
     monkeypatch.setenv("BEZGELOR_VM_MEMORY_MB", "lots")
-    with pytest.raises(UserError, match="BEZGELOR_VM_MEMORY_MB.*not a int"):
+    with pytest.raises(UserError, match="BEZGELOR_VM_MEMORY_MB=lots .*is not a whole number of megabytes"):
+        settings.load()
+    monkeypatch.setenv("BEZGELOR_VM_MEMORY_MB", "4GiB")  # Fly's spelling, in a setting counted in MB
+    with pytest.raises(UserError, match="4GiB is 4096 MB, so write 4096"):
         settings.load()
     monkeypatch.delenv("BEZGELOR_VM_MEMORY_MB")
     monkeypatch.setenv("BEZGELOR_FLY_APP", "Bad_Name")

@@ -29,6 +29,7 @@ from bezgelor_tasks.checkout.prodexs import prod_exs_change
 from bezgelor_tasks.checkout.router import router_change
 from bezgelor_tasks.checkout.runtime import REQUIRED_ENV, runtime_exs_change
 from bezgelor_tasks.errors import UserError
+from bezgelor_tasks.run import Executor
 from tests.support.umbrella import make_portal_release_variant
 
 pytestmark = pytest.mark.elixir
@@ -45,7 +46,7 @@ def apply(generator, root: Path, **overrides: object) -> list[files.FileChange]:
     """Apply a generator's change(s) to the checkout, then check a second run changes nothing."""
     changes = generator(open_checkout(root, **overrides))
     changes = changes if isinstance(changes, list) else [changes]
-    files.apply_changes(changes)
+    files.apply_changes(changes, executor=Executor())
     again = generator(open_checkout(root, **overrides))
     again = again if isinstance(again, list) else [again]
     assert [c.rel for c in again if c.changed] == [], "a second run must change nothing"
@@ -218,7 +219,7 @@ def test_a_hand_edited_health_controller_is_only_replaced_with_force(bezgelor_ch
     change = health_controller_change(open_checkout(bezgelor_checkout))
     assert change.needs_force
     with pytest.raises(UserError, match="--force"):
-        files.apply_changes([change])
+        files.apply_changes([change], executor=Executor())
 
 
 # --- runtime.exs -----------------------------------------------------------------------------------

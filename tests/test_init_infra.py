@@ -18,6 +18,7 @@ import pytest
 from bezgelor_tasks import settings as settings_mod
 from bezgelor_tasks.checkout.discover import Checkout
 from bezgelor_tasks.files import apply_changes
+from bezgelor_tasks.run import Executor
 
 RELEASE_APPS = ("bezgelor_api", "bezgelor_auth", "bezgelor_core", "bezgelor_crypto", "bezgelor_data",
                 "bezgelor_db", "bezgelor_portal", "bezgelor_protocol", "bezgelor_realm", "bezgelor_world")
@@ -136,7 +137,7 @@ def test_the_generated_dockerfile_passes_hadolint(checkout: Checkout, tmp_path: 
 
 def test_a_hand_edited_dockerfile_is_replaced_only_with_force(checkout: Checkout) -> None:
     first = dockerfile_change(checkout)
-    apply_changes([first])
+    apply_changes([first], executor=Executor())
     assert dockerfile_change(checkout).changed is False          # unedited: nothing to do
     path = checkout.path("Dockerfile")
     path.write_text(path.read_text() + "RUN echo mine\n")
@@ -145,17 +146,17 @@ def test_a_hand_edited_dockerfile_is_replaced_only_with_force(checkout: Checkout
     from bezgelor_tasks.errors import UserError
 
     with pytest.raises(UserError):
-        apply_changes([again])
-    apply_changes([again], force=True)
+        apply_changes([again], executor=Executor())
+    apply_changes([again], force=True, executor=Executor())
     assert "echo mine" in checkout.path("Dockerfile.orig").read_text()
     assert "echo mine" not in path.read_text()
 
 
 def test_changing_a_port_moves_dockerfile_and_fly_toml_together(tmp_path: Path) -> None:
     root = make_umbrella(tmp_path / "b")
-    apply_changes([dockerfile_change(open_checkout(root)), fly_toml_change(open_checkout(root))])
+    apply_changes([dockerfile_change(open_checkout(root)), fly_toml_change(open_checkout(root))], executor=Executor())
     moved = open_checkout(root, auth_port=6700, portal_port=4100)
-    apply_changes([dockerfile_change(moved), fly_toml_change(moved)])
+    apply_changes([dockerfile_change(moved), fly_toml_change(moved)], executor=Executor())
     facts = parse_dockerfile((root / "Dockerfile").read_text())
     fly = read_fly_toml((root / "fly.toml").read_text())
     assert facts.exposed_ports == {4100, 6700, 23115, 24000}
@@ -250,7 +251,7 @@ def test_fly_toml_keeps_the_users_comments_and_keys_and_fixes_ours(checkout: Che
 
 def test_fly_toml_rerun_changes_nothing(checkout: Checkout) -> None:
     checkout.path("fly.toml").write_text(USER_FLY_TOML)
-    apply_changes([fly_toml_change(checkout)])
+    apply_changes([fly_toml_change(checkout)], executor=Executor())
     again = fly_toml_change(checkout)
     assert not again.changed, again.diff()
     fresh = patch_fly_toml(None, checkout)
@@ -470,7 +471,7 @@ def test_gitignore_gains_the_state_dir_once(checkout: Checkout) -> None:
     checkout.path(".gitignore").write_text("/_build\n/deps")        # no trailing newline
     change = gitignore_change(checkout)
     assert change.new.startswith("/_build\n/deps\n") and change.new.endswith(".bezgelor/\n")
-    apply_changes([change])
+    apply_changes([change], executor=Executor())
     assert not gitignore_change(checkout).changed
     checkout.path(".gitignore").unlink()
     assert gitignore_change(checkout).new.endswith(".bezgelor/\n")

@@ -286,6 +286,7 @@ def _fabricated_backup(root: Path, size: int) -> manifest.Backup:
     d = root / name
     d.mkdir(parents=True)
     (d / "dump.pgc").write_bytes(os.urandom(size))
-    manifest.write(d, {"format_version": 1, "archive": "dump.pgc", "created_at": datetime.now(UTC).isoformat(),
-                       "files": manifest.file_digests(d / "dump.pgc", d), "row_counts": {}, "verifications": []})
+    data = {"format_version": 1, "archive": "dump.pgc", "created_at": datetime.now(UTC).isoformat(),
+            "files": manifest.file_digests(d / "dump.pgc", d), "row_counts": {}, "verifications": []}
+    (d / manifest.MANIFEST).write_text(manifest.text(data))
     return manifest.load(d)

@@ -1,4 +1,5 @@
-"""A user with a bad setting runs `inv init`: one paragraph naming the fix, exit 1, nothing in the checkout changed."""
+"""A user with a bad setting runs `inv init`: a headline, one line per problem, the fix; exit 1, nothing in the
+checkout changed."""
 
 from __future__ import annotations
 
@@ -46,9 +47,11 @@ def test_a_bad_setting_stops_init_before_it_writes_anything(bezgelor_checkout, c
     assert proc.returncode == 1, proc.stdout + proc.stderr
     message = proc.stderr.strip()
     assert "Traceback" not in proc.stdout + proc.stderr
-    assert message.startswith("error: ") and "\n" not in message      # one paragraph
-    assert names in message and fix in message
-    assert "Fix:" in message and "before changing anything" in message
+    lines = message.splitlines()
+    assert lines[0].startswith("error: ") and len(lines[0]) <= 130     # a headline people can scan
+    assert lines[-1].startswith("Fix: ")                               # the fix on its own line
+    assert any(names in line and fix in line for line in lines[1:-1])  # one line per problem
+    assert "before changing anything" in lines[0]
     assert git_status(bezgelor_checkout) == before                     # nothing written, nothing created
 
 

@@ -81,8 +81,11 @@ def restore(executor: Executor, client: Client, server: Server, b: Backup, *, ti
     (nothing changed) when anything fails."""
     with tempfile.TemporaryDirectory(prefix="bezgelor-restore-") as tmp:  # 0700: the script holds the data
         script = Path(tmp) / "backup.sql"
-        executor.run(commands.pg_restore_script(client, b.archive, script, timeout=timeout))
         wrapper = Path(tmp) / "all-or-nothing.sql"
+        if executor.dry_run:  # the script would only feed the transaction a dry run refuses: show, don't build
+            executor.run(commands.psql_single_transaction(server.client, server.conn, wrapper, timeout=timeout))
+            return
+        executor.run(commands.pg_restore_script(client, b.archive, script, timeout=timeout))
         wrapper.write_text(wrapper_sql(b, script, server.major), encoding="utf-8")
         r = executor.run(commands.psql_single_transaction(server.client, server.conn, wrapper, timeout=timeout),
                          check=False)

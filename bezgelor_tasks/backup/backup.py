@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -17,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bezgelor_tasks import files
 from bezgelor_tasks.backup import clients, commands, manifest, pgerrors, session
 from bezgelor_tasks.backup.session import Endpoint
 from bezgelor_tasks.errors import CommandFailed, UserError
@@ -87,9 +87,13 @@ def create_backup(settings: Settings, executor: Executor, ui: UI, *, endpoint: E
                   now: datetime | None = None,
                   search: str | None = None, password: str | None = None,
                   skip_empty: bool = False) -> BackupResult | None:
-    """Dump the database into a new backup directory; None (nothing written) if `skip_empty` and no tables.
+    """Dump the database into a new backup directory; None (nothing written) if `skip_empty` and no tables,
+    or under a dry run (which shows the commands and writes nothing).
 
     Through Fly, a server newer than every local pg_dump is refused before any tunnel opens."""
+    if executor.dry_run:
+        show_plan(settings, ui, jobs)
+        return None
     search = search or clients.default_search(settings.pg_bindir)
     if endpoint is None:
         session.preflight(settings, executor, search)
@@ -99,7 +103,7 @@ def create_backup(settings: Settings, executor: Executor, ui: UI, *, endpoint: E
     when = now or datetime.now(UTC)
     base_name = f"{manifest.stamp(when)}_{settings.db_app}_{settings.db_name}"
     try:
-        root.mkdir(parents=True, exist_ok=True)
+        files.make_dir(executor, root)
     except OSError as e:
         raise UserError(f"Cannot create the backup directory {root}: {e.strerror}.",
                         fix="set BEZGELOR_BACKUP_DIR to a writable directory.") from None
@@ -107,7 +111,7 @@ def create_backup(settings: Settings, executor: Executor, ui: UI, *, endpoint: E
     fmt = "directory" if jobs > 1 else "custom"
     archive_name = "dump.dir" if jobs > 1 else "dump.pgc"
     try:
-        partial.mkdir(mode=0o700)
+        files.make_dir(executor, partial, mode=0o700)
         with session.connect(settings, executor, endpoint, search=search, password=password) as server:
             ui.info(f"PostgreSQL {server.version} on {settings.db_app}; using pg_dump {server.client.major}")
             with session.snapshot(executor, server, partial) as snap:
@@ -119,9 +123,7 @@ def create_backup(settings: Settings, executor: Executor, ui: UI, *, endpoint: E
                 result = executor.run(cmd, check=False)
                 if not result.ok and "does not support compression" in result.stderr:
                     # a build without zstd (rare): gzip, which every build has
-                    if (partial / archive_name).is_dir():
-                        shutil.rmtree(partial / archive_name)
-                    (partial / archive_name).unlink(missing_ok=True)
+                    files.remove(executor, partial / archive_name)
                     cmd = commands.pg_dump(server.client, server.conn, partial / archive_name, jobs=jobs,
                                            snapshot=snap.id, compress=commands.compression(server.client, "gzip"),
                                            timeout=settings.command_timeout_s)
@@ -129,7 +131,7 @@ def create_backup(settings: Settings, executor: Executor, ui: UI, *, endpoint: E
                 if not result.ok:
                     raise dump_failure(settings, result, server.conn.user)
                 counts = snap.wait()
-        files = manifest.file_digests(partial / archive_name, partial)
+        digests = manifest.file_digests(partial / archive_name, partial)
         data: dict[str, Any] = {
             "format_version": manifest.FORMAT_VERSION,
             "app": settings.app,
@@ -141,19 +143,19 @@ def create_backup(settings: Settings, executor: Executor, ui: UI, *, endpoint: E
             "server_version": server.version,
             "format": fmt,
             "archive": archive_name,
-            "files": files,
+            "files": digests,
             "row_counts": counts,
             "newest_migration": snap.newest_migration,
             "verifications": [],
         }
-        manifest.write(partial, data)
+        manifest.write(executor, partial, data)
         _fsync_tree(partial)
         final = root / base_name
         n = 1
         while final.exists():  # never overwrite: a second backup in the same second gets a suffix
             n += 1
             final = root / f"{base_name}-{n}"
-        os.rename(partial, final)
+        files.rename(executor, partial, final)
     except session.DatabaseMissing:
         if skip_empty:
             ui.info(f"database {settings.db_name} does not exist on {settings.db_app} yet: nothing to back up")
@@ -167,8 +169,8 @@ def create_backup(settings: Settings, executor: Executor, ui: UI, *, endpoint: E
         raise UserError(f"The backup failed: {e.message} Nothing was kept.", fix=e.fix or "run it again.") from None
     finally:
         if partial.exists():
-            shutil.rmtree(partial, ignore_errors=True)
-    size = sum(f["size"] for f in files.values())
+            files.remove(executor, partial)
+    size = sum(f["size"] for f in digests.values())
     ui.ok(f"backup {final.name}: {size / 1e6:.1f} MB, {sum(counts.values())} rows in {len(counts)} tables")
     return BackupResult(final.name, final, size, counts, server.version, server.client.major,
                         time.monotonic() - started, fmt)
@@ -196,18 +198,22 @@ def predeploy_backup(settings: Settings, executor: Executor, ui: UI,
     from bezgelor_tasks.backup import prune as prune_mod
     from bezgelor_tasks.backup import verify as verify_mod
 
-    if executor.dry_run:  # show, never spawn: `fly proxy` and psql would run even in dry-run
-        for cmd in describe(settings):
-            ui.command(cmd.shown(), dry_run=True)
-        return None
     result = create_backup(settings, executor, ui, release_version=release_version, skip_empty=True)
     if result is None:
         return None
     b = manifest.load(result.path)
     result.verification = verify_mod.verify(executor, ui, b, "standard", timeout=settings.command_timeout_s)
     verify_mod.require_ok(b, result.verification)
-    prune_mod.prune(settings, ui)
+    prune_mod.prune(settings, ui, executor)
     return result
+
+
+def show_plan(settings: Settings, ui: UI, jobs: int = 1) -> None:
+    """What a backup would run, as a dry run shows it: `fly proxy` and psql would be real processes, so
+    they are described, never started."""
+    for cmd in describe(settings, jobs):
+        ui.command(cmd.shown(), dry_run=True)
+    ui.info(f"the backup would go to {settings.backups_path}/<time>_{settings.db_app}_{settings.db_name}/")
 
 
 def describe(settings: Settings, jobs: int = 1) -> list[Command]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bezgelor_tasks.run import Command
@@ -99,7 +99,8 @@ def pg_restore(client: Client, conn: Conn, archive: Path, *, jobs: int = 2, clea
 
 
 def pg_restore_script(client: Client, archive: Path, out: Path, *, timeout: float | None = None) -> Command:
-    """The archive as one SQL script (schema and COPY data), for psql to run in a single transaction."""
+    """The archive as one SQL script (schema and COPY data), for psql to run in a single transaction.
+    A read: `out` is in the run's private temporary directory."""
     return Command((client.tool("pg_restore"), "--no-owner", "--no-acl", "-f", str(out), str(archive)),
                    purpose="turn the backup into one SQL script", mutates=False, timeout=timeout)
 
@@ -113,8 +114,9 @@ def psql_single_transaction(client: Client, conn: Conn, script: Path, *, timeout
 
 
 def psql(client: Client, conn: Conn, sql: str, *, purpose: str, dbname: str | None = None,
-         mutates: bool = False, timeout: float | None = 120) -> Command:
-    """Run SQL from stdin (not argv), unaligned tuples only, stop at the first error."""
+         mutates: bool = True, timeout: float | None = 120) -> Command:
+    """Run SQL from stdin (not argv), unaligned tuples only, stop at the first error. Changing unless the
+    caller says the SQL only reads (`mutates=False`)."""
     return Command((client.tool("psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "--no-password",
                     *conn.args(dbname), "-f", "-"),
                    purpose=purpose, env=conn.env(), pass_fds=conn.pass_fds, stdin=sql, secret_stdin=False,
@@ -135,20 +137,29 @@ def as_postgres_user(argv: tuple[str, ...], user: str = "postgres") -> tuple[str
     return argv
 
 
+# The scratch cluster (verify's full tier) lives in a private temporary directory the run creates and removes:
+# its commands change nothing of the user's, so they are reads (a dry run verifies too).
+
 def initdb(client: Client, datadir: Path, *, superuser: str, pwfile: Path) -> Command:
     argv = (client.tool("initdb"), "-D", str(datadir), "-U", superuser, "-E", "UTF8", "--locale=C",
             "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}", "--no-sync")
-    return Command(as_postgres_user(argv), purpose="create a scratch PostgreSQL cluster", timeout=120)
+    return Command(as_postgres_user(argv), purpose="create a scratch PostgreSQL cluster", timeout=120,
+                   mutates=False)
 
 
 def pg_ctl_start(client: Client, datadir: Path, *, port: int, socket_dir: Path, logfile: Path,
                  listen: str = "127.0.0.1") -> Command:
     opts = f"-c listen_addresses={listen} -p {port} -c unix_socket_directories={socket_dir} -c fsync=off"
     argv = (client.tool("pg_ctl"), "-D", str(datadir), "-l", str(logfile), "-o", opts, "-w", "-t", "60", "start")
-    return Command(as_postgres_user(argv), purpose="start the scratch PostgreSQL", timeout=90)
+    return Command(as_postgres_user(argv), purpose="start the scratch PostgreSQL", timeout=90, mutates=False)
 
 
 def pg_ctl_stop(client: Client, datadir: Path) -> Command:
     argv = (client.tool("pg_ctl"), "-D", str(datadir), "-m", "fast", "-w", "-t", "60", "stop")
-    return Command(as_postgres_user(argv), purpose="stop the scratch PostgreSQL", timeout=90)
+    return Command(as_postgres_user(argv), purpose="stop the scratch PostgreSQL", timeout=90, mutates=False)
+
+
+def in_scratch(cmd: Command) -> Command:
+    """A command aimed at a scratch cluster (above): it changes nothing of the user's."""
+    return replace(cmd, mutates=False)
 

@@ -89,7 +89,7 @@ def from_fly(settings: Settings, executor: Executor) -> Login | None:
     if not password:
         return None
     try:
-        state.save_credentials(settings, {"password": password, "username": user},
+        state.save_credentials(settings, {"password": password, "username": user}, executor,
                                origin="fetched from Fly")
     except (OSError, UserError):
         pass  # the cache is a convenience: the backup goes on without it
@@ -100,7 +100,7 @@ def login(settings: Settings, executor: Executor | None = None, *, interactive: 
           refresh: bool = False) -> Login:
     """The first source that has a password; `refresh` skips the cache (it held a stale password)."""
     found = from_environment(settings) or (None if refresh else from_cache(settings))
-    if found is None and executor is not None and not executor.dry_run:
+    if found is None and executor is not None:  # a read (a dry run does it too; its cache write is refused)
         found = from_fly(settings, executor)
     if found is not None:
         return found

@@ -212,7 +212,7 @@ def flex_pitr_plan(settings: Settings, executor: Executor, target_time: str) -> 
         facts["new"] = new_app
         if creds.get("password"):
             moved = dataclasses.replace(settings, db_app=new_app)
-            state.save_credentials(moved, creds, origin="printed by `fly postgres backup restore`")
+            state.save_credentials(moved, creds, executor, origin="printed by `fly postgres backup restore`")
 
     attach = lambda facts: Command(  # noqa: E731 - same argv as fly_commands.postgres_attach, other app
         (settings.flyctl, "postgres", "attach", facts["new"], "-a", settings.app, "--yes"),
@@ -243,7 +243,7 @@ def execute(settings: Settings, executor: Executor, ui: UI, plan: Plan, *, dry_r
                                "dry_run": dry_run}
     if dry_run:
         return outcome
-    journal = Journal(state.ensure_state_dir(settings))
+    journal = Journal(state.ensure_state_dir(settings, executor), executor)
     facts = dict(plan.facts)
     journal.record("db.fly_restore.plan", plan=plan.title, steps=[s.name for s in plan.steps])
     for step in plan.steps:

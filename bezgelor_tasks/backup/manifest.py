@@ -14,9 +14,12 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bezgelor_tasks.files import atomic_write
+from bezgelor_tasks import files
+
+if TYPE_CHECKING:
+    from bezgelor_tasks.run import Executor
 
 MANIFEST = "manifest.json"
 PARTIAL_PREFIX = ".partial-"
@@ -90,14 +93,23 @@ class Backup:
         last = self.last_verification
         return bool(last and last.get("ok"))
 
-    def record_verification(self, result: dict[str, Any]) -> None:
-        self.data.setdefault("verifications", []).append(result)
-        write(self.path, self.data)
+    def record_verification(self, executor: Executor, result: dict[str, Any]) -> bool:
+        """Append a verification to the manifest, on disk first (False: a dry run, nothing recorded)."""
+        data = {**self.data, "verifications": [*self.data.get("verifications", []), result]}
+        if not write(executor, self.path, data):
+            return False
+        self.data = data
+        return True
 
 
-def write(directory: Path, data: dict[str, Any]) -> None:
-    """Write manifest.json atomically (temp file, fsync, rename)."""
-    atomic_write(directory / MANIFEST, json.dumps(data, indent=2, sort_keys=True) + "\n", mode=0o600)
+def text(data: dict[str, Any]) -> str:
+    """manifest.json's text."""
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def write(executor: Executor, directory: Path, data: dict[str, Any]) -> bool:
+    """Write manifest.json atomically (temp file, fsync, rename) through the executor."""
+    return files.write(executor, directory / MANIFEST, text(data), mode=0o600)
 
 
 def load(directory: Path) -> Backup:

@@ -12,7 +12,6 @@ recipients' public keys): nothing secret. Objects are never rewritten; state cha
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 import shutil
@@ -26,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bezgelor_tasks import files
 from bezgelor_tasks.backup import crypto, manifest
 from bezgelor_tasks.backup.manifest import Backup
 from bezgelor_tasks.backup.store import Store
@@ -196,7 +196,9 @@ def fetch_into(settings: Settings, store: Store, ob: OffsiteBackup, target: Path
                              "manifest describes (sha256 differs).", fix="use another backup (`inv db.backups`).")
     data = {**{k: v for k, v in ob.data.items() if k != "offsite"}, "verifications": [],
             "fetched_from": where, "offsite": obj}
-    manifest.write(target, data)
+    # `target` is a private folder being filled (a temporary copy, or the partial folder of a change the
+    # executor is already making), so its manifest is written directly.
+    files.atomic_write(target / manifest.MANIFEST, manifest.text(data), mode=0o600)
     return manifest.load(target)
 
 
@@ -248,11 +250,10 @@ def set_pin(settings: Settings, executor: Executor, ui: UI, name: str, pinned: b
         raise UserError(f"The name {name!r} matches {len(names) or 'no'} backup{'s' if len(names) != 1 else ''}.",
                         fix="use a name from `inv db.backups` (a unique prefix is enough).")
     full = names.pop()
-    verb = "pin" if pinned else "unpin"
     for b in local:
         if b.name == full:
             data = {**b.data, "pinned": pinned}
-            executor.change(f"{verb} local {full}", functools.partial(manifest.write, b.path, data))
+            manifest.write(executor, b.path, data)
             ends.append("local")
     for ob in offsite_hits:
         if ob.name != full or store is None:

@@ -116,7 +116,7 @@ def prune_both(settings: Settings, executor: Executor, ui: UI, *, today: date | 
     `offsite_end=False`: the local end only (after a local-only backup, which must not depend on the bucket)."""
     today = today or date.today()
     ui.line("local:")
-    out: dict[str, Any] = {"local": prune_mod.prune(settings, ui, today=today, dry_run=executor.dry_run)}
+    out: dict[str, Any] = {"local": prune_mod.prune(settings, ui, executor, today=today)}
     if settings.offsite_url and offsite_end:
         ui.line("off-site:")
         out["offsite"] = prune_offsite(settings, executor, ui, today=today, now=now)

@@ -86,7 +86,8 @@ def direct_endpoint(host: str, port: int) -> Endpoint:
 
 
 def fetch_row_counts(executor: Executor, client: Client, conn: Conn) -> dict[str, int]:
-    out = executor.run(commands.psql(client, conn, ROW_COUNTS_SQL, purpose="count rows per table")).stdout
+    out = executor.run(commands.psql(client, conn, ROW_COUNTS_SQL, purpose="count rows per table",
+                                     mutates=False)).stdout
     return parse_row_counts(out)
 
 
@@ -104,7 +105,7 @@ def probe(executor: Executor, conn: Conn, *, search: str | None = None, settings
     search = search or clients.default_search(settings.pg_bindir if settings else "")
     any_client = clients.newest(search, need=("psql", "pg_dump"))
     r = executor.run(commands.psql(any_client, conn, "SHOW server_version_num;\nSHOW server_version;\n",
-                                   purpose="ask the server its version", timeout=60), check=False)
+                                   purpose="ask the server its version", timeout=60, mutates=False), check=False)
     if not r.ok:
         text = r.stderr.strip() or r.stdout.strip()
         if m := re.search(r'database "(.*)" does not exist', text):

@@ -90,10 +90,12 @@ def restore_check(executor: Executor, client: Client, b: Backup, *, jobs: int,
                   timeout: float | None) -> list[str]:
     server_client = clients.with_server_programs(client)
     with scratch.scratch_cluster(executor, server_client, prefix="bezgelor-verify-") as cluster:
-        executor.run(commands.psql(server_client, cluster.socket_conn(), 'CREATE DATABASE "verify";',
-                                   purpose="create the scratch database", mutates=True))
+        executor.run(commands.in_scratch(commands.psql(server_client, cluster.socket_conn(),
+                                                       'CREATE DATABASE "verify";',
+                                                       purpose="create the scratch database")))
         conn = cluster.socket_conn("verify")
-        r = executor.run(commands.pg_restore(client, conn, b.archive, jobs=jobs, timeout=timeout), check=False)
+        r = executor.run(commands.in_scratch(commands.pg_restore(client, conn, b.archive, jobs=jobs,
+                                                                 timeout=timeout)), check=False)
         if not r.ok:
             tail = " ".join((r.stderr.strip() or r.stdout.strip()).splitlines()[-2:]) or f"exit {r.returncode}"
             return [f"the restore into a scratch database failed: {tail}"]
@@ -118,17 +120,24 @@ def verify(executor: Executor, ui: UI, b: Backup, tier: str = "full", *, jobs: i
         problems = restore_check(executor, client, b, jobs=jobs, timeout=timeout)
     result = {"tier": tier, "ok": not problems, "problems": problems, "at": datetime.now(UTC).isoformat(),
               "seconds": round(time.monotonic() - started, 3)}
-    if record:
-        b.record_verification(result)
+    unrecorded = record and not b.record_verification(executor, result)  # on disk before it is said
+    tail = " (dry run: not recorded in its manifest)" if unrecorded else ""
     if problems:
-        ui.error(f"backup {b.name} FAILED {tier} verification: " + "; ".join(problems))
+        ui.error(f"backup {b.name} FAILED {tier} verification{tail}: " + "; ".join(problems))
     else:
-        ui.ok(f"backup {b.name} passed {tier} verification")
+        ui.ok(f"backup {b.name} passed {tier} verification{tail}")
     return result
 
 
-def require_ok(b: Backup, result: dict[str, Any]) -> None:
-    if not result["ok"]:
-        raise UserError(f"Backup {b.name} is damaged: {'; '.join(result['problems'])}. It is marked as failed "
-                        "in its manifest and will not be used for restores or counted as verified.",
-                        fix="take a new backup (`inv db.backup`) and verify it; `inv db.prune` removes old ones.")
+def require_ok(b: Backup, result: dict[str, Any], *, recorded: bool | None = None, nothing: str = "") -> None:
+    """Raise when `result` failed. `recorded`: whether the failure is in the manifest (default: the last
+    verification on record is this one); `nothing`: what was not done because of it."""
+    if result["ok"]:
+        return
+    if recorded is None:
+        recorded = b.last_verification == result
+    marked = ("It is marked as failed in its manifest and will not be used for restores or counted as verified."
+              if recorded else "Its manifest was not changed (dry run): a real run marks it as failed.")
+    raise UserError(f"Backup {b.name} is damaged{f'; {nothing}' if nothing else ''}.",
+                    detail="\n".join([*(f"- {p}" for p in result["problems"]), marked]),
+                    fix="take a new backup (`inv db.backup`) and verify it; `inv db.prune` removes old ones.")

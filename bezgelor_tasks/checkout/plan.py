@@ -2,15 +2,16 @@
 
 Generators never write; this module decides what happens to their changes. Before anything is
 written, the Elixir files the user owns are parsed (a broken mix.exs is named with its line, not
-patched), and every .ex/.exs init is about to write is parsed with real Elixir in a staging folder:
-if one does not parse, that is our bug, and nothing is written. Writing is all-or-nothing: if a
-write fails half-way, the files already written get their previous content back.
+patched), and every .ex/.exs init is about to write is parsed with real Elixir: if one does not parse,
+that is our bug, and nothing is written. Writing is all-or-nothing (`files.apply_changes`): every new
+text is staged beside its file, then all are renamed into place in one short phase at the end.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,8 +19,9 @@ from bezgelor_tasks import elixir
 from bezgelor_tasks.areas import registry
 from bezgelor_tasks.checkout import dockerfile
 from bezgelor_tasks.checkout.discover import Checkout
-from bezgelor_tasks.errors import UserError
-from bezgelor_tasks.files import FileChange, apply_changes, read_text
+from bezgelor_tasks.errors import Interrupted, UserError
+from bezgelor_tasks.files import FileChange, apply_changes
+from bezgelor_tasks.run import Executor
 from bezgelor_tasks.ui import UI
 
 # Files the user owns that init patches: they must parse before we touch them.
@@ -51,10 +53,9 @@ Ask = Callable[[str], bool]
 
 def ask_on_terminal(question: str) -> bool:
     """A y/N question on the terminal (only called when stdin is one)."""
-    try:
-        return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
-    except EOFError:
-        return False
+    from bezgelor_tasks.ui import confirm
+
+    return confirm(question, no_terminal=UserError("There is no terminal to ask on.", fix="pass --yes."))
 
 
 @dataclass
@@ -117,27 +118,16 @@ def check_new_content_parses(changes: Iterable[FileChange]) -> None:
                         fix="report it with the output of `inv init --dry-run`; meanwhile apply the plan by hand.")
 
 
-def _restore(changes: list[FileChange]) -> None:
-    """Put back the previous content of files a failed apply already wrote."""
-    for c in changes:
-        if read_text(c.path) != c.new:
-            continue
-        if c.old is None:
-            c.path.unlink(missing_ok=True)
-        else:
-            from bezgelor_tasks.files import atomic_write
-
-            atomic_write(c.path, c.old)
-
-
-def run_init(co: Checkout, ui: UI, *, check: bool = False, dry_run: bool = False, yes: bool = False,
+def run_init(co: Checkout, ui: UI, executor: Executor, *, check: bool = False, yes: bool = False,
              skip_syntax_check: bool = False, ask: Ask | None = None) -> InitResult:
-    """Compute init's changes and check, show or apply them; returns what happened.
+    """Compute init's changes and check, show or apply them; returns what happened. Under the executor's
+    dry run, or with `check`, nothing is written.
 
     A file we would replace whole that we did not write (a Dockerfile of the user's or of `fly launch`)
     is shown as a diff, then: `yes` replaces it keeping `.orig`; on a terminal (`ask`, default: stdin
-    when it is one) the user answers per file; otherwise init refuses, naming --yes, and writes nothing."""
-    mode = "check" if check else "dry-run" if dry_run else "apply"
+    when it is one) the user answers per file; otherwise init refuses, naming --yes, and writes nothing.
+    Everything before the write phase (`files.apply_changes`) only reads: Ctrl-C there changes nothing."""
+    mode = "check" if check else "dry-run" if executor.dry_run else "apply"
     have_elixir = elixir.available()
     skipped: list[str] = []
     if have_elixir:
@@ -179,15 +169,20 @@ def run_init(co: Checkout, ui: UI, *, check: bool = False, dry_run: bool = False
             ui.heading(f"{c.rel}: {'; '.join(c.notes) or c.why}:")
             ui.diff(c.diff())
     to_write = [c for c in changes if c not in result.declined]
-    try:
-        result.written = apply_changes(to_write, force=True)
-    except UserError:
-        raise
-    except OSError as e:
-        _restore(result.pending)
-        raise UserError(f"writing the checkout failed ({e}); the files already written were restored, "
-                        "nothing was changed.", fix="fix the cause (disk full? permissions?) and run again.") from e
+    result.written = apply_changes(to_write, executor=executor, force=True)
     return result
+
+
+@contextmanager
+def interrupted_before_writing() -> Iterator[None]:
+    """Ctrl-C anywhere before init's write phase (`files.apply_changes` says what it wrote if it lands later)
+    is reported as what it is: nothing was changed."""
+    try:
+        yield
+    except Interrupted:
+        raise
+    except KeyboardInterrupt:
+        raise Interrupted("init stopped before its write phase: nothing was changed.") from None
 
 
 def report(result: InitResult, ui: UI) -> None:

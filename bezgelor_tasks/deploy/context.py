@@ -52,8 +52,9 @@ def read_version(settings: Settings, executor: Executor) -> str:
     version = result.stdout.strip()
     if not result.ok or not version:
         raise UserError(
-            f"{settings.root} has no git version (`git describe --tags --always --dirty` failed: "
-            f"{(result.stderr.strip() or 'no output')[:200]}).",
+            "The checkout has no git version to deploy: it is not a git repository with a commit.",
+            detail=f"{settings.root}: `git describe --tags --always --dirty` failed: "
+                   f"{(result.stderr.strip() or 'no output')[:200]}",
             fix="deploy from a git checkout with at least one commit (`git init && git add -A && git commit`).")
     return version
 

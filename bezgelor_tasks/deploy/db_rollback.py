@@ -58,7 +58,7 @@ def run(settings: Settings, fly: FlyClient, executor: Executor, ui: UI, p: DbRol
         backup_name = made.path.name if made is not None else None
     fly.db_rollback(p.app, p.ecto_target)
     if not executor.dry_run:
-        Journal(settings.state_dir).record("db-rollback", app=p.app, to=p.keep,
-                                           reverted=[m.version for m in p.reverting], backup=backup_name,
-                                           skipped_backup=skip_backup)
+        Journal(settings.state_dir, executor).record("db-rollback", app=p.app, to=p.keep,
+                                                     reverted=[m.version for m in p.reverting], backup=backup_name,
+                                                     skipped_backup=skip_backup)
     return backup_name

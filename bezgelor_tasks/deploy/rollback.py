@@ -20,7 +20,6 @@ prints the same way out instead of silently running old code on a newer schema.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from bezgelor_tasks.deploy import machines
 from bezgelor_tasks.deploy.fly_lock import FlyLock
 from bezgelor_tasks.deploy.state import ensure_state_dir
 from bezgelor_tasks.errors import UserError
+from bezgelor_tasks.fly import commands
 from bezgelor_tasks.fly.client import FlyClient
 from bezgelor_tasks.fly.records import AppStatus, Release
 from bezgelor_tasks.health import HealthReport, health_gate
@@ -39,7 +39,7 @@ from bezgelor_tasks.lock import DeployLock
 from bezgelor_tasks.migrations import Safety
 from bezgelor_tasks.run import Executor, cleanup_after_interrupt
 from bezgelor_tasks.settings import Settings
-from bezgelor_tasks.ui import UI
+from bezgelor_tasks.ui import UI, confirm
 
 
 def gate_verdicts(entries: Iterable[dict[str, Any]], app: str) -> dict[int, bool]:
@@ -179,7 +179,7 @@ def migration_records(settings: Settings, journal: Journal | None = None) -> mig
     at the git version the release's image is tagged with (so a fresh CI runner knows them too)."""
     entries = journal.entries() if journal is not None else read_entries(settings.state_dir / "journal.jsonl")
     records = migrations.read_records(entries, settings.app)
-    quiet = Executor(echo=False)
+    quiet = Executor(echo=False)  # `git ls-tree`: reads only
     records.from_git = lambda version, image_ref: migrations.record_from_git(settings, quiet, version, image_ref)
     return records
 
@@ -198,6 +198,14 @@ def check_migrations(settings: Settings, target: Release, records: migrations.Mi
         safety = migrations.assess(record.newest if record else None, database.current, database.applied,
                                    target_version=target.version, target_recorded=record is not None)
     return MigrationCheck(target, record, database, safety)
+
+
+class RollbackUnhealthy(UserError):
+    """The earlier image was deployed again (the rollback happened), but it is not healthy either."""
+
+    def __init__(self, message: str, *, fix: str, result: RollbackResult) -> None:
+        super().__init__(message, fix=fix)
+        self.result = result
 
 
 @dataclass
@@ -246,10 +254,10 @@ def roll_back(settings: Settings, fly: FlyClient, ui: UI, journal: Journal | Non
     if not report.ok:
         for line in report.lines():
             ui.line(f"  {line}")
-        raise UserError(f"Rolled {settings.app} back to release v{target.version} ({target.image_ref}), but it is "
-                        f"{report.summary()} either.",
-                        fix=f"the problem is likely outside the image (database, secrets): read `fly logs -a "
-                            f"{settings.app}` and `inv deploy.status`.")
+        raise RollbackUnhealthy(f"Rolled {settings.app} back to release v{target.version} ({target.image_ref}), but "
+                                f"it is {report.summary()} either.",
+                                fix=f"the problem is likely outside the image (database, secrets): read `inv logs` "
+                                    f"and `inv deploy.status` (`fly logs -a {settings.app}`).", result=result)
     return result
 
 
@@ -314,44 +322,62 @@ def _holding(shared: FlyLock, purpose: str, ui: UI) -> Iterator[None]:
             ui.warn(f"could not free the deploy lock on Fly ({e.message}); `inv lock.release` frees it.")
 
 
-def rollback_app(settings: Settings, fly: FlyClient, ui: UI, wanted: int | None, *, yes: bool,
-                 force: bool) -> tuple[RollbackResult, Release, MigrationCheck, bool]:
-    """`rollback.app`: under the deploy lock, pick the target, check migrations (refuse unless --force),
-    confirm, redeploy its image and health-gate it. Returns (result, target, check, forced)."""
+@dataclass(frozen=True)
+class RollbackPlan:
+    """What `rollback.app` would do, judged before anything changes: the target and the migration check."""
+
+    target: Release
+    check: MigrationCheck
+    forced: bool
+
+
+def plan_rollback(settings: Settings, fly: FlyClient, ui: UI, journal: Journal, wanted: int | None, *,
+                  force: bool) -> RollbackPlan:
+    """Pick the target and check the migrations, reading only: nothing to roll back to, a release that was not
+    healthy or a database ahead of the target is refused here, before any lock is taken (a dry run too)."""
     s = settings
-    ensure_state_dir(s)
-    log = Journal(s.state_dir)
-    shared = FlyLock(fly, s.app)
-    with DeployLock(s.state_dir, s.app).held("rollback"), _holding(shared, "rollback", ui):
-        releases = fly.releases(s.app)
-        app_status = fly.status(s.app)
-        running = live(app_status, releases)  # what the machines run, even a failed release
-        verdicts = gate_verdicts(log.entries(), s.app)
-        target = choose_target(releases, version=wanted, app=s.app, running=running, verdicts=verdicts)
-        serving = machines.serving(app_status)
-        if serving is not None and wanted is not None and target.image_ref == serving.image_ref \
-                and serving.checks_passing:
-            raise UserError(f"Release v{wanted} runs the image {target.image_ref}, which the machines already run "
-                            "with passing checks.",
-                            fix="pick another release from `inv rollback.list`.")
-        check = check_migrations(s, target, migration_records(s, log), read_database(fly, s.app))
-        forced = check.safety.safe is not True
-        if forced and not force:
-            log.record("rollback-refused", app=s.app, to_release=target.version, image_ref=target.image_ref,
+    releases = fly.releases(s.app)
+    app_status = fly.status(s.app)
+    running = live(app_status, releases)  # what the machines run, even a failed release
+    target = choose_target(releases, version=wanted, app=s.app, running=running,
+                           verdicts=gate_verdicts(journal.entries(), s.app))
+    serving = machines.serving(app_status)
+    if serving is not None and wanted is not None and target.image_ref == serving.image_ref \
+            and serving.checks_passing:
+        raise UserError(f"Release v{wanted} runs the image {target.image_ref}, which the machines already run "
+                        "with passing checks.", fix="pick another release from `inv rollback.list`.")
+    check = check_migrations(s, target, migration_records(s, journal), read_database(fly, s.app))
+    forced = check.safety.safe is not True
+    if forced and not force:
+        journal.record("rollback-refused", app=s.app, to_release=target.version, image_ref=target.image_ref,
                        migration_check=check.as_json())
-            raise check.refusal(s.app)
-        if forced:
-            ui.warn(f"--force: {check.safety.reason} Rolling back anyway, at your risk.")
-        else:
-            ui.info(f"migrations: {check.safety.reason}")
-        ui.info(f"will deploy {target.image_ref} (release v{target.version}) to {s.app}; database migrations "
-                "are not undone (`inv db.rollback` does that)")
-        if not yes:
-            if not sys.stdin.isatty():
-                raise UserError("rollback.app needs confirmation but there is no terminal to ask on.",
-                                fix="pass --yes.")
-            if input("Roll back? [y/N] ").strip().lower() not in ("y", "yes"):
-                raise UserError("Stopped before changing anything.", fix="run again and answer y, or pass --yes.")
-        reason = "inv rollback.app --force" if forced else "inv rollback.app"
-        result = roll_back(s, fly, ui, log, target, reason=reason, check=check, forced=forced)
-    return result, target, check, forced
+        raise check.refusal(s.app)
+    if forced:
+        ui.warn(f"--force: {check.safety.reason} Rolling back anyway, at your risk.")
+    else:
+        ui.info(f"migrations: {check.safety.reason}")
+    ui.info(f"will deploy {target.image_ref} (release v{target.version}) to {s.app}; database migrations "
+            "are not undone (`inv db.rollback` does that)")
+    return RollbackPlan(target, check, forced)
+
+
+def rollback_app(settings: Settings, fly: FlyClient, ui: UI, plan: RollbackPlan, *, yes: bool) -> RollbackResult | None:
+    """`rollback.app` after `plan_rollback`: confirm, then under the deploy locks (this checkout's and the one
+    on Fly) redeploy the target's image and health-gate it. Under a dry run: show the deploy, change nothing
+    (None)."""
+    s, executor = settings, fly.executor
+    if executor.dry_run:
+        executor.run(commands.deploy(s, f"rollback-v{plan.target.version}", image=plan.target.image_ref))
+        ui.info("dry run: nothing was rolled back (a real run takes the deploy lock, deploys this image and "
+                "health-gates it).")
+        return None
+    if not yes and not confirm("Roll back?", no_terminal=UserError(
+            "rollback.app needs a confirmation and there is no terminal to ask on; nothing was changed.",
+            fix="pass --yes (or --dry-run to see what it would do).")):
+        raise UserError("Stopped before changing anything.", fix="run again and answer y, or pass --yes.")
+    ensure_state_dir(s, executor)
+    log = Journal(s.state_dir, executor)
+    shared = FlyLock(fly, s.app)
+    with DeployLock(s.state_dir, s.app, executor).held("rollback"), _holding(shared, "rollback", ui):
+        reason = "inv rollback.app --force" if plan.forced else "inv rollback.app"
+        return roll_back(s, fly, ui, log, plan.target, reason=reason, check=plan.check, forced=plan.forced)

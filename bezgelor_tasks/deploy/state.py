@@ -3,15 +3,15 @@ and the database password file `fly postgres create` prints once."""
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from pathlib import Path
 
+from bezgelor_tasks import files
 from bezgelor_tasks.errors import UserError
-from bezgelor_tasks.files import atomic_write
 from bezgelor_tasks.fly.records import postgres_credentials
 from bezgelor_tasks.redact import register
+from bezgelor_tasks.run import Executor
 from bezgelor_tasks.settings import Settings
 
 _USERNAME = re.compile(r"^\s*Username:\s*(\S+)\s*$", re.M | re.I)
@@ -27,29 +27,25 @@ def require_checkout(settings: Settings) -> None:
                             "or set BEZGELOR_ROOT.")
 
 
-def ensure_state_dir(settings: Settings) -> Path:
-    """`.bezgelor/` (0700, self-ignoring); a checkout we cannot write to is a UserError, not a traceback."""
+def ensure_state_dir(settings: Settings, executor: Executor) -> Path:
+    """`.bezgelor/` (0700, self-ignoring); a checkout we cannot write to is a UserError naming the cause
+    (a read-only file system, `.bezgelor` being a file, permissions), not a traceback."""
     require_checkout(settings)
-    try:
-        return _make_state_dir(settings)
-    except OSError as e:
-        raise UserError(f"Cannot write {settings.state_dir} ({e.strerror or e}): the checkout {settings.root} is "
-                        "read-only for this user, and the deploy keeps its journal and lock cache there.",
-                        fix=f"deploy from a writable copy of the checkout (`git clone {settings.root} <dir>`), or "
-                            "fix the folder's permissions.") from None
-
-
-def _make_state_dir(settings: Settings) -> Path:
     d = settings.state_dir
-    d.mkdir(parents=True, exist_ok=True)
+    what = f"{d} (where the journal, the lock and the backups are kept)"
+    if d.exists() and not d.is_dir():
+        raise UserError(f"{d} is a file, not a folder: bezgelor-tasks keeps its journal, lock and backups there.",
+                        fix=f"move the file aside (`mv {d} {d}.file`) or remove it, then run again.")
     try:
-        os.chmod(d, 0o700)
-    except OSError:
-        pass
-    ignore = d / ".gitignore"
-    if not ignore.exists():
-        # Self-ignoring: a checkout whose .gitignore lacks `.bezgelor/` still never commits it.
-        atomic_write(ignore, "# written by bezgelor-tasks: nothing here belongs in git\n*\n", mode=0o644)
+        files.make_dir(executor, d, mode=0o700)
+        ignore = d / ".gitignore"
+        if not ignore.exists():
+            # Self-ignoring: a checkout whose .gitignore lacks `.bezgelor/` still never commits it.
+            files.write(executor, ignore, "# written by bezgelor-tasks: nothing here belongs in git\n*\n", mode=0o644)
+    except OSError as e:
+        said = files.unwritable(d / ".gitignore", ".bezgelor/", what=what, nothing="nothing was changed")
+        raise (said or UserError(f"Cannot write {what}: {e.strerror or e}.",
+                                 fix="fix the folder's permissions, then run again.")) from None
     return d
 
 
@@ -68,7 +64,7 @@ def extract_credentials(output: str) -> dict[str, str]:
     return found
 
 
-def save_credentials(settings: Settings, creds: dict[str, str],
+def save_credentials(settings: Settings, creds: dict[str, str], executor: Executor,
                      origin: str = "printed once by `fly postgres create`") -> Path:
     """Write the credentials 0600 under .bezgelor/ (never echoed). Raises when there is no password."""
     if not creds.get("password"):
@@ -78,7 +74,7 @@ def save_credentials(settings: Settings, creds: dict[str, str],
             fix=f"find the password in your terminal's scroll-back, or set a new one (`fly postgres connect -a "
                 f"{settings.db_app}`, then ALTER USER postgres PASSWORD '...'), and write it to "
                 f"{password_path(settings)} as a line PASSWORD=<value> with mode 0600.")
-    ensure_state_dir(settings)
+    ensure_state_dir(settings, executor)
     lines = [f"# Postgres credentials of {settings.db_app}, {origin} on "
              f"{time.strftime('%Y-%m-%d %H:%M:%S%z')}.",
              "# Keep this file private (mode 0600, gitignored). Backups and restores read it; it is a cache:",
@@ -89,8 +85,7 @@ def save_credentials(settings: Settings, creds: dict[str, str],
     if creds.get("connection_string"):
         lines.append(f"CONNECTION_STRING={creds['connection_string']}")
     path = password_path(settings)
-    atomic_write(path, "\n".join(lines) + "\n", mode=0o600)
-    os.chmod(path, 0o600)
+    files.write(executor, path, "\n".join(lines) + "\n", mode=0o600)
     return path
 
 

@@ -34,18 +34,37 @@ BACKUP_SKIPPED = "skipped: --skip-backup (no backup before this release's migrat
 
 # --- 1. preflight -----------------------------------------------------------------------------------
 
+_ABSENT_OR_LOGGED_OUT = ("is not installed or not on PATH", "not logged in")
+
+
+def flyctl_unavailable(e: UserError) -> bool:
+    """flyctl missing or logged out (not: flyctl answering something that is not its JSON)."""
+    return any(phrase in e.message for phrase in _ABSENT_OR_LOGGED_OUT)
+
+
 def preflight(ctx: DeployContext, verify: Callable[[], list[str]]) -> Step:
+    """The checks every run makes first, the dry run too: flyctl and the login (a dry run without them plans
+    for a fresh account), `inv verify` clean, a git version. What stops the real run stops the dry run."""
     def check() -> Status:
-        flyctl = ctx.fly.version()
-        who = ctx.fly.whoami()
+        try:
+            flyctl: Any = ctx.fly.version()
+            who: Any = ctx.fly.whoami()
+        except UserError as e:
+            if not (ctx.dry_run and flyctl_unavailable(e)):
+                raise
+            ctx.facts["flyctl_unavailable"] = e.headline().rstrip(".")
+            flyctl = who = None
         errors = verify()
         if errors:
-            shown = "; ".join(errors[:5]) + (f"; and {len(errors) - 5} more" if len(errors) > 5 else "")
-            raise UserError(f"`inv verify` reports {len(errors)} error(s) in {ctx.settings.root}: {shown}.",
+            listed = [f"- {e}" for e in errors[:10]] + ([f"- and {len(errors) - 10} more"] if len(errors) > 10 else [])
+            raise UserError(f"`inv verify` reports {len(errors)} error(s) in the checkout.",
+                            detail="\n".join([f"in {ctx.settings.root}:", *listed]),
                             fix=f"run `inv init --root {ctx.settings.root}` (and `inv verify` for details) "
                                 "and fix what remains")
         ctx.version = ctx.version or read_version(ctx.settings, ctx.executor)
         ctx.label = ctx.label or image_label(ctx.version)
+        if flyctl is None:
+            return todo(f"{ctx.facts['flyctl_unavailable']}; verify clean, version {ctx.version}")
         return done(f"flyctl {flyctl.version or '?'}, logged in as {who.email or '?'}, verify clean, "
                     f"version {ctx.version}")
 
@@ -143,7 +162,7 @@ def database(ctx: DeployContext) -> Step:
         if ctx.fly.find_app(s.db_app) is None:
             output = ctx.fly.postgres_create()
             creds = state.extract_credentials(output)
-            ctx.db_password_path = state.save_credentials(s, creds)
+            ctx.db_password_path = state.save_credentials(s, creds, ctx.executor)
             ctx.ui.info(f"{s.db_app}: its password is kept in {ctx.db_password_path} (mode 0600, gitignored); "
                         "Fly shows it only once.")
             changed.update(created_postgres=s.db_app, password_file=str(ctx.db_password_path))

@@ -94,30 +94,30 @@ class FlyClient:
         return result
 
     def explain(self, result: Result, *, app: str | None = None) -> UserError:
-        """The UserError for a failed flyctl command: a known cause and its fix, or the raw failure."""
+        """The UserError for a failed flyctl command: a known cause and its fix, or the raw failure.
+        The cause comes first (the headline); the command that said it follows."""
         text = f"{result.stderr}\n{result.stdout}"
-        shown = f"`{result.command.shown()}`"
+        ran = f"(`{result.command.shown()}` failed)"
         target = app or self.settings.app
         if _NOT_LOGGED_IN.search(text):
-            return UserError(f"{shown} failed: flyctl is not logged in to Fly.io.",
+            return UserError(f"flyctl is not logged in to Fly.io {ran}.",
                              fix="run `fly auth login` or set FLY_API_TOKEN (e.g. `fly tokens create deploy`).")
         if _NAME_TAKEN.search(text):
-            return UserError(f"{shown} failed: the Fly app name {target!r} is already taken (names are global "
-                             "across all Fly users).",
+            return UserError(f"The Fly app name {target!r} is already taken (names are global across all Fly "
+                             f"users) {ran}.",
                              fix="choose another BEZGELOR_FLY_APP (or BEZGELOR_FLY_DB_APP) in .env and retry.")
         if _APP_MISSING.search(text):
             named = _MISSING_NAME.search(text)
             target = named.group(1) if named else target
-            return UserError(f"{shown} failed: Fly has no app named {target!r} that you can see.",
+            return UserError(f"Fly has no app named {target!r} that you can see {ran}.",
                              fix="check BEZGELOR_FLY_APP / BEZGELOR_FLY_ORG and `fly auth whoami`, or create "
                                  "the app with `inv deploy.full`.")
         if _RELEASE_COMMAND.search(text):
-            return UserError(f"{shown} failed: the release command (/app/bin/migrate) failed, so no machine was "
-                             "updated.",
+            return UserError(f"The release command (/app/bin/migrate) failed, so no machine was updated {ran}.",
                              fix=f"read the migration error with `fly logs -a {target}`, fix the migration, "
                                  "then deploy again (`inv db.status` shows what is applied).")
         if _CHECKS_TIMEOUT.search(text):
-            return UserError(f"{shown} failed: the machines did not pass their health checks in time.",
+            return UserError(f"The machines did not pass their health checks in time {ran}.",
                              fix=f"see `inv deploy.status` and `fly logs -a {target}`; roll back with "
                                  "`inv rollback.app` if the previous release was healthy.")
         return self.executor.failure(result)

@@ -8,7 +8,6 @@ restarts the world without a countdown (deploy.full --drain 0, rollback.app, db.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +16,7 @@ from bezgelor_tasks.game import rpc
 from bezgelor_tasks.game.rpc import PortalStatus
 from bezgelor_tasks.run import Command, Executor
 from bezgelor_tasks.settings import Settings
-from bezgelor_tasks.ui import UI
+from bezgelor_tasks.ui import UI, confirm
 
 
 class PortalUnavailable(UserError):
@@ -96,18 +95,20 @@ class DisconnectCheck:
 
 def ask(question: str, refusal: UserError) -> None:
     """y/N on a terminal; without one, `refusal` (which names --yes)."""
-    if sys.stdin is None or not sys.stdin.isatty():
-        raise refusal
-    if input(f"{question} [y/N] ").strip().lower() not in ("y", "yes"):
+    if not confirm(question, no_terminal=refusal):
         raise UserError("Stopped before changing anything.", fix="run again and answer y, or pass --yes.")
 
 
-def confirm_disconnect(portal: Portal, ui: UI, *, yes: bool, action: str, hint: str = "") -> DisconnectCheck:
-    """Before `action` restarts the world with no countdown: count, say it, and ask (or --yes)."""
+def confirm_disconnect(portal: Portal, ui: UI, *, yes: bool, action: str, hint: str = "",
+                       dry_run: bool = False) -> DisconnectCheck:
+    """Before `action` restarts the world with no countdown: count, say it, and ask (or --yes). A dry run
+    counts and says it, and asks nothing (it disconnects no one)."""
     try:
         status = portal.read()
     except PortalUnavailable as e:
         ui.warn(f"players: {e.message}")
+        if dry_run:
+            return DisconnectCheck(None, "dry run", e.message.split(":")[0])
         if not yes:
             ask(f"Nobody online can be warned. Go on with {action} anyway?",
                 UserError(f"{e.message} Without a player count, {action} goes on only with --yes.",
@@ -120,6 +121,8 @@ def confirm_disconnect(portal: Portal, ui: UI, *, yes: bool, action: str, hint: 
         ui.info("players: nobody online")
         return DisconnectCheck(0)
     ui.warn(f"players: {count} online; {action} disconnects them without warning{hint}")
+    if dry_run:
+        return DisconnectCheck(count, "dry run")
     if not yes:
         ask(f"Disconnect {count} player(s)?",
             UserError(f"{count} player(s) are online and {action} would disconnect them without warning, "

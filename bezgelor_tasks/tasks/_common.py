@@ -78,21 +78,74 @@ def user_task(fn: F) -> F:
         except UserError as e:
             from bezgelor_tasks.redact import redact
 
-            print(redact(f"error: {e.paragraph()}"), file=sys.stderr)
+            print(redact("error: " + "\n".join(e.lines())), file=sys.stderr)
             raise Exit(code=e.exit_code) from None
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
             from bezgelor_tasks import run as run_mod
+            from bezgelor_tasks.errors import Interrupted
 
             stopped = run_mod.interrupt_all()
-            print("interrupted: stopped" + (f" {stopped} running command(s)" if stopped else "")
-                  + ", nothing more was started.", file=sys.stderr)
+            said = e.said if isinstance(e, Interrupted) else "nothing more was started."
+            print("interrupted: " + (f"stopped {stopped} running command(s); " if stopped else "") + said,
+                  file=sys.stderr)
             _exit_now_if_threads_linger(130)
             raise Exit(code=130) from None
         except BrokenPipeError:  # `inv ... | head`: the reader left; nothing to report to it
             _quiet_stdout()
             raise Exit(code=0) from None
+        except (Exit, SystemExit):
+            raise
+        except Exception as e:  # a bug of ours: one paragraph, the traceback only with --debug
+            print(bug_report(e, fn.__name__), file=sys.stderr)
+            raise Exit(code=BUG_EXIT) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+BUG_EXIT = 70  # EX_SOFTWARE: not the user's input, not the world: our bug
+
+
+def debugging() -> bool:
+    """`--debug` (Invoke's flag, `inv --debug TASK` / `bezgelor-tasks --debug TASK`) or INVOKE_DEBUG=1."""
+    import logging
+    import os
+
+    return bool(os.environ.get("INVOKE_DEBUG")) or logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
+def versions() -> str:
+    """bezgelor-tasks, Python and the libraries that shape what it does, for a bug report."""
+    import platform
+    from importlib import metadata
+
+    from bezgelor_tasks import __version__
+
+    found = [f"bezgelor-tasks {__version__}", f"Python {platform.python_version()}"]
+    for dist in ("invoke", "sh", "tomlkit", "python-dotenv", "jinja2"):
+        try:
+            found.append(f"{dist} {metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            pass
+    return ", ".join(found)
+
+
+def bug_report(e: BaseException, task: str) -> str:
+    """One paragraph for an unexpected exception (redacted); with --debug, the traceback after it."""
+    import traceback
+
+    from bezgelor_tasks.redact import redact
+
+    where = ""
+    tb = traceback.extract_tb(e.__traceback__)
+    if tb:
+        last = tb[-1]
+        where = f" at {last.filename.rsplit('bezgelor_tasks/', 1)[-1]}:{last.lineno}"
+    text = (f"bezgelor-tasks hit a bug: {type(e).__name__}: {e}{where} (task {task}; {versions()}). "
+            "Nothing after that point was done. Rerun with --debug (`inv --debug ...`) to see the traceback, and "
+            "report it with that output.")
+    if debugging():
+        text += "\n" + "".join(traceback.format_exception(e))
+    return redact(text)
 
 
 def _exit_now_if_threads_linger(code: int) -> None:

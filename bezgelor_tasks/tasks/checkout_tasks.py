@@ -34,15 +34,16 @@ def init(c: Context, root: str | None = None, check: bool = False, dry_run: bool
          force: bool = False, json: bool = False, skip_syntax_check: bool = False) -> None:
     """Apply the deployment plan to a Bezgelor checkout (idempotent; --check for CI)."""
     from bezgelor_tasks import elixir
-
-    elixir.judge().warm()  # Elixir boots while Python reads the settings and the checkout
     from bezgelor_tasks.checkout import plan
-    from bezgelor_tasks.checkout.discover import Checkout
 
-    s = session(root, dry_run=dry_run, json_mode=json)
-    co = Checkout.open(s.settings)
-    result = plan.run_init(co, s.ui, check=check, dry_run=dry_run, yes=yes or force,
-                           skip_syntax_check=skip_syntax_check)
+    with plan.interrupted_before_writing():
+        elixir.judge().warm()  # Elixir boots while Python reads the settings and the checkout
+        from bezgelor_tasks.checkout.discover import Checkout
+
+        s = session(root, dry_run=dry_run or check, json_mode=json)
+        co = Checkout.open(s.settings)
+        result = plan.run_init(co, s.ui, s.executor, check=check, yes=yes or force,
+                               skip_syntax_check=skip_syntax_check)
     plan.report(result, s.ui)
     if json:
         s.ui.emit_json(result.as_json())
@@ -99,7 +100,7 @@ def verify(c: Context, root: str | None = None, json: bool = False, strict: bool
 
 
 def _copy_example(dest: Path, ui: UI, s: Session) -> None:
-    from bezgelor_tasks import git
+    from bezgelor_tasks import files, git
 
     if not EXAMPLE.is_dir():
         raise UserError(f"The bundled example checkout ({EXAMPLE}) is not there (installed without tests/?).",
@@ -107,8 +108,8 @@ def _copy_example(dest: Path, ui: UI, s: Session) -> None:
     if dest.exists() and any(dest.iterdir()):
         raise UserError(f"{dest} already exists and is not empty; the demo never overwrites a folder.",
                         fix=f"remove it (rm -r {dest}) or pass --dest another/folder.")
-    shutil.copytree(EXAMPLE, dest, dirs_exist_ok=True)
-    ui.ok(f"copied the example Bezgelor checkout to {dest}")
+    if files.copy_tree(s.executor, EXAMPLE, dest):
+        ui.ok(f"copied the example Bezgelor checkout to {dest}")
     if shutil.which("git"):
         for cmd in git.commit_everything(dest, "Bezgelor example before init", init=True):
             s.executor.run(cmd)
@@ -116,18 +117,22 @@ def _copy_example(dest: Path, ui: UI, s: Session) -> None:
 
 @task(help={
     "dest": "Where to put the demo checkout (must not exist or be empty); default ./demo-checkout.",
+    "dry_run": "Change nothing: say what would be copied, run verify and `init --dry-run` on the bundled example.",
 })
 @user_task
-def demo(c: Context, dest: str = "demo-checkout") -> None:
+def demo(c: Context, dest: str = "demo-checkout", dry_run: bool = False) -> None:
     """Copy the bundled example checkout and run verify, init, verify and a dry-run deploy on it."""
     from bezgelor_tasks import elixir, git
     from bezgelor_tasks.checkout import plan
     from bezgelor_tasks.checkout.discover import Checkout
 
     target = Path(dest).resolve()
-    s = session(str(target), new_root=True)
+    s = session(str(target), new_root=True, dry_run=dry_run)
     ui = s.ui
     _copy_example(target, ui, s)
+    if dry_run:
+        _dry_run_demo(s, ui)
+        return
     s = session(str(target))
     ui.heading("1. verify on the untouched example (it has the plan's bugs):")
     print_report(verify_checkout(s), ui)
@@ -136,7 +141,7 @@ def demo(c: Context, dest: str = "demo-checkout") -> None:
     if not elixir.available():
         ui.warn("Elixir is not installed: the demo writes without syntax-checking what it writes "
                 "(apt-get install elixir to see the full check; `inv init` itself refuses without it).")
-    result = plan.run_init(co, ui, skip_syntax_check=not elixir.available())
+    result = plan.run_init(co, ui, s.executor, skip_syntax_check=not elixir.available())
     plan.report(result, ui)
     for cmd in git.commit_everything(target, "inv init: deployable on Fly.io"):  # as a user would
         s.executor.run(cmd)
@@ -156,6 +161,21 @@ def demo(c: Context, dest: str = "demo-checkout") -> None:
     ui.heading("6. deploy.full --dry-run (every command it would run; nothing is changed):")
     _dry_run_deploy(c, target, ui)
     ui.ok(f"demo done: look around in {target} (git diff shows what init changed).")
+
+
+def _dry_run_demo(s: Session, ui: UI) -> None:
+    """`demo --dry-run`: the first two steps on the bundled example itself (they only read it)."""
+    from bezgelor_tasks.checkout import plan
+    from bezgelor_tasks.checkout.discover import Checkout
+    from bezgelor_tasks.settings import load_checked
+
+    example = Session(load_checked(EXAMPLE), ui, s.executor, True, False)
+    ui.heading(f"1. verify on the bundled example ({EXAMPLE}; it has the plan's bugs):")
+    print_report(verify_checkout(example), ui)
+    ui.heading("2. init --dry-run (what init would write into the copy):")
+    plan.report(plan.run_init(Checkout.open(example.settings), ui, s.executor), ui)
+    ui.info("dry run: nothing was copied or written; the later steps (verify again, plan.size, deploy.full "
+            "--dry-run) need init's changes, so run the demo without --dry-run to see them.")
 
 
 def _dry_run_deploy(c: Context, target: Path, ui: UI) -> None:

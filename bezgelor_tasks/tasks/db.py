@@ -6,7 +6,6 @@ Backup tasks live in tasks/db_backup.py.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from invoke import task
@@ -61,11 +60,11 @@ def _confirm(app: str, yes: bool, confirm_app: str | None) -> None:
             raise UserError(f"--yes needs --confirm-app {app} to roll back {app}'s database "
                             f"(got {confirm_app!r}).", fix=f"add --confirm-app {app}.")
         return
-    if sys.stdin is None or not sys.stdin.isatty():
-        raise UserError("Rolling back migrations needs a confirmation and there is no terminal to ask on.",
-                        fix=f"pass --yes --confirm-app {app}.")
-    typed = input(f"Type the app name ({app}) to roll its database back: ").strip()
-    if typed != app:
+    from bezgelor_tasks.ui import confirm
+
+    if not confirm(f"Type the app name ({app}) to roll its database back:", expect=app, no_terminal=UserError(
+            "Rolling back migrations needs a confirmation and there is no terminal to ask on; nothing was rolled "
+            "back.", fix=f"pass --yes --confirm-app {app} (or --dry-run to see what it would revert).")):
         raise UserError("The name did not match; nothing was rolled back.", fix=f"type exactly {app}.")
 
 

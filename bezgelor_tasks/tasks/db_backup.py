@@ -33,16 +33,15 @@ def backup(c: Context, root: str | None = None, jobs: int = 1, remote: bool = Fa
             if json:
                 ui.emit_json(result)
             return
-        cmds = backup_mod.describe(s, jobs)
-        for cmd in cmds:
-            ui.command(cmd.shown(), dry_run=True)
+        backup_mod.show_plan(s, ui, jobs)
         if offsite or s.offsite_always:
             ui.command(f"upload <the new backup>, age-encrypted, to {s.offsite_url or '(BEZGELOR_OFFSITE_URL unset)'}",
                        dry_run=True)
-        ui.info(f"the backup would go to {s.backups_path}/<time>_{s.db_app}_{s.db_name}/ and then be pruned:")
-        outcome: dict[str, Any] = {"commands": [cmd.as_json() for cmd in cmds],
+        ui.info("and then pruned:")
+        outcome: dict[str, Any] = {"commands": [cmd.as_json() for cmd in backup_mod.describe(s, jobs)],
                                    "prune": offsite_ops.prune_both(s, sess.executor, ui,
-                                                                   offsite_end=offsite or s.offsite_always)}
+                                                                   offsite_end=offsite or s.offsite_always),
+                                   "dry_run": True}
         if json:
             ui.emit_json(outcome)
         return
@@ -79,15 +78,16 @@ def backups(c: Context, root: str | None = None, json: bool = False, fly: bool =
 @task(help={"root": ROOT_HELP, "backup": "backup name or unique prefix (default: the newest)",
             "tier": "quick (sha256 + contents), standard (+ full read), full (+ restore and row counts; default)",
             "from_": "local (default) or offsite: download, check, decrypt, then the tier",
-            "json": "print the result as JSON on stdout"})
+            "json": "print the result as JSON on stdout",
+            "dry_run": "verify, but do not record the result in the backup's manifest"})
 @user_task
 def verify_backup(c: Context, backup: str | None = None, root: str | None = None, tier: str = "full",
-                  from_: str = "local", json: bool = False) -> None:
+                  from_: str = "local", json: bool = False, dry_run: bool = False) -> None:
     """Check a backup (local or off-site): checksums, a full read, or a restore into a scratch PostgreSQL."""
     from bezgelor_tasks.backup import offsite_ops
     from bezgelor_tasks.backup import verify as verify_mod
 
-    sess = session(root, json_mode=json)
+    sess = session(root, dry_run=dry_run, json_mode=json)
     if _end(from_) == "offsite":
         result = offsite_ops.verify_offsite(sess.settings, sess.executor, sess.ui, backup, tier)
         if json:
@@ -116,7 +116,7 @@ def _end(value: str) -> str:
             "point_in_time": "the former name of --to-time",
             "from_": "local (default) or offsite: fetch the off-site copy back (checked, decrypted) and restore it",
             "backup_id": "Managed Postgres backup id (`inv db.backups`): restored by Fly into a new cluster",
-            "dry_run": "show the plan of a Fly-side restore; change nothing",
+            "dry_run": "show what the restore would run (reading what it needs); restore nothing",
             "json": "print the report as JSON on stdout"})
 @user_task
 def restore(c: Context, backup: str = "", target: str = "local", root: str | None = None,
@@ -137,7 +137,7 @@ def restore(c: Context, backup: str = "", target: str = "local", root: str | Non
     if not backup:
         raise UserError("Name the backup to restore, or a Fly-side one.",
                         fix="`inv db.restore NAME` (see `inv db.backups`), or --to-time / --backup-id.")
-    sess = session(root, json_mode=json, dry_run=dry_run)
+    sess = session(root, dry_run=dry_run, json_mode=json)
     if _end(from_) == "offsite":
         from bezgelor_tasks.backup import offsite
 
@@ -186,6 +186,8 @@ def _fly_side_restore(root: str | None, point_in_time: str | None, backup_id: st
         plan = fly_restore.flex_pitr_plan(s, sess.executor, point_in_time)
     if not dry_run:
         restore_mod.confirm_target(s, yes=yes, confirm_app=confirm_app)
+    elif yes:
+        restore_mod.confirm_target(s, yes=yes, confirm_app=confirm_app)  # a wrong name is refused all the same
     outcome = fly_restore.execute(s, sess.executor, sess.ui, plan, dry_run=dry_run)
     if json:
         sess.ui.emit_json(outcome)

@@ -6,7 +6,6 @@ from typing import Any
 
 from invoke import Context, task
 
-from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
 
 
@@ -32,14 +31,7 @@ def full(c: Context, root: str | None = None, dry_run: bool = False, json: bool 
     if not dry_run and any(r.state != "pending" for r in outcome.reports):
         full_deploy.show_summary(sess, outcome)
     if not outcome.ok:
-        rb = outcome.rollback or {}
-        if rb.get("done"):
-            tail = f" Rolled back to release v{rb.get('to_release')} ({rb.get('image_ref')}), which is healthy."
-        elif rb:
-            tail = f" Roll-back not done: {rb.get('reason')}."
-        else:
-            tail = ""
-        raise UserError(outcome.error + tail)
+        raise full_deploy.final_error(outcome)
 
 
 @task(help={"root": ROOT_HELP, "json": "print the status as JSON"})

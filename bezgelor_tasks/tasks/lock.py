@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from invoke import Context, task
@@ -23,7 +22,7 @@ def status(c: Context, root: str | None = None, json: bool = False) -> None:
     s = sess.settings
     shared = FlyLock(FlyClient(s, sess.executor), s.app)
     on_fly = shared.read()
-    local = DeployLock(s.state_dir, s.app)
+    local = DeployLock(s.state_dir, s.app, sess.executor)
     here = local.read()
     if json:
         data: dict[str, Any] = {"app": s.app, "fly": [h.as_json() for h in on_fly],
@@ -44,19 +43,21 @@ def status(c: Context, root: str | None = None, json: bool = False) -> None:
                      + (f" (stale: {why})" if why else ""))
 
 
-@task(help={"root": ROOT_HELP, "yes": "do not ask (scripts)"})
+@task(help={"root": ROOT_HELP, "yes": "do not ask (scripts)", "dry_run": "show what would be freed; free nothing"})
 @user_task
-def release(c: Context, root: str | None = None, yes: bool = False) -> None:
+def release(c: Context, root: str | None = None, yes: bool = False, dry_run: bool = False) -> None:
     """Free the deploy lock (a deploy that died holding it): on Fly and in this checkout."""
+    from bezgelor_tasks import files
     from bezgelor_tasks.deploy.fly_lock import FlyLock
     from bezgelor_tasks.fly.client import FlyClient
     from bezgelor_tasks.lock import DeployLock
+    from bezgelor_tasks.ui import confirm
 
-    sess = session(root)
+    sess = session(root, dry_run=dry_run)
     s = sess.settings
     shared = FlyLock(FlyClient(s, sess.executor), s.app)
     found = shared.read()
-    local = DeployLock(s.state_dir, s.app)
+    local = DeployLock(s.state_dir, s.app, sess.executor)
     here = local.read()
     if not found and here is None:
         sess.ui.ok(f"{s.app}: no deploy lock to free")
@@ -65,13 +66,12 @@ def release(c: Context, root: str | None = None, yes: bool = False) -> None:
         sess.ui.warn(f"will free the lock on Fly: {h.describe()}")
     if here is not None:
         sess.ui.warn(f"will free this checkout's lock file {local.path}: {here.purpose} by {here.name}")
-    if not yes:
-        if not sys.stdin.isatty():
-            raise UserError("lock.release needs confirmation but there is no terminal to ask on.", fix="pass --yes.")
-        if input("Free it? A deploy still running would then not be kept apart. [y/N] ").strip().lower() \
-                not in ("y", "yes"):
-            raise UserError("Left the lock as it was.", fix="run again and answer y, or pass --yes.")
+    if not yes and not dry_run and not confirm(
+            "Free it? A deploy still running would then not be kept apart.",
+            no_terminal=UserError("lock.release needs a confirmation and there is no terminal to ask on; the lock "
+                                  "was left as it was.", fix="pass --yes (or --dry-run to see what it frees).")):
+        raise UserError("Left the lock as it was.", fix="run again and answer y, or pass --yes.")
     shared.release_all()
     if here is not None:
-        local.path.unlink(missing_ok=True)
-    sess.ui.ok(f"{s.app}: deploy lock freed")
+        files.remove(sess.executor, local.path)
+    sess.ui.ok(f"{s.app}: deploy lock freed" if not dry_run else "dry run: no lock was freed.")

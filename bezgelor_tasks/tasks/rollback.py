@@ -44,23 +44,32 @@ def list(c: Context, root: str | None = None, json: bool = False) -> None:  # no
       help={"root": ROOT_HELP, "version": "the release to go back to (default: the previous good one)",
             "yes": "do not ask", "json": "print the result as JSON",
             "force": "roll back even when the database is ahead of the release's code or its migrations are "
-                     "unknown (you accept that the old code runs on a schema it may not know)"})
+                     "unknown (you accept that the old code runs on a schema it may not know)",
+            "dry_run": "judge the rollback (target, migrations, players) and show the deploy; change nothing"})
 @user_task
 def app(c: Context, root: str | None = None, version: str | None = None, yes: bool = False,
-        json: bool = False, force: bool = False) -> None:
+        json: bool = False, force: bool = False, dry_run: bool = False) -> None:
     """Deploy an earlier good release's image again and health-gate it; refused when the database is ahead
     of that release's migrations (`inv db.rollback --to V` first, or --force)."""
     from bezgelor_tasks.deploy import rollback as rb
     from bezgelor_tasks.fly.client import FlyClient
     from bezgelor_tasks.game.portal import Portal, confirm_disconnect
+    from bezgelor_tasks.journal import Journal
 
     wanted = _release_number(version)
-    sess = session(root, json_mode=json)
+    sess = session(root, dry_run=dry_run, json_mode=json)
     s, ui = sess.settings, sess.ui
     fly = FlyClient(s, sess.executor)
+    plan = rb.plan_rollback(s, fly, ui, Journal(s.state_dir, sess.executor), wanted, force=force)
     players = confirm_disconnect(Portal(s, sess.executor), ui, yes=yes, action="the rollback",
-                                 hint=" (warn them first: inv announce \"...\")")
-    result, target, check, forced = rb.rollback_app(s, fly, ui, wanted, yes=yes, force=force)
+                                 hint=" (warn them first: inv announce \"...\")", dry_run=dry_run)
+    result = rb.rollback_app(s, fly, ui, plan, yes=yes)
+    target, check = plan.target, plan.check
+    if result is None:  # dry run
+        if json:
+            ui.emit_json({"dry_run": True, "to_release": target.version, "image_ref": target.image_ref,
+                          "migration_check": check.as_json(), "forced": plan.forced, "players": players.as_json()})
+        return
     if json:
         ui.emit_json({**result.as_json(), "players": players.as_json()})
     ui.heading("Summary")
@@ -68,7 +77,7 @@ def app(c: Context, root: str | None = None, version: str | None = None, yes: bo
     ui.line(f"  release    v{target.version} ({target.image_ref}), now release v{result.release_version}")
     ui.line(f"  migrations target newest {check.target_newest or ('none' if check.record else 'unknown')}, "
             f"database {check.database.current or ('unknown' if check.database.applied is None else 'none')}")
-    if forced:
+    if plan.forced:
         ui.warn(f"  FORCED past the migration check: {check.safety.reason} (recorded in the journal)")
     ui.ok(f"{s.app} runs release v{target.version}'s image again ({target.image_ref}); "
           f"{result.health.summary()}")

@@ -78,6 +78,15 @@ class FakeFly:
     def clear_faults(self) -> None:
         self.update(lambda s: s.__setitem__("faults", []))
 
+    def tripwire(self, on: bool = True) -> None:
+        """While on, every flyctl call that would change the account fails (exit 1) and is recorded with
+        `tripwire: true` (the classification: tests/fakes/flyctl_fake/tripwire.py). Reads run as usual."""
+        self.update(lambda s: s.__setitem__("tripwire", on))
+
+    def tripped(self) -> list[dict[str, Any]]:
+        """The calls the tripwire stopped."""
+        return [c for c in self.calls() if c.get("tripwire")]
+
     # auth --------------------------------------------------------------------
     def logout(self) -> None:
         self.update(lambda s: s["auth"].__setitem__("logged_in", False))

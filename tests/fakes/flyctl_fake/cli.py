@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any
 
-from . import faults
+from . import faults, tripwire
 from .context import Ctx
 from .errors import NOT_LOGGED_IN, FlyError
 from .grammar import command_path, parse, usage
@@ -81,6 +81,9 @@ def dispatch(ctx: Ctx, record: dict[str, Any]) -> int:
     if handler is None:
         raise FlyError(f'fake flyctl does not emulate "{ctx.path}"')
 
+    if ctx.read().get("tripwire") and tripwire.changes(ctx.path, ctx.argv):
+        record["tripwire"] = True
+        raise FlyError(f"tripwire: `fly {ctx.path}` would change the Fly account, and the test said nothing may")
     garbage = apply_faults(ctx, record)
     if ctx.path not in AUTH_FREE and not logged_in(ctx):
         raise FlyError(NOT_LOGGED_IN)
