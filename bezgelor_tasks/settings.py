@@ -214,6 +214,10 @@ class Settings:
         "BEZGELOR_DRAIN_REASON", "a server update", "Why the server restarts, as announced in game.")
     rpc_timeout_s: int = _setting(
         "BEZGELOR_RPC_TIMEOUT", 60, "Seconds a remote console call (`bin/<release> rpc`) may take.", _positive)
+    # Not a setting: the names of the settings that were given (environment, .env, an override) rather than
+    # defaulted. A value the checkout already has (fly.toml's primary_region, ...) is kept unless its setting
+    # was given.
+    given: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
     @property
     def ports(self) -> Ports:
@@ -250,12 +254,16 @@ class Settings:
     def release_path(self) -> str:
         return f"/app/_build/prod/rel/{self.release_name}"
 
+    def is_given(self, name: str) -> bool:
+        """Whether setting `name` (a field name: "region") was given, not left at its default."""
+        return name in self.given
+
     def validate(self) -> None:
         """Raise one UserError naming every bad value (see `problems`)."""
         raise_problems(problems(self))
 
 
-FIELDS = [f for f in fields(Settings)]
+FIELDS = [f for f in fields(Settings) if f.metadata.get("env")]
 ENV_OF = {f.name: f.metadata["env"] for f in FIELDS}
 
 # BEZGELOR_* names that are not settings but are read by this toolkit elsewhere, so never "unknown".
@@ -329,10 +337,12 @@ def _postgres_machine(s: Settings) -> list[str]:
 
 # Settings added later slot in: give the field a `check` (one value) or add a function here (several).
 def _drain(s: Settings) -> list[str]:
-    from bezgelor_tasks.game.countdown import check_drain_settings
+    from bezgelor_tasks.units import parse_duration
 
     try:
-        check_drain_settings(s)
+        parse_duration(s.drain, "BEZGELOR_DRAIN")
+        for mark in s.drain_marks:
+            parse_duration(mark, "BEZGELOR_DRAIN_MARKS entry")
     except UserError as e:
         return [e.message.rstrip(".")]
     return []
@@ -501,6 +511,7 @@ def _build(src: Sources, overrides: Mapping[str, Any]) -> tuple[Settings, list[s
             except ValueError as e:
                 bad.append(f"{key}={src.values[key]} ({src.origins.get(key, 'set')}) {e}")
     values.update(overrides)
+    values["given"] = frozenset(n for n in values if n != "root")
     return Settings(**values), bad
 
 
