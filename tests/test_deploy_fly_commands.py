@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
 from bezgelor_tasks import settings as settings_mod
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly import commands
+from bezgelor_tasks.fly.grammar import check, grammar
 from bezgelor_tasks.run import Command
 
-GRAMMAR_DIR = Path(__file__).parent / "fakes" / "grammar"
-
-
-def _checker() -> Callable[[dict, list[str]], tuple[bool, str]]:
-    spec = importlib.util.spec_from_file_location("check_fly_argv", GRAMMAR_DIR / "check_fly_argv.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.check  # type: ignore[no-any-return]
-
-
-GRAMMAR = json.loads((GRAMMAR_DIR / "grammar.json").read_text())
-check = _checker()
+GRAMMAR = grammar()
 SECRET = "s3cr3t-value-never-in-argv"
 
 
