@@ -33,13 +33,13 @@ class Area:
 
 def registry() -> tuple[Area, ...]:
     """Every area, in the order init writes and verify reports (imported on use: `inv --list` stays light)."""
+    from bezgelor_tasks.areas import fly_toml
     from bezgelor_tasks.checkout import (
         dockerfile,
         dockerignore,
         docs,
         elixir_sources,
         entrypoints,
-        flytoml,
         gitignore,
         mixexs,
         overlays,
@@ -53,9 +53,7 @@ def registry() -> tuple[Area, ...]:
     from bezgelor_tasks.checks import dockerignore as dockerignore_check
     from bezgelor_tasks.checks import docs as docs_check
     from bezgelor_tasks.checks import elixir_syntax
-    from bezgelor_tasks.checks import flytoml as flytoml_check
     from bezgelor_tasks.checks import health as health_check
-    from bezgelor_tasks.checks import memory as memory_check
     from bezgelor_tasks.checks import mixexs as mixexs_check
     from bezgelor_tasks.checks import overlays as overlays_check
     from bezgelor_tasks.checks import ports as ports_check
@@ -78,9 +76,9 @@ def registry() -> tuple[Area, ...]:
         Area("overlays", release_changes, overlays_check.check),
         Area("dockerfile", dockerfile.dockerfile_change, dockerfile_check.check, asks_elixir=True),
         Area("dockerignore", dockerignore.dockerignore_change, dockerignore_check.check),
-        Area("flytoml", flytoml.fly_toml_change, flytoml_check.check),
+        Area("flytoml", fly_toml.fly_toml_change, fly_toml.check),
         Area("ports", check=ports_check.check),
-        Area("memory", check=memory_check.check),
+        Area("memory", check=fly_toml.memory_check),
         Area("docs", docs.docs_changes, docs_check.check),
         Area("workflow", workflow.workflow_change),
         Area("entrypoints", entrypoints.entry_point_changes),

@@ -7,8 +7,8 @@ grammar); placeholders are written <LikeThis>. The everyday path is our tasks (`
 
 from __future__ import annotations
 
+from bezgelor_tasks.areas.fly_toml_spec import check_grace_period_s
 from bezgelor_tasks.checkout.discover import Checkout
-from bezgelor_tasks.checkout.flytoml import check_grace_period_s
 from bezgelor_tasks.files import FileChange, generated_change
 from bezgelor_tasks.settings import Settings
 

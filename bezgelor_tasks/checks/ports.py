@@ -1,5 +1,5 @@
-"""One set of ports everywhere: settings, fly.toml, the Dockerfile's EXPOSE, the health controller's
-TCP probes and runtime.exs's PORT default."""
+"""One set of ports everywhere: settings, the Dockerfile's EXPOSE, the health controller's TCP probes and
+runtime.exs's PORT default (fly.toml's ports are part of its spec: areas/fly_toml_spec.py)."""
 
 from __future__ import annotations
 
@@ -23,31 +23,6 @@ def check(ctx: CheckContext) -> list[Finding]:
     out: list[Finding] = []
     settings_desc = ", ".join(f"{n} {p}" for n, p in s.ports.all().items())
     fix_tail = "keep them equal to the settings (BEZGELOR_*_PORT), or run `inv init` to regenerate"
-    fly_text = ctx.text("fly.toml")
-    if ctx.fly_toml is not None and fly_text is not None:
-        internal = {svc.get("internal_port") for svc in ctx.services()}
-        for port, name in expected.items():
-            if port not in internal:
-                out.append(error("fly.toml", None, f"no service has internal_port {port} ({name}; settings: "
-                                 f"{settings_desc})", f"add a [[services]] for {name} — {fix_tail}"))
-        for svc in ctx.services():
-            svc_port = svc.get("internal_port")
-            if not isinstance(svc_port, int) or svc_port not in expected:
-                port_text = str(svc_port)
-                out.append(error("fly.toml", line_of(fly_text, rf"internal_port\s*=\s*{port_text}\b"),
-                                 f"a service has internal_port {port_text}, on which nothing listens "
-                                 f"(settings: {settings_desc})", fix_tail))
-            elif svc_port != s.portal_port:
-                public = {p.get("port") for p in svc.get("ports") or []}
-                if public and svc_port not in public:
-                    out.append(warning("fly.toml", line_of(fly_text, rf"internal_port\s*=\s*{svc_port}\b"),
-                                       f"{expected[svc_port]} listens on {svc_port} but is published on "
-                                       f"{sorted(map(str, public))}; game clients dial the port they are told",
-                                       f"set the service's [[services.ports]] port = {svc_port} in fly.toml"))
-        env_port = (ctx.fly_toml.get("env") or {}).get("PORT")
-        if env_port is not None and str(env_port) != str(s.portal_port):
-            out.append(error("fly.toml", line_of(fly_text, r"^[ \t]*PORT\s*=", re.M), f"[env] PORT = {env_port} "
-                             f"but the portal's port is {s.portal_port}", fix_tail))
     if ctx.dockerfile is not None:
         exposed: dict[int, int] = {}
         for exp in ctx.dockerfile.exposes:

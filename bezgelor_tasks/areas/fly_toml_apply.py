@@ -1,0 +1,200 @@
+"""Writing the fly.toml spec into a document: the user's fly.toml, or an empty one for a fresh file.
+
+Values already right are left as they are (a re-run keeps the user's formatting and trailing comments);
+`keep` values the checkout has win over settings that were not given, and each such difference is
+said (`Kept`). An [http_service] (what `fly launch` writes) is the portal's service: it is converted into
+the portal's [[services]], keeping its concurrency, force_https and processes, because all four services
+share the one machine and each must keep it running.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import tomlkit
+from tomlkit.items import AoT
+
+from bezgelor_tasks.areas import fly_toml_doc as doc
+from bezgelor_tasks.areas.fly_toml_spec import ROLE_MARK, Array, Entry, Kept, Key, Table
+from bezgelor_tasks.errors import UserError
+from bezgelor_tasks.settings import ENV_OF, Settings
+
+HEADER_MARK = "bezgelor-tasks keeps this file in step"
+HEADER = f"""\
+# fly.toml for Bezgelor: the portal (HTTP) and the auth, realm and world game servers (raw TCP), all on
+# one machine. {HEADER_MARK}
+# with the BEZGELOR_* settings (`inv init`): it sets build, env, deploy, the four [[services]], [[vm]] and
+# [[restart]], keeps your comments and any other keys, and keeps the values you set (region, timings, VM
+# size) unless a setting says otherwise.
+# Change ports, sizes and names in .env, not here, so the Dockerfile and verify follow.
+#
+# Fly's proxy closes a TCP connection that has been idle for 60 seconds, on every service: game clients
+# (or the servers) must send something more often than that, or players are disconnected.
+# The game ports need a dedicated IPv4 (`fly ips allocate-v4 --yes`): a shared IPv4 routes by domain
+# name and so serves only HTTP and TLS.
+# Every service has auto_stop_machines = "off": the four share this machine, so stopping it while the
+# portal is idle would stop the game servers too. [[restart]] boots the machine again when the VM exits.
+# [deploy] strategy is "rolling": "bluegreen" would run a second game world against the same database
+# while the new machine warms up. `inv deploy.full` gates on /health and the game ports itself and rolls
+# back to the last healthy image when they fail.
+
+"""
+
+
+def same_value(key: Key, current: Any, wanted: Any) -> bool:
+    if key.same is not None and key.same(current, wanted):
+        return True
+    return type(current) is type(wanted) and current == wanted
+
+
+def find_entry(tables: AoT | list[Any], entry: Entry, taken: set[int]) -> int | None:
+    """The index of the table `entry` describes: by our role comment, then by its identifying key, else
+    (no ident) the first one not yet taken."""
+    if entry.role is not None:
+        for i, table in enumerate(tables):
+            if i not in taken and doc.role_of(table, ROLE_MARK) == entry.role:
+                return i
+    for i, table in enumerate(tables):
+        if i in taken or (entry.role is not None and doc.role_of(table, ROLE_MARK) is not None):
+            continue
+        if entry.ident is None or doc.plain(table.get(entry.ident[0])) == entry.ident[1]:
+            return i
+    return None
+
+
+@dataclass
+class Applier:
+    settings: Settings
+    kept: list[Kept] = field(default_factory=list)
+    # called with (array name, entry, the table just created for it)
+    on_new: Callable[[str, Entry, Any], None] | None = None
+
+    def table(self, target: Any, spec: Table, path: str = "") -> None:
+        for key in spec.keys:
+            self.key(target, key, path)
+        for name, sub in spec.tables:
+            if sub.default_only and name in target:
+                continue
+            self.table(doc.child_table(target, name, sub.notes), sub, f"{path}{name}.")
+        for name, array in spec.arrays:
+            self.array(target, name, array, path)
+
+    def array(self, target: Any, name: str, array: Array, path: str) -> None:
+        tables = doc.child_array(target, name)
+        taken: set[int] = set()
+        for entry in array.entries:
+            index = find_entry(tables, entry, taken)
+            created = index is None
+            if index is None:
+                tables.append(doc.new_table(target, entry.table.notes))
+                index = len(tables) - 1
+                if entry.ident is not None:
+                    doc.add(tables[index], *entry.ident)
+            taken.add(index)
+            self.table(tables[index], entry.table, f"{path}{name}.")
+            if created and self.on_new is not None:
+                self.on_new(name, entry, tables[index])
+        if array.only_ours:
+            for i in sorted(set(range(len(tables))) - taken, reverse=True):
+                del tables[i]
+
+    def key(self, target: Any, key: Key, path: str) -> None:
+        present = next((n for n in (key.name, *(a for a, _ in key.aliases)) if n in target), None)
+        if key.policy == "add":
+            if present is None:
+                doc.add(target, key.name, key.value, key.comment)
+            return
+        current = doc.plain(target[present]) if present is not None else None
+        wanted = key.value if present in (None, key.name) else dict(key.aliases)[present](key.value)
+        if present is not None and same_value(key, current, wanted):
+            return
+        if key.policy == "keep" and present is not None and (key.check is None or key.check(current) is None):
+            given = key.setting is not None and self.settings.is_given(key.setting)
+            if key.setting is not None:
+                self.kept.append(Kept(f"{path}{present}", current, ENV_OF[key.setting], wanted, changed=given))
+            if not given:
+                return
+        if present is None:
+            doc.add(target, key.name, key.value, key.comment)
+        else:
+            target[present] = wanted
+
+
+# -- [http_service]: the portal's service as `fly launch` writes it ---------------------------------------
+
+@dataclass(frozen=True)
+class HttpService:
+    """What an [http_service] table held, taken out of the document."""
+    line: int
+    values: dict[str, Any]
+
+    def explain(self, settings: Settings) -> str:
+        kept = [k for k in ("concurrency", "force_https", "processes") if k in self.values]
+        changed = [f"{key} {self.values[key]!r} → {ours!r}" for key, ours in (
+            ("auto_stop_machines", "off"), ("min_machines_running", 1), ("internal_port", settings.portal_port))
+            if key in self.values and self.values[key] != ours]
+        return (f"converted [http_service] (line {self.line}, as `fly launch` writes it) into the portal's "
+                f"[[services]] on port {settings.portal_port}" + (f", keeping its {', '.join(kept)}" if kept else "")
+                + (f"; {', '.join(changed)}" if changed else "") + ": all four services share one machine, so an "
+                "auto-stop of the portal would stop the game servers too, and game clients cannot wake a stopped "
+                "machine")
+
+
+def take_http_service(document: Any, text: str) -> HttpService | None:
+    """Remove [http_service] from the document and return what it held (None when there is none)."""
+    if "http_service" not in document:
+        return None
+    http = document["http_service"]
+    if not isinstance(http, dict):
+        raise UserError("fly.toml has `http_service` as a value, not a table, so it cannot be converted.",
+                        fix="make it an [http_service] table (or delete it) and run `inv init` again.")
+    values = doc.plain(http)
+    del document["http_service"]
+    return HttpService(doc.TomlLines(text).line(("http_service",)) or 0, values)
+
+
+def adopt_http_service(http: HttpService) -> Callable[[str, Entry, Any], None]:
+    """Carry what [http_service] said about the portal onto the portal's new [[services]] table."""
+    def on_new(array: str, entry: Entry, table: Any) -> None:
+        if array != "services" or entry.role != "portal":
+            return
+        concurrency = http.values.get("concurrency")
+        if isinstance(concurrency, dict) and concurrency:
+            replaced = doc.new_table(table)
+            for k, v in concurrency.items():
+                doc.add(replaced, k, v)
+            table["concurrency"] = replaced
+        if isinstance(http.values.get("processes"), list):
+            doc.add(table, "processes", http.values["processes"])
+        if "force_https" in http.values:
+            port80 = next((p for p in table["ports"] if doc.plain(p.get("port")) == 80), None)
+            if port80 is not None:
+                port80["force_https"] = bool(http.values["force_https"])
+    return on_new
+
+
+@dataclass(frozen=True)
+class Written:
+    text: str
+    kept: tuple[Kept, ...]
+    http: HttpService | None
+
+
+def write(text: str | None, spec: Table, settings: Settings) -> Written:
+    """The fly.toml text with the spec applied (pure: text in, text out); a fresh file when `text` is empty."""
+    document = doc.parse(text or "")
+    if isinstance(document, doc.NotToml):
+        raise UserError(f"fly.toml is not valid TOML (line {document.line}, column {document.col}): "
+                        f"{document.message}.", fix="fix that line (or move fly.toml aside to get a fresh one) "
+                        "and run `inv init` again.")
+    http = take_http_service(document, text or "")
+    applier = Applier(settings, on_new=adopt_http_service(http) if http else None)
+    applier.table(document, spec)
+    out = tomlkit.dumps(document)
+    if out != text:
+        out = doc.tidy(out)
+    if HEADER_MARK not in out:
+        out = HEADER + out.lstrip("\n")
+    return Written(out, tuple(applier.kept), http)
