@@ -53,6 +53,11 @@ BUILDERS: dict[str, Callable[[settings_mod.Settings], Command]] = {
     "proxy_fixed_port": lambda s: commands.proxy(s, "bz-db", 15432),
     "scale_memory": lambda s: commands.scale_memory(s, 1024, "bz-db"),
     "scale_vm": lambda s: commands.scale_vm(s, "shared-cpu-4x", 6144),
+    "scale_count": lambda s: commands.scale_count(s, 0),
+    "apps_restart": commands.apps_restart,
+    "remote_console": commands.remote_console,
+    "volume_snapshots": lambda s: commands.volume_snapshots(s, "vol_123"),
+    "secrets_deploy": commands.secrets_deploy,
 }
 
 
@@ -72,14 +77,15 @@ def test_every_fly_command_runs_from_the_checkout_without_update_checks_or_secre
     assert cmd.env["FLY_NO_UPDATE_CHECK"] == "1"
     assert not any(SECRET in a for a in cmd.argv)
     takes_app = {"version", "whoami", "apps_list", "apps_create", "postgres_create", "mpg_backup_create",
-                 "mpg_backup_list"}
+                 "mpg_backup_list", "apps_restart", "volume_snapshots"}
     if name not in takes_app:
         assert "-a" in cmd.argv, f"{name} must name its app: {cmd.argv}"
 
 
 def test_read_only_queries_run_under_dry_run_and_changes_do_not(s):
     read_only = {"version", "whoami", "apps_list", "ips_list", "secrets_list", "releases", "status",
-                 "ssh_migrate_status", "postgres_backup_list", "mpg_backup_list", "proxy", "proxy_fixed_port"}
+                 "ssh_migrate_status", "postgres_backup_list", "mpg_backup_list", "proxy", "proxy_fixed_port",
+                 "volume_snapshots"}
     for name, build in BUILDERS.items():
         assert build(s).mutates == (name not in read_only), name
 

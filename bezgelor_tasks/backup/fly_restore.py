@@ -128,7 +128,7 @@ def _swap_steps(settings: Settings, executor: Executor, attach: Callable[[dict[s
     if direct:
         steps.append(Step(f"set {DIRECT_URL_VARIABLE} (migrations bypass PgBouncer)",
                           [fly_commands.secrets_import(settings, {DIRECT_URL_VARIABLE: "<direct URI>"})], run_direct))
-    redeploy = _secrets_deploy(settings)
+    redeploy = fly_commands.secrets_deploy(settings)
 
     def run_redeploy(facts: dict[str, Any]) -> None:
         r = executor.run(redeploy, check=False)
@@ -137,12 +137,6 @@ def _swap_steps(settings: Settings, executor: Executor, attach: Callable[[dict[s
 
     steps.append(Step("redeploy with the new secrets", [redeploy], run_redeploy))
     return steps
-
-
-def _secrets_deploy(settings: Settings) -> Command:
-    return Command((settings.flyctl, "secrets", "deploy", "-a", settings.app), purpose=f"restart {settings.app}'s "
-                   "machines with the new database secrets", env=fly_commands.BASE_ENV, cwd=settings.root,
-                   tool="flyctl", install=fly_commands.FLYCTL_INSTALL)
 
 
 def mpg_restore_plan(settings: Settings, executor: Executor, *, backup_id: str | None = None,
@@ -168,7 +162,7 @@ def mpg_restore_plan(settings: Settings, executor: Executor, *, backup_id: str |
     back = [f"{fly_commands.secrets_unset(settings, 'DATABASE_URL', DIRECT_URL_VARIABLE).shown()}",
             f"{fly_commands.mpg_attach(settings, old).shown()}",
             f"set {DIRECT_URL_VARIABLE} to the old cluster's direct URI (`fly mpg status {old} --json`)",
-            f"{_secrets_deploy(settings).shown()}"]
+            f"{fly_commands.secrets_deploy(settings).shown()}"]
     what = f"backup {backup_id}" if backup_id else f"point in time {pitr_time}"
     return Plan(f"restore Managed Postgres {settings.db_app} ({what}) into a new cluster", steps, back,
                 {"old": old, "new_name": new_name})
@@ -222,7 +216,7 @@ def flex_pitr_plan(settings: Settings, executor: Executor, target_time: str) -> 
                   run_restore),
              *_swap_steps(settings, executor, attach, direct=False)]
     back = [fly_commands.secrets_unset(settings, "DATABASE_URL").shown(),
-            fly_commands.postgres_attach(settings).shown(), _secrets_deploy(settings).shown()]
+            fly_commands.postgres_attach(settings).shown(), fly_commands.secrets_deploy(settings).shown()]
     return Plan(f"restore Flex {settings.db_app} to {target_time} into a new app", steps, back,
                 {"new_name": new_app})
 

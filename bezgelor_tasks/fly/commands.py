@@ -73,6 +73,18 @@ def scale_memory(settings: Settings, mb: int, app: str | None = None) -> Command
                 purpose=f"set the memory of {target}'s machines to {int(mb)} MB")
 
 
+def scale_count(settings: Settings, count: int, app: str | None = None) -> Command:
+    """`fly scale count N`: 0 stops the game and the portal (everyone is disconnected), 1 brings the world back."""
+    target = app or settings.app
+    return _fly(settings, "scale", "count", str(int(count)), "-a", target, "--yes",
+                purpose=f"run {int(count)} machine(s) of {target}")
+
+
+def apps_restart(settings: Settings, app: str | None = None) -> Command:
+    target = app or settings.app
+    return _fly(settings, "apps", "restart", target, purpose=f"restart every machine of {target}")
+
+
 def scale_vm(settings: Settings, size: str, memory_mb: int, app: str | None = None) -> Command:
     """A bigger VM size: `fly scale memory` cannot go past 2 GB per shared CPU."""
     target = app or settings.app
@@ -126,9 +138,10 @@ def postgres_backup_restore(settings: Settings, new_app: str, *, target_time: st
                 purpose=f"restore {settings.db_app}'s Fly-side backup into the new Postgres app {new_app}")
 
 
-def postgres_attach(settings: Settings) -> Command:
-    return _fly(settings, "postgres", "attach", settings.db_app, "-a", settings.app, "--yes",
-                purpose=f"attach {settings.db_app} to {settings.app} (sets DATABASE_URL)")
+def postgres_attach(settings: Settings, pg_app: str | None = None) -> Command:
+    source = pg_app or settings.db_app
+    return _fly(settings, "postgres", "attach", source, "-a", settings.app, "--yes",
+                purpose=f"attach {source} to {settings.app} (sets DATABASE_URL)")
 
 
 def postgres_backup_create(settings: Settings, name: str | None = None) -> Command:
@@ -276,6 +289,12 @@ def secrets_import(settings: Settings, values: Mapping[str, str], stage: bool = 
                 purpose=f"set the secret(s) {names} on {target}" + (" (staged, no restart)" if stage else ""))
 
 
+def secrets_deploy(settings: Settings, app: str | None = None) -> Command:
+    target = app or settings.app
+    return _fly(settings, "secrets", "deploy", "-a", target,
+                purpose=f"restart {target}'s machines with its staged secrets")
+
+
 def secrets_unset(settings: Settings, *names: str, app: str | None = None, stage: bool = True) -> Command:
     target = app or settings.app
     if not names:
@@ -337,7 +356,21 @@ def ssh_command(settings: Settings, app: str | None, remote_command: str, *, mut
                 purpose=purpose or f"run `{remote_command}` on {target}", mutates=mutates, retries=0)
 
 
-# --- machines and logs ------------------------------------------------------------------------------
+def remote_console(settings: Settings, app: str | None = None) -> Command:
+    """IEx on the running release (`bin/<release> remote`), on a terminal (`--pty`)."""
+    from bezgelor_tasks.release_image import bin_path
+
+    target = app or settings.app
+    return _fly(settings, "ssh", "console", "--pty", "-a", target, "-C", f"{bin_path(settings.release_name)} remote",
+                purpose=f"open a remote IEx console on {target}", retries=0)
+
+
+# --- machines, volumes and logs ---------------------------------------------------------------------
+
+def volume_snapshots(settings: Settings, volume_id: str) -> Command:
+    return _fly(settings, "volumes", "snapshots", "list", volume_id, purpose=f"list the snapshots of {volume_id}",
+                mutates=False)
+
 
 def machine_destroy(settings: Settings, machine_id: str, app: str | None = None) -> Command:
     """Destroy one machine (`--force`: it is running). The way back to one game world."""
