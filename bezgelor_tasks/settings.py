@@ -251,11 +251,6 @@ class Settings:
         """The major asked for at create: Managed Postgres starts at 16."""
         return max(16, self.pg_major) if self.pg_flavor == "mpg" else self.pg_major
 
-    def release_path(self) -> str:
-        from bezgelor_tasks.release_image import built_release
-
-        return built_release(self.release_name)
-
     def is_given(self, name: str) -> bool:
         """Whether setting `name` (a field name: "region") was given, not left at its default."""
         return name in self.given

@@ -9,7 +9,7 @@ import pytest
 
 from bezgelor_tasks import settings as settings_mod
 from bezgelor_tasks.errors import UserError
-from bezgelor_tasks.fly import commands
+from bezgelor_tasks.fly import commands, operator_commands
 from bezgelor_tasks.fly.grammar import check, grammar
 from bezgelor_tasks.run import Command
 
@@ -53,11 +53,13 @@ BUILDERS: dict[str, Callable[[settings_mod.Settings], Command]] = {
     "proxy_fixed_port": lambda s: commands.proxy(s, "bz-db", 15432),
     "scale_memory": lambda s: commands.scale_memory(s, 1024, "bz-db"),
     "scale_vm": lambda s: commands.scale_vm(s, "shared-cpu-4x", 6144),
-    "scale_count": lambda s: commands.scale_count(s, 0),
-    "apps_restart": commands.apps_restart,
-    "remote_console": commands.remote_console,
-    "volume_snapshots": lambda s: commands.volume_snapshots(s, "vol_123"),
+    "scale_count": lambda s: operator_commands.scale_count(s, 0),
+    "apps_restart": operator_commands.apps_restart,
+    "remote_console": operator_commands.remote_console,
+    "volume_snapshots": lambda s: operator_commands.volume_snapshots(s, "vol_123"),
     "secrets_deploy": commands.secrets_deploy,
+    "auth_login": operator_commands.auth_login,
+    "deploy_token": operator_commands.deploy_token,
 }
 
 
@@ -77,7 +79,7 @@ def test_every_fly_command_runs_from_the_checkout_without_update_checks_or_secre
     assert cmd.env["FLY_NO_UPDATE_CHECK"] == "1"
     assert not any(SECRET in a for a in cmd.argv)
     takes_app = {"version", "whoami", "apps_list", "apps_create", "postgres_create", "mpg_backup_create",
-                 "mpg_backup_list", "apps_restart", "volume_snapshots"}
+                 "mpg_backup_list", "apps_restart", "volume_snapshots", "auth_login"}
     if name not in takes_app:
         assert "-a" in cmd.argv, f"{name} must name its app: {cmd.argv}"
 

@@ -33,25 +33,16 @@ class Area:
 
 def registry() -> tuple[Area, ...]:
     """Every area, in the order init writes and verify reports (imported on use: `inv --list` stays light)."""
-    from bezgelor_tasks.areas import fly_toml
+    from bezgelor_tasks.areas import dockerfile, dockerignore, docs, entrypoints, fly_toml, gitignore, scripts, workflow
     from bezgelor_tasks.checkout import (
-        dockerfile,
-        dockerignore,
-        docs,
         elixir_sources,
-        entrypoints,
-        gitignore,
         mixexs,
         overlays,
         prodexs,
         router,
         runtime,
-        workflow,
     )
     from bezgelor_tasks.checks import config as config_check
-    from bezgelor_tasks.checks import dockerfile as dockerfile_check
-    from bezgelor_tasks.checks import dockerignore as dockerignore_check
-    from bezgelor_tasks.checks import docs as docs_check
     from bezgelor_tasks.checks import elixir_syntax
     from bezgelor_tasks.checks import health as health_check
     from bezgelor_tasks.checks import mixexs as mixexs_check
@@ -74,13 +65,14 @@ def registry() -> tuple[Area, ...]:
         Area("runtime", runtime.runtime_exs_change, runtime_check.check, asks_elixir=True),
         Area("health", health_changes, health_check.check),
         Area("overlays", release_changes, overlays_check.check),
-        Area("dockerfile", dockerfile.dockerfile_change, dockerfile_check.check, asks_elixir=True),
-        Area("dockerignore", dockerignore.dockerignore_change, dockerignore_check.check),
-        Area("flytoml", fly_toml.fly_toml_change, fly_toml.check),
+        Area("dockerfile", dockerfile.dockerfile_change, dockerfile.check, asks_elixir=True),
+        Area("dockerignore", dockerignore.dockerignore_change, dockerignore.check, asks_elixir=True),
+        Area("flytoml", fly_toml.fly_toml_change, fly_toml.check, asks_elixir=True),
         Area("ports", check=ports_check.check),
         Area("memory", check=fly_toml.memory_check),
-        Area("docs", docs.docs_changes, docs_check.check),
-        Area("workflow", workflow.workflow_change),
-        Area("entrypoints", entrypoints.entry_point_changes),
-        Area("gitignore", gitignore.gitignore_change),
+        Area("docs", docs.docs_changes, docs.check),
+        Area("scripts", check=scripts.check),
+        Area("workflow", workflow.workflow_change, workflow.check),
+        Area("entrypoints", entrypoints.entry_point_changes, entrypoints.check),
+        Area("gitignore", gitignore.gitignore_change, gitignore.check),
     )

@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bezgelor_tasks import elixir
-from bezgelor_tasks.areas import registry
-from bezgelor_tasks.checkout import dockerfile
+from bezgelor_tasks.areas import dockerfile, registry
 from bezgelor_tasks.checkout.discover import Checkout
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.files import FileChange, apply_changes, read_text

@@ -13,9 +13,9 @@ from tomlkit import TOMLDocument
 
 from bezgelor_tasks import elixir
 from bezgelor_tasks.areas import fly_toml_doc
+from bezgelor_tasks.areas.dockerfile_facts import DockerfileFacts, parse_dockerfile
 from bezgelor_tasks.areas.fly_toml_doc import NotToml
 from bezgelor_tasks.checkout.discover import Checkout
-from bezgelor_tasks.checkout.dockerfile import DockerfileFacts, parse_dockerfile
 from bezgelor_tasks.files import read_text
 
 

@@ -1,12 +1,12 @@
-"""One set of ports everywhere: settings, the Dockerfile's EXPOSE, the health controller's TCP probes and
-runtime.exs's PORT default (fly.toml's ports are part of its spec: areas/fly_toml_spec.py)."""
+"""One set of ports everywhere: settings, the health controller's TCP probes and runtime.exs's PORT default
+(fly.toml's ports are part of its spec, areas/fly_toml_spec.py; the Dockerfile's EXPOSE is its area's)."""
 
 from __future__ import annotations
 
 import re
 
 from bezgelor_tasks.checks.context import CheckContext
-from bezgelor_tasks.checks.findings import Finding, error, line_of, strip_elixir_comments, warning
+from bezgelor_tasks.checks.findings import Finding, error, line_of, strip_elixir_comments
 
 _PROBE = re.compile(r"(?:check_tcp_service|check_tcp|probe)\(\s*(\d{2,5})\b|"
                     r":gen_tcp\.connect\([^,]+,\s*(\d{2,5})\b|"
@@ -23,23 +23,6 @@ def check(ctx: CheckContext) -> list[Finding]:
     out: list[Finding] = []
     settings_desc = ", ".join(f"{n} {p}" for n, p in s.ports.all().items())
     fix_tail = "keep them equal to the settings (BEZGELOR_*_PORT), or run `inv init` to regenerate"
-    if ctx.dockerfile is not None:
-        exposed: dict[int, int] = {}
-        for exp in ctx.dockerfile.exposes:
-            for port in exp.ports:
-                exposed[port] = exp.line
-        if exposed:
-            for port, name in expected.items():
-                if port not in exposed:
-                    out.append(error("Dockerfile", min(exposed.values()), f"EXPOSE lacks {port} ({name})",
-                                     fix_tail))
-            for port, line in exposed.items():
-                if port not in expected:
-                    out.append(error("Dockerfile", line, f"EXPOSE {port} is not a port of any server "
-                                     f"(settings: {settings_desc})", fix_tail))
-        else:
-            out.append(warning("Dockerfile", None, "EXPOSE names no ports",
-                               f"add `EXPOSE {' '.join(str(p) for p in expected)}`"))
     controller_rel = ctx.health_controller_rel()
     controller = ctx.text(controller_rel)
     if controller is not None:

@@ -40,7 +40,7 @@ class Problem:
 
 
 def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
-    start, parts = 0, []
+    start, parts = 0, list[str]()
     for number, raw in enumerate(text.splitlines(), 1):
         if not parts:
             start = number

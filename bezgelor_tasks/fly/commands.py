@@ -73,18 +73,6 @@ def scale_memory(settings: Settings, mb: int, app: str | None = None) -> Command
                 purpose=f"set the memory of {target}'s machines to {int(mb)} MB")
 
 
-def scale_count(settings: Settings, count: int, app: str | None = None) -> Command:
-    """`fly scale count N`: 0 stops the game and the portal (everyone is disconnected), 1 brings the world back."""
-    target = app or settings.app
-    return _fly(settings, "scale", "count", str(int(count)), "-a", target, "--yes",
-                purpose=f"run {int(count)} machine(s) of {target}")
-
-
-def apps_restart(settings: Settings, app: str | None = None) -> Command:
-    target = app or settings.app
-    return _fly(settings, "apps", "restart", target, purpose=f"restart every machine of {target}")
-
-
 def scale_vm(settings: Settings, size: str, memory_mb: int, app: str | None = None) -> Command:
     """A bigger VM size: `fly scale memory` cannot go past 2 GB per shared CPU."""
     target = app or settings.app
@@ -356,21 +344,7 @@ def ssh_command(settings: Settings, app: str | None, remote_command: str, *, mut
                 purpose=purpose or f"run `{remote_command}` on {target}", mutates=mutates, retries=0)
 
 
-def remote_console(settings: Settings, app: str | None = None) -> Command:
-    """IEx on the running release (`bin/<release> remote`), on a terminal (`--pty`)."""
-    from bezgelor_tasks.release_image import bin_path
-
-    target = app or settings.app
-    return _fly(settings, "ssh", "console", "--pty", "-a", target, "-C", f"{bin_path(settings.release_name)} remote",
-                purpose=f"open a remote IEx console on {target}", retries=0)
-
-
-# --- machines, volumes and logs ---------------------------------------------------------------------
-
-def volume_snapshots(settings: Settings, volume_id: str) -> Command:
-    return _fly(settings, "volumes", "snapshots", "list", volume_id, purpose=f"list the snapshots of {volume_id}",
-                mutates=False)
-
+# --- machines and logs ------------------------------------------------------------------------------
 
 def machine_destroy(settings: Settings, machine_id: str, app: str | None = None) -> Command:
     """Destroy one machine (`--force`: it is running). The way back to one game world."""
@@ -385,3 +359,7 @@ def logs(settings: Settings, app: str | None = None, machine: str | None = None)
     extra = ("--machine", machine) if machine else ()
     return _fly(settings, "logs", "--no-tail", "-a", target, *extra, purpose=f"read the recent logs of {target}",
                 mutates=False, retries=0)
+
+
+# The other builder modules (operator_commands.py) build their commands with the same defaults.
+build = _fly

@@ -1,9 +1,4 @@
-""".dockerignore for the release image, and Docker's own matching rules to check it against the Dockerfile.
-
-Rule: nothing the Dockerfile copies may be ignored. The seed excluded the portal's
-priv/static/textures/ and models, but the Dockerfile copies the whole priv/ folder, so those files
-would silently be missing from the image (and the portal serves them). Big folders that the image
-does not need are left out whole (deps, _build, tests, the dev-only apps), never parts of a copied one.
+"""Docker's own matching rules for .dockerignore, to check it against what the Dockerfile copies.
 
 `dockerignore_patterns` + `is_ignored` follow moby's patternmatcher (what `docker build` and Fly's
 builders use): patterns are relative to the context root (a leading `/` is dropped), `*` and `?` stay
@@ -20,83 +15,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bezgelor_tasks.checkout.discover import Checkout
-from bezgelor_tasks.files import FileChange, generated_change
-
-DOCKERIGNORE = ".dockerignore"
-
-
-def render_dockerignore(co: Checkout) -> str:
-    s = co.settings
-    dev_apps = "\n".join(f"apps/{app}/" for app in s.dev_only_apps)
-    return f"""\
-# Build context of the release image (written by `inv init`).
-# Never ignore part of a folder the Dockerfile copies (apps/*/priv, apps/*/lib, the portal's assets,
-# config/, rel/): the COPY would succeed and the image would silently lack those files. `inv verify`
-# checks every COPY source against these patterns.
-# Docker matches from the context root: `*.beam` is root-only, `**/*.beam` is anywhere.
-
-# Build output and fetched dependencies (rebuilt inside the image)
-/_build/
-/deps/
-apps/*/_build/
-apps/*/deps/
-**/*.ez
-**/*.beam
-**/erl_crash.dump
-
-# Local state of bezgelor-tasks: journal, lock, database password, local backups
-/.bezgelor/
-
-# Version control and editors
-.git
-.gitignore
-.github/
-**/.elixir_ls/
-**/.idea/
-**/.vscode/
-**/*.swp
-**/*~
-**/.DS_Store
-**/Thumbs.db
-
-# Secrets and local settings never enter an image
-.env
-.env.*
-
-# Documentation, coverage and tests
-/doc/
-/docs/
-/cover/
-/test/
-apps/*/test/
-
-# Dev-only umbrella apps (BEZGELOR_DEV_ONLY_APPS): not part of the release
-{dev_apps}
-
-# Node packages (the portal uses the standalone esbuild and tailwind)
-**/node_modules/
-
-# Tools and files of other workflows
-/tools/
-/docker/
-/logs/
-/portal_assets/
-**/__pycache__/
-**/*.pyc
-.playwright-mcp/
-.beads/
-TASK.md
-"""
-
-
-def dockerignore_change(co: Checkout) -> FileChange:
-    return generated_change(co.path(DOCKERIGNORE), DOCKERIGNORE, render_dockerignore(co),
-                            "build context without build output, secrets or tests; never part of a copied folder")
-
-
-# ---------------------------------------------------------------------------------------------
-# Docker's matcher.
 
 @dataclass(frozen=True)
 class Pattern:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from bezgelor_tasks.checkout.discover import Checkout
+from bezgelor_tasks.checks.context import CheckContext
+from bezgelor_tasks.checks.findings import Finding, warning
 from bezgelor_tasks.files import FileChange, read_text
 
 GITIGNORE = ".gitignore"
@@ -33,3 +35,11 @@ def gitignore_change(co: Checkout) -> FileChange:
     new = (f"{text}{sep}{gap}# bezgelor-tasks state: deploy journal, lock, database password, local backups\n"
            f"{STATE_ENTRY}\n")
     return FileChange(path, GITIGNORE, old, new, "keep .bezgelor/ (journal, lock, backups) out of git", mode="patch")
+
+
+def check(ctx: CheckContext) -> list[Finding]:
+    if ignores_state_dir(ctx.text(GITIGNORE) or ""):
+        return []
+    return [warning(GITIGNORE, None, f"does not ignore {STATE_ENTRY}: the database password, the deploy journal and "
+                    "local dumps of player accounts could be committed", f"add `{STATE_ENTRY}` to .gitignore (run "
+                    "`inv init`)", "gitignore.state-dir")]

@@ -1,6 +1,6 @@
 """tasks.py and noxfile.py in the checkout, so `inv deploy.full`, `inv db.backup` and `nox -s verify` work there.
 
-Both are small files we own (rendered from templates/checkout/*.tmpl, with the generated-file marker)
+Both are small files we own (rendered from templates/checkout/{tasks,noxfile}.py.tmpl, with the generated-file marker)
 that hand over to bezgelor_tasks: the Invoke namespace and the shared verify session. A tasks.py or
 noxfile.py the user wrote is never replaced, not even with --force: init leaves it as it is and says
 the one line to add (unless the file already uses bezgelor_tasks).
@@ -8,12 +8,12 @@ the one line to add (unless the file already uses bezgelor_tasks).
 
 from __future__ import annotations
 
-from importlib import resources
-from string import Template
-
+from bezgelor_tasks.areas.owned import stale
 from bezgelor_tasks.checkout.discover import Checkout
-from bezgelor_tasks.errors import UserError
+from bezgelor_tasks.checks.context import CheckContext
+from bezgelor_tasks.checks.findings import Finding
 from bezgelor_tasks.files import FileChange, generated_change, marker_intact, read_text
+from bezgelor_tasks.render import render
 
 TASKS_PY = "tasks.py"
 NOXFILE_PY = "noxfile.py"
@@ -23,27 +23,17 @@ ADD_TO_TASKS_PY = "from bezgelor_tasks.tasks import including; ns = including(__
 ADD_TO_NOXFILE_PY = "from bezgelor_tasks.nox_sessions import add_verify_session; add_verify_session(__file__)"
 
 
-def render(template: str, values: dict[str, str] | None = None) -> str:
-    """A checkout template with `$name` placeholders filled; an unknown placeholder is an error."""
-    text = resources.files("bezgelor_tasks").joinpath("templates", "checkout", template).read_text(encoding="utf-8")
-    try:
-        return Template(text).substitute(values or {})
-    except (KeyError, ValueError) as e:
-        raise UserError(f"The template templates/checkout/{template} of bezgelor-tasks has an unknown or broken "
-                        f"placeholder ({e}). This is a bug in bezgelor-tasks; nothing was written.",
-                        fix="restore the template from git (or reinstall bezgelor-tasks).") from None
-
-
 def _entry_point(co: Checkout, rel: str, template: str, why: str, add_line: str, what_for: str) -> FileChange:
     path = co.path(rel)
     old = read_text(path)
-    if old is not None and not marker_intact(old) and old != generated_change(path, rel, render(template), why).new:
+    ours = generated_change(path, rel, render(f"checkout/{template}"), why)
+    if old is not None and not marker_intact(old) and old != ours.new:
         if "bezgelor_tasks" in old:  # the user's own file already hands over to us
             return FileChange(path, rel, old, old, f"yours, already uses bezgelor_tasks ({what_for})")
         return FileChange(path, rel, old, old, f"yours: left as it is (it needs one line for {what_for})",
                           advice=(f"{rel} is your own, so init did not touch it; for {what_for} to work in this "
                                   f"checkout, add at its end: {add_line}",))
-    return generated_change(path, rel, render(template), why)
+    return ours
 
 
 def entry_point_changes(co: Checkout) -> list[FileChange]:
@@ -53,3 +43,7 @@ def entry_point_changes(co: Checkout) -> list[FileChange]:
         _entry_point(co, NOXFILE_PY, "noxfile.py.tmpl", "`nox -s verify` in this checkout (what CI runs)",
                      ADD_TO_NOXFILE_PY, "`nox -s verify`"),
     ]
+
+
+def check(ctx: CheckContext) -> list[Finding]:
+    return [f for change in entry_point_changes(ctx.co) for f in stale(change, "entrypoints")]
