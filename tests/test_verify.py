@@ -195,16 +195,19 @@ def test_ports_disagreeing_between_settings_fly_toml_and_expose(ready_checkout):
     path = ready_checkout / "Dockerfile"
     path.write_text(re.sub(r"(EXPOSE[^\n]*?)\s6600\b", r"\1", path.read_text()))
     _, report = verify_json(ready_checkout)
-    assert has(report, "ports", "no service has internal_port 24000")
-    assert has(report, "ports", "internal_port 24001")
-    assert has(report, "ports", "EXPOSE lacks 6600")
+    moved = next(f for f in findings(report, "flytoml", "error") if "internal_port = 24001" in f["message"])
+    assert "the world server listens on 24000" in moved["message"] and moved["id"] == "flytoml.internal-port"
+    assert (ready_checkout / "fly.toml").read_text().splitlines()[moved["line"] - 1].strip() == "internal_port = 24001"
+    assert has(report, "dockerfile", "EXPOSE lacks 6600")
 
 
 def test_ports_follow_the_settings_not_a_hardcoded_list(ready_checkout):
     env = {**os.environ, "BEZGELOR_WORLD_PORT": "24001"}
     proc = inv("verify", "--root", str(ready_checkout), "--json", env=env)
     report = json.loads(proc.stdout)
-    assert has(report, "ports", "no service has internal_port 24001")
+    assert has(report, "flytoml", "internal_port = 24000: the world server listens on 24001 (BEZGELOR_WORLD_PORT)")
+    stale = next(f for f in findings(report, "dockerfile", "warning"))     # our Dockerfile: the diff is the finding
+    assert stale["id"] == "dockerfile.stale" and "24001" in stale["message"]
 
 
 def test_dockerignore_excluding_what_the_dockerfile_copies(ready_checkout):
@@ -354,7 +357,7 @@ def test_wrong_flyctl_commands_in_a_script_that_runs_are_warnings_of_their_own(r
                                                        "fly releases rollback 3 --app bezgelor\n")
     code, report = verify_json(ready_checkout)
     assert code == 0
-    lines = {(f["file"], f["line"], f["message"].split("`")[1]) for f in findings(report, "docs", "warning")}
+    lines = {(f["file"], f["line"], f["message"].split("`")[1]) for f in findings(report, "scripts", "warning")}
     assert lines == {("scripts/ops.sh", 2, "fly ips allocate"), ("scripts/ops.sh", 3, "fly releases rollback")}
 
 
@@ -519,16 +522,16 @@ def test_a_finding_the_user_has_judged_can_be_silenced_by_its_id_and_verify_list
     (ready_checkout / "scripts").mkdir(exist_ok=True)
     (ready_checkout / "scripts" / "ops.sh").write_text("#!/bin/sh\nfly releases rollback 3 --app bezgelor\n")
     _, report = verify_json(ready_checkout)
-    (warned,) = findings(report, "docs", "warning")
-    assert warned["id"] == "docs.releases-rollback"          # stable: the same on every checkout
+    (warned,) = findings(report, "scripts", "warning")
+    assert warned["id"] == "scripts.releases-rollback"       # stable: the same on every checkout
     (ready_checkout / ".bezgelor-verify-ignore").write_text(
         f"{warned['id']} scripts/ops.sh  # kept for the old cluster, never run\n")
     code, report = verify_json(ready_checkout)
-    assert code == 0 and findings(report, "docs", "warning") == []
+    assert code == 0 and findings(report, "scripts", "warning") == []
     assert [(i["id"], i["file"], i["why"]) for i in report["ignored"]] == [
         (warned["id"], "scripts/ops.sh", "kept for the old cluster, never run")]
     text = run_inv_text(ready_checkout)
-    assert "ignored scripts/ops.sh:2 [docs.releases-rollback]" in text
+    assert "ignored scripts/ops.sh:2 [scripts.releases-rollback]" in text
 
 
 def run_inv_text(root: Path) -> str:

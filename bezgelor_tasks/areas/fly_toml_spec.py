@@ -199,7 +199,9 @@ def _service(settings: Settings, role: str, port: int) -> Entry:
         about = (f"{role} game server: raw TCP on its own public port (needs a dedicated IPv4; idle connections "
                  "close after 60 s).")
     stops = "Fly would stop the one machine when this service idles, taking the portal and every game server with it"
-    keys = (Key("protocol", "tcp"), Key("auto_stop_machines", "off", why=stops, absent="warning"),
+    setting = "BEZGELOR_PORTAL_PORT" if portal else f"BEZGELOR_{role.upper()}_PORT"
+    keys = (Key("internal_port", port, why=f"the {role} server listens on {port} ({setting})"),
+            Key("protocol", "tcp"), Key("auto_stop_machines", "off", why=stops, absent="warning"),
             Key("auto_start_machines", True, severity="warning", why="a stopped machine would stay stopped"),
             Key("min_machines_running", 1, "keep", check=at_least_one_machine, absent="error",
                 why="unset means 0: Fly may stop the one machine, and game clients cannot wake it"))

@@ -15,7 +15,7 @@ from typing import Any
 
 from bezgelor_tasks.areas import fly_toml_doc as doc
 from bezgelor_tasks.areas.fly_toml_apply import find_entry, same_value
-from bezgelor_tasks.areas.fly_toml_spec import Array, Key, Table
+from bezgelor_tasks.areas.fly_toml_spec import Array, Key, Table, fly_duration_check
 from bezgelor_tasks.checks.findings import Finding
 from bezgelor_tasks.settings import ENV_OF, Settings
 
@@ -122,6 +122,19 @@ def http_service_findings(data: dict[str, Any], lines: doc.TomlLines, settings: 
         out.append(Finding("error", REL, lines.line(("http_service",), "internal_port"),
                            f"[http_service] has internal_port {http.get('internal_port')!r}, but the portal listens on "
                            f"{settings.portal_port} (BEZGELOR_PORTAL_PORT)", fix, id="flytoml.http-service-port"))
+    checks = [c for c in http.get("checks") or [] if isinstance(c, dict)]
+    path = settings.health_paths[0]
+    if not any(c.get("path") == path for c in checks):
+        out.append(Finding("warning", REL, line, f"[http_service] has no [[http_service.checks]] of {path}, so Fly "
+                           "routes to the portal before it is ready and deploys cannot tell a dead one", fix,
+                           id="flytoml.http-service-check"))
+    for i, c in enumerate(checks):
+        for key in ("interval", "timeout", "grace_period"):
+            wrong = fly_duration_check()(c[key]) if key in c else None
+            if wrong:
+                out.append(Finding(wrong[0], REL, lines.line(("http_service", "checks", i), key),
+                                   f"[[http_service.checks]] {key} = {c[key]!r} {wrong[1]}", fix,
+                                   id=f"flytoml.{key.replace('_', '-')}"))
     if not out:
         out.append(Finding("info", REL, line, "[http_service] is the portal's service, always on; `inv init` "
                            "converts it into a [[services]] like the game servers' (one place for checks and ports)",

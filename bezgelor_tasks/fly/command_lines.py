@@ -24,6 +24,7 @@ _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 _GITHUB_EXPRESSION = re.compile(r"\$\{\{.*?\}\}")
 _SUBSTITUTION = re.compile(r"\$\(([^()]*)\)")
 _PROMPT = re.compile(r"^\s*(?:\$|>|#)\s+")
+_PLACEHOLDER = re.compile(r"<([A-Za-z][\w-]*)>")      # <ImageRef> in docs: a value, not two redirections
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
 
 
 def _words(line: str) -> list[str]:
-    lexer = shlex.shlex(line, posix=True, punctuation_chars=";&|()<>")
+    lexer = shlex.shlex(_PLACEHOLDER.sub(r"\1", line), posix=True, punctuation_chars=";&|()<>")
     lexer.whitespace_split = True
     lexer.commenters = "#"
     try:
