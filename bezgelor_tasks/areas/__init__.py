@@ -3,8 +3,12 @@
 An area is one file (or a few files that only make sense together: the router and its health controller,
 the release module and its overlay scripts). Its module holds the one description of what those files must
 contain; `init` writes from it (`changes`) and `verify` checks against it (`check`). Areas that only check
-(ports across files, the VM's memory) have no `changes`; areas that are written whole and need no
-semantic check may have no `check` (their rendered text is diffed instead).
+(ports across files, the VM's memory) have no `changes`.
+
+Two things every area gets from the framework (`areas/framework.py`): the files it names in `files` are
+parsed once before it runs, and one that does not parse is ONE finding (the parser's file:line and message)
+while the area's check is skipped; the files it names in `owns` (written whole by the tool) are verified by
+rendering them and diffing, the finding being the diff, with an id.
 
 `init` runs the areas' `changes` in REGISTRY order; `verify` lists findings in REGISTRY order within each
 severity, and asks the areas that need no Elixir first (so the Elixir judge boots meanwhile).
@@ -12,7 +16,7 @@ severity, and asks the areas that need no Elixir first (so the Elixir judge boot
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -29,6 +33,10 @@ class Area:
     changes: Callable[[Checkout], FileChange | list[FileChange]] | None = None   # what init writes
     check: Callable[[CheckContext], list[Finding]] | None = None                  # what verify finds
     asks_elixir: bool = False                                         # its check asks the Elixir judge
+    # The files whose content it needs (relative paths, or a function of the checkout giving them).
+    files: Callable[[Checkout], Iterable[str]] | tuple[str, ...] | None = None
+    # The files the tool writes whole: verify renders them and reports each one that differs, with the diff.
+    owns: Callable[[Checkout], FileChange | list[FileChange]] | None = None
 
 
 def registry() -> tuple[Area, ...]:
@@ -52,7 +60,6 @@ def registry() -> tuple[Area, ...]:
     from bezgelor_tasks.checks import dockerfile as dockerfile_check
     from bezgelor_tasks.checks import dockerignore as dockerignore_check
     from bezgelor_tasks.checks import docs as docs_check
-    from bezgelor_tasks.checks import elixir_syntax
     from bezgelor_tasks.checks import flytoml as flytoml_check
     from bezgelor_tasks.checks import health as health_check
     from bezgelor_tasks.checks import memory as memory_check
@@ -68,13 +75,21 @@ def registry() -> tuple[Area, ...]:
     def release_changes(co: Checkout) -> list[FileChange]:
         return [elixir_sources.release_module_change(co), *overlays.overlay_changes(co)]
 
+    def config_files(co: Checkout) -> list[str]:
+        return [f"config/{p.name}" for p in sorted(co.path("config").glob("*.exs"))
+                if p.name not in ("prod.exs", "runtime.exs")]
+
+    def health_files(co: Checkout) -> list[str]:
+        return [router.router_path(co), elixir_sources.health_controller_path(co), elixir_sources.release_module_path(co)]
+
     return (
-        Area("elixir_syntax", check=elixir_syntax.check, asks_elixir=True),
-        Area("mixexs", mixexs.mix_exs_change, mixexs_check.check, asks_elixir=True),
-        Area("config", check=config_check.check, asks_elixir=True),
-        Area("prodexs", prodexs.prod_exs_change, prodexs_check.check, asks_elixir=True),
-        Area("runtime", runtime.runtime_exs_change, runtime_check.check, asks_elixir=True),
-        Area("health", health_changes, health_check.check),
+        Area("mixexs", mixexs.mix_exs_change, mixexs_check.check, asks_elixir=True,
+             files=lambda co: ("mix.exs", f"apps/{co.settings.portal_app}/mix.exs")),
+        Area("config", check=config_check.check, asks_elixir=True, files=config_files),
+        Area("prodexs", prodexs.prod_exs_change, prodexs_check.check, asks_elixir=True, files=("config/prod.exs",)),
+        Area("runtime", runtime.runtime_exs_change, runtime_check.check, asks_elixir=True,
+             files=("config/runtime.exs",)),
+        Area("health", health_changes, health_check.check, files=health_files),
         Area("overlays", release_changes, overlays_check.check),
         Area("dockerfile", dockerfile.dockerfile_change, dockerfile_check.check, asks_elixir=True),
         Area("dockerignore", dockerignore.dockerignore_change, dockerignore_check.check),
