@@ -207,7 +207,7 @@ def test_ports_follow_the_settings_not_a_hardcoded_list(ready_checkout):
     report = json.loads(proc.stdout)
     assert has(report, "flytoml", "internal_port = 24000: the world server listens on 24001 (BEZGELOR_WORLD_PORT)")
     stale = next(f for f in findings(report, "dockerfile", "warning"))     # our Dockerfile: the diff is the finding
-    assert stale["id"] == "dockerfile.stale" and "24001" in stale["message"]
+    assert stale["id"] == "dockerfile.differs" and "+EXPOSE" in stale["detail"] and "24001" in stale["detail"]
 
 
 def test_dockerignore_excluding_what_the_dockerfile_copies(ready_checkout):
@@ -281,8 +281,31 @@ def test_an_elixir_file_that_does_not_parse_is_named_with_its_line(ready_checkou
     lines.insert(3, "  def broken( do\n")
     router.write_text("".join(lines))
     _, report = verify_json(ready_checkout)
-    f = next(f for f in findings(report, "elixir_syntax", "error"))
-    assert f["file"].endswith("router.ex") and f["line"] >= 4
+    (f,) = [f for f in report["findings"] if f["file"].endswith("router.ex")]
+    assert f["id"] == "health.syntax" and f["line"] >= 4 and "does not parse as Elixir" in f["message"]
+
+
+def test_a_mix_exs_with_a_syntax_error_is_one_finding_with_the_parsers_line_and_message(ready_checkout):
+    mix = ready_checkout / "mix.exs"
+    lines = mix.read_text().splitlines(keepends=True)
+    lines[6] = lines[6].replace("version:", "version: [")     # line 7: a bracket that never closes
+    mix.write_text("".join(lines))
+    code, report = verify_json(ready_checkout)
+    assert code == 1
+    about_mix = [f for f in report["findings"] if f["file"] == "mix.exs"]
+    assert [f["id"] for f in about_mix] == ["mixexs.syntax"], about_mix
+    assert about_mix[0]["line"] and "does not parse as Elixir" in about_mix[0]["message"]
+    assert "keyword list literal" not in json.dumps(report)
+
+
+def test_one_syntax_error_in_runtime_exs_adds_no_false_never_reads_errors(ready_checkout):
+    path = ready_checkout / "config/runtime.exs"
+    path.write_text(path.read_text().replace("if config_env() == :prod do", "if config_env() == :prod do (", 1))
+    code, report = verify_json(ready_checkout)
+    assert code == 1
+    about = [f for f in report["findings"] if f["file"] == "config/runtime.exs"]
+    assert [f["id"] for f in about] == ["runtime.syntax"], about
+    assert not any("never reads" in f["message"] or "inv init" in f["fix"] for f in about)
 
 
 def test_verify_without_elixir_says_loudly_what_it_skipped(bezgelor_checkout, tmp_path):

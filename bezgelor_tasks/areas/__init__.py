@@ -3,8 +3,12 @@
 An area is one file (or a few files that only make sense together: the router and its health controller,
 the release module and its overlay scripts). Its module holds the one description of what those files must
 contain; `init` writes from it (`changes`) and `verify` checks against it (`check`). Areas that only check
-(ports across files, the VM's memory) have no `changes`; areas that are written whole and need no
-semantic check may have no `check` (their rendered text is diffed instead).
+(ports across files, the VM's memory) have no `changes`.
+
+Two things every area gets from the framework (`areas/framework.py`): the files it names in `files` are
+parsed once before it runs, and one that does not parse is ONE finding (the parser's file:line and message)
+while the area's check is skipped; the files it names in `owns` (written whole by the tool) are verified by
+rendering them and diffing, the finding being the diff, with an id.
 
 `init` runs the areas' `changes` in REGISTRY order; `verify` lists findings in REGISTRY order within each
 severity, and asks the areas that need no Elixir first (so the Elixir judge boots meanwhile).
@@ -12,7 +16,7 @@ severity, and asks the areas that need no Elixir first (so the Elixir judge boot
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -29,11 +33,16 @@ class Area:
     changes: Callable[[Checkout], FileChange | list[FileChange]] | None = None   # what init writes
     check: Callable[[CheckContext], list[Finding]] | None = None                  # what verify finds
     asks_elixir: bool = False                                         # its check asks the Elixir judge
+    # The files whose content it needs (relative paths, or a function of the checkout giving them).
+    files: Callable[[Checkout], Iterable[str]] | tuple[str, ...] | None = None
+    # The files the tool writes whole: verify renders them and reports each one that differs, with the diff.
+    owns: Callable[[Checkout], FileChange | list[FileChange]] | None = None
 
 
 def registry() -> tuple[Area, ...]:
     """Every area, in the order init writes and verify reports (imported on use: `inv --list` stays light)."""
     from bezgelor_tasks.areas import dockerfile, dockerignore, docs, entrypoints, fly_toml, gitignore, scripts, workflow
+    from bezgelor_tasks.areas.owned import ours_only
     from bezgelor_tasks.checkout import (
         elixir_sources,
         mixexs,
@@ -43,7 +52,6 @@ def registry() -> tuple[Area, ...]:
         runtime,
     )
     from bezgelor_tasks.checks import config as config_check
-    from bezgelor_tasks.checks import elixir_syntax
     from bezgelor_tasks.checks import health as health_check
     from bezgelor_tasks.checks import mixexs as mixexs_check
     from bezgelor_tasks.checks import overlays as overlays_check
@@ -57,22 +65,32 @@ def registry() -> tuple[Area, ...]:
     def release_changes(co: Checkout) -> list[FileChange]:
         return [elixir_sources.release_module_change(co), *overlays.overlay_changes(co)]
 
+    def config_files(co: Checkout) -> list[str]:
+        return [f"config/{p.name}" for p in sorted(co.path("config").glob("*.exs"))
+                if p.name not in ("prod.exs", "runtime.exs")]
+
+    def health_files(co: Checkout) -> list[str]:
+        return [router.router_path(co), elixir_sources.health_controller_path(co), elixir_sources.release_module_path(co)]
+
     return (
-        Area("elixir_syntax", check=elixir_syntax.check, asks_elixir=True),
-        Area("mixexs", mixexs.mix_exs_change, mixexs_check.check, asks_elixir=True),
-        Area("config", check=config_check.check, asks_elixir=True),
-        Area("prodexs", prodexs.prod_exs_change, prodexs_check.check, asks_elixir=True),
-        Area("runtime", runtime.runtime_exs_change, runtime_check.check, asks_elixir=True),
-        Area("health", health_changes, health_check.check),
+        Area("mixexs", mixexs.mix_exs_change, mixexs_check.check, asks_elixir=True,
+             files=lambda co: ("mix.exs", f"apps/{co.settings.portal_app}/mix.exs")),
+        Area("config", check=config_check.check, asks_elixir=True, files=config_files),
+        Area("prodexs", prodexs.prod_exs_change, prodexs_check.check, asks_elixir=True, files=("config/prod.exs",)),
+        Area("runtime", runtime.runtime_exs_change, runtime_check.check, asks_elixir=True,
+             files=("config/runtime.exs",)),
+        Area("health", health_changes, health_check.check, files=health_files),
         Area("overlays", release_changes, overlays_check.check),
-        Area("dockerfile", dockerfile.dockerfile_change, dockerfile.check, asks_elixir=True),
-        Area("dockerignore", dockerignore.dockerignore_change, dockerignore.check, asks_elixir=True),
-        Area("flytoml", fly_toml.fly_toml_change, fly_toml.check, asks_elixir=True),
+        Area("dockerfile", dockerfile.dockerfile_change, dockerfile.check, asks_elixir=True,
+             owns=ours_only(dockerfile.dockerfile_change)),
+        Area("dockerignore", dockerignore.dockerignore_change, dockerignore.check, asks_elixir=True,
+             owns=ours_only(dockerignore.dockerignore_change)),
+        Area("flytoml", fly_toml.fly_toml_change, fly_toml.check, asks_elixir=True, files=(fly_toml.REL,)),
         Area("ports", check=ports_check.check),
-        Area("memory", check=fly_toml.memory_check),
-        Area("docs", docs.docs_changes, docs.check),
+        Area("memory", check=fly_toml.memory_check, files=(fly_toml.REL,)),
+        Area("docs", docs.docs_changes, docs.check, owns=ours_only(docs.docs_changes)),
         Area("scripts", check=scripts.check),
-        Area("workflow", workflow.workflow_change, workflow.check),
-        Area("entrypoints", entrypoints.entry_point_changes, entrypoints.check),
+        Area("workflow", workflow.workflow_change, owns=ours_only(workflow.workflow_change)),
+        Area("entrypoints", entrypoints.entry_point_changes, owns=ours_only(entrypoints.entry_point_changes)),
         Area("gitignore", gitignore.gitignore_change, gitignore.check),
     )

@@ -16,7 +16,7 @@ import re
 
 from bezgelor_tasks.areas import dockerignore_patterns as patterns
 from bezgelor_tasks.areas.dockerfile_facts import DockerfileFacts
-from bezgelor_tasks.areas.owned import is_ours, stale
+from bezgelor_tasks.areas.owned import is_ours
 from bezgelor_tasks.checkout.discover import Checkout
 from bezgelor_tasks.checks.context import CheckContext
 from bezgelor_tasks.checks.findings import Finding, error, warning
@@ -269,9 +269,8 @@ def check(ctx: CheckContext) -> list[Finding]:
     facts = ctx.dockerfile
     if facts is None:
         return [error(REL, None, "Dockerfile is missing", "run `inv init` to write the multi-stage Dockerfile")]
-    change = dockerfile_change(ctx.co)
-    if is_ours(change):
-        return stale(change, "dockerfile")
+    if is_ours(dockerfile_change(ctx.co)):
+        return []                    # ours: the framework diffs it against what init writes now
     first_line = facts.instructions[0].line if facts.instructions else None
     return (_copies(ctx, facts, first_line) + _release(ctx, facts, first_line) + _exposed(ctx, facts)
             + _toolchain(ctx, facts, first_line))

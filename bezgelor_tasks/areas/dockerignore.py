@@ -10,7 +10,7 @@ matching rules are in dockerignore_patterns.py.
 from __future__ import annotations
 
 from bezgelor_tasks.areas import dockerignore_patterns as di
-from bezgelor_tasks.areas.owned import is_ours, stale
+from bezgelor_tasks.areas.owned import is_ours
 from bezgelor_tasks.checkout.discover import Checkout
 from bezgelor_tasks.checks.context import CheckContext
 from bezgelor_tasks.checks.findings import Finding, error, info, warning
@@ -38,11 +38,8 @@ def check(ctx: CheckContext) -> list[Finding]:
         return [warning(REL, None, ".dockerignore is missing, so _build/, deps/, .git and .env go into the "
                         "build context (slow builds, and local secrets inside the builder)",
                         "run `inv init` to write one")]
-    change = dockerignore_change(ctx.co)
-    if is_ours(change) and is_ours(_dockerfile_change(ctx)):
-        return stale(change, "dockerignore")      # both ours: written to agree; a stale one is the diff
-    if facts is None:
-        return stale(change, "dockerignore")
+    if facts is None or (is_ours(dockerignore_change(ctx.co)) and is_ours(_dockerfile_change(ctx))):
+        return []           # both ours, written to agree (the framework diffs each against what init writes)
     out: list[Finding] = []
     for sc in di.shadowed_copies(ctx.co.root, facts.local_copy_sources(), di.dockerignore_patterns(text)):
         whole = sc.path.rstrip("/") == sc.source.strip("/").removeprefix("./").rstrip("/")
@@ -55,7 +52,7 @@ def check(ctx: CheckContext) -> list[Finding]:
                             f"the Dockerfile copies {sc.source} (Dockerfile:{sc.copy_line})",
                             f"if the release needs {sc.path}, add `!{sc.path}` to .dockerignore "
                             f"(or narrow `{sc.pattern}`)"))
-    return out + stale(change, "dockerignore")
+    return out
 
 
 def _dockerfile_change(ctx: CheckContext) -> FileChange:

@@ -18,7 +18,6 @@ from typing import Any
 
 from bezgelor_tasks import units
 from bezgelor_tasks.areas.fly_toml_spec import check_grace_period_s
-from bezgelor_tasks.areas.owned import stale
 from bezgelor_tasks.checkout.discover import Checkout
 from bezgelor_tasks.checks.context import CheckContext
 from bezgelor_tasks.checks.findings import Finding, info
@@ -133,11 +132,6 @@ def _user_markdown(root: Path) -> list[Path]:
 
 
 def check(ctx: CheckContext) -> list[Finding]:
-    """Our docs diffed against what init writes now; one note for the user's Markdown."""
-    return [f for change in docs_changes(ctx.co) for f in stale(change, "docs")] + _user_markdown_note(ctx)
-
-
-def _user_markdown_note(ctx: CheckContext) -> list[Finding]:
     """One note for flyctl lines in the user's Markdown that flyctl refuses or that break our rules."""
     lines: dict[str, list[int]] = {}
     for path in _user_markdown(ctx.co.root):

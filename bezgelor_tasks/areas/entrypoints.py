@@ -8,10 +8,7 @@ the one line to add (unless the file already uses bezgelor_tasks).
 
 from __future__ import annotations
 
-from bezgelor_tasks.areas.owned import stale
 from bezgelor_tasks.checkout.discover import Checkout
-from bezgelor_tasks.checks.context import CheckContext
-from bezgelor_tasks.checks.findings import Finding
 from bezgelor_tasks.files import FileChange, generated_change, marker_intact, read_text
 from bezgelor_tasks.render import render
 
@@ -43,7 +40,3 @@ def entry_point_changes(co: Checkout) -> list[FileChange]:
         _entry_point(co, NOXFILE_PY, "noxfile.py.tmpl", "`nox -s verify` in this checkout (what CI runs)",
                      ADD_TO_NOXFILE_PY, "`nox -s verify`"),
     ]
-
-
-def check(ctx: CheckContext) -> list[Finding]:
-    return [f for change in entry_point_changes(ctx.co) for f in stale(change, "entrypoints")]

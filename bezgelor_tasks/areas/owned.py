@@ -1,13 +1,17 @@
 """Files bezgelor-tasks owns whole (Dockerfile, .dockerignore, docs, workflow, tasks.py, noxfile.py) are verified
-by rendering them and diffing: the finding is the diff. Only a file the user wrote or edited (its generated-file
-marker no longer matches) gets semantic checks, by its area."""
+by rendering them and diffing (the framework's `Area.owns`: the finding is the diff). That holds while the file
+on disk is ours: written by bezgelor-tasks and unedited (its generated-file marker matches). A file the user
+wrote or edited is theirs: its area gives it semantic checks (Dockerfile, .dockerignore) or leaves it alone,
+and a missing one is reported by its area where it matters (a missing Dockerfile, not a missing doc)."""
 
 from __future__ import annotations
 
-import difflib
+from collections.abc import Callable
 
-from bezgelor_tasks.checks.findings import Finding, warning
+from bezgelor_tasks.checkout.discover import Checkout
 from bezgelor_tasks.files import FileChange, marker_intact
+
+Changes = Callable[[Checkout], "FileChange | list[FileChange]"]
 
 
 def is_ours(change: FileChange) -> bool:
@@ -15,18 +19,9 @@ def is_ours(change: FileChange) -> bool:
     return change.old is not None and marker_intact(change.old)
 
 
-def stale(change: FileChange, area: str) -> list[Finding]:
-    """One finding when our own, unedited file is not what init would write now (settings or checkout changed)."""
-    if not is_ours(change) or change.old == change.new:
-        return []
-    old, new = (change.old or "").splitlines(), change.new.splitlines()
-    changed = [(tag, i1, i2, j1, j2) for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, old, new).get_opcodes()
-               if tag != "equal" and not (i1 == 0 and j1 == 0 and i2 - i1 == j2 - j1 == 1)]   # the marker line
-    if not changed:
-        return []
-    tag, i1, i2, j1, j2 = changed[0]
-    first = f"+{new[j1].strip()}" if j2 > j1 else f"-{old[i1].strip()}"
-    count = sum(max(i2 - i1, j2 - j1) for _, i1, i2, j1, j2 in changed)
-    return [warning(change.rel, i1 + 1, f"is bezgelor-tasks' own file, unedited, but not what `inv init` writes for "
-                    f"this checkout and these settings now ({count} line(s) differ; first: `{first[:80]}`)",
-                    "run `inv init` to write it again (`inv init --check` shows the diff)", f"{area}.stale")]
+def ours_only(changes: Changes) -> Callable[[Checkout], list[FileChange]]:
+    """`Area.owns` for an area whose files are diffed only while they are ours."""
+    def owned(co: Checkout) -> list[FileChange]:
+        result = changes(co)
+        return [c for c in (result if isinstance(result, list) else [result]) if is_ours(c)]
+    return owned

@@ -14,10 +14,7 @@ from typing import Any
 
 from bezgelor_tasks import __version__
 from bezgelor_tasks.areas.docs import shell_line
-from bezgelor_tasks.areas.owned import stale
 from bezgelor_tasks.checkout.discover import Checkout
-from bezgelor_tasks.checks.context import CheckContext
-from bezgelor_tasks.checks.findings import Finding
 from bezgelor_tasks.files import FileChange, generated_change
 from bezgelor_tasks.fly.grammar import FLYCTL_VERSION
 from bezgelor_tasks.fly.operator_commands import deploy_token
@@ -42,10 +39,6 @@ def workflow_values(co: Checkout) -> dict[str, Any]:
 
 def render_workflow(co: Checkout) -> str:
     return render("checkout/workflow.yml", **workflow_values(co))
-
-
-def check(ctx: CheckContext) -> list[Finding]:
-    return stale(workflow_change(ctx.co), "workflow")
 
 
 def workflow_change(co: Checkout) -> FileChange:

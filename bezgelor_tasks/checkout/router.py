@@ -30,6 +30,10 @@ def routed_paths(text: str) -> set[str]:
     return found
 
 
+def router_path(co: Checkout) -> str:
+    return co.rel(co.portal_web_dir / "router.ex")
+
+
 def router_change(co: Checkout) -> FileChange:
     path = co.portal_web_dir / "router.ex"
     rel = co.rel(path)

@@ -73,29 +73,38 @@ def _actionable(fix: str, file: str) -> str:
 
 def verify(co: Checkout) -> Report:
     from bezgelor_tasks import elixir
+    from bezgelor_tasks.areas import framework, registry
 
     elixir.judge().warm()
     ctx = CheckContext(co)
     ignores = read_ignores(co)
-    from bezgelor_tasks.areas import registry
-
-    areas = [a for a in registry() if a.check is not None]
+    areas = [a for a in registry() if a.check is not None or a.owns is not None]
     shown_at = {a.name: i for i, a in enumerate(areas)}
-    # Areas that ask only Python run first, so the Elixir judge (started by `warm()` above) boots meanwhile;
-    # findings are still listed in the registry's order.
+    reads = {a.name: framework.area_files(a, co) for a in areas}
+    broken = framework.broken_files(co, [rel for rels in reads.values() for rel in rels])
     found: list[tuple[int, Finding]] = []
     ignored: list[tuple[Finding, Ignore]] = []
+
+    def add(name: str, f: Finding) -> None:
+        finding = Finding(f.severity, f.file, f.line, f.message, _actionable(f.fix, f.file), name,
+                          f.id or default_id(name, f.message), f.detail)
+        rule = next((i for i in ignores if i.covers(finding)), None)
+        if rule is None:
+            found.append((shown_at[name], finding))
+        else:
+            ignored.append((finding, rule))
+
+    # One finding per broken file (from the first area that reads it); the areas that read it are skipped.
+    for rel, b in broken.items():
+        readers = [a.name for a in areas if rel in reads[a.name]]
+        add(readers[0], framework.broken_finding(b, readers[0], readers))
+    # Areas that ask only Python run first, so the Elixir judge (started by `warm()` above) boots meanwhile;
+    # findings are still listed in the registry's order.
     for area in sorted(areas, key=lambda a: (a.asks_elixir, shown_at[a.name])):
-        name, fn = area.name, area.check
-        assert fn is not None
-        for f in fn(ctx):
-            finding = Finding(f.severity, f.file, f.line, f.message, _actionable(f.fix, f.file), name,
-                              f.id or default_id(name, f.message))
-            rule = next((i for i in ignores if i.covers(finding)), None)
-            if rule is None:
-                found.append((shown_at[name], finding))
-            else:
-                ignored.append((finding, rule))
+        if any(rel in broken for rel in reads[area.name]):
+            continue
+        for f in framework.owned_findings(area, co) + (area.check(ctx) if area.check else []):
+            add(area.name, f)
     rank = {s: i for i, s in enumerate(SEVERITIES)}
     # stable: by severity, then areas in registry order, then each area's own order
     findings = [f for _, f in sorted(found, key=lambda x: (rank[x[1].severity], x[0]))]

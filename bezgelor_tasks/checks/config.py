@@ -12,7 +12,7 @@ from bezgelor_tasks.checks.context import CheckContext, Evaluation
 from bezgelor_tasks.checks.findings import Finding, error, info
 
 REL = "config/config.exs"
-# A file that does not parse is reported (with its line) by the elixir_syntax check.
+# A file that does not parse is reported once, with its line, by the areas' framework (areas/framework.py).
 _PARSE_ERROR = re.compile(r"\((?:TokenMissingError|SyntaxError|MismatchedDelimiterError)\)")
 
 

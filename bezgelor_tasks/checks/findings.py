@@ -18,6 +18,7 @@ class Finding:
     fix: str               # how to fix it
     check: str = ""        # which check found it (the module name)
     id: str = ""           # stable id (`check.kind`): what a user names to silence it (IGNORE_FILE)
+    detail: str = ""       # more than one line of evidence (a diff of a file the tool owns), shown indented
 
     def where(self) -> str:
         return f"{self.file}:{self.line}" if self.line else self.file
@@ -29,12 +30,12 @@ class Finding:
         return asdict(self)
 
 
-def error(file: str, line: int | None, message: str, fix: str, id: str = "") -> Finding:
-    return Finding("error", file, line, message, fix, id=id)
+def error(file: str, line: int | None, message: str, fix: str, id: str = "", detail: str = "") -> Finding:
+    return Finding("error", file, line, message, fix, id=id, detail=detail)
 
 
-def warning(file: str, line: int | None, message: str, fix: str, id: str = "") -> Finding:
-    return Finding("warning", file, line, message, fix, id=id)
+def warning(file: str, line: int | None, message: str, fix: str, id: str = "", detail: str = "") -> Finding:
+    return Finding("warning", file, line, message, fix, id=id, detail=detail)
 
 
 def info(file: str, line: int | None, message: str, fix: str, id: str = "") -> Finding:

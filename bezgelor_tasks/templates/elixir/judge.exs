@@ -87,13 +87,19 @@ defmodule BezgelorJudge do
     with {:ok, ast} <- quoted(file, content) do
       {_, acc} =
         Macro.prewalk(ast, [], fn
-          {{:., _, [{:__aliases__, _, [:System]}, fun]}, meta, [var | _]} = node, acc
+          {:||, _, [{{:., _, [{:__aliases__, _, [:System]}, :get_env]}, meta, [var]}, default]} = node, acc
+          when is_binary(var) ->
+            {node, [[var, meta[:line], "get_env", literal_default(default)] | acc]}
+          {{:., _, [{:__aliases__, _, [:System]}, fun]}, meta, [var | rest]} = node, acc
           when fun in [:get_env, :fetch_env, :fetch_env!] and is_binary(var) ->
-            {node, [[var, meta[:line], to_string(fun)] | acc]}
+            default = if rest != [], do: literal_default(hd(rest))
+            {node, [[var, meta[:line], to_string(fun), default] | acc]}
           node, acc ->
             {node, acc}
         end)
-      %{"ok" => true, "reads" => Enum.reverse(acc)}
+      # a read inside `||` is seen twice (as the `||` and as the call): keep the one with the default
+      reads = acc |> Enum.reverse() |> Enum.uniq_by(fn [var, line, _, _] -> {var, line} end)
+      %{"ok" => true, "reads" => reads}
     end
   end
 
@@ -159,18 +165,12 @@ defmodule BezgelorJudge do
     %{"ok" => true, "versions" => versions}
   end
 
-  # -- the literal keys of `def project` in a mix.exs (app, version, elixir, ...) ----------------------------
-  def answer("mix_project", [file]) do
-    with {:ok, ast} <- quoted(file) do
-      {_, found} =
-        Macro.prewalk(ast, nil, fn
-          {:def, _, [{:project, _, _}, [do: body]]} = node, nil when is_list(body) -> {node, body}
-          node, acc -> {node, acc}
-        end)
-      literal = for {k, v} <- found || [], is_atom(k), is_binary(v) or is_atom(v), do: {to_string(k), v}
-      %{"ok" => true, "project" => {:json_object, literal}}
-    end
-  end
+  # -- answers with positions (judge_source.exs): mix.exs's project, a router's routes, the modules of a
+  # file, a config file's calls; `content` (a one-element list) stands in for the file's text
+  def answer("project", [file | content]), do: with_source(file, content, &BezgelorJudge.Project.answer/1)
+  def answer("routes", [file | content]), do: with_source(file, content, &BezgelorJudge.Router.answer/1)
+  def answer("modules", [file | content]), do: with_source(file, content, &BezgelorJudge.Modules.answer/1)
+  def answer("config_source", [file | content]), do: with_source(file, content, &BezgelorJudge.ConfigSource.answer/1)
 
   def answer("version_match", [version, requirement]) do
     case {Version.parse(version), Version.parse_requirement(requirement)} do
@@ -203,14 +203,27 @@ defmodule BezgelorJudge do
   end
 
   # The file's AST; `content` (a one-element list) stands in for the file's text when given.
-  defp quoted(file, content \\ []) do
+  defp quoted(file, content) do
     text = if content == [], do: File.read!(file), else: hd(content)
     case Code.string_to_quoted(text, file: file, columns: false) do
       {:ok, ast} -> {:ok, ast}
-      {:error, {meta, msg, token}} ->
-        line = if is_list(meta), do: Keyword.get(meta, :line, 0), else: meta
-        %{"ok" => false, "line" => line, "message" => syntax_message(msg, token), "syntax" => true}
+      {:error, {meta, msg, token}} -> syntax_error(meta, msg, token)
     end
+  end
+
+  defp literal_default(v) when is_binary(v) or is_integer(v), do: v
+  defp literal_default(_), do: nil
+
+  defp with_source(file, content, fun) do
+    case BezgelorJudge.Source.read(file, content) do
+      {:ok, src} -> fun.(src)
+      error -> error
+    end
+  end
+
+  def syntax_error(meta, msg, token) do
+    line = if is_list(meta), do: Keyword.get(meta, :line, 0), else: meta
+    %{"ok" => false, "line" => line, "message" => syntax_message(msg, token), "syntax" => true}
   end
 
   # `config :app, kw` and `config :app, Key, kw`, noting whether they sit in `if config_env() == :prod`.
