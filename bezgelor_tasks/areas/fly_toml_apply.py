@@ -93,6 +93,9 @@ class Applier:
                 if entry.ident is not None:
                     doc.add(tables[index], *entry.ident)
             taken.add(index)
+            if not created and entry.role is not None and doc.role_of(tables[index], ROLE_MARK) is None:
+                # a table of the user's, found by its port: marked, so a later port change still finds it
+                doc.mark_role(tables[index], entry.ident[0] if entry.ident else "protocol", ROLE_MARK, entry.role)
             self.table(tables[index], entry.table, f"{path}{name}.")
             if created and self.on_new is not None:
                 self.on_new(name, entry, tables[index])
@@ -119,7 +122,7 @@ class Applier:
         if present is None:
             doc.add(target, key.name, key.value, key.comment)
         else:
-            target[present] = wanted
+            doc.replace(target, present, wanted)
 
 
 # -- [http_service]: the portal's service as `fly launch` writes it ---------------------------------------

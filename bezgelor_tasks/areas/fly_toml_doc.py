@@ -116,13 +116,33 @@ def child_array(parent: Any, key: str) -> AoT:
 
 
 def role_of(table: Any, mark: str) -> str | None:
-    """Our role comment in a table (`# bezgelor-tasks service: world`), if it has one."""
+    """Our role mark in a table: a comment line (`# bezgelor-tasks service: world`), or the trailing comment of
+    one of its values (a table of the user's that init took over)."""
     if not isinstance(table, Table):
         return None
     for key, item in table.value.body:
-        if key is None and isinstance(item, Comment) and mark in item.as_string():
-            return item.as_string().split(mark, 1)[1].strip().split()[0]
+        text = item.as_string() if key is None and isinstance(item, Comment) else \
+            item.trivia.comment if key is not None and isinstance(item, Item) else ""
+        if mark in text:
+            return text.split(mark, 1)[1].strip().split()[0]
     return None
+
+
+def mark_role(table: Any, key: str, mark: str, role: str) -> None:
+    """Mark a table of the user's as ours for `role` on its `key` line, unless that line has a comment already."""
+    item = _container(table).item(key)
+    if isinstance(item, Item) and not item.trivia.comment:
+        item.comment(f"{mark} {role}")
+
+
+def replace(table: Any, key: str, value: Any) -> None:
+    """Give an existing key a new value, keeping the trailing comment of its line."""
+    old = _container(table).item(key)
+    comment = old.trivia.comment if isinstance(old, Item) else ""
+    table[key] = value
+    new = _container(table).item(key)
+    if comment and isinstance(new, Item) and not new.trivia.comment:
+        new.comment(comment.lstrip("#").strip())
 
 
 def tidy(text: str) -> str:

@@ -44,7 +44,9 @@ def check(ctx: CheckContext) -> list[Finding]:
         code = strip_elixir_comments(runtime)
         pm = re.search(r"System\.get_env\(\s*\"PORT\"\s*(?:,\s*\"(\d+)\"\s*)?\)\s*(?:\|\|\s*\"(\d+)\")?", code)
         default = (pm.group(1) or pm.group(2)) if pm else None
-        if pm and default and int(default) != s.portal_port:
+        # fly.toml's [env] PORT (written from the same setting) wins on Fly: then the default never applies
+        fly_port = str(((ctx.fly_toml or {}).get("env") or {}).get("PORT", ""))
+        if pm and default and int(default) != s.portal_port and fly_port != str(s.portal_port):
             out.append(error("config/runtime.exs", line_of(code, re.escape(pm.group(0))),
                              f"PORT defaults to {default}, but the portal's port is {s.portal_port}", fix_tail))
     return out
