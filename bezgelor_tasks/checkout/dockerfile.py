@@ -32,13 +32,6 @@ RUNTIME_PACKAGES = ("libstdc++6", "openssl", "libncurses6", "locales", "ca-certi
 _LATE_OR_UNUSED_CONFIG = {"runtime.exs", "dev.exs", "test.exs"}
 
 
-def portal_mix_aliases(co: Checkout) -> set[str]:
-    """Which of assets.setup / assets.deploy the portal's mix.exs defines (as alias keys)."""
-    mix = co.app_dir(co.settings.portal_app) / "mix.exs"
-    text = mix.read_text(encoding="utf-8") if mix.is_file() else ""
-    return {name for name in ("assets.setup", "assets.deploy") if re.search(rf'"{re.escape(name)}"\s*[:,]', text)}
-
-
 def build_config_files(co: Checkout) -> list[str]:
     """config/*.exs the compile step needs: config.exs, prod.exs (init writes it) and whatever else
     config.exs may import (for example config/appsignal.exs), never dev/test/runtime."""
@@ -92,7 +85,10 @@ def unmet_requirements(co: Checkout, version: str) -> dict[str, str]:
 def render_dockerfile(co: Checkout) -> str:
     s = co.settings
     portal = s.portal_app
-    aliases = portal_mix_aliases(co)
+    from bezgelor_tasks.areas.mix_exs import portal_aliases
+    from bezgelor_tasks.areas.release import of as release_of
+
+    aliases = portal_aliases(co)
     folders = npm_folders(co)
     requirements = sorted(set(elixir_requirements(co).values()))
     return render(
@@ -106,7 +102,7 @@ def render_dockerfile(co: Checkout) -> str:
         npm_install={f: npm_install(co, f) for f in folders},
         has_assets=(co.app_dir(portal) / "assets").is_dir(), assets_deploy="assets.deploy" in aliases,
         release_name=s.release_name, runtime_packages=" ".join(RUNTIME_PACKAGES), image_source=s.image_source,
-        release_path=s.release_path(), nobody_uid=NOBODY_UID,
+        release_path=s.release_path(), nobody_uid=NOBODY_UID, release_folders=release_of(co).build_folders,
         ports_comment=", ".join(f"{name} {port}" for name, port in s.ports.all().items()),
         ports=[str(p) for p in s.ports.all().values()])
 

@@ -22,6 +22,7 @@ from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.files import FileChange, apply_changes, read_text
 from bezgelor_tasks.ui import UI
 
+
 def init_changes(co: Checkout) -> list[FileChange]:
     """Every FileChange init would make, in the areas' order (unchanged files included)."""
     changes: list[FileChange] = []

@@ -7,6 +7,7 @@ import fnmatch
 import posixpath
 import re
 
+from bezgelor_tasks.areas.release import of as release_of
 from bezgelor_tasks.checkout import dockerfile as dockerfile_mod
 from bezgelor_tasks.checkout import dockerignore as dockerignore_mod
 from bezgelor_tasks.checkout.dockerfile import DockerfileFacts
@@ -71,6 +72,7 @@ def check(ctx: CheckContext) -> list[Finding]:
     if facts is None:
         return [error(REL, None, "Dockerfile is missing", "run `inv init` to write the multi-stage Dockerfile")]
     out: list[Finding] = []
+    release = release_of(co)        # the checkout's release (its name, apps, templates and overlays)
     sources = facts.local_copy_sources()
     first_line = facts.instructions[0].line if facts.instructions else None
 
@@ -83,7 +85,7 @@ def check(ctx: CheckContext) -> list[Finding]:
             if n == f"apps/{dev}" or n.startswith(f"apps/{dev}/"):
                 out.append(error(REL, line, f"copies the dev-only app {dev} ({src}) into the build",
                                  "remove this COPY: dev tools must not be compiled into the release image"))
-            elif n in (".", "apps") and dev in co.apps and not _dev_ignored(ctx, dev):
+            elif n in (".", "apps") and dev in co.apps and release.ships(dev) and not _dev_ignored(ctx, dev):
                 out.append(error(REL, line, f"`COPY {src}` copies the dev-only app {dev} too",
                                  f"copy the release apps one by one, or add apps/{dev} to .dockerignore"))
         if not any(ch in n for ch in "*?[") and n != "." and not co.path(n).exists():
@@ -99,7 +101,8 @@ def check(ctx: CheckContext) -> list[Finding]:
                              "files)", f"add `COPY apps/{app}/priv apps/{app}/priv` (run `inv init`)"))
     for must, why in (("mix.exs", "the umbrella project"),
                       ("config/runtime.exs", "boot-time configuration: secrets, DATABASE_URL"),
-                      ("rel/overlays", "the bin/migrate and bin/server overlays")):
+                      *((f, "the release's templates and overlays (bin/migrate, bin/server, env.sh.eex)")
+                        for f in release.build_folders)):
         if co.path(must).exists() and not copied(must):
             out.append(error(REL, first_line, f"never copies {must} ({why})", f"add `COPY {must} {must}`"))
     name = s.release_name
