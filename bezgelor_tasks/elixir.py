@@ -198,24 +198,6 @@ def env_reads(path: Path, content: str | None = None) -> list[EnvRead] | None:
 
 
 @dataclass(frozen=True)
-class ConfigCall:
-    line: int
-    app: str                 # "bezgelor_db"
-    key: str | None          # "BezgelorDb.Repo", ":json_library" or None for `config :app, kw`
-    keys: tuple[str, ...]    # the literal keyword keys it sets
-    in_prod: bool            # inside `if config_env() == :prod`
-
-
-def config_calls(path: Path, content: str | None = None) -> list[ConfigCall] | None:
-    """The file's `config` calls in source order (None: it does not parse)."""
-    a = _JUDGE.ask("config_calls", *_source(path, content), files=(path,))
-    if not a["ok"]:
-        return None
-    return [ConfigCall(int(c["line"] or 0), c["app"], c["key"], tuple(c["keys"]), bool(c["in_prod"]))
-            for c in a["calls"]]
-
-
-@dataclass(frozen=True)
 class EnvConfig:
     """`config :app, [key,] kw: <expr>` where expr reads environment variables `vars`."""
     line: int

@@ -42,7 +42,7 @@ class Node:
     def get(self, key: str) -> Item | None:
         return next((i for i in self.items or () if i.key == key), None)
 
-    def keys(self) -> list[str]:
+    def key_names(self) -> list[str]:
         return [i.key for i in self.items or () if i.key is not None]
 
 
@@ -84,6 +84,9 @@ def comments(raw: list[dict[str, Any]]) -> tuple[Comment, ...]:
 
 
 def _ask(op: str, path: Path, text: str | None) -> dict[str, Any] | None:
+    """The judge's answer (None: Elixir is not installed, or the file does not parse)."""
+    if not elixir.available():
+        return None
     args = (str(path),) if text is None else (str(path), text)
     answer = elixir.judge().ask(op, *args, files=(path,))
     return answer if answer.get("ok") else None
@@ -205,6 +208,7 @@ class ConfigSource:
     calls: tuple[ConfigCall, ...]
     prod_lines: tuple[int, ...]          # lines of `if config_env() == :prod do`
     comments: tuple[Comment, ...]
+    imports_config: bool                 # `import Config` at the top level
 
 
 def config_source(path: Path, text: str | None = None) -> ConfigSource | None:
@@ -215,4 +219,4 @@ def config_source(path: Path, text: str | None = None) -> ConfigSource | None:
     calls = tuple(ConfigCall(c["line"], c["app"], c["key"], c["in_prod"], c["start"],
                              tuple(Item(e["key"], e["start"], e["line"], node(e["value"]))  # type: ignore[arg-type]
                                    for e in c["entries"])) for c in a["calls"])
-    return ConfigSource(text, calls, tuple(a["prod_lines"]), comments(a["comments"]))
+    return ConfigSource(text, calls, tuple(a["prod_lines"]), comments(a["comments"]), bool(a["imports_config"]))

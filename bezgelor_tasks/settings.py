@@ -214,6 +214,11 @@ class Settings:
         "BEZGELOR_DRAIN_REASON", "a server update", "Why the server restarts, as announced in game.")
     rpc_timeout_s: int = _setting(
         "BEZGELOR_RPC_TIMEOUT", 60, "Seconds a remote console call (`bin/<release> rpc`) may take.", _positive)
+    # The release (areas/release.py, areas/overlays.py)
+    heart_timeout_s: int = _setting(
+        "BEZGELOR_HEART_TIMEOUT", 60,
+        "Seconds a hung BEAM may go without a heartbeat before Erlang's heart kills it (HEART_BEAT_TIMEOUT; Fly's "
+        "restart policy then starts the machine again).", _in_range(11, 65535, "heart needs more than 10 seconds"))
     # Not a setting: the names of the settings that were given (environment, .env, an override) rather than
     # defaulted. A value the checkout already has (fly.toml's primary_region, ...) is kept unless its setting
     # was given.

@@ -41,52 +41,41 @@ class Area:
 
 def registry() -> tuple[Area, ...]:
     """Every area, in the order init writes and verify reports (imported on use: `inv --list` stays light)."""
-    from bezgelor_tasks.areas import dockerfile, dockerignore, docs, entrypoints, fly_toml, gitignore, scripts, workflow
-    from bezgelor_tasks.areas.owned import ours_only
-    from bezgelor_tasks.checkout import (
-        elixir_sources,
-        mixexs,
+    from bezgelor_tasks.areas import (
+        config_exs,
+        dockerfile,
+        dockerignore,
+        docs,
+        entrypoints,
+        fly_toml,
+        gitignore,
+        health,
+        mix_exs,
         overlays,
-        prodexs,
-        router,
-        runtime,
+        prod_exs,
+        runtime_exs,
+        runtime_exs_checks,
+        scripts,
+        workflow,
     )
-    from bezgelor_tasks.checks import config as config_check
-    from bezgelor_tasks.checks import health as health_check
-    from bezgelor_tasks.checks import mixexs as mixexs_check
-    from bezgelor_tasks.checks import overlays as overlays_check
+    from bezgelor_tasks.areas.owned import ours_only
     from bezgelor_tasks.checks import ports as ports_check
-    from bezgelor_tasks.checks import prodexs as prodexs_check
-    from bezgelor_tasks.checks import runtime as runtime_check
-
-    def health_changes(co: Checkout) -> list[FileChange]:
-        return [router.router_change(co), elixir_sources.health_controller_change(co)]
-
-    def release_changes(co: Checkout) -> list[FileChange]:
-        return [elixir_sources.release_module_change(co), *overlays.overlay_changes(co)]
-
-    def config_files(co: Checkout) -> list[str]:
-        return [f"config/{p.name}" for p in sorted(co.path("config").glob("*.exs"))
-                if p.name not in ("prod.exs", "runtime.exs")]
-
-    def health_files(co: Checkout) -> list[str]:
-        return [router.router_path(co), elixir_sources.health_controller_path(co), elixir_sources.release_module_path(co)]
 
     return (
-        Area("mixexs", mixexs.mix_exs_change, mixexs_check.check, asks_elixir=True,
-             files=lambda co: ("mix.exs", f"apps/{co.settings.portal_app}/mix.exs")),
-        Area("config", check=config_check.check, asks_elixir=True, files=config_files),
-        Area("prodexs", prodexs.prod_exs_change, prodexs_check.check, asks_elixir=True, files=("config/prod.exs",)),
-        Area("runtime", runtime.runtime_exs_change, runtime_check.check, asks_elixir=True,
-             files=("config/runtime.exs",)),
-        Area("health", health_changes, health_check.check, files=health_files),
-        Area("overlays", release_changes, overlays_check.check),
+        Area("mixexs", mix_exs.mix_exs_change, mix_exs.check, asks_elixir=True, files=mix_exs.files),
+        Area("config", check=config_exs.check, asks_elixir=True, files=config_exs.files),
+        Area("prodexs", prod_exs.prod_exs_change, prod_exs.check, asks_elixir=True, files=prod_exs.FILES),
+        Area("runtime", runtime_exs.runtime_exs_change, runtime_exs_checks.check, asks_elixir=True,
+             files=runtime_exs.FILES),
+        Area("health", health.changes, health.check, asks_elixir=True, files=health.files, owns=health.owned),
+        Area("overlays", overlays.changes, overlays.check, asks_elixir=True, files=overlays.files,
+             owns=overlays.owned),
         Area("dockerfile", dockerfile.dockerfile_change, dockerfile.check, asks_elixir=True,
              owns=ours_only(dockerfile.dockerfile_change)),
         Area("dockerignore", dockerignore.dockerignore_change, dockerignore.check, asks_elixir=True,
              owns=ours_only(dockerignore.dockerignore_change)),
         Area("flytoml", fly_toml.fly_toml_change, fly_toml.check, asks_elixir=True, files=(fly_toml.REL,)),
-        Area("ports", check=ports_check.check),
+        Area("ports", check=ports_check.check, asks_elixir=True),
         Area("memory", check=fly_toml.memory_check, files=(fly_toml.REL,)),
         Area("docs", docs.docs_changes, docs.check, owns=ours_only(docs.docs_changes)),
         Area("scripts", check=scripts.check),

@@ -37,13 +37,6 @@ RUNTIME_PACKAGES = ("libstdc++6", "openssl", "libncurses6", "locales", "ca-certi
 _LATE_OR_UNUSED_CONFIG = {"runtime.exs", "dev.exs", "test.exs"}
 
 
-def portal_mix_aliases(co: Checkout) -> set[str]:
-    """Which of assets.setup / assets.deploy the portal's mix.exs defines (as alias keys)."""
-    mix = co.app_dir(co.settings.portal_app) / "mix.exs"
-    text = mix.read_text(encoding="utf-8") if mix.is_file() else ""
-    return {name for name in ("assets.setup", "assets.deploy") if re.search(rf'"{re.escape(name)}"\s*[:,]', text)}
-
-
 def build_config_files(co: Checkout) -> list[str]:
     """config/*.exs the compile step needs: config.exs, prod.exs (init writes it) and whatever else
     config.exs may import (for example config/appsignal.exs), never dev/test/runtime."""
@@ -95,9 +88,12 @@ def unmet_requirements(co: Checkout, version: str) -> dict[str, str]:
 
 
 def render_dockerfile(co: Checkout) -> str:
+    from bezgelor_tasks.areas.mix_exs import portal_aliases
+    from bezgelor_tasks.areas.release import of as release_of
+
     s = co.settings
     portal = s.portal_app
-    aliases = portal_mix_aliases(co)
+    aliases = portal_aliases(co)
     folders = npm_folders(co)
     requirements = sorted(set(elixir_requirements(co).values()))
     return render(
@@ -112,6 +108,7 @@ def render_dockerfile(co: Checkout) -> str:
         has_assets=(co.app_dir(portal) / "assets").is_dir(), assets_deploy="assets.deploy" in aliases,
         release_name=s.release_name, runtime_packages=" ".join(RUNTIME_PACKAGES), image_source=s.image_source,
         release_path=built_release(s.release_name), server=SERVER, nobody_uid=NOBODY_UID,
+        release_folders=release_of(co).build_folders,
         ports_comment=", ".join(f"{name} {port}" for name, port in s.ports.all().items()),
         ports=[str(p) for p in s.ports.all().values()])
 
@@ -143,19 +140,13 @@ def _covers(src: str, path: str) -> bool:
     return path == src or path.startswith(src + "/")
 
 
-def shipped_apps(ctx: CheckContext) -> set[str] | None:
-    """The umbrella apps the release ships (its `applications:` in mix.exs), None when it defines no such release."""
-    from bezgelor_tasks.checkout.mixexs import parse_releases
-
-    release = parse_releases(ctx.text("mix.exs") or "").get(ctx.settings.release_name)
-    return set(release.applications) if release is not None else None
-
-
 def _copies(ctx: CheckContext, facts: DockerfileFacts, first_line: int | None) -> list[Finding]:
     """What the build copies from the context against the apps the release ships."""
+    from bezgelor_tasks.areas.release import of as release_of
+
     co, s = ctx.co, ctx.settings
     out: list[Finding] = []
-    ships = shipped_apps(ctx)
+    release = release_of(co)        # the checkout's release: its name, what it ships, its templates and overlays
     ignore = patterns.dockerignore_patterns(ctx.text(".dockerignore") or "")
     sources = facts.local_copy_sources()
     for line, src in sources:
@@ -164,7 +155,7 @@ def _copies(ctx: CheckContext, facts: DockerfileFacts, first_line: int | None) -
             if n == f"apps/{dev}" or n.startswith(f"apps/{dev}/"):
                 out.append(error(REL, line, f"copies the dev-only app {dev} ({src}) into the build",
                                  "remove this COPY: dev tools must not be compiled into the release image"))
-            elif (n in (".", "apps") and dev in co.apps and ships is not None and dev in ships
+            elif (n in (".", "apps") and dev in co.apps and release.ships(dev)
                   and not patterns.is_ignored(ignore, f"apps/{dev}/mix.exs")):
                 out.append(error(REL, line, f"`COPY {src}` copies the dev-only app {dev}, and the release "
                                  f"`{s.release_name}` ships it", f"take {dev} out of the release's applications "
@@ -176,7 +167,8 @@ def _copies(ctx: CheckContext, facts: DockerfileFacts, first_line: int | None) -
     def copied(path: str) -> bool:
         return any(_covers(src, path) for _, src in sources)
 
-    for app in sorted(ships if ships is not None else co.release_apps):
+    shipped = [a for a in (release.applications or {}) if a in co.apps] or list(co.release_apps)
+    for app in sorted(shipped):
         for part in ("mix.exs", "lib"):
             if co.path(f"apps/{app}/{part}").exists() and not copied(f"apps/{app}/{part}"):
                 out.append(error(REL, first_line, f"never copies apps/{app}/{part}, but {app} is in the release",
@@ -186,7 +178,8 @@ def _copies(ctx: CheckContext, facts: DockerfileFacts, first_line: int | None) -
                              "files)", f"add `COPY apps/{app}/priv apps/{app}/priv` (run `inv init`)"))
     for must, why in (("mix.exs", "the umbrella project"),
                       ("config/runtime.exs", "boot-time configuration: secrets, DATABASE_URL"),
-                      ("rel/overlays", "the bin/migrate and bin/server overlays")):
+                      *((f, "the release's templates and overlays (bin/migrate, bin/server, env.sh.eex)")
+                        for f in release.build_folders)):
         if co.path(must).exists() and not copied(must):
             out.append(error(REL, first_line, f"never copies {must} ({why})", f"add `COPY {must} {must}`"))
     return out

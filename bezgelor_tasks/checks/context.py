@@ -108,15 +108,5 @@ class CheckContext:
             first = f"module {answer.get('module')} is not available"
         return Evaluation(None, first, where_line, where_file, needs_deps=bool(answer.get("needs_deps")))
 
-    def health_controller_rel(self) -> str:
-        return self.co.rel(self.co.portal_web_dir / "controllers" / "health_controller.ex")
-
-    def router_rel(self) -> str:
-        return self.co.rel(self.co.portal_web_dir / "router.ex")
-
-    def release_module_rel(self) -> str:
-        return self.co.rel(self.co.app_dir(self.settings.db_otp_app) / "lib" / self.settings.db_otp_app
-                           / "release.ex")
-
     def rel(self, path: Path) -> str:
         return self.co.rel(path)

@@ -63,37 +63,3 @@ def line_of(text: str, pattern: str, flags: int = 0, *, start: int = 0) -> int |
 
 def line_at(text: str, offset: int) -> int:
     return text.count("\n", 0, offset) + 1
-
-
-def strip_elixir_comments(text: str) -> str:
-    """Blank out `# ...` comments (outside strings) keeping offsets, so regexes see only code."""
-    out: list[str] = []
-    in_str: str | None = None
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if in_str:
-            out.append(ch)
-            if ch == "\\" and i + 1 < len(text):
-                out.append(text[i + 1])
-                i += 2
-                continue
-            if ch == in_str:
-                in_str = None
-        elif ch == '"':
-            in_str = ch
-            out.append(ch)
-        elif ch == "?" and i + 1 < len(text):  # character literals like ?# or ?"
-            out.append(ch)
-            out.append(text[i + 1])
-            i += 2
-            continue
-        elif ch == "#":
-            while i < len(text) and text[i] != "\n":
-                out.append(" ")
-                i += 1
-            continue
-        else:
-            out.append(ch)
-        i += 1
-    return "".join(out)

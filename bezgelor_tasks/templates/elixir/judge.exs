@@ -1,7 +1,8 @@
 # The Elixir judge of bezgelor-tasks: one Elixir process answers every question a run of `inv init` or
-# `inv verify` has about Elixir source (syntax, what a file reads from the environment, which `config`
-# calls it makes, what a config file evaluates to for an env, what mix.lock pins, whether a version meets
-# a requirement).
+# `inv verify` has about Elixir source (syntax, what a file reads from the environment, what a config file
+# evaluates to for an env, what mix.lock pins, whether a version meets a requirement, what a release
+# script's `eval` calls) and, in judge_source.exs, the answers with positions (mix.exs's project/0, a
+# router's routes, a file's modules, a config file's calls) that Python splices at.
 #
 # Protocol (stdin/stdout, one line each way): the request is `ID<TAB>OP<TAB>ARG...` with every ARG
 # base64-encoded; the answer is `ID<TAB>JSON`. The loop ends when stdin closes. Config files are
@@ -103,13 +104,6 @@ defmodule BezgelorJudge do
     end
   end
 
-  # -- the `config` calls of a config file ---------------------------------------------------------------
-  def answer("config_calls", [file | content]) do
-    with {:ok, ast} <- quoted(file, content) do
-      %{"ok" => true, "calls" => ast |> config_calls(false) |> Enum.reverse()}
-    end
-  end
-
   # -- config values computed from the environment: `config :app, [Key,] kw: <expr reading VAR>` -------------
   # (what config.exs reads when the release is built, not when the machine boots)
   def answer("env_config", [file | content]) do
@@ -172,6 +166,18 @@ defmodule BezgelorJudge do
   def answer("modules", [file | content]), do: with_source(file, content, &BezgelorJudge.Modules.answer/1)
   def answer("config_source", [file | content]), do: with_source(file, content, &BezgelorJudge.ConfigSource.answer/1)
 
+  # -- `Mod.fun(args)` as a call (what a release script's `eval` runs) -------------------------------------
+  def answer("remote_call", [expr]) do
+    case Code.string_to_quoted(expr) do
+      {:ok, {{:., _, [{:__aliases__, _, parts}, fun]}, _, args}} when is_atom(fun) and is_list(args) ->
+        module = Enum.map_join(parts, ".", &to_string/1)
+        %{"ok" => true, "module" => module, "function" => to_string(fun), "arity" => length(args),
+          "path" => Macro.underscore(module)}
+      {:ok, _} -> %{"ok" => false, "error" => "not a call of a module's function"}
+      {:error, _} -> %{"ok" => false, "error" => "does not parse as Elixir"}
+    end
+  end
+
   def answer("version_match", [version, requirement]) do
     case {Version.parse(version), Version.parse_requirement(requirement)} do
       {{:ok, v}, {:ok, r}} -> %{"ok" => true, "match" => Version.match?(v, r, allow_pre: true)}
@@ -226,31 +232,6 @@ defmodule BezgelorJudge do
     %{"ok" => false, "line" => line, "message" => syntax_message(msg, token), "syntax" => true}
   end
 
-  # `config :app, kw` and `config :app, Key, kw`, noting whether they sit in `if config_env() == :prod`.
-  defp config_calls({:if, _, [condition, branches]}, in_prod) when is_list(branches) do
-    prod = in_prod or prod_condition?(condition)
-    Enum.reduce(branches, [], fn
-      {:do, body}, acc -> config_calls(body, prod) ++ acc
-      {:else, body}, acc -> config_calls(body, in_prod) ++ acc
-      _, acc -> acc
-    end)
-  end
-  defp config_calls({:config, meta, [app | rest]}, in_prod) when is_atom(app) and rest != [] do
-    {key, opts} =
-      case rest do
-        [opts] -> {nil, opts}
-        [key, opts | _] -> {key_name(key), opts}
-      end
-    keys = if is_list(opts), do: for({k, _} <- opts, is_atom(k), do: to_string(k)), else: []
-    [%{"line" => meta[:line], "app" => to_string(app), "key" => key, "keys" => keys, "in_prod" => in_prod}]
-  end
-  defp config_calls({_, _, args}, in_prod) when is_list(args),
-    do: Enum.reduce(args, [], &(config_calls(&1, in_prod) ++ &2))
-  defp config_calls({left, right}, in_prod), do: config_calls(right, in_prod) ++ config_calls(left, in_prod)
-  defp config_calls(list, in_prod) when is_list(list),
-    do: Enum.reduce(list, [], &(config_calls(&1, in_prod) ++ &2))
-  defp config_calls(_, _), do: []
-
   defp config_nodes(ast) do
     {_, acc} =
       Macro.prewalk(ast, [], fn
@@ -271,11 +252,6 @@ defmodule BezgelorJudge do
         node, acc -> {node, acc}
       end)
     Enum.reverse(vars)
-  end
-
-  defp prod_condition?(condition) do
-    text = Macro.to_string(condition)
-    String.contains?(text, "config_env()") and String.contains?(text, ":prod")
   end
 
   defp key_name({:__aliases__, _, parts}), do: Enum.map_join(parts, ".", &to_string/1)

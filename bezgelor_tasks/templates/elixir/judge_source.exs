@@ -333,7 +333,9 @@ defmodule BezgelorJudge.ConfigSource do
   # `if config_env() == :prod` blocks, and its comments.
   def answer(src) do
     {calls, prod} = walk(src, src.ast, false, {[], []})
-    %{"ok" => true, "calls" => Enum.reverse(calls), "prod_lines" => Enum.reverse(prod), "comments" => S.comments(src)}
+    imports = Enum.any?(S.statements(src.ast), &match?({:import, _, [{:__aliases__, _, [:Config]} | _]}, &1))
+    %{"ok" => true, "calls" => Enum.reverse(calls), "prod_lines" => Enum.reverse(prod), "comments" => S.comments(src),
+      "imports_config" => imports}
   end
 
   defp walk(src, {:if, meta, [condition, branches]}, in_prod, acc) when is_list(branches) do

@@ -8,10 +8,20 @@ from __future__ import annotations
 
 import re
 
+from bezgelor_tasks.checkout.discover import Checkout
 from bezgelor_tasks.checks.context import CheckContext, Evaluation
 from bezgelor_tasks.checks.findings import Finding, error, info
 
 REL = "config/config.exs"
+
+
+def files(co: Checkout) -> list[str]:
+    """config.exs and the files it imports for other environments (prod.exs and runtime.exs are areas of
+    their own)."""
+    return [f"config/{p.name}" for p in sorted(co.path("config").glob("*.exs"))
+            if p.name not in ("prod.exs", "runtime.exs")]
+
+
 # A file that does not parse is reported once, with its line, by the areas' framework (areas/framework.py).
 _PARSE_ERROR = re.compile(r"\((?:TokenMissingError|SyntaxError|MismatchedDelimiterError)\)")
 
