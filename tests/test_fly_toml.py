@@ -17,6 +17,7 @@ from bezgelor_tasks import units
 from bezgelor_tasks.areas import fly_toml
 from bezgelor_tasks.areas.dockerfile import dockerfile_change
 from bezgelor_tasks.areas.dockerfile_facts import parse_dockerfile
+from bezgelor_tasks.areas.docs import docs_changes
 from bezgelor_tasks.checkout.discover import Checkout
 from bezgelor_tasks.checks.context import CheckContext
 from bezgelor_tasks.files import apply_changes
@@ -81,6 +82,11 @@ def test_the_users_comments_keys_and_values_survive_and_ours_are_fixed(checkout:
     apply_changes([change])
     assert not fly_toml.fly_toml_change(checkout).changed       # a second run changes nothing
     assert verify(checkout) == []
+    # the checkout's region is the one everything else uses: the database the docs create is in lax too
+    again = open_checkout(checkout.root)
+    assert again.settings.region == "lax" and again.configured.region == "sjc"
+    deployment = docs_changes(again)[0].new
+    assert "fly postgres create --name bezgelor-db --region lax" in deployment and "sjc" not in deployment
 
 
 def test_a_region_setting_that_was_given_wins_and_init_says_so(tmp_path: Path) -> None:

@@ -28,13 +28,16 @@ class Checkout:
 
     @cached_property
     def settings(self) -> Settings:
-        """The settings for this checkout: `configured`, with the release name of the release it deploys."""
+        """The settings for this checkout: `configured`, with the release name of the release it deploys and
+        the values its fly.toml already has for settings that were not given (its region)."""
         from dataclasses import replace
 
+        from bezgelor_tasks.areas.fly_toml import derived_settings
         from bezgelor_tasks.areas.release import release_name
 
-        name = release_name(self)
-        return self.configured if name == self.configured.release_name else replace(self.configured, release_name=name)
+        derived = {"release_name": release_name(self), **derived_settings(self.root, self.configured)}
+        changed = {k: v for k, v in derived.items() if getattr(self.configured, k) != v}
+        return replace(self.configured, **changed) if changed else self.configured
 
     @classmethod
     def open(cls, settings: Settings) -> Checkout:
