@@ -9,18 +9,17 @@ it in `files` are skipped). The memory area judges [[vm]] against the game data'
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from bezgelor_tasks import elixir, sizing, units
 from bezgelor_tasks.areas import fly_toml_apply, fly_toml_doc
-from bezgelor_tasks.areas.fly_toml_spec import Kept, fly_toml_spec, region_check
+from bezgelor_tasks.areas.fly_toml_spec import DERIVED, Kept, fly_toml_spec
 from bezgelor_tasks.areas.fly_toml_verify import REL, Reader, http_service_findings
 from bezgelor_tasks.checkout.discover import Checkout
 from bezgelor_tasks.checks.context import CheckContext
 from bezgelor_tasks.checks.findings import Finding, error, warning
 from bezgelor_tasks.files import FileChange, read_text
-from bezgelor_tasks.settings import ENV_OF, Settings
+from bezgelor_tasks.settings import ENV_OF
 
 
 def app_version(co: Checkout) -> str:
@@ -29,20 +28,6 @@ def app_version(co: Checkout) -> str:
     project = elixir.mix_project(mix) if mix.is_file() and elixir.available() else None
     version = (project or {}).get("version")
     return version if isinstance(version, str) else "0.0.0"
-
-
-# Settings a checkout's fly.toml answers when they were not given: the region matters beyond fly.toml (the
-# database is created there, the docs name it), so the checkout's Settings carry it (Checkout.settings).
-DERIVED = (("region", "primary_region", region_check),)
-
-
-def derived_settings(root: Path, settings: Settings) -> dict[str, Any]:
-    """field -> value for the settings not given whose value the checkout's fly.toml has (and Fly reads)."""
-    text = read_text(root / REL)
-    parsed = fly_toml_doc.parse(text) if text else None
-    data = fly_toml_doc.plain(parsed) if parsed is not None and not isinstance(parsed, fly_toml_doc.NotToml) else {}
-    return {field: data[key] for field, key, valid in DERIVED
-            if not settings.is_given(field) and key in data and valid(data[key]) is None}
 
 
 def spec(co: Checkout) -> Any:

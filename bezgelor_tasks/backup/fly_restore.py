@@ -13,7 +13,6 @@ and the old cluster is never touched: the way back is printed at the end and on 
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bezgelor_tasks.backup import credentials
+from bezgelor_tasks.backup.mpg_cluster import cluster_id, mpg_credentials
 from bezgelor_tasks.deploy import state
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly import commands as fly_commands
@@ -52,35 +52,6 @@ class Plan:
 
     def shown(self) -> list[dict[str, Any]]:
         return [{"step": s.name, "commands": [c.as_json() for c in s.shows]} for s in self.steps]
-
-
-def cluster_id(settings: Settings, executor: Executor, name: str | None = None) -> str:
-    """The id of the Managed Postgres cluster named `name` (default BEZGELOR_FLY_DB_APP, an id or a name)."""
-    wanted = name or settings.db_app
-    r = executor.run(fly_commands.mpg_list(settings), check=False)
-    try:
-        clusters = json.loads(r.stdout or "[]") if r.ok else []
-    except ValueError:
-        clusters = []
-    for c in clusters if isinstance(clusters, list) else []:
-        if wanted in (c.get("id"), c.get("name")):
-            return str(c["id"])
-    raise UserError(f"There is no Managed Postgres cluster named {wanted} in organization {settings.org}.",
-                    fix="create it (`inv db.create`), or set BEZGELOR_FLY_DB_APP to a name or id from "
-                        "`fly mpg list`.")
-
-
-def mpg_credentials(settings: Settings, executor: Executor, cid: str) -> dict[str, str]:
-    """The cluster's credentials from `fly mpg status --json` (registered as secrets before anything prints)."""
-    r = executor.run(fly_commands.mpg_status(settings, cid), check=False)
-    try:
-        data = json.loads(r.stdout) if r.ok else {}
-    except ValueError:
-        data = {}
-    creds = {str(k): str(v) for k, v in (data.get("credentials") or {}).items()}
-    register(creds.get("password"), creds.get("pgbouncer_uri"))
-    creds["status"] = str((data.get("data") or {}).get("status", ""))
-    return creds
 
 
 def direct_uri(pooled: str) -> str:

@@ -32,7 +32,7 @@ class Checkout:
         the values its fly.toml already has for settings that were not given (its region)."""
         from dataclasses import replace
 
-        from bezgelor_tasks.areas.fly_toml import derived_settings
+        from bezgelor_tasks.areas.fly_toml_spec import derived_settings
         from bezgelor_tasks.areas.release import release_name
 
         derived = {"release_name": release_name(self), **derived_settings(self.root, self.configured)}
