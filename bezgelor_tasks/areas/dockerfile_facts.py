@@ -87,6 +87,19 @@ def _words(args: str) -> list[str]:
         return args.split()
 
 
+def _copy(line: int, rest: str, stage: str | None) -> list[Copy]:
+    """A COPY/ADD's sources and destination (shell or JSON form), and the stage it copies from."""
+    words = _words(rest)
+    if rest.startswith("["):
+        try:
+            words = [str(w) for w in json.loads(rest)]
+        except ValueError:
+            pass
+    from_stage = next((w.split("=", 1)[1] for w in words if w.startswith("--from=")), None)
+    plain = [w for w in words if not w.startswith("--")]
+    return [Copy(line, tuple(plain[:-1]), plain[-1], from_stage, stage)] if len(plain) >= 2 else []
+
+
 def parse_dockerfile(text: str) -> DockerfileFacts:
     instructions: list[Instruction] = []
     copies: list[Copy] = []
@@ -117,28 +130,9 @@ def parse_dockerfile(text: str) -> DockerfileFacts:
                 args[name] = _words(default)[0] if eq and _words(default) else (default if eq else None)
                 arg_lines[name] = line
         elif keyword in ("COPY", "ADD"):
-            words = _words(rest)
-            if rest.startswith("["):
-                try:
-                    words = [str(w) for w in json.loads(rest)]
-                except ValueError:
-                    pass
-            from_stage = None
-            plain: list[str] = []
-            for w in words:
-                if w.startswith("--from="):
-                    from_stage = w.split("=", 1)[1]
-                elif not w.startswith("--"):
-                    plain.append(w)
-            if len(plain) >= 2:
-                copies.append(Copy(line, tuple(plain[:-1]), plain[-1], from_stage, stage))
+            copies.extend(_copy(line, rest, stage))
         elif keyword == "EXPOSE":
-            ports = []
-            for w in rest.split():
-                m = re.match(r"(\d+)", w)
-                if m:
-                    ports.append(int(m.group(1)))
-            exposes.append(Expose(line, tuple(ports)))
+            exposes.append(Expose(line, tuple(int(m.group(1)) for w in rest.split() if (m := re.match(r"(\d+)", w)))))
         elif keyword == "CMD":
             try:
                 parsed = json.loads(rest)
