@@ -59,7 +59,9 @@ class Key:
     comment: str = ""                    # trailing comment when init adds the key
     severity: str = "error"              # verify: a value other than ours
     why: str = ""                        # verify: what goes wrong with another value (or without one)
-    absent: str | None = None            # verify: the severity when the key is missing (default: `severity`)
+    # verify: the severity when the key is missing (default: `severity`); "quiet" when Fly's own default for a
+    # missing key does what we want (init still writes it, to say so)
+    absent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -197,7 +199,7 @@ def _service(settings: Settings, role: str, port: int) -> Entry:
     else:
         # The game client connects to the same port the server listens on; any other public port of this
         # service is stale (from an earlier port setting), so the list is ours whole.
-        ports = Array((Entry(Table((Key("handlers", []),)), ("port", port)),), only_ours=True,
+        ports = Array((Entry(Table((Key("handlers", [], absent="quiet"),)), ("port", port)),), only_ours=True,
                       stale=f"publishes another port than {port}: game clients dial the port they are told")
         about = (f"{role} game server: raw TCP on its own public port (needs a dedicated IPv4; idle connections "
                  "close after 60 s).")
@@ -205,7 +207,8 @@ def _service(settings: Settings, role: str, port: int) -> Entry:
     setting = "BEZGELOR_PORTAL_PORT" if portal else f"BEZGELOR_{role.upper()}_PORT"
     keys = (Key("internal_port", port, why=f"the {role} server listens on {port} ({setting})"),
             Key("protocol", "tcp"), Key("auto_stop_machines", "off", why=stops, absent="warning"),
-            Key("auto_start_machines", True, severity="warning", why="a stopped machine would stay stopped"),
+            Key("auto_start_machines", True, severity="warning", why="a stopped machine would stay stopped",
+                absent="quiet"),
             Key("min_machines_running", 1, "keep", check=at_least_one_machine, absent="error",
                 why="unset means 0: Fly may stop the one machine, and game clients cannot wake it"))
     concurrency = Table(tuple(Key(k, v) for k, v in (PORTAL_CONCURRENCY if portal else GAME_CONCURRENCY).items()),
@@ -228,26 +231,29 @@ def fly_toml_spec(settings: Settings, app_version: str) -> Table:
                 fly_duration_check(high=FLY_MAX_KILL_TIMEOUT_S), same_duration, severity="warning",
                 why="Fly kills the machine 5 s after the signal by default"))
     build = Table((Key("dockerfile", "Dockerfile", severity="warning", why="`inv init` writes the image's Dockerfile "
-                       "there"),),
+                       "there", absent="quiet"),),          # Fly's default is ./Dockerfile
                   tables=(("args", Table((Key("APP_VERSION", app_version, "add"),),
                                          notes=("`inv deploy.full` passes --build-arg APP_VERSION=<git describe>, "
                                                 "which wins over this default.",))),))
+    # Absent, PHX_SERVER and ECTO_IPV6 are quiet: bin/server sets PHX_SERVER, and the runtime area judges the
+    # Repo's IPv6 whatever it reads
     env = Table((Key("PHX_HOST", s.hostname, "add"), Key("PHX_SERVER", "true", severity="warning",
-                                                         why="the release starts no web server without it"),
+                                                         why="the release starts no web server without it",
+                                                         absent="quiet"),
                  Key("PORT", str(s.portal_port), why=f"the portal listens on {s.portal_port} (BEZGELOR_PORTAL_PORT)"),
                  Key("ECTO_IPV6", "true", severity="warning", why="Fly's private network is IPv6 only: the Repo's "
-                     "socket_options read it")))
+                     "socket_options read it", absent="quiet")))
     migrate_why = (f"with BEZGELOR_PG_FLAVOR=mpg, {MIGRATE} must connect on {DIRECT_URL_VARIABLE}: through "
                    "PgBouncer (DATABASE_URL) the migrations' advisory locks fail" if s.pg_flavor == "mpg" else
                    f"migrations ({MIGRATE}) will not run before new machines start")
     deploy = Table((Key("release_command", release_command(s.pg_flavor), severity="warning", why=migrate_why),
                     Key("release_command_timeout", RELEASE_COMMAND_TIMEOUT, "keep", check=fly_duration_check(),
-                        same=same_duration),
+                        same=same_duration, absent="quiet"),
                     Key("strategy", "rolling", comment="not bluegreen: see the note at the top", severity="warning",
                         why="bluegreen runs a second game world against the same database while the new machine "
-                            "warms up"),
+                            "warms up", absent="quiet"),              # `fly deploy` rolls by default
                     Key("wait_timeout", units.fly_duration(s.deploy_wait_timeout_s), "keep", "deploy_wait_timeout_s",
-                        fly_duration_check(), same_duration)))
+                        fly_duration_check(), same_duration, absent="quiet")))    # deploy.full passes its own
     services = Array(tuple(_service(s, role, port) for role, port in s.ports.all().items()),
                      stale="has an internal_port on which nothing listens")
     vm = Array((Entry(Table((Key("memory", units.fly_memory(s.vm_memory_mb), "keep", "vm_memory_mb", memory_check,
@@ -258,8 +264,9 @@ def fly_toml_spec(settings: Settings, app_version: str) -> Table:
                       severity="warning"),))
     reboot = "a world whose VM exits (or that Erlang's heart kills) must be booted again"
     restart = Array((Entry(Table((Key("policy", RESTART_POLICY, severity="warning", why=reboot),)),
-                           label="[[restart]]", missing=f"fly.toml sets no [[restart]] policy: {reboot}",
-                           severity="warning"),))
+                           label="[[restart]]", missing=f"fly.toml sets no [[restart]] policy: machines `fly deploy` "
+                           f"makes restart on failure by default (init says so explicitly); {reboot}",
+                           severity="info"),))
     return Table(root, tables=(("build", build), ("env", env), ("deploy", deploy)),
                  arrays=(("services", services), ("vm", vm), ("restart", restart)))
 

@@ -94,6 +94,8 @@ class Reader:
                                 f"{FIX} to write {env} into fly.toml (or unset {env} to keep fly.toml's)",
                                 id=_id(key.name))]
             return []
+        if present is None and key.absent == "quiet":
+            return []
         if present is None:
             severity = key.absent or (key.severity if key.policy == "set" else "warning")
             why = key.why or "Fly uses its own default"
