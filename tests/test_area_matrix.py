@@ -1,5 +1,5 @@
 """The matrix of issue 15 for the file areas: {the real repository, the `fly launch` shape, the `phx.new --umbrella`
-shape} × {flex, mpg} × {default settings, custom ports and release name}.
+shape, the maintainers' own Fly setup} × {flex, mpg} × {default settings, custom ports}.
 
 For each shape, one checkout goes through two setting sets one after the other (as a user who changes their
 mind would): `init --yes` → `verify --strict` is clean → `init --check` has nothing to change → every flyctl line
@@ -35,6 +35,7 @@ RUNS = {
     "real": [("flex", DEFAULT), ("mpg", CUSTOM)],
     "fly_launch": [("mpg", DEFAULT), ("flex", CUSTOM)],
     "phx_new": [("flex", CUSTOM), ("mpg", DEFAULT)],
+    "maintainers": [("mpg", CUSTOM), ("flex", DEFAULT)],
 }
 KINDS = {".md": "markdown", ".yml": "workflow", ".yaml": "workflow", ".sh": "shell"}
 

@@ -173,39 +173,54 @@ primary_region = "sjc"
 """
 
 
-def test_http_service_is_understood_as_the_portals_service_then_converted(checkout: Checkout) -> None:
+def test_http_service_is_the_portals_service_kept_in_its_form_and_made_always_on(checkout: Checkout) -> None:
     checkout.path("fly.toml").write_text(FLY_LAUNCH_HTTP)
     found = verify(checkout)
     assert not any("internal_port 4000" in f.message and "no service" in f.message for f in found)
-    assert any(f.id == "flytoml.http-service-auto-stop" and f.severity == "error" for f in found)
+    stop = next(f for f in found if f.id == "flytoml.auto-stop-machines")
+    assert stop.severity == "error" and stop.message.startswith("[http_service] auto_stop_machines = 'stop'")
+    assert any(f.id == "flytoml.checks-missing" and "[http_service] has no HTTP check of /health" in f.message
+               for f in found)
     change = fly_toml.fly_toml_change(checkout)
-    assert change.mode == "patch" and change.show_diff          # shown and explained, not refused
-    assert "converted [http_service] (line 4" in change.notes[0]
-    assert "auto_stop_machines 'stop' → 'off'" in change.notes[0] and "concurrency" in change.notes[0]
-    portal = by_port(change.new)[4000]
-    assert "http_service" not in data(change.new)
-    assert portal["auto_stop_machines"] == "off" and portal["min_machines_running"] == 1
-    assert portal["concurrency"] == {"type": "connections", "hard_limit": 1000, "soft_limit": 1000}
-    assert portal["processes"] == ["app"]
-    assert {"port": 80, "handlers": ["http"], "force_https": True} in portal["ports"]
-    assert data(change.new)["vm"][0]["memory"] == "4GiB"        # 4096 MB in the user's spelling: left alone
+    assert change.mode == "patch" and not change.show_diff      # patched in place, nothing of theirs removed
+    new = data(change.new)
+    http = new["http_service"]
+    assert http["internal_port"] == 4000 and http["auto_stop_machines"] == "off" and http["min_machines_running"] == 1
+    assert http["concurrency"] == {"type": "connections", "hard_limit": 1000, "soft_limit": 1000}   # theirs
+    assert http["processes"] == ["app"] and http["force_https"] is True
+    (check,) = http["checks"]
+    assert check["path"] == "/health" and check["headers"] == {"X-Forwarded-Proto": "https"}
+    assert sorted(by_port(change.new)) == [6600, 23115, 24000]   # no second portal service
+    assert new["vm"][0]["memory"] == "4GiB"                      # 4096 MB in the user's spelling: left alone
     apply_changes([change])
-    assert not fly_toml.fly_toml_change(checkout).changed
+    assert not fly_toml.fly_toml_change(checkout).changed and verify(checkout) == []
 
 
-def test_an_always_on_http_service_is_a_note_not_an_error(checkout: Checkout) -> None:
+def test_an_http_service_beside_the_portals_services_is_one_too_many(checkout: Checkout) -> None:
+    apply_changes([fly_toml.fly_toml_change(checkout)])
+    with checkout.path("fly.toml").open("a") as fh:
+        fh.write('\n[http_service]\n  internal_port = 4000\n  auto_stop_machines = "stop"\n')
+    (twice,) = [f for f in verify(checkout) if f.id == "flytoml.http-service-twice"]
+    assert twice.severity == "error" and "removes [http_service]" in twice.fix
+    change = fly_toml.fly_toml_change(checkout)
+    assert "http_service" not in data(change.new) and change.show_diff
+    assert any(n.startswith("removed [http_service]") for n in change.notes)
+
+
+def test_an_always_on_http_service_with_its_check_is_clean(checkout: Checkout) -> None:
     always_on = FLY_LAUNCH_HTTP.replace('"stop"', '"off"').replace("min_machines_running = 0",
                                                                     "min_machines_running = 1").replace(
-        "[[vm]]", '[[http_service.checks]]\n  path = "/health"\n  interval = "10s"\n  timeout = 5000000000\n\n[[vm]]')
+        "[[vm]]", '[[http_service.checks]]\n  path = "/health"\n  grace_period = "60s"\n  timeout = 5000000000\n'
+        '  [http_service.checks.headers]\n    X-Forwarded-Proto = "https"\n\n[[vm]]')
     apply_changes([fly_toml.fly_toml_change(checkout)])
     doc = tomlkit.parse(checkout.path("fly.toml").read_text())
     del doc["services"][0]                                     # the portal's [[services]] ...
     doc["http_service"] = tomlkit.parse(always_on)["http_service"]   # ... as `fly launch` writes it, always on
     checkout.path("fly.toml").write_text(tomlkit.dumps(doc))
-    (nanoseconds,) = verify(checkout)                          # a bare number is nanoseconds under [http_service]
-    assert nanoseconds.id == "flytoml.timeout" and "bare number" in nanoseconds.message
+    found = verify(checkout)                                   # a bare number is nanoseconds under [http_service]
+    assert [(f.id, f.severity) for f in found] == [("flytoml.timeout", "error")] and "bare number" in found[0].message
     checkout.path("fly.toml").write_text(checkout.path("fly.toml").read_text().replace("5000000000", '"5s"'))
-    assert [f.id for f in verify(checkout)] == ["flytoml.http-service"]     # a note: init converts it
+    assert [f.id for f in verify(checkout) if f.severity != "info"] == []
 
 
 def test_a_multi_line_string_of_the_users_is_never_changed(checkout: Checkout) -> None:

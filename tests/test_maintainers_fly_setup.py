@@ -8,8 +8,8 @@ seeding migrate, region) and add only what is missing (keepalive merged into the
 their env.sh.eex); verify after is clean; a second init changes nothing. The shape is built once and
 initialised once; the assertions read that one run.
 
-TODO(file-areas): the fly.toml parts of this story are the file-areas branch's (`[http_service]` understood
-instead of converted, `primary_region` kept): their tests are marked xfail below until that branch is merged.
+The fly.toml parts (the file areas): `[http_service]` is their portal's service, kept in its form and given its
+health check; `primary_region` lax is kept (and is the region the docs and the deploy use).
 """
 
 from __future__ import annotations
@@ -86,8 +86,6 @@ def test_verify_before_init_reports_no_error_their_checkout_contradicts(story: S
     assert "outside `force_ssl`" in errors and "no route for /health" in errors
 
 
-@pytest.mark.xfail(reason="TODO(file-areas): [http_service] has internal_port 4000; the ports check reads only "
-                   "[[services]]", strict=False)
 def test_verify_before_init_sees_the_portal_under_http_service(story: Story) -> None:
     assert not any("internal_port 4000" in e for e in _errors(story.before))
 
@@ -133,8 +131,6 @@ def test_verify_after_init_is_clean_and_a_second_init_changes_nothing(story: Sto
     assert story.second.returncode == 0 and "nothing to change" in story.second.stdout
 
 
-@pytest.mark.xfail(reason="TODO(file-areas): fly.toml's primary_region and [http_service] must be kept "
-                   "(init writes BEZGELOR_FLY_REGION and converts [http_service] today)", strict=False)
 def test_their_region_and_http_service_survive_init(story: Story) -> None:
     data = tomlkit.parse(story.text("fly.toml")).unwrap()
     assert data["primary_region"] == theirs.REGION

@@ -263,14 +263,14 @@ def test_shutdown_without_sigterm_or_with_a_kill_timeout_above_flys_limit(ready_
     assert has(report, "flytoml", "kill_timeout = '10m' is not a duration between 1s and Fly's limit of 300s")
 
 
-def test_an_http_service_that_auto_stops_is_an_error_naming_the_conversion(ready_checkout):
+def test_an_http_service_beside_the_portals_service_is_an_error_naming_the_fix(ready_checkout):
     with (ready_checkout / "fly.toml").open("a") as fh:
         fh.write('\n[http_service]\n  internal_port = 4000\n  auto_stop_machines = "stop"\n'
                  "  min_machines_running = 0\n")
     code, report = verify_json(ready_checkout)
     assert code == 1
     f = next(f for f in findings(report, "flytoml", "error") if "[http_service]" in f["message"])
-    assert "converts [http_service] into the portal's [[services]]" in f["fix"]
+    assert f["id"] == "flytoml.http-service-twice" and "removes [http_service]" in f["fix"]
 
 
 def test_vm_memory_below_the_estimate_from_the_game_data(ready_checkout):

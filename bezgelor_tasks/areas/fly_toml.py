@@ -9,11 +9,12 @@ it in `files` are skipped). The memory area judges [[vm]] against the game data'
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 from bezgelor_tasks import elixir, sizing, units
 from bezgelor_tasks.areas import fly_toml_apply, fly_toml_doc
-from bezgelor_tasks.areas.fly_toml_spec import DERIVED, Kept, fly_toml_spec
+from bezgelor_tasks.areas.fly_toml_apply import portal_form
+from bezgelor_tasks.areas.fly_toml_spec import DERIVED, Kept, Table, fly_toml_spec
 from bezgelor_tasks.areas.fly_toml_verify import REL, Reader, http_service_findings
 from bezgelor_tasks.checkout.discover import Checkout
 from bezgelor_tasks.checks.context import CheckContext
@@ -30,8 +31,10 @@ def app_version(co: Checkout) -> str:
     return version if isinstance(version, str) else "0.0.0"
 
 
-def spec(co: Checkout) -> Any:
-    return fly_toml_spec(co.settings, app_version(co))
+def spec(co: Checkout) -> Callable[[bool], Table]:
+    """The spec for this checkout, given whether it serves its portal from an [http_service]."""
+    version = app_version(co)
+    return lambda portal_http_service: fly_toml_spec(co.settings, version, portal_http_service)
 
 
 def fly_toml_change(co: Checkout) -> FileChange:
@@ -51,7 +54,7 @@ def fly_toml_change(co: Checkout) -> FileChange:
     why = ("Fly app config: four services always on, /health check with X-Forwarded-Proto, migrate on release, "
            "restarted on failure" if old is None else
            "set services, checks, deploy and restart from settings (your comments, keys and values kept)")
-    # Converting [http_service] or replacing the app rewrites something of the user's: show that diff.
+    # Removing [http_service] or replacing the app rewrites something of the user's: show that diff.
     shown = written.http is not None or any("app " in n for n in notes) or any(k.changed for k in written.kept)
     return FileChange(path, REL, old, written.text, why, mode="patch", notes=tuple(notes), show_diff=shown)
 
@@ -63,13 +66,10 @@ def check(ctx: CheckContext) -> list[Finding]:
     parsed = ctx.fly_toml_document
     if isinstance(parsed, fly_toml_doc.NotToml):
         return []            # one finding, from the area framework, which skips the areas that read it
-    data = fly_toml_doc.plain(parsed)
     lines = fly_toml_doc.TomlLines(text)
-    http = http_service_findings(data, lines, ctx.settings)
-    portal_there = isinstance(data.get("http_service"), dict) and \
-        data["http_service"].get("internal_port") == ctx.settings.portal_port
-    reader = Reader(ctx.settings, lines, frozenset({"portal"}) if portal_there else frozenset())
-    return http + reader.table(parsed, spec(ctx.co), (), "")
+    form = portal_form(parsed, ctx.settings)
+    both = http_service_findings(lines, ctx.settings) if form == "both" else []
+    return both + Reader(ctx.settings, lines).table(parsed, spec(ctx.co)(form == "http_service"), (), "")
 
 
 def memory_check(ctx: CheckContext) -> list[Finding]:

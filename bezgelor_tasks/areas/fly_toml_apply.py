@@ -2,9 +2,9 @@
 
 Values already right are left as they are (a re-run keeps the user's formatting and trailing comments);
 `keep` values the checkout has win over settings that were not given, and each such difference is
-said (`Kept`). An [http_service] (what `fly launch` writes) is the portal's service: it is converted into
-the portal's [[services]], keeping its concurrency, force_https and processes, because all four services
-share the one machine and each must keep it running.
+said (`Kept`). An [http_service] (what `fly launch` writes) is the portal's service and is kept in that
+form, made always-on and given its health check like any [[services]] (all four services share the one
+machine); only when a [[services]] already serves the portal's port is the [http_service] removed.
 """
 
 from __future__ import annotations
@@ -50,17 +50,18 @@ def same_value(key: Key, current: Any, wanted: Any) -> bool:
 
 
 def find_entry(tables: AoT | list[Any], entry: Entry, taken: set[int]) -> int | None:
-    """The index of the table `entry` describes: by our role comment, then by its identifying key, else
-    (no ident) the first one not yet taken."""
+    """The index of the table `entry` describes: by our role comment, then by its identifying key (else, no
+    ident, the first one not yet taken), then by a value its key may still have (a port moved by a setting)."""
     if entry.role is not None:
         for i, table in enumerate(tables):
             if i not in taken and doc.role_of(table, ROLE_MARK) == entry.role:
                 return i
-    for i, table in enumerate(tables):
-        if i in taken or (entry.role is not None and doc.role_of(table, ROLE_MARK) is not None):
-            continue
-        if entry.ident is None or doc.plain(table.get(entry.ident[0])) == entry.ident[1]:
-            return i
+    for values in ((entry.ident[1],) if entry.ident else (None,), entry.former):
+        for i, table in enumerate(tables):
+            if i in taken or (entry.role is not None and doc.role_of(table, ROLE_MARK) is not None):
+                continue
+            if entry.ident is None or doc.plain(table.get(entry.ident[0])) in values:
+                return i
     return None
 
 
@@ -68,8 +69,6 @@ def find_entry(tables: AoT | list[Any], entry: Entry, taken: set[int]) -> int | 
 class Applier:
     settings: Settings
     kept: list[Kept] = field(default_factory=list)
-    # called with (array name, entry, the table just created for it)
-    on_new: Callable[[str, Entry, Any], None] | None = None
 
     def table(self, target: Any, spec: Table, path: str = "") -> None:
         for key in spec.keys:
@@ -97,8 +96,6 @@ class Applier:
                 # a table of the user's, found by its port: marked, so a later port change still finds it
                 doc.mark_role(tables[index], entry.ident[0] if entry.ident else "protocol", ROLE_MARK, entry.role)
             self.table(tables[index], entry.table, f"{path}{name}.")
-            if created and self.on_new is not None:
-                self.on_new(name, entry, tables[index])
         if array.only_ours:
             for i in sorted(set(range(len(tables))) - taken, reverse=True):
                 del tables[i]
@@ -125,57 +122,36 @@ class Applier:
             doc.replace(target, present, wanted)
 
 
-# -- [http_service]: the portal's service as `fly launch` writes it ---------------------------------------
+# -- [http_service]: the portal's service as `fly launch` writes it ------------------------------------------
+
+def portal_form(data: Any, settings: Settings) -> str:
+    """How the checkout serves the portal: "services" (a [[services]]), "http_service" (an [http_service], kept
+    in that form) or "both" (a [[services]] for the portal's port and an [http_service]: one too many)."""
+    http = data.get("http_service") if hasattr(data, "get") else None
+    if not isinstance(http, dict):
+        return "services"
+    services = data.get("services")
+    portal = [s for s in (services if isinstance(services, list) else [])
+              if doc.role_of(s, ROLE_MARK) == "portal" or doc.plain(s.get("internal_port")) == settings.portal_port]
+    return "both" if portal else "http_service"
+
 
 @dataclass(frozen=True)
 class HttpService:
-    """What an [http_service] table held, taken out of the document."""
+    """An [http_service] taken out because a [[services]] already serves the portal's port."""
     line: int
     values: dict[str, Any]
 
     def explain(self, settings: Settings) -> str:
-        kept = [k for k in ("concurrency", "force_https", "processes") if k in self.values]
-        changed = [f"{key} {self.values[key]!r} → {ours!r}" for key, ours in (
-            ("auto_stop_machines", "off"), ("min_machines_running", 1), ("internal_port", settings.portal_port))
-            if key in self.values and self.values[key] != ours]
-        return (f"converted [http_service] (line {self.line}, as `fly launch` writes it) into the portal's "
-                f"[[services]] on port {settings.portal_port}" + (f", keeping its {', '.join(kept)}" if kept else "")
-                + (f"; {', '.join(changed)}" if changed else "") + ": all four services share one machine, so an "
-                "auto-stop of the portal would stop the game servers too, and game clients cannot wake a stopped "
-                "machine")
+        return (f"removed [http_service] (line {self.line}): the portal's [[services]] on port "
+                f"{settings.portal_port} already serves it, and two services on one port conflict")
 
 
-def take_http_service(document: Any, text: str) -> HttpService | None:
-    """Remove [http_service] from the document and return what it held (None when there is none)."""
-    if "http_service" not in document:
-        return None
+def take_http_service(document: Any, text: str) -> HttpService:
     http = document["http_service"]
-    if not isinstance(http, dict):
-        raise UserError("fly.toml has `http_service` as a value, not a table, so it cannot be converted.",
-                        fix="make it an [http_service] table (or delete it) and run `inv init` again.")
-    values = doc.plain(http)
+    values = doc.plain(http) if isinstance(http, dict) else {}
     del document["http_service"]
     return HttpService(doc.TomlLines(text).line(("http_service",)) or 0, values)
-
-
-def adopt_http_service(http: HttpService) -> Callable[[str, Entry, Any], None]:
-    """Carry what [http_service] said about the portal onto the portal's new [[services]] table."""
-    def on_new(array: str, entry: Entry, table: Any) -> None:
-        if array != "services" or entry.role != "portal":
-            return
-        concurrency = http.values.get("concurrency")
-        if isinstance(concurrency, dict) and concurrency:
-            replaced = doc.new_table(table)
-            for k, v in concurrency.items():
-                doc.add(replaced, k, v)
-            table["concurrency"] = replaced
-        if isinstance(http.values.get("processes"), list):
-            doc.add(table, "processes", http.values["processes"])
-        if "force_https" in http.values:
-            port80 = next((p for p in table["ports"] if doc.plain(p.get("port")) == 80), None)
-            if port80 is not None:
-                port80["force_https"] = bool(http.values["force_https"])
-    return on_new
 
 
 @dataclass(frozen=True)
@@ -185,16 +161,18 @@ class Written:
     http: HttpService | None
 
 
-def write(text: str | None, spec: Table, settings: Settings) -> Written:
-    """The fly.toml text with the spec applied (pure: text in, text out); a fresh file when `text` is empty."""
+def write(text: str | None, spec: Callable[[bool], Table], settings: Settings) -> Written:
+    """The fly.toml text with the spec applied (pure: text in, text out); a fresh file when `text` is empty.
+    `spec(portal_http_service)` gives the spec for the form the checkout serves its portal in."""
     document = doc.parse(text or "")
     if isinstance(document, doc.NotToml):
         raise UserError(f"fly.toml is not valid TOML (line {document.line}, column {document.col}): "
                         f"{document.message}.", fix="fix that line (or move fly.toml aside to get a fresh one) "
                         "and run `inv init` again.")
-    http = take_http_service(document, text or "")
-    applier = Applier(settings, on_new=adopt_http_service(http) if http else None)
-    applier.table(document, spec)
+    form = portal_form(document, settings)
+    http = take_http_service(document, text or "") if form == "both" else None
+    applier = Applier(settings)
+    applier.table(document, spec(form == "http_service"))
     out = tomlkit.dumps(document)
     if out != text:
         out = doc.tidy(out)

@@ -18,7 +18,7 @@ beside it, so the generated file, init's notes and verify's findings say the sam
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,7 @@ class Table:
     arrays: tuple[tuple[str, Array], ...] = ()
     notes: tuple[str, ...] = ()          # comment lines at the top of a table init adds
     default_only: bool = False           # written whole when absent, never changed when present
+    label: str = ""                      # verify: how its findings name it ("[http_service] ")
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ class Entry:
     label: str = ""                         # how verify names it ("service world (internal_port 24000)")
     missing: str = ""                       # verify: what goes wrong without it
     severity: str = "error"
+    former: tuple[Any, ...] = ()            # other values its ident may still have (the port's default)
 
 
 @dataclass(frozen=True)
@@ -168,26 +170,51 @@ def check_grace_period_s(settings: Settings) -> int:
     return max(1, min(settings.health_grace_period_s, FLY_MAX_CHECK_S))
 
 
-def _timing(name: str, seconds: int, check: Check | None = None, setting: str | None = None) -> Key:
+def _timing(name: str, seconds: int, check: Check | None = None, setting: str | None = None,
+            absent: str | None = "quiet") -> Key:
     return Key(name, units.fly_duration(seconds), "keep", setting, check or fly_duration_check(high=FLY_MAX_CHECK_S),
-               same_duration)
+               same_duration, absent=absent, why="" if absent else "Fly counts the check from the first second, "
+               "before the game data has loaded")
 
 
-def _checks(settings: Settings, portal: bool) -> tuple[str, Array]:
+def _checks(settings: Settings, portal: bool, name: str = "") -> tuple[str, Array]:
     grace = check_grace_period_s(settings)
     timings = (_timing("interval", 10 if portal else 15), _timing("timeout", 5 if portal else 2),
-               _timing("grace_period", grace, grace_check(grace), "health_grace_period_s"))
+               _timing("grace_period", grace, grace_check(grace), "health_grace_period_s", absent=None))
     if not portal:
         return "tcp_checks", Array((Entry(Table(timings), label="TCP check", missing="has no health check, so Fly "
                                           "routes to it before it listens and deploys cannot tell a dead server"),))
     path = settings.health_paths[0]
-    http = Table(timings + (Key("method", "GET", severity="warning"), Key("path", path, why="the health controller "
-                            "serves it"), Key("protocol", "http", severity="warning")),
+    http = Table(timings + (Key("method", "GET", severity="warning", absent="quiet"),
+                            Key("path", path, why="the health controller serves it"),
+                            Key("protocol", "http", severity="warning", absent="quiet")),
                  tables=(("headers", Table((Key("X-Forwarded-Proto", "https", why="Fly's checks reach the machine over "
                                                 "plain HTTP, so force_ssl answers them with a redirect"),))),),
                  notes=("Full readiness: database and the three game ports (503 if any is down).",))
-    return "http_checks", Array((Entry(http, ("path", path), label=f"HTTP check of {path}",
-                                       missing=f"has no HTTP check of {path}"),))
+    return name or "http_checks", Array((Entry(http, ("path", path), label=f"HTTP check of {path}",
+                                               missing=f"has no HTTP check of {path}"),))
+
+
+STOPS = "Fly would stop the one machine when this service idles, taking the portal and every game server with it"
+
+
+def _always_on(role: str, port: int) -> tuple[Key, ...]:
+    """What keeps the one machine running, on every service of it."""
+    setting = "BEZGELOR_PORTAL_PORT" if role == "portal" else f"BEZGELOR_{role.upper()}_PORT"
+    return (Key("internal_port", port, why=f"the {role} server listens on {port} ({setting})"),
+            Key("auto_stop_machines", "off", why=STOPS, absent="warning"),
+            Key("auto_start_machines", True, severity="warning", why="a stopped machine would stay stopped",
+                absent="quiet"),
+            Key("min_machines_running", 1, "keep", check=at_least_one_machine, absent="error",
+                why="unset means 0: Fly may stop the one machine, and game clients cannot wake it"))
+
+
+def http_service(settings: Settings) -> Table:
+    """The portal as an [http_service] (what `fly launch` writes): kept in that form when the checkout has it."""
+    keys = (*_always_on("portal", settings.portal_port), Key("force_https", True, "add"))
+    concurrency = Table(tuple(Key(k, v) for k, v in PORTAL_CONCURRENCY.items()), default_only=True)
+    return Table(keys, tables=(("concurrency", concurrency),), arrays=(_checks(settings, True, "checks"),),
+                 label="[http_service] ")
 
 
 def _service(settings: Settings, role: str, port: int) -> Entry:
@@ -203,24 +230,21 @@ def _service(settings: Settings, role: str, port: int) -> Entry:
                       stale=f"publishes another port than {port}: game clients dial the port they are told")
         about = (f"{role} game server: raw TCP on its own public port (needs a dedicated IPv4; idle connections "
                  "close after 60 s).")
-    stops = "Fly would stop the one machine when this service idles, taking the portal and every game server with it"
-    setting = "BEZGELOR_PORTAL_PORT" if portal else f"BEZGELOR_{role.upper()}_PORT"
-    keys = (Key("internal_port", port, why=f"the {role} server listens on {port} ({setting})"),
-            Key("protocol", "tcp"), Key("auto_stop_machines", "off", why=stops, absent="warning"),
-            Key("auto_start_machines", True, severity="warning", why="a stopped machine would stay stopped",
-                absent="quiet"),
-            Key("min_machines_running", 1, "keep", check=at_least_one_machine, absent="error",
-                why="unset means 0: Fly may stop the one machine, and game clients cannot wake it"))
+    internal, *rest = _always_on(role, port)
+    keys = (internal, Key("protocol", "tcp"), *rest)
     concurrency = Table(tuple(Key(k, v) for k, v in (PORTAL_CONCURRENCY if portal else GAME_CONCURRENCY).items()),
                         default_only=True)
     table = Table(keys, tables=(("concurrency", concurrency),), arrays=(("ports", ports), _checks(settings, portal)),
                   notes=(f"{ROLE_MARK} {role}", about))
+    default = next(f.default for f in fields(Settings) if f.name == f"{role}_port")
     return Entry(table, ("internal_port", port), role, f"service {role} (internal_port {port})",
-                 f"no service has internal_port {port} ({role}), so nothing reaches it")
+                 f"no service has internal_port {port} ({role}), so nothing reaches it",
+                 former=(default,) if default != port else ())
 
 
-def fly_toml_spec(settings: Settings, app_version: str) -> Table:
-    """The whole of fly.toml as we want it (`app_version`: the umbrella's mix.exs version, the image label)."""
+def fly_toml_spec(settings: Settings, app_version: str, portal_http_service: bool = False) -> Table:
+    """The whole of fly.toml as we want it (`app_version`: the umbrella's mix.exs version, the image label;
+    `portal_http_service`: the checkout serves the portal from an [http_service], which is kept as it is)."""
     s = settings
     stop_note = ("the BEAM stops cleanly (game sessions saved, connections closed) on SIGTERM; Fly's default is "
                  "SIGINT and 5 s")
@@ -254,7 +278,8 @@ def fly_toml_spec(settings: Settings, app_version: str) -> Table:
                             "warms up", absent="quiet"),              # `fly deploy` rolls by default
                     Key("wait_timeout", units.fly_duration(s.deploy_wait_timeout_s), "keep", "deploy_wait_timeout_s",
                         fly_duration_check(), same_duration, absent="quiet")))    # deploy.full passes its own
-    services = Array(tuple(_service(s, role, port) for role, port in s.ports.all().items()),
+    services = Array(tuple(_service(s, role, port) for role, port in s.ports.all().items()
+                           if not (portal_http_service and role == "portal")),
                      stale="has an internal_port on which nothing listens")
     vm = Array((Entry(Table((Key("memory", units.fly_memory(s.vm_memory_mb), "keep", "vm_memory_mb", memory_check,
                                  same_memory, aliases=(("memory_mb", units.parse_memory_mb),)),
@@ -267,7 +292,8 @@ def fly_toml_spec(settings: Settings, app_version: str) -> Table:
                            label="[[restart]]", missing=f"fly.toml sets no [[restart]] policy: machines `fly deploy` "
                            f"makes restart on failure by default (init says so explicitly); {reboot}",
                            severity="info"),))
-    return Table(root, tables=(("build", build), ("env", env), ("deploy", deploy)),
+    portal = (("http_service", http_service(s)),) if portal_http_service else ()
+    return Table(root, tables=(("build", build), ("env", env), ("deploy", deploy), *portal),
                  arrays=(("services", services), ("vm", vm), ("restart", restart)))
 
 

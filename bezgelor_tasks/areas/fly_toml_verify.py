@@ -15,7 +15,7 @@ from typing import Any
 
 from bezgelor_tasks.areas import fly_toml_doc as doc
 from bezgelor_tasks.areas.fly_toml_apply import find_entry, same_value
-from bezgelor_tasks.areas.fly_toml_spec import Array, Key, Table, fly_duration_check
+from bezgelor_tasks.areas.fly_toml_spec import Array, Key, Table
 from bezgelor_tasks.checks.findings import Finding
 from bezgelor_tasks.settings import ENV_OF, Settings
 
@@ -35,9 +35,9 @@ def _id(name: str) -> str:
 class Reader:
     settings: Settings
     lines: doc.TomlLines
-    skip_roles: frozenset[str] = frozenset()    # services understood elsewhere ([http_service] is the portal's)
 
     def table(self, data: Any, spec: Table, path: doc.Path, where: str) -> list[Finding]:
+        where = spec.label or where
         out: list[Finding] = []
         for key in spec.keys:
             out += self.key(data, key, path, where)
@@ -58,7 +58,7 @@ class Reader:
         for entry in array.entries:
             index = find_entry(tables, entry, taken)
             if index is None:
-                if entry.missing and entry.role not in self.skip_roles:
+                if entry.missing:
                     out.append(Finding(entry.severity, REL, self.lines.line(path) if path else None,
                                        f"{where}{entry.missing}".strip(), f"{FIX} to add it",
                                        id=_id(f"{name}.missing")))
@@ -105,40 +105,9 @@ class Reader:
                         f"set {key.name} = {_toml(wanted)} ({FIX})", id=_id(key.name))]
 
 
-def http_service_findings(data: dict[str, Any], lines: doc.TomlLines, settings: Settings) -> list[Finding]:
-    """[http_service] is the portal's service: judged as one, and converted by init into [[services]]."""
-    http = data.get("http_service")
-    if not isinstance(http, dict):
-        return []
-    line = lines.line(("http_service",))
-    fix = ("run `inv init`: it converts [http_service] into the portal's [[services]] (keeping its concurrency "
-           'and force_https) with auto_stop_machines = "off" and min_machines_running = 1')
-    stop, running = http.get("auto_stop_machines"), http.get("min_machines_running")
-    out: list[Finding] = []
-    if (stop not in (None, "off", False)) or not isinstance(running, int) or running < 1:
-        out.append(Finding("error", REL, line, f"[http_service] (the portal's service, as `fly launch` writes it) has "
-                           f"auto_stop_machines = {stop!r} and min_machines_running = {running!r}: Fly would stop the "
-                           "one machine when the portal idles, taking the game servers down with it", fix,
-                           id="flytoml.http-service-auto-stop"))
-    if http.get("internal_port") != settings.portal_port:
-        out.append(Finding("error", REL, lines.line(("http_service",), "internal_port"),
-                           f"[http_service] has internal_port {http.get('internal_port')!r}, but the portal listens on "
-                           f"{settings.portal_port} (BEZGELOR_PORTAL_PORT)", fix, id="flytoml.http-service-port"))
-    checks = [c for c in http.get("checks") or [] if isinstance(c, dict)]
-    path = settings.health_paths[0]
-    if not any(c.get("path") == path for c in checks):
-        out.append(Finding("warning", REL, line, f"[http_service] has no [[http_service.checks]] of {path}, so Fly "
-                           "routes to the portal before it is ready and deploys cannot tell a dead one", fix,
-                           id="flytoml.http-service-check"))
-    for i, c in enumerate(checks):
-        for key in ("interval", "timeout", "grace_period"):
-            wrong = fly_duration_check()(c[key]) if key in c else None
-            if wrong:
-                out.append(Finding(wrong[0], REL, lines.line(("http_service", "checks", i), key),
-                                   f"[[http_service.checks]] {key} = {c[key]!r} {wrong[1]}", fix,
-                                   id=f"flytoml.{key.replace('_', '-')}"))
-    if not out:
-        out.append(Finding("info", REL, line, "[http_service] is the portal's service, always on; `inv init` "
-                           "converts it into a [[services]] like the game servers' (one place for checks and ports)",
-                           fix, id="flytoml.http-service"))
-    return out
+def http_service_findings(lines: doc.TomlLines, settings: Settings) -> list[Finding]:
+    """An [http_service] beside the portal's [[services]]: two services on the portal's port."""
+    return [Finding("error", REL, lines.line(("http_service",)), f"[http_service] and a [[services]] both serve the "
+                    f"portal's port {settings.portal_port}: Fly refuses two services on one port",
+                    "run `inv init`: it removes [http_service] and keeps the portal's [[services]]",
+                    id="flytoml.http-service-twice")]
