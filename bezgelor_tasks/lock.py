@@ -52,7 +52,9 @@ class Holder:
         return cls(user, socket.gethostname(), os.getpid(), time.time(), purpose)
 
 
-human_age = short  # a lock's age: 45s, 4m5s, 2h05m
+def human_age(seconds: float) -> str:
+    """A lock's age in whole seconds: 45s, 4m5s, 2h05m."""
+    return short(int(seconds))
 
 
 def _pid_alive(pid: int) -> bool:

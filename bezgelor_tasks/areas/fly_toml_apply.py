@@ -19,28 +19,15 @@ from tomlkit.items import AoT
 from bezgelor_tasks.areas import fly_toml_doc as doc
 from bezgelor_tasks.areas.fly_toml_spec import ROLE_MARK, Array, Entry, Kept, Key, Table
 from bezgelor_tasks.errors import UserError
+from bezgelor_tasks.render import render
 from bezgelor_tasks.settings import ENV_OF, Settings
 
 HEADER_MARK = "bezgelor-tasks keeps this file in step"
-HEADER = f"""\
-# fly.toml for Bezgelor: the portal (HTTP) and the auth, realm and world game servers (raw TCP), all on
-# one machine. {HEADER_MARK}
-# with the BEZGELOR_* settings (`inv init`): it sets build, env, deploy, the four [[services]], [[vm]] and
-# [[restart]], keeps your comments and any other keys, and keeps the values you set (region, timings, VM
-# size) unless a setting says otherwise.
-# Change ports, sizes and names in .env, not here, so the Dockerfile and verify follow.
-#
-# Fly's proxy closes a TCP connection that has been idle for 60 seconds, on every service: game clients
-# (or the servers) must send something more often than that, or players are disconnected.
-# The game ports need a dedicated IPv4 (`fly ips allocate-v4 --yes`): a shared IPv4 routes by domain
-# name and so serves only HTTP and TLS.
-# Every service has auto_stop_machines = "off": the four share this machine, so stopping it while the
-# portal is idle would stop the game servers too. [[restart]] boots the machine again when the VM exits.
-# [deploy] strategy is "rolling": "bluegreen" would run a second game world against the same database
-# while the new machine warms up. `inv deploy.full` gates on /health and the game ports itself and rolls
-# back to the last healthy image when they fail.
 
-"""
+
+def header() -> str:
+    """The comment block a fly.toml of ours starts with (templates/fly/header.toml)."""
+    return render("fly/header.toml", mark=HEADER_MARK)
 
 
 def same_value(key: Key, current: Any, wanted: Any) -> bool:
@@ -177,5 +164,5 @@ def write(text: str | None, spec: Callable[[bool], Table], settings: Settings) -
     if out != text:
         out = doc.tidy(out)
     if HEADER_MARK not in out:
-        out = HEADER + out.lstrip("\n")
+        out = header() + out.lstrip("\n")
     return Written(out, tuple(applier.kept), http)
