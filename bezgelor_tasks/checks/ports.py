@@ -85,6 +85,8 @@ def _elixir_ports(ctx: CheckContext, fix_tail: str, settings_desc: str) -> list[
                 out.append(error(controller, line, f"the health check probes port {port}, which no server uses "
                                  f"(settings: {settings_desc})", fix_tail))
     runtime = ctx.co.path("config/runtime.exs")
+    if "PORT" in ((ctx.fly_toml or {}).get("env") or {}):
+        return out        # the machine gets PORT from fly.toml's [env] (checked above): a default is for local runs
     for read in (elixir.env_reads(runtime) or []) if runtime.is_file() else []:
         if read.var == "PORT" and read.default is not None and str(read.default) != str(ctx.settings.portal_port):
             out.append(error("config/runtime.exs", read.line, f"PORT defaults to {read.default}, but the portal's "
