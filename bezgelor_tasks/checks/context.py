@@ -51,26 +51,24 @@ class CheckContext:
         return elixir.available()
 
     @cached_property
+    def _fly_toml_parsed(self) -> tuple[dict[str, Any] | None, str | None]:
+        """fly.toml parsed once: (data, None), (None, the parse error), or (None, None) when it is missing."""
+        text = self.text("fly.toml")
+        if text is None:
+            return None, None
+        try:
+            return tomlkit.parse(text).unwrap(), None
+        except TOMLKitError as e:
+            return None, str(e)
+
+    @property
     def fly_toml(self) -> dict[str, Any] | None:
         """fly.toml as plain data (None when missing); a parse error is reported by the fly.toml check."""
-        text = self.text("fly.toml")
-        if text is None:
-            return None
-        try:
-            return tomlkit.parse(text).unwrap()
-        except TOMLKitError:
-            return None
+        return self._fly_toml_parsed[0]
 
-    @cached_property
+    @property
     def fly_toml_error(self) -> str | None:
-        text = self.text("fly.toml")
-        if text is None:
-            return None
-        try:
-            tomlkit.parse(text)
-        except TOMLKitError as e:
-            return str(e)
-        return None
+        return self._fly_toml_parsed[1]
 
     def services(self) -> list[dict[str, Any]]:
         data = self.fly_toml or {}
