@@ -151,6 +151,12 @@ def test_the_checkouts_release_name_is_the_one_every_area_uses(bezgelor_checkout
     assert release_mod.settings_for(co.configured).release_name == "bezgelor_portal"
     scripts = {c.rel: c.new for c in overlays.owned(co)}
     assert 'release="bezgelor_portal"' in scripts["rel/portal/overlays/bin/server"]
+    from bezgelor_tasks.game.portal import Portal
+    from bezgelor_tasks.game.rpc import remote_command
+    from bezgelor_tasks.run import Executor
+
+    drain = Portal(co.configured, Executor(dry_run=True, echo=False))     # what the drain and `inv players` use
+    assert remote_command(drain.settings, "1").startswith("/app/bin/bezgelor_portal rpc ")
 
 
 def test_a_dev_only_app_in_the_users_release_is_removed_and_the_rest_kept(bezgelor_checkout):
@@ -454,6 +460,19 @@ def assert_heart_kills_a_frozen_vm(rel: Path, env: dict[str, str]) -> None:
 # --- mix.exs shapes seen in the wild ----------------------------------------------------------------
 
 MIX_SHAPES = {
+    "non_ascii_comments_and_strings": '''defmodule B.MixProject do
+  use Mix.Project
+
+  # Überblick: « the umbrella » — offsets count characters, not bytes
+  def project do
+    [
+      apps_path: "apps",
+      description: "Bézgelor ✓",
+      deps: [] # fin ✓
+    ]
+  end
+end
+''',
     "one_line_project": '''defmodule B.MixProject do
   use Mix.Project
   def project, do: [apps_path: "apps", version: "0.1.0", deps: deps()]

@@ -535,7 +535,7 @@ def test_every_finding_names_a_concrete_action(ready_checkout, tmp_path):
         assert mentions_file or "`" in f["fix"], f
 
 
-def test_one_verify_starts_one_elixir_process_that_answers_every_question(ready_checkout, tmp_path):
+def test_one_verify_or_init_starts_one_elixir_process_that_answers_every_question(ready_checkout, tmp_path):
     real = shutil.which("elixir")
     if real is None:
         pytest.skip("Elixir is not installed")
@@ -546,6 +546,11 @@ def test_one_verify_starts_one_elixir_process_that_answers_every_question(ready_
     env = {**os.environ, "PATH": f"{shims}{os.pathsep}{os.environ['PATH']}"}
     proc = subprocess.run([sys.executable, "-m", "invoke", "--search-root", str(Path(__file__).parents[1]),
                            "verify", "--root", str(ready_checkout)], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert log.read_text().splitlines() == ["started"]
+    log.unlink()
+    proc = subprocess.run([sys.executable, "-m", "invoke", "--search-root", str(Path(__file__).parents[1]),
+                           "init", "--check", "--root", str(ready_checkout)], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert log.read_text().splitlines() == ["started"]
 

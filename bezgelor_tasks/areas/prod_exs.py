@@ -55,17 +55,12 @@ def _exclude_source(co: Checkout, hosts: list[str], paths: list[str], indent: st
 
 
 def _remove_entry(cs: ConfigSource, call: ConfigCall, item: Item) -> splice.Edit:
-    """Remove a `key: value` entry of a config call (a bracketed value: Elixir gives where it ends)."""
-    index = call.entries.index(item)
-    if index + 1 < len(call.entries):
-        return splice.Edit(item.start, call.entries[index + 1].start, "")
-    if index == 0 or item.value.end is None:
+    """Remove a stray `exclude:` from its config call."""
+    edit = splice.remove_entry(cs.text, call.entries, call.entries.index(item), cs.comments)
+    if edit is None:
         raise _not_patchable(item.line, f"`{item.key}:` is the only option of its config call (or not a list)",
                              "move it into force_ssl by hand, then run again.")
-    prev = splice.end_before(cs.text, item.start, cs.comments)
-    if cs.text[prev - 1] == ",":
-        prev = splice.end_before(cs.text, prev - 1, cs.comments)
-    return splice.Edit(prev, item.value.end, "")
+    return edit
 
 
 def prod_exs_change(co: Checkout) -> FileChange:
@@ -98,15 +93,16 @@ def prod_exs_change(co: Checkout) -> FileChange:
     edits = [_remove_entry(cs, c, e) for c, e in stray]
     if stray:
         notes.append("moved `exclude:` (an endpoint option nothing reads) inside force_ssl")
-    new = splice.apply(old, edits + ([_force_edit(co, old, force[0][1], keep, hosts, paths)] if force else []))
-    if not force:
-        module = f"{co.portal_web_module}.Endpoint"
+    if force:
+        edits.append(_force_edit(co, old, force[0][1], keep, hosts, paths))
+    else:
         body = ",\n".join(f"    {k}" for k in keep)
-        new = new.rstrip("\n") + (
-            "\n\n# Fly terminates TLS: trust X-Forwarded-Proto, send HSTS, never redirect the health routes.\n"
-            f"config :{co.settings.portal_app}, {module},\n  force_ssl: [\n{body},\n    "
-            f"{_exclude_source(co, hosts, paths, '    ')}\n  ]\n")
+        edits.append(splice.at_end(old, (
+            "# Fly terminates TLS: trust X-Forwarded-Proto, send HSTS, never redirect the health routes.\n"
+            f"config :{co.settings.portal_app}, {co.portal_web_module}.Endpoint,\n  force_ssl: [\n{body},\n    "
+            f"{_exclude_source(co, hosts, paths, '    ')}\n  ]\n")))
         notes.append("added force_ssl for the endpoint")
+    new = splice.apply(old, edits)
     notes.append("force_ssl excludes the health paths " + ", ".join(co.settings.health_paths)
                  if co.plug_has_exclude_keywords else
                  "Plug < 1.19: exclude takes host strings only; the health check must send X-Forwarded-Proto")
@@ -134,7 +130,7 @@ def _gather(cs: ConfigSource, force: list[tuple[ConfigCall, Item]], stray: list[
                 h, p = _exclude_parts(e)
                 hosts, paths = hosts + h, paths + p
             else:
-                keep.append(cs.text[e.start:splice.item_end(cs.text, fe, i, cs.comments)[0]])
+                keep.append(splice.item_source(cs.text, fe, i, cs.comments))
     return hosts, paths, keep, inner
 
 

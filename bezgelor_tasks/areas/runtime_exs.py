@@ -66,8 +66,7 @@ def block_span(cs: ConfigSource) -> tuple[int, int] | None:
     if end is None:
         raise not_patchable(begins[0].line, "the bezgelor-tasks block has no END marker",
                             f"restore the line `{END}` after the block, or delete the block, then run again.")
-    stop = cs.text.find("\n", end.end)
-    return splice.line_start(cs.text, begins[0].start), len(cs.text) if stop < 0 else stop + 1
+    return splice.line_start(cs.text, begins[0].start), splice.line_end(cs.text, end.end)
 
 
 @dataclass(frozen=True)
@@ -94,8 +93,8 @@ def user_runtime(co: Checkout, user_code: str) -> UserRuntime:
                     if e.key == "socket_options" and e.value.is_literal and e.value.end is not None), None)
     return UserRuntime(frozenset(r.var for r in reads),
                        frozenset((c.app, c.key or "", e.key) for c in cs.calls for e in c.entries if e.key),
-                       user_code[sockets.value.start:sockets.value.end] if sockets and sockets.value.start is not None
-                       else None, sockets.value.value if sockets else None)
+                       splice.source(user_code, sockets.value) if sockets else None,
+                       sockets.value.value if sockets else None)
 
 
 @dataclass(frozen=True)
@@ -221,9 +220,9 @@ def runtime_exs_change(co: Checkout) -> FileChange:
     text = "import Config\n" if old is None else old
     cs = elixir_source.config_source(path, text) if elixir.available() else None
     span = block_span(cs) if cs is not None else None
-    user = text[:span[0]] + text[span[1]:] if span else text
+    user = splice.apply(text, [splice.Edit(*span, "")]) if span else text
     ours, skipped = block(co, user)
-    new = text[:span[0]] + ours + text[span[1]:] if span else text.rstrip("\n") + "\n\n" + ours
+    new = splice.apply(text, [splice.Edit(*span, ours) if span else splice.at_end(text, ours)])
     if cs is not None and not cs.imports_config:
         raise UserError(f"{REL} does not `import Config`.", fix="add `import Config` as its first line.")
     notes = [f"left out, already configured: {', '.join(skipped)}"] if skipped else []

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from bezgelor_tasks.elixir_source import Comment, Node
+from bezgelor_tasks.elixir_source import Comment, Item, Node
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,24 @@ def apply(text: str, edits: Iterable[Edit]) -> str:
 
 def line_start(text: str, at: int) -> int:
     return text.rfind("\n", 0, at) + 1
+
+
+def line_end(text: str, at: int) -> int:
+    """Just past the newline that ends the line holding offset `at` (the text's end on its last line)."""
+    stop = text.find("\n", at)
+    return len(text) if stop < 0 else stop + 1
+
+
+def source(text: str, node: Node) -> str:
+    """The source of a node whose end Elixir gave (a bracketed, parenthesised or `do ... end` one)."""
+    assert node.start is not None and node.end is not None
+    return text[node.start:node.end]
+
+
+def item_source(text: str, listed: Node, index: int, comments: Sequence[Comment]) -> str:
+    """The source of element `index` of list `listed` (without the comma after it)."""
+    assert listed.items is not None
+    return text[listed.items[index].start:item_end(text, listed, index, comments)[0]]
 
 
 def indent_at(text: str, at: int) -> str:
@@ -111,19 +129,40 @@ def remove_item(text: str, listed: Node, index: int, comments: Sequence[Comment]
     return Edit(item_end(text, listed, index - 1, comments)[0], end, "")
 
 
-def replace_node(node: Node, source: str) -> Edit:
-    """Replace a bracketed, parenthesised or `do ... end` node (whose end Elixir gave) by `source`."""
+def remove_entry(text: str, entries: Sequence[Item], index: int, comments: Sequence[Comment]) -> Edit | None:
+    """Remove `key: value` entry `index` of a call's keyword arguments (written without brackets, as in
+    `config :app, Mod, a: 1, b: 2`); None when it cannot be done safely (the only entry, or an unbracketed
+    value last)."""
+    item = entries[index]
+    if index + 1 < len(entries):
+        return Edit(item.start, entries[index + 1].start, "")
+    if index == 0 or item.value.end is None:
+        return None
+    prev = end_before(text, item.start, comments)
+    if text[prev - 1] == ",":
+        prev = end_before(text, prev - 1, comments)
+    return Edit(prev, item.value.end, "")
+
+
+def replace_node(node: Node, code: str) -> Edit:
+    """Replace a bracketed, parenthesised or `do ... end` node (whose end Elixir gave) by `code`."""
     assert node.start is not None and node.end is not None
-    return Edit(node.start, node.end, source)
+    return Edit(node.start, node.end, code)
 
 
-def replace_value(text: str, listed: Node, index: int, source: str, comments: Sequence[Comment]) -> Edit:
+def replace_value(text: str, listed: Node, index: int, code: str, comments: Sequence[Comment]) -> Edit:
     """Replace the value of element `index` (a `key: value` entry) of list `listed`."""
     assert listed.items is not None
     value = listed.items[index].value
     assert value.start is not None
     end = value.end if value.end is not None else item_end(text, listed, index, comments)[0]
-    return Edit(value.start, end, source)
+    return Edit(value.start, end, code)
+
+
+def at_end(text: str, block: str) -> Edit:
+    """`block` after the last line of the file, one blank line between."""
+    body_end = len(text.rstrip("\n"))
+    return Edit(body_end, len(text), "\n\n" + block)
 
 
 def before_module_end(text: str, module_end: int, code: str) -> Edit:

@@ -41,6 +41,8 @@ def _elixir_ports(ctx: CheckContext, fix_tail: str, settings_desc: str) -> list[
     # fly.toml's [env] PORT (written from the same setting) wins on Fly: then runtime.exs's default never applies
     fly_port = str(((ctx.fly_toml or {}).get("env") or {}).get("PORT", ""))
     runtime = ctx.co.path("config/runtime.exs")
+    if "PORT" in ((ctx.fly_toml or {}).get("env") or {}):
+        return out        # the machine gets PORT from fly.toml's [env] (checked above): a default is for local runs
     for read in (elixir.env_reads(runtime) or []) if runtime.is_file() else []:
         if read.var == "PORT" and read.default is not None and str(read.default) != str(ctx.settings.portal_port) \
                 and fly_port != str(ctx.settings.portal_port):
