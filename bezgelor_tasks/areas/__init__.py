@@ -76,7 +76,8 @@ def registry() -> tuple[Area, ...]:
              owns=ours_only(dockerignore.dockerignore_change)),
         Area("flytoml", fly_toml.fly_toml_change, fly_toml.check, asks_elixir=True, files=(fly_toml.REL,)),
         Area("ports", check=ports_check.check, asks_elixir=True),
-        Area("memory", check=fly_toml.memory_check, files=(fly_toml.REL,)),
+        # with flytoml, in the same group of the runner: a broken fly.toml is then reported once
+        Area("memory", check=fly_toml.memory_check, asks_elixir=True, files=(fly_toml.REL,)),
         Area("docs", docs.docs_changes, docs.check, owns=ours_only(docs.docs_changes)),
         Area("scripts", check=scripts.check),
         Area("workflow", workflow.workflow_change, owns=ours_only(workflow.workflow_change)),
