@@ -26,6 +26,8 @@ from typing import Any
 from bezgelor_tasks.errors import CommandFailed, UserError
 from bezgelor_tasks.run import Command, Conversation, Executor
 
+# The judge's Elixir source files (templates/elixir/), compiled together.
+JUDGE_SOURCES = ("judge.exs", "judge_source.exs")
 INSTALL = "install it (Debian/Ubuntu: apt-get install elixir; macOS: brew install elixir)"
 
 
@@ -55,10 +57,11 @@ class Judge:
     def _start(self) -> Conversation:
         if not available():
             raise UserError("Elixir is not installed, so the Elixir files cannot be checked.", fix=f"{INSTALL}.")
-        source = resources.files("bezgelor_tasks").joinpath("templates", "elixir", "judge.exs")
-        with resources.as_file(source) as path:
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-            cmd = Command(("elixir", "-e", _BOOT, "--", str(path), str(_cache_dir() / digest)),
+        folder = resources.files("bezgelor_tasks").joinpath("templates", "elixir")
+        with resources.as_file(folder) as path:
+            sources = [path / name for name in JUDGE_SOURCES]
+            digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:16]
+            cmd = Command(("elixir", "-e", _BOOT, "--", str(_cache_dir() / digest), *map(str, sources)),
                           purpose="the Elixir judge", mutates=False, timeout=180, tool="Elixir",
                           install=f"{INSTALL}.")
             self.starts += 1
@@ -117,20 +120,20 @@ class Judge:
 # Load the judge's compiled modules from the cache (per judge.exs digest and Elixir/OTP version), compiling
 # them there first when absent; where the cache cannot be written, compile in memory.
 _BOOT = r"""
-[source, cache] = System.argv()
+[cache | sources] = System.argv()
 dir = Path.join(cache, System.version() <> "-otp" <> System.otp_release())
 beam = Path.join(dir, "Elixir.BezgelorJudge.beam")
 unless File.exists?(beam) do
   tmp = dir <> ".tmp" <> Integer.to_string(System.unique_integer([:positive]))
   try do
     File.mkdir_p!(tmp)
-    {:ok, _, _} = Kernel.ParallelCompiler.compile_to_path([source], tmp)
+    {:ok, _, _} = Kernel.ParallelCompiler.compile_to_path(sources, tmp)
     File.rename!(tmp, dir)
   rescue
     _ -> File.rm_rf(tmp)
   end
 end
-if File.exists?(beam), do: Code.prepend_path(dir), else: Code.compile_file(source)
+if File.exists?(beam), do: Code.prepend_path(dir), else: Enum.each(sources, &Code.compile_file/1)
 BezgelorJudge.main()
 """
 
@@ -177,7 +180,8 @@ def parse_text(name: str, content: str) -> SyntaxProblem | None:
 class EnvRead:
     var: str
     line: int
-    how: str   # get_env | fetch_env | fetch_env!
+    how: str                        # get_env | fetch_env | fetch_env!
+    default: str | int | None = None   # `System.get_env("PORT", "4000")` or `System.get_env("PORT") || "4000"`
 
 
 def _source(path: Path, content: str | None) -> tuple[str, ...]:
@@ -190,25 +194,7 @@ def env_reads(path: Path, content: str | None = None) -> list[EnvRead] | None:
     a = _JUDGE.ask("env_reads", *_source(path, content), files=(path,))
     if not a["ok"]:
         return None
-    return [EnvRead(var, int(line or 0), how) for var, line, how in a["reads"]]
-
-
-@dataclass(frozen=True)
-class ConfigCall:
-    line: int
-    app: str                 # "bezgelor_db"
-    key: str | None          # "BezgelorDb.Repo", ":json_library" or None for `config :app, kw`
-    keys: tuple[str, ...]    # the literal keyword keys it sets
-    in_prod: bool            # inside `if config_env() == :prod`
-
-
-def config_calls(path: Path, content: str | None = None) -> list[ConfigCall] | None:
-    """The file's `config` calls in source order (None: it does not parse)."""
-    a = _JUDGE.ask("config_calls", *_source(path, content), files=(path,))
-    if not a["ok"]:
-        return None
-    return [ConfigCall(int(c["line"] or 0), c["app"], c["key"], tuple(c["keys"]), bool(c["in_prod"]))
-            for c in a["calls"]]
+    return [EnvRead(var, int(line or 0), how, default) for var, line, how, default in a["reads"]]
 
 
 @dataclass(frozen=True)
@@ -263,8 +249,12 @@ def mix_lock(path: Path) -> dict[str, str]:
 
 def mix_project(path: Path) -> dict[str, str] | None:
     """The literal string/atom keys of a mix.exs `def project` (app, version, elixir, ...)."""
-    a = _JUDGE.ask("mix_project", str(path), files=(path,))
-    return a["project"] if a["ok"] else None
+    from bezgelor_tasks import elixir_source
+
+    facts = elixir_source.project(path)
+    if facts is None:
+        return None
+    return {k: v for k, v in facts.literals().items() if isinstance(v, str)}
 
 
 def version_matches(version: str, requirement: str) -> bool:

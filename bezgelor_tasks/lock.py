@@ -24,6 +24,7 @@ from typing import Any
 from bezgelor_tasks import files
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.run import Executor, termination_raises
+from bezgelor_tasks.units import short
 
 DEFAULT_MAX_AGE_S = 2 * 3600  # longer than any deploy: build + wait + health gate + rollback
 
@@ -53,12 +54,8 @@ class Holder:
 
 
 def human_age(seconds: float) -> str:
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    """A lock's age in whole seconds: 45s, 4m5s, 2h05m."""
+    return short(int(seconds))
 
 
 def _pid_alive(pid: int) -> bool:

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bezgelor_tasks.release_image import MIGRATE
+
 FLAVORS = ("flex", "mpg")
 DIRECT_URL_VARIABLE = "DIRECT_DATABASE_URL"
 
@@ -67,7 +69,7 @@ def repo_runtime_options(flavor: str) -> RepoOptions:
     raise ValueError(f"unknown Postgres flavor {flavor!r}: one of {', '.join(FLAVORS)}")
 
 
-def release_command(flavor: str, migrate: str = "/app/bin/migrate") -> str:
+def release_command(flavor: str, migrate: str = MIGRATE) -> str:
     """fly.toml's `[deploy] release_command`: with MPG the migration runs on the direct URL."""
     options = repo_runtime_options(flavor)
     if options.migration_url_env == options.url_env:

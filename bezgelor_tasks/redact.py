@@ -16,7 +16,7 @@ _secrets: set[str] = set()
 # variables whose names say secret.
 _URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]+:)([^@\s]+)(@)", re.I)
 _SECRET_ASSIGN = re.compile(
-    r"\b([A-Z0-9_]*(?:SECRET|PASSWORD|TOKEN|KEY|DATABASE_URL)[A-Z0-9_]*)=(\S+)")
+    r"\b([A-Z0-9_]*(?:SECRET|PASSWORD|TOKEN|KEY|DATABASE_URL)[A-Z0-9_]*)=(?!\$\{?[A-Z_])(\S+)")  # not `=$OTHER_VAR`
 
 
 def register(*values: str | None) -> None:

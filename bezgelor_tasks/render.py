@@ -14,12 +14,27 @@ from typing import Any
 import jinja2
 
 
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """Compiled templates kept between runs (verify renders the files it owns to diff them), where the user's
+    cache folder can be written; none elsewhere."""
+    import os
+    from pathlib import Path
+
+    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bezgelor-tasks" / "templates"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(str(folder)) if os.access(folder, os.W_OK) else None
+
+
 @cache
 def _environment() -> jinja2.Environment:
     loader = jinja2.FunctionLoader(
         lambda name: resources.files("bezgelor_tasks").joinpath("templates", name).read_text(encoding="utf-8"))
     return jinja2.Environment(
-        loader=loader, undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True,
+        loader=loader, bytecode_cache=_bytecode_cache(), undefined=jinja2.StrictUndefined, autoescape=False,
+        keep_trailing_newline=True,
         trim_blocks=True, lstrip_blocks=True,
         variable_start_string="@{", variable_end_string="}",
         block_start_string="@{%", block_end_string="%}",

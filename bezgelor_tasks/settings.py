@@ -309,6 +309,15 @@ class Settings:
         "BEZGELOR_BACKUP_MAX_AGE", "26h",
         "The newest verified off-site copy may be this old before the watcher alerts, e.g. 26h (empty or 0 = never).",
         _duration_or_off)
+    # The release (areas/release.py, areas/overlays.py)
+    heart_timeout_s: int = _setting(
+        "BEZGELOR_HEART_TIMEOUT", 60,
+        "Seconds a hung BEAM may go without a heartbeat before Erlang's heart kills it (HEART_BEAT_TIMEOUT; Fly's "
+        "restart policy then starts the machine again).", _in_range(11, 65535, "heart needs more than 10 seconds"))
+    # Not a setting: the names of the settings that were given (environment, .env, an override) rather than
+    # defaulted. A value the checkout already has (fly.toml's primary_region, ...) is kept unless its setting
+    # was given.
+    given: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
     @property
     def ports(self) -> Ports:
@@ -342,15 +351,16 @@ class Settings:
         """The major asked for at create: Managed Postgres starts at 16."""
         return max(16, self.pg_major) if self.pg_flavor == "mpg" else self.pg_major
 
-    def release_path(self) -> str:
-        return f"/app/_build/prod/rel/{self.release_name}"
+    def is_given(self, name: str) -> bool:
+        """Whether setting `name` (a field name: "region") was given, not left at its default."""
+        return name in self.given
 
     def validate(self) -> None:
         """Raise one UserError naming every bad value (see `problems`)."""
         raise_problems(problems(self))
 
 
-FIELDS = [f for f in fields(Settings)]
+FIELDS = [f for f in fields(Settings) if f.metadata.get("env")]
 ENV_OF = {f.name: f.metadata["env"] for f in FIELDS}
 
 # BEZGELOR_* names that are not settings but are read by this toolkit elsewhere, so never "unknown".
@@ -425,10 +435,12 @@ def _postgres_machine(s: Settings) -> list[str]:
 
 # Settings added later slot in: give the field a `check` (one value) or add a function here (several).
 def _drain(s: Settings) -> list[str]:
-    from bezgelor_tasks.game.countdown import check_drain_settings
+    from bezgelor_tasks.units import parse_duration
 
     try:
-        check_drain_settings(s)
+        parse_duration(s.drain, "BEZGELOR_DRAIN")
+        for mark in s.drain_marks:
+            parse_duration(mark, "BEZGELOR_DRAIN_MARKS entry")
     except UserError as e:
         return [e.message.rstrip(".")]
     return []
@@ -488,7 +500,7 @@ def _expected(name: str, raw: str, default: Any) -> str:
     form = ("a whole number" if whole else "a number") + (f" of {unit}" if unit else "")
     example = f"e.g. {_shown(default)}, the default"
     if name.endswith("_mb"):
-        from bezgelor_tasks.checkout.flytoml import parse_memory_mb  # Fly's memory spellings: 4gb, 4GiB, 4096mb
+        from bezgelor_tasks.units import parse_memory_mb  # Fly's memory spellings: 4gb, 4GiB, 4096mb
 
         mb = parse_memory_mb(raw)
         if mb is not None:
@@ -623,6 +635,7 @@ def _build(src: Sources, overrides: Mapping[str, Any]) -> tuple[Settings, list[s
             except ValueError as e:
                 bad.append(f"{key}={src.values[key]} ({src.origins.get(key, 'set')}) {e}")
     values.update(overrides)
+    values["given"] = frozenset(n for n in values if n != "root")
     return Settings(**values), bad
 
 

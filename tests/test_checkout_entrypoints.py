@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bezgelor_tasks.checkout.entrypoints import ADD_TO_NOXFILE_PY, ADD_TO_TASKS_PY
+from bezgelor_tasks.areas.entrypoints import ADD_TO_NOXFILE_PY, ADD_TO_TASKS_PY
 from tests.support.inv import run_inv
 
 PROJECT = Path(__file__).resolve().parents[1]

@@ -1,6 +1,6 @@
 """`inv deploy.full --dry-run` on the bundled example prints a plan whose every flyctl argv is valid flyctl.
 
-Checked against flyctl's real grammar (tests/fakes/grammar, read from flyctl's source), both without
+Checked against flyctl's real grammar (bezgelor_tasks/fly/grammar.py, read from flyctl's source), both without
 flyctl installed (the plan for a fresh account) and against the fake flyctl's fresh account.
 """
 
@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.grammar.check_fly_argv import check
+from bezgelor_tasks.fly.grammar import check, grammar
 from tests.support.deployrun import commit_all, inv
 
 pytestmark = pytest.mark.elixir
-GRAMMAR = json.loads((Path(__file__).parent / "fakes" / "grammar" / "grammar.json").read_text())
+GRAMMAR = grammar()
 
 
 @pytest.fixture

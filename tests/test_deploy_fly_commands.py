@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
 from bezgelor_tasks import settings as settings_mod
 from bezgelor_tasks.errors import UserError
-from bezgelor_tasks.fly import commands
+from bezgelor_tasks.fly import commands, operator_commands
+from bezgelor_tasks.fly.grammar import check, grammar
 from bezgelor_tasks.run import Command
 
-GRAMMAR_DIR = Path(__file__).parent / "fakes" / "grammar"
-
-
-def _checker() -> Callable[[dict, list[str]], tuple[bool, str]]:
-    spec = importlib.util.spec_from_file_location("check_fly_argv", GRAMMAR_DIR / "check_fly_argv.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.check  # type: ignore[no-any-return]
-
-
-GRAMMAR = json.loads((GRAMMAR_DIR / "grammar.json").read_text())
-check = _checker()
+GRAMMAR = grammar()
 SECRET = "s3cr3t-value-never-in-argv"
 
 
@@ -66,6 +53,13 @@ BUILDERS: dict[str, Callable[[settings_mod.Settings], Command]] = {
     "proxy_fixed_port": lambda s: commands.proxy(s, "bz-db", 15432),
     "scale_memory": lambda s: commands.scale_memory(s, 1024, "bz-db"),
     "scale_vm": lambda s: commands.scale_vm(s, "shared-cpu-4x", 6144),
+    "scale_count": lambda s: operator_commands.scale_count(s, 0),
+    "apps_restart": operator_commands.apps_restart,
+    "remote_console": operator_commands.remote_console,
+    "volume_snapshots": lambda s: operator_commands.volume_snapshots(s, "vol_123"),
+    "secrets_deploy": commands.secrets_deploy,
+    "auth_login": operator_commands.auth_login,
+    "deploy_token": operator_commands.deploy_token,
 }
 
 
@@ -85,14 +79,15 @@ def test_every_fly_command_runs_from_the_checkout_without_update_checks_or_secre
     assert cmd.env["FLY_NO_UPDATE_CHECK"] == "1"
     assert not any(SECRET in a for a in cmd.argv)
     takes_app = {"version", "whoami", "apps_list", "apps_create", "postgres_create", "mpg_backup_create",
-                 "mpg_backup_list"}
+                 "mpg_backup_list", "apps_restart", "volume_snapshots", "auth_login"}
     if name not in takes_app:
         assert "-a" in cmd.argv, f"{name} must name its app: {cmd.argv}"
 
 
 def test_read_only_queries_run_under_dry_run_and_changes_do_not(s):
     read_only = {"version", "whoami", "apps_list", "ips_list", "secrets_list", "releases", "status",
-                 "ssh_migrate_status", "postgres_backup_list", "mpg_backup_list", "proxy", "proxy_fixed_port"}
+                 "ssh_migrate_status", "postgres_backup_list", "mpg_backup_list", "proxy", "proxy_fixed_port",
+                 "volume_snapshots"}
     for name, build in BUILDERS.items():
         assert build(s).mutates == (name not in read_only), name
 

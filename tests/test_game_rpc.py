@@ -6,8 +6,6 @@ checks the argv, and Debian's Elixir evaluates the literals (nothing of the text
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import shlex
 import subprocess
 from pathlib import Path
@@ -18,7 +16,6 @@ from bezgelor_tasks import settings as settings_mod
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.game import countdown, rpc
 
-GRAMMAR_DIR = Path(__file__).parent / "fakes" / "grammar"
 HOSTILE = [
     'He said "log out" now',
     "#{System.halt(3)}",
@@ -33,11 +30,9 @@ HOSTILE = [
 
 
 def _check_argv():
-    spec = importlib.util.spec_from_file_location("check_fly_argv", GRAMMAR_DIR / "check_fly_argv.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.check, json.loads((GRAMMAR_DIR / "grammar.json").read_text())
+    from bezgelor_tasks.fly.grammar import check, grammar
+
+    return check, grammar()
 
 
 @pytest.fixture

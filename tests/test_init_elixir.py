@@ -16,21 +16,38 @@ from pathlib import Path
 
 import pytest
 
-from bezgelor_tasks import elixir, files, settings
+from bezgelor_tasks import elixir, elixir_source, files, settings
+from bezgelor_tasks.areas import framework, overlays, registry
+from bezgelor_tasks.areas import release as release_mod
+from bezgelor_tasks.areas.health import controller_change as health_controller_change
+from bezgelor_tasks.areas.health import router_change
+from bezgelor_tasks.areas.mix_exs import mix_exs_change
+from bezgelor_tasks.areas.prod_exs import prod_exs_change
+from bezgelor_tasks.areas.runtime_exs import REQUIRED_ENV, runtime_exs_change
 from bezgelor_tasks.checkout.discover import Checkout
-from bezgelor_tasks.checkout.elixir_sources import (
-    game_ports_in_controller,
-    health_controller_change,
-    release_module_change,
-)
-from bezgelor_tasks.checkout.mixexs import mix_exs_change, parse_releases
-from bezgelor_tasks.checkout.overlays import overlay_changes
-from bezgelor_tasks.checkout.prodexs import prod_exs_change
-from bezgelor_tasks.checkout.router import router_change
-from bezgelor_tasks.checkout.runtime import REQUIRED_ENV, runtime_exs_change
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.run import Executor
 from tests.support.umbrella import make_portal_release_variant
+
+# Below Elixir 1.15 an umbrella root runs no child app's alias, so init adds the umbrella's own.
+OLD_ELIXIR = {"elixir_version": "1.14.5"}
+
+
+def overlay_changes(co: Checkout) -> list[files.FileChange]:
+    return overlays.changes(co)
+
+
+def release_module_change(co: Checkout) -> files.FileChange:
+    return next(c for c in overlays.owned(co) if c.rel.endswith("release.ex"))
+
+
+def release_of(root: Path, **overrides: object) -> release_mod.Release:
+    return release_mod.of(open_checkout(root, **overrides))
+
+
+def game_ports_in_controller(root: Path) -> dict[str, int]:
+    [module] = elixir_source.modules(root / CONTROLLER) or []
+    return module.attributes["game_ports"][0]
 
 pytestmark = pytest.mark.elixir
 
@@ -70,7 +87,7 @@ def prod_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 def test_init_adds_the_bezgelor_release_and_asset_aliases_to_mix_exs_keeping_the_users_lines(bezgelor_checkout):
     before = (bezgelor_checkout / "mix.exs").read_text()
-    [change] = apply(mix_exs_change, bezgelor_checkout)
+    [change] = apply(mix_exs_change, bezgelor_checkout, **OLD_ELIXIR)
     text = (bezgelor_checkout / "mix.exs").read_text()
     assert_parses(bezgelor_checkout, "mix.exs")
     for kept in ("      # Phoenix 1.8 code reloader runs as a Mix listener\n", "listeners: [Phoenix.CodeReloader]",
@@ -79,13 +96,19 @@ def test_init_adds_the_bezgelor_release_and_asset_aliases_to_mix_exs_keeping_the
     assert "releases: releases()" in text and "aliases: aliases()" in text
     assert '"assets.setup": ["cmd --app bezgelor_portal mix assets.setup"]' in text
     assert '"assets.deploy": ["cmd --app bezgelor_portal mix assets.deploy"]' in text
-    release = parse_releases(text)["bezgelor"]
-    assert release.applications == ALL_APPS_BUT_DEV
-    assert set(release.modes.values()) == {"permanent"}
+    release = release_of(bezgelor_checkout)
+    assert release.name == "bezgelor" and tuple(release.applications or ()) == ALL_APPS_BUT_DEV
+    assert set((release.applications or {}).values()) == {":permanent"}
     assert release.include_executables_for == ("unix",)
-    assert release.overlay == "rel/overlays"
+    assert release.overlays == ("rel/overlays",) and not release.explicit_overlays
     assert "overlay:" not in text  # not a Mix option: it would be ignored silently
     assert any("added the release bezgelor" in n for n in change.notes)
+
+
+def test_with_elixir_1_15_or_later_in_the_image_the_umbrella_needs_no_asset_aliases(bezgelor_checkout):
+    """Since 1.15 `mix assets.deploy` at an umbrella root runs the alias the portal app defines."""
+    [change] = apply(mix_exs_change, bezgelor_checkout, elixir_version="1.19.5")
+    assert "assets.deploy" not in change.new and "aliases: aliases()" not in change.new
 
 
 def test_init_adds_only_the_missing_entries_to_existing_umbrella_aliases(bezgelor_checkout):
@@ -95,7 +118,7 @@ def test_init_adds_only_the_missing_entries_to_existing_umbrella_aliases(bezgelo
         '\n  defp aliases do\n    [\n      setup: ["cmd mix setup"],\n'
         '      "assets.setup": ["cmd --app bezgelor_portal mix assets.setup --if-missing"]\n    ]\n  end\nend\n')
     mix.write_text(text)
-    apply(mix_exs_change, bezgelor_checkout)
+    apply(mix_exs_change, bezgelor_checkout, **OLD_ELIXIR)
     new = mix.read_text()
     assert_parses(bezgelor_checkout, "mix.exs")
     assert new.count("aliases: aliases()") == 1
@@ -104,29 +127,47 @@ def test_init_adds_only_the_missing_entries_to_existing_umbrella_aliases(bezgelo
     assert 'setup: ["cmd mix setup"]' in new
 
 
-def test_init_converts_a_release_named_after_the_portal_and_says_what_changed(bezgelor_checkout):
+def test_a_release_named_after_the_portal_is_kept_under_its_name_with_its_options_merged(bezgelor_checkout):
     make_portal_release_variant(bezgelor_checkout)
+    before = (bezgelor_checkout / "mix.exs").read_text()
     [change] = apply(mix_exs_change, bezgelor_checkout)
     text = (bezgelor_checkout / "mix.exs").read_text()
     assert_parses(bezgelor_checkout, "mix.exs")
-    releases = parse_releases(text)
-    assert list(releases) == ["bezgelor"]
-    assert releases["bezgelor"].applications == ALL_APPS_BUT_DEV
-    assert "rel_templates_path" not in text  # rel/portal does not exist, and it hid rel/overlays
+    release = release_of(bezgelor_checkout)
+    assert release.name == "bezgelor_portal" and release.templates_path == "rel/portal"
+    assert set(release.applications or ()) == set(ALL_APPS_BUT_DEV)
+    assert release.overlays == ("rel/portal/overlays",)      # Mix's default for its templates path: no overlays:
+    assert "overlays:" not in text and 'rel_templates_path: "rel/portal"' in text
     assert text.count("releases: releases()") == 1
+    assert before.count("bezgelor_portal: [") == text.count("bezgelor_portal: [") == 1
     notes = " ".join(change.notes)
-    assert "renamed the release bezgelor_portal to bezgelor" in notes
-    assert "dropped rel_templates_path" in notes
+    assert "kept the release bezgelor_portal under its own name" in notes
+    assert "added the umbrella app(s) bezgelor_api" in notes
 
 
-def test_a_portal_release_whose_templates_exist_keeps_them_and_gains_rel_overlays(bezgelor_checkout):
+def test_the_checkouts_release_name_is_the_one_every_area_uses(bezgelor_checkout):
     make_portal_release_variant(bezgelor_checkout)
-    (bezgelor_checkout / "rel" / "portal").mkdir(parents=True)
+    co = open_checkout(bezgelor_checkout, release_name="bzg")
+    assert co.configured.release_name == "bzg" and co.settings.release_name == "bezgelor_portal"
+    assert release_mod.settings_for(co.configured).release_name == "bezgelor_portal"
+    scripts = {c.rel: c.new for c in overlays.owned(co)}
+    assert 'release="bezgelor_portal"' in scripts["rel/portal/overlays/bin/server"]
+    from bezgelor_tasks.game.portal import Portal
+    from bezgelor_tasks.game.rpc import remote_command
+    from bezgelor_tasks.run import Executor
+
+    drain = Portal(co.configured, Executor(dry_run=True, echo=False))     # what the drain and `inv players` use
+    assert remote_command(drain.settings, "1").startswith("/app/bin/bezgelor_portal rpc ")
+
+
+def test_a_dev_only_app_in_the_users_release_is_removed_and_the_rest_kept(bezgelor_checkout):
+    make_portal_release_variant(bezgelor_checkout)
+    mix = bezgelor_checkout / "mix.exs"
+    mix.write_text(mix.read_text().replace("bezgelor_db: :permanent]", "bezgelor_db: :permanent, bezgelor_dev: :load]"))
     [change] = apply(mix_exs_change, bezgelor_checkout)
-    release = parse_releases((bezgelor_checkout / "mix.exs").read_text())["bezgelor"]
-    assert release.rel_templates_path == "rel/portal"
-    assert release.overlays == ("rel/overlays",) and release.overlay == "rel/overlays"
-    assert any("kept rel_templates_path" in n for n in change.notes)
+    release = release_of(bezgelor_checkout)
+    assert set(release.applications or ()) == set(ALL_APPS_BUT_DEV)
+    assert any("removed the dev-only app(s) bezgelor_dev" in n for n in change.notes)
 
 
 def test_an_unparsable_mix_exs_is_refused_naming_the_file_and_line(bezgelor_checkout):
@@ -135,8 +176,8 @@ def test_an_unparsable_mix_exs_is_refused_naming_the_file_and_line(bezgelor_chec
     lines[6] = lines[6].replace("version:", "version: [")  # line 7: an unclosed bracket
     mix.write_text("".join(lines))
     with pytest.raises(UserError) as err:
-        mix_exs_change(open_checkout(bezgelor_checkout))
-    assert "mix.exs:" in str(err.value)
+        framework.refuse_broken(open_checkout(bezgelor_checkout), registry())
+    assert "mix.exs:" in str(err.value) and "nothing was changed" in str(err.value)
     assert "line" in str(err.value)
 
 
@@ -205,7 +246,7 @@ def test_the_health_controller_and_release_module_are_generated_from_settings(be
     apply(release_module_change, bezgelor_checkout)
     assert_parses(bezgelor_checkout, CONTROLLER, RELEASE)
     controller = (bezgelor_checkout / CONTROLLER).read_text()
-    assert game_ports_in_controller(controller) == {"auth": 7600, "realm": 23115, "world": 24000}
+    assert game_ports_in_controller(bezgelor_checkout) == {"auth": 7600, "realm": 23115, "world": 24000}
     assert "Task.async_stream" in controller and "APP_VERSION" in controller
     release = (bezgelor_checkout / RELEASE).read_text()
     for fn in ("def migrate do", "def rollback(repo, version)", "def rollback_to(version)", "def status do"):
@@ -282,6 +323,19 @@ def test_overlay_scripts_are_installed_executable_naming_the_configured_release(
         path = bezgelor_checkout / "rel/overlays/bin" / script
         assert os.access(path, os.X_OK)
         assert 'release="bzg"' in path.read_text()
+    env_sh = (bezgelor_checkout / "rel/env.sh.eex").read_text()
+    assert "-heart" in env_sh and 'HEART_BEAT_TIMEOUT="${HEART_BEAT_TIMEOUT:-60}"' in env_sh
+
+
+def test_heart_joins_the_users_own_env_sh_and_a_rerun_rewrites_only_its_block(bezgelor_checkout):
+    env_sh = bezgelor_checkout / "rel/env.sh.eex"
+    env_sh.parent.mkdir(parents=True)
+    env_sh.write_text('#!/bin/sh\nexport RELEASE_DISTRIBUTION="name"\n')
+    apply(overlay_changes, bezgelor_checkout, heart_timeout_s=30)
+    apply(overlay_changes, bezgelor_checkout, heart_timeout_s=45)
+    text = env_sh.read_text()
+    assert text.startswith('#!/bin/sh\nexport RELEASE_DISTRIBUTION="name"\n')
+    assert text.count("-heart") == 1 and "HEART_BEAT_TIMEOUT:-45" in text
     if shutil.which("shellcheck"):
         proc = subprocess.run(["shellcheck", "-s", "sh", *(str(p) for p in (bezgelor_checkout / "rel/overlays/bin")
                                                              .iterdir())], capture_output=True, text=True)
@@ -302,7 +356,7 @@ def test_after_init_a_real_release_builds_offline_and_bin_migrate_runs_inside_it
     root = nodeps_checkout
     ports = {"auth_port": _free_port(), "realm_port": _free_port(), "world_port": _free_port()}
     for gen in (mix_exs_change, prod_exs_change, runtime_exs_change, router_change, health_controller_change,
-                release_module_change, overlay_changes):
+                overlay_changes):
         apply(gen, root, **ports)
     # no hex, no network: a private MIX_HOME without Hex in it
     build_env = {**os.environ, "MIX_ENV": "prod", "HEX_OFFLINE": "1", "MIX_HOME": str(tmp_path / "mix_home")}
@@ -367,10 +421,59 @@ def test_after_init_a_real_release_builds_offline_and_bin_migrate_runs_inside_it
         for s in listeners:
             s.close()
 
+    assert_heart_kills_a_frozen_vm(rel, run_env)
+
+
+def _heart_of(pid: int) -> int | None:
+    """The heart process watching VM `pid` (heart runs in a session of its own: `heart -pid <vm> -ht <s>`)."""
+    out = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
+    return next((int(line.split()[0]) for line in out.splitlines()
+                 if line.split()[1:3] == ["heart", "-pid"] and line.split()[3:4] == [str(pid)]), None)
+
+
+def assert_heart_kills_a_frozen_vm(rel: Path, env: dict[str, str]) -> None:
+    """The started release runs Erlang's heart (from rel/env.sh.eex); a VM that stops answering is killed, so
+    the machine's main process ends (and Fly's restart policy starts it again)."""
+    import signal
+    import time
+
+    # `start` execs down to the VM itself: the process we start is the VM.
+    vm = subprocess.Popen([str(rel / "bin/bezgelor"), "start"], start_new_session=True,
+                          env={**env, "HEART_BEAT_TIMEOUT": "11", "RELEASE_DISTRIBUTION": "none"},
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    heart = None
+    try:
+        deadline = time.monotonic() + 60
+        while (heart := _heart_of(vm.pid)) is None and time.monotonic() < deadline and vm.poll() is None:
+            time.sleep(0.2)
+        assert heart is not None, "the started release runs no heart"
+        os.kill(vm.pid, signal.SIGSTOP)                 # alive, answering nothing
+        assert vm.wait(timeout=60) == -signal.SIGKILL   # heart killed it
+    finally:
+        for pid in (vm.pid, heart):
+            try:
+                os.kill(pid or vm.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        vm.wait()
+
 
 # --- mix.exs shapes seen in the wild ----------------------------------------------------------------
 
 MIX_SHAPES = {
+    "non_ascii_comments_and_strings": '''defmodule B.MixProject do
+  use Mix.Project
+
+  # Überblick: « the umbrella » — offsets count characters, not bytes
+  def project do
+    [
+      apps_path: "apps",
+      description: "Bézgelor ✓",
+      deps: [] # fin ✓
+    ]
+  end
+end
+''',
     "one_line_project": '''defmodule B.MixProject do
   use Mix.Project
   def project, do: [apps_path: "apps", version: "0.1.0", deps: deps()]
@@ -416,11 +519,11 @@ end
 @pytest.mark.parametrize("shape", sorted(MIX_SHAPES))
 def test_mix_exs_patching_handles_the_shapes_users_write(bezgelor_checkout, shape):
     (bezgelor_checkout / "mix.exs").write_text(MIX_SHAPES[shape])
-    [change] = apply(mix_exs_change, bezgelor_checkout)
+    [change] = apply(mix_exs_change, bezgelor_checkout, **OLD_ELIXIR)
     text = (bezgelor_checkout / "mix.exs").read_text()
     assert_parses(bezgelor_checkout, "mix.exs")
-    release = parse_releases(text)["bezgelor"]
-    assert release.applications == ALL_APPS_BUT_DEV and not release.ignored_keys
+    release = release_of(bezgelor_checkout)
+    assert set(release.applications or ()) == set(ALL_APPS_BUT_DEV) and not release.ignored_keys
     assert text.count('"assets.deploy"') == 1
     for line in MIX_SHAPES[shape].splitlines():
         if "comment" in line or "keep me" in line:
@@ -443,7 +546,7 @@ def test_prod_exs_without_force_ssl_gets_one_and_a_plug_downgrade_rewrites_exclu
 
 def test_every_elixir_generator_together_leaves_a_checkout_that_parses_and_is_stable(bezgelor_checkout):
     generators = (mix_exs_change, prod_exs_change, runtime_exs_change, router_change, health_controller_change,
-                  release_module_change, overlay_changes)
+                  overlay_changes)
     for gen in generators:
         apply(gen, bezgelor_checkout)
     sources = [p for p in bezgelor_checkout.rglob("*") if p.suffix in (".ex", ".exs")]

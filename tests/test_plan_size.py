@@ -27,7 +27,6 @@ from bezgelor_tasks.sizing import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-GRAMMAR_CHECK = REPO / "tests" / "fakes" / "grammar" / "check_fly_argv.py"
 
 
 # -- a minimal Bezgelor-shaped umbrella with real JSON game data -------------------------------------------
@@ -151,8 +150,8 @@ def test_the_fly_commands_we_recommend_are_ones_flyctl_accepts(tmp_path):
     argvs = [c.argv for size in (512, 2048, 6 * 1024)
              for c in scale_commands(s, estimate_from_bytes(s, DataScan(Path("/x"), True, 1, size * MB)))]
     assert len(argvs) == 3
-    proc = subprocess.run([sys.executable, str(GRAMMAR_CHECK)], input="\n".join(json.dumps(a) for a in argvs),
-                          capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "bezgelor_tasks.fly.grammar"],
+                          input="\n".join(json.dumps(a) for a in argvs), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

@@ -184,38 +184,30 @@ def test_comments_and_keys_we_do_not_own_survive_in_fly_toml(story: Story) -> No
     if old is None:
         pytest.skip(f"the {story.shape} checkout has no fly.toml before init (init writes ours)")
     new = (story.root / "fly.toml").read_text()
-    in_http_service, comments = False, []
-    for line in old.splitlines():
-        stripped = line.strip()
-        if stripped.startswith("["):
-            in_http_service = stripped.startswith("[http_service")   # converted into [[services]]: see below
-        if stripped.startswith("#") and not in_http_service:
-            comments.append(stripped)
+    comments = [line.strip() for line in old.splitlines() if line.strip().startswith("#")]
     new_lines = {line.strip() for line in new.splitlines()}
     assert [c for c in comments if c not in new_lines] == []
     assert "# the game data needs it" in new                         # a trailing comment on a value
     old_data, new_data = tomlkit.parse(old).unwrap(), tomlkit.parse(new).unwrap()
-    kept = {p for p in key_paths(old_data) if not p.startswith("http_service")}
-    assert sorted(kept - key_paths(new_data)) == []
+    assert sorted(key_paths(old_data) - key_paths(new_data)) == []
     ours = {"PHX_HOST", "PHX_SERVER", "PORT"}
     assert {k: v for k, v in old_data.get("env", {}).items() if k not in ours} == \
         {k: v for k, v in new_data["env"].items() if k in old_data.get("env", {}) and k not in ours}
     assert new_data["swap_size_mb"] == old_data["swap_size_mb"] and new_data["vm"][0]["memory"] == "4GiB"
 
 
-def test_fly_launch_http_service_becomes_the_portals_always_on_service_and_the_change_is_explained(
-        story: Story) -> None:
+def test_fly_launch_http_service_stays_the_portals_service_made_always_on_with_its_check(story: Story) -> None:
     if story.shape != "fly_launch":
         pytest.skip("only the checkout after `fly launch` has an [http_service]")
-    assert "converted [http_service]" in story.init.stdout and "+++ b/fly.toml" in story.init.stdout
     data = tomlkit.parse((story.root / "fly.toml").read_text()).unwrap()
-    assert "http_service" not in data
+    portal = data["http_service"]
+    assert portal["internal_port"] == 4000 and portal["force_https"] is True and portal["processes"] == ["app"]
+    assert portal["concurrency"] == {"type": "connections", "hard_limit": 1000, "soft_limit": 1000}
+    assert portal["checks"][0]["headers"] == {"X-Forwarded-Proto": "https"}
     assert data["kill_signal"] == "SIGTERM" and data["kill_timeout"] == "60s"
     by_port = {svc["internal_port"]: svc for svc in data["services"]}
-    portal = by_port[4000]
-    assert portal["concurrency"] == {"type": "connections", "hard_limit": 1000, "soft_limit": 1000}
-    assert any(p.get("force_https") for p in portal["ports"])
-    for svc in by_port.values():
+    assert sorted(by_port) == [6600, 23115, 24000]                # no second portal service
+    for svc in (portal, *by_port.values()):
         assert svc["auto_stop_machines"] == "off" and svc["min_machines_running"] == 1
     for port in (6600, 23115, 24000):
         assert by_port[port]["tcp_checks"], port

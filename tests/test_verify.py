@@ -18,6 +18,7 @@ import pytest
 from tests.support.umbrella import copy_fixture, git_init
 
 REPO = Path(__file__).resolve().parents[1]
+CONTROLLER = "apps/bezgelor_portal/lib/bezgelor_portal_web/controllers/health_controller.ex"
 pytestmark = pytest.mark.elixir
 
 
@@ -89,11 +90,19 @@ def test_verify_on_the_untouched_fixture_reports_the_plans_bugs_and_exits_1(bezg
     assert lines[exclude["line"] - 1].strip().startswith("exclude:")
     assert has(report, "prodexs", "redirects the health path /health")
     assert has(report, "mixexs", "defines no `bezgelor` release")
-    assert has(report, "mixexs", "no `assets.deploy` alias")
-    assert has(report, "health", "no health controller")
+    assert not has(report, "mixexs", "no `assets.deploy` alias")     # the image's Elixir 1.19 runs the portal's
+    assert has(report, "health", "is missing", file=CONTROLLER)
     assert has(report, "health", "no route for /health")
-    assert has(report, "health", "BezgelorDb.Release is missing")
-    assert has(report, "overlays", "migrate is missing")
+    assert has(report, "overlays", "is missing", file="apps/bezgelor_db/lib/bezgelor_db/release.ex")
+    assert has(report, "overlays", "is missing", file="rel/overlays/bin/migrate")
+    assert has(report, "overlays", "does not run Erlang's heart", severity="warning")
+
+
+def test_umbrella_asset_aliases_are_needed_only_below_elixir_1_15_in_the_build_image(bezgelor_checkout):
+    env = {**os.environ, "BEZGELOR_ELIXIR_VERSION": "1.14.5"}
+    report = json.loads(inv("verify", "--root", str(bezgelor_checkout), "--json", env=env).stdout)
+    (f,) = [f for f in findings(report, "mixexs") if "`assets.deploy` alias" in f["message"]]
+    assert "Elixir 1.14.5" in f["message"] and f["id"] == "mixexs.umbrella-alias"
     assert has(report, "runtime", "never reads WORLD_PUBLIC_ADDRESS")
     assert has(report, "dockerfile", "Dockerfile is missing")
     assert has(report, "flytoml", "fly.toml is missing")
@@ -195,16 +204,19 @@ def test_ports_disagreeing_between_settings_fly_toml_and_expose(ready_checkout):
     path = ready_checkout / "Dockerfile"
     path.write_text(re.sub(r"(EXPOSE[^\n]*?)\s6600\b", r"\1", path.read_text()))
     _, report = verify_json(ready_checkout)
-    assert has(report, "ports", "no service has internal_port 24000")
-    assert has(report, "ports", "internal_port 24001")
-    assert has(report, "ports", "EXPOSE lacks 6600")
+    moved = next(f for f in findings(report, "flytoml", "error") if "internal_port = 24001" in f["message"])
+    assert "the world server listens on 24000" in moved["message"] and moved["id"] == "flytoml.internal-port"
+    assert (ready_checkout / "fly.toml").read_text().splitlines()[moved["line"] - 1].strip() == "internal_port = 24001"
+    assert has(report, "dockerfile", "EXPOSE lacks 6600")
 
 
 def test_ports_follow_the_settings_not_a_hardcoded_list(ready_checkout):
     env = {**os.environ, "BEZGELOR_WORLD_PORT": "24001"}
     proc = inv("verify", "--root", str(ready_checkout), "--json", env=env)
     report = json.loads(proc.stdout)
-    assert has(report, "ports", "no service has internal_port 24001")
+    assert has(report, "flytoml", "internal_port = 24000: the world server listens on 24001 (BEZGELOR_WORLD_PORT)")
+    stale = next(f for f in findings(report, "dockerfile", "warning"))     # our Dockerfile: the diff is the finding
+    assert stale["id"] == "dockerfile.differs" and "+EXPOSE" in stale["detail"] and "24001" in stale["detail"]
 
 
 def test_dockerignore_excluding_what_the_dockerfile_copies(ready_checkout):
@@ -224,7 +236,7 @@ def test_overlay_scripts_missing_not_executable_or_calling_another_release(ready
     assert has(report, "overlays", "runs the release script `bezgelor_portal`", file="rel/overlays/bin/server")
     migrate.unlink()
     _, report = verify_json(ready_checkout)
-    assert has(report, "overlays", "migrate is missing")
+    assert has(report, "overlays", "is missing", file="rel/overlays/bin/migrate")
 
 
 def test_runtime_exs_missing_a_required_variable(ready_checkout):
@@ -251,14 +263,14 @@ def test_shutdown_without_sigterm_or_with_a_kill_timeout_above_flys_limit(ready_
     assert has(report, "flytoml", "kill_timeout = '10m' is not a duration between 1s and Fly's limit of 300s")
 
 
-def test_an_http_service_that_auto_stops_is_an_error_naming_the_conversion(ready_checkout):
+def test_an_http_service_beside_the_portals_service_is_an_error_naming_the_fix(ready_checkout):
     with (ready_checkout / "fly.toml").open("a") as fh:
         fh.write('\n[http_service]\n  internal_port = 4000\n  auto_stop_machines = "stop"\n'
                  "  min_machines_running = 0\n")
     code, report = verify_json(ready_checkout)
     assert code == 1
     f = next(f for f in findings(report, "flytoml", "error") if "[http_service]" in f["message"])
-    assert "converts [http_service] into the portal's [[services]]" in f["fix"]
+    assert f["id"] == "flytoml.http-service-twice" and "removes [http_service]" in f["fix"]
 
 
 def test_vm_memory_below_the_estimate_from_the_game_data(ready_checkout):
@@ -278,8 +290,31 @@ def test_an_elixir_file_that_does_not_parse_is_named_with_its_line(ready_checkou
     lines.insert(3, "  def broken( do\n")
     router.write_text("".join(lines))
     _, report = verify_json(ready_checkout)
-    f = next(f for f in findings(report, "elixir_syntax", "error"))
-    assert f["file"].endswith("router.ex") and f["line"] >= 4
+    (f,) = [f for f in report["findings"] if f["file"].endswith("router.ex")]
+    assert f["id"] == "health.syntax" and f["line"] >= 4 and "does not parse as Elixir" in f["message"]
+
+
+def test_a_mix_exs_with_a_syntax_error_is_one_finding_with_the_parsers_line_and_message(ready_checkout):
+    mix = ready_checkout / "mix.exs"
+    lines = mix.read_text().splitlines(keepends=True)
+    lines[6] = lines[6].replace("version:", "version: [")     # line 7: a bracket that never closes
+    mix.write_text("".join(lines))
+    code, report = verify_json(ready_checkout)
+    assert code == 1
+    about_mix = [f for f in report["findings"] if f["file"] == "mix.exs"]
+    assert [f["id"] for f in about_mix] == ["mixexs.syntax"], about_mix
+    assert about_mix[0]["line"] and "does not parse as Elixir" in about_mix[0]["message"]
+    assert "keyword list literal" not in json.dumps(report)
+
+
+def test_one_syntax_error_in_runtime_exs_adds_no_false_never_reads_errors(ready_checkout):
+    path = ready_checkout / "config/runtime.exs"
+    path.write_text(path.read_text().replace("if config_env() == :prod do", "if config_env() == :prod do (", 1))
+    code, report = verify_json(ready_checkout)
+    assert code == 1
+    about = [f for f in report["findings"] if f["file"] == "config/runtime.exs"]
+    assert [f["id"] for f in about] == ["runtime.syntax"], about
+    assert not any("never reads" in f["message"] or "inv init" in f["fix"] for f in about)
 
 
 def test_verify_without_elixir_says_loudly_what_it_skipped(bezgelor_checkout, tmp_path):
@@ -290,8 +325,8 @@ def test_verify_without_elixir_says_loudly_what_it_skipped(bezgelor_checkout, tm
     proc = inv("verify", "--root", str(bezgelor_checkout), env=env)
     assert "SKIPPED" in proc.stdout and "Elixir is not installed" in proc.stdout
     assert "did NOT run every check" in proc.stdout
-    # the textual fallback still finds the misplaced exclude
-    assert "outside `force_ssl`" in proc.stdout
+    # nothing about Elixir files is guessed at without Elixir: each is said to be unchecked
+    assert "config/prod.exs was NOT evaluated" in proc.stdout and "outside `force_ssl`" not in proc.stdout
     strict = inv("verify", "--root", str(bezgelor_checkout), "--strict", env=env)
     assert strict.returncode == 1
 
@@ -354,7 +389,7 @@ def test_wrong_flyctl_commands_in_a_script_that_runs_are_warnings_of_their_own(r
                                                        "fly releases rollback 3 --app bezgelor\n")
     code, report = verify_json(ready_checkout)
     assert code == 0
-    lines = {(f["file"], f["line"], f["message"].split("`")[1]) for f in findings(report, "docs", "warning")}
+    lines = {(f["file"], f["line"], f["message"].split("`")[1]) for f in findings(report, "scripts", "warning")}
     assert lines == {("scripts/ops.sh", 2, "fly ips allocate"), ("scripts/ops.sh", 3, "fly releases rollback")}
 
 
@@ -441,17 +476,17 @@ def test_the_seeds_overlay_key_is_flagged_as_ignored_by_mix(ready_checkout):
     assert code == 0                                    # rel/overlays is still copied (the default)
     f = next(f for f in findings(report, "mixexs", "warning"))
     assert "`overlay:`" in f["message"] and "ignores" in f["message"]
-    assert 'overlays: ["rel/overlays"]' in f["fix"] and 'rel_templates_path as "rel"' in f["fix"]
+    assert "remove `overlay:`" in f["fix"] and "copies rel/overlays" in f["fix"]
     assert "overlay:" in (ready_checkout / "mix.exs").read_text().splitlines()[f["line"] - 1]
 
 
-def test_a_release_whose_templates_path_leaves_out_rel_overlays_is_an_error(ready_checkout):
+def test_a_release_whose_templates_path_moves_its_overlays_is_missing_the_scripts_where_mix_looks(ready_checkout):
     edit(ready_checkout / "mix.exs", "include_executables_for: [:unix]",
          'include_executables_for: [:unix],\n        rel_templates_path: "rel/portal"')
     _, report = verify_json(ready_checkout)
-    f = next(f for f in findings(report, "mixexs", "error") if "does not copy rel/overlays" in f["message"])
-    assert 'overlays: ["rel/overlays"]' in f["fix"]
-    assert 'overlay: "' not in f["fix"]
+    for script in ("migrate", "server"):
+        assert has(report, "overlays", "is missing", file=f"rel/portal/overlays/bin/{script}")
+    assert not any("overlays:" in f["fix"] for f in report["findings"])     # never an `overlays:` that hides
 
 
 def test_memory_advice_never_scales_memory_past_what_the_cpus_allow(ready_checkout):
@@ -500,7 +535,7 @@ def test_every_finding_names_a_concrete_action(ready_checkout, tmp_path):
         assert mentions_file or "`" in f["fix"], f
 
 
-def test_one_verify_starts_one_elixir_process_that_answers_every_question(ready_checkout, tmp_path):
+def test_one_verify_or_init_starts_one_elixir_process_that_answers_every_question(ready_checkout, tmp_path):
     real = shutil.which("elixir")
     if real is None:
         pytest.skip("Elixir is not installed")
@@ -513,22 +548,27 @@ def test_one_verify_starts_one_elixir_process_that_answers_every_question(ready_
                            "verify", "--root", str(ready_checkout)], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert log.read_text().splitlines() == ["started"]
+    log.unlink()
+    proc = subprocess.run([sys.executable, "-m", "invoke", "--search-root", str(Path(__file__).parents[1]),
+                           "init", "--check", "--root", str(ready_checkout)], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert log.read_text().splitlines() == ["started"]
 
 
 def test_a_finding_the_user_has_judged_can_be_silenced_by_its_id_and_verify_lists_it_as_ignored(ready_checkout):
     (ready_checkout / "scripts").mkdir(exist_ok=True)
     (ready_checkout / "scripts" / "ops.sh").write_text("#!/bin/sh\nfly releases rollback 3 --app bezgelor\n")
     _, report = verify_json(ready_checkout)
-    (warned,) = findings(report, "docs", "warning")
-    assert warned["id"] == "docs.releases-rollback"          # stable: the same on every checkout
+    (warned,) = findings(report, "scripts", "warning")
+    assert warned["id"] == "scripts.releases-rollback"       # stable: the same on every checkout
     (ready_checkout / ".bezgelor-verify-ignore").write_text(
         f"{warned['id']} scripts/ops.sh  # kept for the old cluster, never run\n")
     code, report = verify_json(ready_checkout)
-    assert code == 0 and findings(report, "docs", "warning") == []
+    assert code == 0 and findings(report, "scripts", "warning") == []
     assert [(i["id"], i["file"], i["why"]) for i in report["ignored"]] == [
         (warned["id"], "scripts/ops.sh", "kept for the old cluster, never run")]
     text = run_inv_text(ready_checkout)
-    assert "ignored scripts/ops.sh:2 [docs.releases-rollback]" in text
+    assert "ignored scripts/ops.sh:2 [scripts.releases-rollback]" in text
 
 
 def run_inv_text(root: Path) -> str:

@@ -3,8 +3,12 @@
 An area is one file (or a few files that only make sense together: the router and its health controller,
 the release module and its overlay scripts). Its module holds the one description of what those files must
 contain; `init` writes from it (`changes`) and `verify` checks against it (`check`). Areas that only check
-(ports across files, the VM's memory) have no `changes`; areas that are written whole and need no
-semantic check may have no `check` (their rendered text is diffed instead).
+(ports across files, the VM's memory) have no `changes`.
+
+Two things every area gets from the framework (`areas/framework.py`): the files it names in `files` are
+parsed once before it runs, and one that does not parse is ONE finding (the parser's file:line and message)
+while the area's check is skipped; the files it names in `owns` (written whole by the tool) are verified by
+rendering them and diffing, the finding being the diff, with an id.
 
 `init` runs the areas' `changes` in REGISTRY order; `verify` lists findings in REGISTRY order within each
 severity, and asks the areas that need no Elixir first (so the Elixir judge boots meanwhile).
@@ -12,7 +16,7 @@ severity, and asks the areas that need no Elixir first (so the Elixir judge boot
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -29,60 +33,54 @@ class Area:
     changes: Callable[[Checkout], FileChange | list[FileChange]] | None = None   # what init writes
     check: Callable[[CheckContext], list[Finding]] | None = None                  # what verify finds
     asks_elixir: bool = False                                         # its check asks the Elixir judge
+    # The files whose content it needs (relative paths, or a function of the checkout giving them).
+    files: Callable[[Checkout], Iterable[str]] | tuple[str, ...] | None = None
+    # The files the tool writes whole: verify renders them and reports each one that differs, with the diff.
+    owns: Callable[[Checkout], FileChange | list[FileChange]] | None = None
 
 
 def registry() -> tuple[Area, ...]:
     """Every area, in the order init writes and verify reports (imported on use: `inv --list` stays light)."""
-    from bezgelor_tasks.checkout import (
+    from bezgelor_tasks.areas import (
+        config_exs,
         dockerfile,
         dockerignore,
         docs,
-        elixir_sources,
         entrypoints,
-        flytoml,
+        fly_toml,
         gitignore,
-        mixexs,
+        health,
+        mix_exs,
         overlays,
-        prodexs,
-        router,
-        runtime,
+        prod_exs,
+        runtime_exs,
+        runtime_exs_checks,
+        scripts,
         workflow,
     )
-    from bezgelor_tasks.checks import config as config_check
-    from bezgelor_tasks.checks import dockerfile as dockerfile_check
-    from bezgelor_tasks.checks import dockerignore as dockerignore_check
-    from bezgelor_tasks.checks import docs as docs_check
-    from bezgelor_tasks.checks import elixir_syntax
-    from bezgelor_tasks.checks import flytoml as flytoml_check
-    from bezgelor_tasks.checks import health as health_check
-    from bezgelor_tasks.checks import memory as memory_check
-    from bezgelor_tasks.checks import mixexs as mixexs_check
-    from bezgelor_tasks.checks import overlays as overlays_check
+    from bezgelor_tasks.areas.owned import ours_only
     from bezgelor_tasks.checks import ports as ports_check
-    from bezgelor_tasks.checks import prodexs as prodexs_check
-    from bezgelor_tasks.checks import runtime as runtime_check
-
-    def health_changes(co: Checkout) -> list[FileChange]:
-        return [router.router_change(co), elixir_sources.health_controller_change(co)]
-
-    def release_changes(co: Checkout) -> list[FileChange]:
-        return [elixir_sources.release_module_change(co), *overlays.overlay_changes(co)]
 
     return (
-        Area("elixir_syntax", check=elixir_syntax.check, asks_elixir=True),
-        Area("mixexs", mixexs.mix_exs_change, mixexs_check.check, asks_elixir=True),
-        Area("config", check=config_check.check, asks_elixir=True),
-        Area("prodexs", prodexs.prod_exs_change, prodexs_check.check, asks_elixir=True),
-        Area("runtime", runtime.runtime_exs_change, runtime_check.check, asks_elixir=True),
-        Area("health", health_changes, health_check.check),
-        Area("overlays", release_changes, overlays_check.check),
-        Area("dockerfile", dockerfile.dockerfile_change, dockerfile_check.check, asks_elixir=True),
-        Area("dockerignore", dockerignore.dockerignore_change, dockerignore_check.check),
-        Area("flytoml", flytoml.fly_toml_change, flytoml_check.check),
-        Area("ports", check=ports_check.check),
-        Area("memory", check=memory_check.check),
-        Area("docs", docs.docs_changes, docs_check.check),
-        Area("workflow", workflow.workflow_change),
-        Area("entrypoints", entrypoints.entry_point_changes),
-        Area("gitignore", gitignore.gitignore_change),
+        Area("mixexs", mix_exs.mix_exs_change, mix_exs.check, asks_elixir=True, files=mix_exs.files),
+        Area("config", check=config_exs.check, asks_elixir=True, files=config_exs.files),
+        Area("prodexs", prod_exs.prod_exs_change, prod_exs.check, asks_elixir=True, files=prod_exs.FILES),
+        Area("runtime", runtime_exs.runtime_exs_change, runtime_exs_checks.check, asks_elixir=True,
+             files=runtime_exs.FILES),
+        Area("health", health.changes, health.check, asks_elixir=True, files=health.files, owns=health.owned),
+        Area("overlays", overlays.changes, overlays.check, asks_elixir=True, files=overlays.files,
+             owns=overlays.owned),
+        Area("dockerfile", dockerfile.dockerfile_change, dockerfile.check, asks_elixir=True,
+             owns=ours_only(dockerfile.dockerfile_change)),
+        Area("dockerignore", dockerignore.dockerignore_change, dockerignore.check, asks_elixir=True,
+             owns=ours_only(dockerignore.dockerignore_change)),
+        Area("flytoml", fly_toml.fly_toml_change, fly_toml.check, asks_elixir=True, files=(fly_toml.REL,)),
+        Area("ports", check=ports_check.check, asks_elixir=True),
+        # with flytoml, in the same group of the runner: a broken fly.toml is then reported once
+        Area("memory", check=fly_toml.memory_check, asks_elixir=True, files=(fly_toml.REL,)),
+        Area("docs", docs.docs_changes, docs.check, owns=ours_only(docs.docs_changes)),
+        Area("scripts", check=scripts.check),
+        Area("workflow", workflow.workflow_change, owns=ours_only(workflow.workflow_change)),
+        Area("entrypoints", entrypoints.entry_point_changes, owns=ours_only(entrypoints.entry_point_changes)),
+        Area("gitignore", gitignore.gitignore_change, gitignore.check),
     )

@@ -76,9 +76,9 @@ def from_cache(settings: Settings) -> Login | None:
 def from_fly(settings: Settings, executor: Executor) -> Login | None:
     """Ask Fly; cache what it says (0600). None when Fly has nothing to tell (no machine, no secret)."""
     if settings.pg_flavor == "mpg":
-        from bezgelor_tasks.backup import fly_restore  # (it builds on this module)
+        from bezgelor_tasks.backup.mpg_cluster import cluster_id, mpg_credentials
 
-        creds = fly_restore.mpg_credentials(settings, executor, fly_restore.cluster_id(settings, executor))
+        creds = mpg_credentials(settings, executor, cluster_id(settings, executor))
         user, password = creds.get("user", ""), creds.get("password", "")
     else:
         r = executor.run(fly_commands.ssh_printenv(settings, URL_VARIABLE), check=False)

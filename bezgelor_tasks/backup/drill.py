@@ -34,18 +34,22 @@ def restore_timed(executor: Executor, b: Backup, timeout: float | None) -> dict[
     client = verify.restore_client(b)
     server_client = clients.with_server_programs(client)
     with scratch.scratch_cluster(executor, server_client, prefix="bezgelor-drill-") as cluster:
-        executor.run(commands.psql(server_client, cluster.socket_conn(), f'CREATE DATABASE "{DB}";',
-                                   purpose="create the drill database", mutates=True))
+        # Everything below aims at the scratch cluster (in_scratch): it changes nothing of the user's, so it
+        # runs under a dry run too (which then only leaves the record unwritten).
+        create = commands.psql(server_client, cluster.socket_conn(), f'CREATE DATABASE "{DB}";',
+                               purpose="create the drill database")
+        executor.run(commands.in_scratch(create))
         conn = cluster.socket_conn(DB)
         started = time.monotonic()
-        r = executor.run(commands.pg_restore(client, conn, b.archive, jobs=2, timeout=timeout), check=False)
+        r = executor.run(commands.in_scratch(commands.pg_restore(client, conn, b.archive, jobs=2, timeout=timeout)),
+                         check=False)
         seconds = round(time.monotonic() - started, 3)
         if not r.ok:
             tail = " ".join((r.stderr.strip() or r.stdout.strip()).splitlines()[-2:]) or f"exit {r.returncode}"
             return {"restore_seconds": seconds, "problems": [f"the restore failed: {tail}"]}
         counts = session.fetch_row_counts(executor, server_client, conn)
-        out = executor.run(commands.psql(server_client, conn, session.NEWEST_MIGRATION_SQL,
-                                         purpose="read the newest migration")).stdout
+        out = executor.run(commands.in_scratch(commands.psql(server_client, conn, session.NEWEST_MIGRATION_SQL,
+                                                             purpose="read the newest migration"))).stdout
         newest = next((x[len("MIGRATION "):].strip() for x in out.splitlines() if x.startswith("MIGRATION ")), "")
     problems = verify.compare_counts(b.row_counts, counts)
     recorded = b.data.get("newest_migration")

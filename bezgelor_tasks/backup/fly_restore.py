@@ -13,7 +13,6 @@ and the old cluster is never touched: the way back is printed at the end and on 
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bezgelor_tasks.backup import credentials
+from bezgelor_tasks.backup.mpg_cluster import cluster_id, mpg_credentials
 from bezgelor_tasks.deploy import state
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly import commands as fly_commands
@@ -52,35 +52,6 @@ class Plan:
 
     def shown(self) -> list[dict[str, Any]]:
         return [{"step": s.name, "commands": [c.as_json() for c in s.shows]} for s in self.steps]
-
-
-def cluster_id(settings: Settings, executor: Executor, name: str | None = None) -> str:
-    """The id of the Managed Postgres cluster named `name` (default BEZGELOR_FLY_DB_APP, an id or a name)."""
-    wanted = name or settings.db_app
-    r = executor.run(fly_commands.mpg_list(settings), check=False)
-    try:
-        clusters = json.loads(r.stdout or "[]") if r.ok else []
-    except ValueError:
-        clusters = []
-    for c in clusters if isinstance(clusters, list) else []:
-        if wanted in (c.get("id"), c.get("name")):
-            return str(c["id"])
-    raise UserError(f"There is no Managed Postgres cluster named {wanted} in organization {settings.org}.",
-                    fix="create it (`inv db.create`), or set BEZGELOR_FLY_DB_APP to a name or id from "
-                        "`fly mpg list`.")
-
-
-def mpg_credentials(settings: Settings, executor: Executor, cid: str) -> dict[str, str]:
-    """The cluster's credentials from `fly mpg status --json` (registered as secrets before anything prints)."""
-    r = executor.run(fly_commands.mpg_status(settings, cid), check=False)
-    try:
-        data = json.loads(r.stdout) if r.ok else {}
-    except ValueError:
-        data = {}
-    creds = {str(k): str(v) for k, v in (data.get("credentials") or {}).items()}
-    register(creds.get("password"), creds.get("pgbouncer_uri"))
-    creds["status"] = str((data.get("data") or {}).get("status", ""))
-    return creds
 
 
 def direct_uri(pooled: str) -> str:
@@ -128,7 +99,7 @@ def _swap_steps(settings: Settings, executor: Executor, attach: Callable[[dict[s
     if direct:
         steps.append(Step(f"set {DIRECT_URL_VARIABLE} (migrations bypass PgBouncer)",
                           [fly_commands.secrets_import(settings, {DIRECT_URL_VARIABLE: "<direct URI>"})], run_direct))
-    redeploy = _secrets_deploy(settings)
+    redeploy = fly_commands.secrets_deploy(settings)
 
     def run_redeploy(facts: dict[str, Any]) -> None:
         r = executor.run(redeploy, check=False)
@@ -137,12 +108,6 @@ def _swap_steps(settings: Settings, executor: Executor, attach: Callable[[dict[s
 
     steps.append(Step("redeploy with the new secrets", [redeploy], run_redeploy))
     return steps
-
-
-def _secrets_deploy(settings: Settings) -> Command:
-    return Command((settings.flyctl, "secrets", "deploy", "-a", settings.app), purpose=f"restart {settings.app}'s "
-                   "machines with the new database secrets", env=fly_commands.BASE_ENV, cwd=settings.root,
-                   tool="flyctl", install=fly_commands.FLYCTL_INSTALL)
 
 
 def mpg_restore_plan(settings: Settings, executor: Executor, *, backup_id: str | None = None,
@@ -168,7 +133,7 @@ def mpg_restore_plan(settings: Settings, executor: Executor, *, backup_id: str |
     back = [f"{fly_commands.secrets_unset(settings, 'DATABASE_URL', DIRECT_URL_VARIABLE).shown()}",
             f"{fly_commands.mpg_attach(settings, old).shown()}",
             f"set {DIRECT_URL_VARIABLE} to the old cluster's direct URI (`fly mpg status {old} --json`)",
-            f"{_secrets_deploy(settings).shown()}"]
+            f"{fly_commands.secrets_deploy(settings).shown()}"]
     what = f"backup {backup_id}" if backup_id else f"point in time {pitr_time}"
     return Plan(f"restore Managed Postgres {settings.db_app} ({what}) into a new cluster", steps, back,
                 {"old": old, "new_name": new_name})
@@ -222,7 +187,7 @@ def flex_pitr_plan(settings: Settings, executor: Executor, target_time: str) -> 
                   run_restore),
              *_swap_steps(settings, executor, attach, direct=False)]
     back = [fly_commands.secrets_unset(settings, "DATABASE_URL").shown(),
-            fly_commands.postgres_attach(settings).shown(), _secrets_deploy(settings).shown()]
+            fly_commands.postgres_attach(settings).shown(), fly_commands.secrets_deploy(settings).shown()]
     return Plan(f"restore Flex {settings.db_app} to {target_time} into a new app", steps, back,
                 {"new_name": new_app})
 

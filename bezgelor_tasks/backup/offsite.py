@@ -212,6 +212,19 @@ def fetched(settings: Settings, store: Store, ob: OffsiteBackup) -> Iterator[Bac
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+@contextmanager
+def looked_at(settings: Settings, executor: Executor, ui: UI, name: str) -> Iterator[Backup]:
+    """For a dry run of `db.restore --from offsite NAME`: the off-site copy fetched, checked and decrypted into
+    a private temporary folder (reading it changes nothing), removed afterwards."""
+    store = Store(settings, executor)
+    ob = find_offsite(store, name)
+    ui.command(f"download, check and decrypt off-site {ob.name} into {settings.backups_path / ob.name}",
+               dry_run=True)
+    with fetched(settings, store, ob) as b:
+        ui.info(f"off-site {ob.name} checked (checksum and decryption) in a temporary folder")
+        yield b
+
+
 def bring_back(settings: Settings, executor: Executor, ui: UI, name: str) -> Backup:
     """`db.restore --from offsite NAME`: the copy back among the local backups (a complete directory appears
     only after every check passed), or, when a local one of that name exists, a temporary copy beside it."""

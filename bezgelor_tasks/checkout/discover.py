@@ -1,7 +1,8 @@
 """The Bezgelor umbrella on disk: what apps it has, what mix.lock pins, where things live.
 
 Everything that reads a checkout starts here, so init, verify and release.build agree on what
-"the umbrella's apps" are.
+"the umbrella's apps" are. `Checkout.settings` are the settings as they apply to this checkout: the
+release name is the checkout's own release when mix.exs defines one (areas/release.py).
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from pathlib import Path
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.settings import Settings
 
-_LOCK_ENTRY = re.compile(r'"(?P<name>[a-z0-9_]+)":\s*\{:hex,\s*:[a-z0-9_]+,\s*"(?P<version>[^"]+)"')
-
 
 def camelize(app: str) -> str:
     """bezgelor_portal -> BezgelorPortal (Macro.camelize for plain snake_case names)."""
@@ -25,7 +24,20 @@ def camelize(app: str) -> str:
 @dataclass(frozen=True)
 class Checkout:
     root: Path
-    settings: Settings
+    configured: Settings      # as loaded (environment, .env, defaults)
+
+    @cached_property
+    def settings(self) -> Settings:
+        """The settings for this checkout: `configured`, with the release name of the release it deploys and
+        the values its fly.toml already has for settings that were not given (its region)."""
+        from dataclasses import replace
+
+        from bezgelor_tasks.areas.fly_toml_spec import derived_settings
+        from bezgelor_tasks.areas.release import release_name
+
+        derived = {"release_name": release_name(self), **derived_settings(self.root, self.configured)}
+        changed = {k: v for k, v in derived.items() if getattr(self.configured, k) != v}
+        return replace(self.configured, **changed) if changed else self.configured
 
     @classmethod
     def open(cls, settings: Settings) -> Checkout:
@@ -64,7 +76,7 @@ class Checkout:
     @property
     def release_apps(self) -> tuple[str, ...]:
         """The apps the release must contain: all of them except the dev-only ones."""
-        return tuple(a for a in self.apps if a not in self.settings.dev_only_apps)
+        return tuple(a for a in self.apps if a not in self.configured.dev_only_apps)
 
     def app_dir(self, app: str) -> Path:
         return self.root / "apps" / app
@@ -74,14 +86,14 @@ class Checkout:
 
     @property
     def portal_module(self) -> str:
-        return camelize(self.settings.portal_app)
+        return camelize(self.configured.portal_app)
 
     @cached_property
     def portal_web_name(self) -> str:
         """The portal's web layer (lib/<name>/, module <Name>): `<app>_web` inside the app (Bezgelor's
         portal, `phx.new` without --umbrella), or the app itself when it *is* the web app (`phx.new
         --umbrella` makes apps/<name>_web with lib/<name>_web/ and BezgelorWeb.Endpoint)."""
-        app = self.settings.portal_app
+        app = self.configured.portal_app
         lib = self.app_dir(app) / "lib"
         if app.endswith("_web") and not (lib / f"{app}_web").is_dir() and (lib / app).is_dir():
             return app
@@ -93,19 +105,22 @@ class Checkout:
 
     @property
     def portal_web_dir(self) -> Path:
-        return self.app_dir(self.settings.portal_app) / "lib" / self.portal_web_name
+        return self.app_dir(self.configured.portal_app) / "lib" / self.portal_web_name
 
     @property
     def db_module(self) -> str:
-        return camelize(self.settings.db_otp_app)
+        return camelize(self.configured.db_otp_app)
 
     @cached_property
     def lock(self) -> dict[str, str]:
-        """hex package -> version from mix.lock (empty when there is no lock file)."""
+        """package -> version (or "git:<ref>") from mix.lock, as Elixir reads it (empty: no lock file, or no
+        Elixir to read it)."""
+        from bezgelor_tasks import elixir
+
         lock = self.root / "mix.lock"
-        if not lock.is_file():
+        if not lock.is_file() or not elixir.available():
             return {}
-        return {m["name"]: m["version"] for m in _LOCK_ENTRY.finditer(lock.read_text(encoding="utf-8"))}
+        return elixir.mix_lock(lock)
 
     def dep_version(self, name: str) -> tuple[int, ...] | None:
         raw = self.lock.get(name)
@@ -121,7 +136,7 @@ class Checkout:
 
     def migrations(self) -> list[str]:
         """Migration versions (timestamps) under the db app's priv/repo/migrations, sorted."""
-        mdir = self.app_dir(self.settings.db_otp_app) / "priv" / "repo" / "migrations"
+        mdir = self.app_dir(self.configured.db_otp_app) / "priv" / "repo" / "migrations"
         if not mdir.is_dir():
             return []
         return sorted(m.group(1) for p in mdir.glob("*.exs") if (m := re.match(r"(\d+)_", p.name)))

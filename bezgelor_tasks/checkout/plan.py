@@ -16,16 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bezgelor_tasks import elixir
-from bezgelor_tasks.areas import registry
-from bezgelor_tasks.checkout import dockerfile
+from bezgelor_tasks.areas import dockerfile, registry
 from bezgelor_tasks.checkout.discover import Checkout
 from bezgelor_tasks.errors import Interrupted, UserError
 from bezgelor_tasks.files import FileChange, apply_changes
 from bezgelor_tasks.run import Executor
 from bezgelor_tasks.ui import UI
 
-# Files the user owns that init patches: they must parse before we touch them.
-USER_ELIXIR_FILES = ("mix.exs", "config/prod.exs", "config/runtime.exs")
 
 def init_changes(co: Checkout) -> list[FileChange]:
     """Every FileChange init would make, in the areas' order (unchanged files included)."""
@@ -84,15 +81,10 @@ class InitResult:
 
 
 def check_user_files_parse(co: Checkout) -> None:
-    """Refuse to patch user files that do not parse: name the file and line (never guess)."""
-    paths = [co.path(rel) for rel in USER_ELIXIR_FILES if co.path(rel).is_file()]
-    problems = elixir.parse_files(paths, co.root)
-    if problems:
-        p = problems[0]
-        raise UserError(f"{p.file}:{p.line} does not parse as Elixir ({p.message}), so init cannot patch it; "
-                        "nothing was changed.", fix=f"fix the syntax error at {p.file}:{p.line} "
-                        "(`elixir -e 'Code.string_to_quoted!(File.read!(\"" + p.file + "\"))'` shows it), "
-                        "then run `inv init` again.")
+    """Refuse to patch files that do not parse: each named with its line (never guessed at)."""
+    from bezgelor_tasks.areas import framework
+
+    framework.refuse_broken(co, registry())
 
 
 def check_toolchain_meets_checkout(co: Checkout) -> None:

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bezgelor_tasks.checkout.discover import Checkout
 from bezgelor_tasks.checks.context import CheckContext
 from bezgelor_tasks.checks.findings import SEVERITIES, Finding, default_id
+
+if TYPE_CHECKING:
+    from bezgelor_tasks.areas import Area
 
 CheckFn = Callable[[CheckContext], list[Finding]]
 
@@ -72,25 +76,39 @@ def _actionable(fix: str, file: str) -> str:
 
 
 def verify(co: Checkout) -> Report:
+    """Every area's findings. The areas that ask Elixir run in a thread of their own while those that ask only
+    Python run here (the judge's answers and Python's own work overlap); findings keep the registry's order."""
+    import threading
+
     from bezgelor_tasks import elixir
+    from bezgelor_tasks.areas import registry
 
     elixir.judge().warm()
     ctx = CheckContext(co)
-    ignores = read_ignores(co)
-    from bezgelor_tasks.areas import registry
-
-    areas = [a for a in registry() if a.check is not None]
+    areas = [a for a in registry() if a.check is not None or a.owns is not None]
     shown_at = {a.name: i for i, a in enumerate(areas)}
-    # Areas that ask only Python run first, so the Elixir judge (started by `warm()` above) boots meanwhile;
-    # findings are still listed in the registry's order.
+    results: dict[str, list[Finding]] = {}
+    failed: list[BaseException] = []
+
+    def run_elixir_areas() -> None:
+        try:
+            results.update(_run_areas(co, ctx, [a for a in areas if a.asks_elixir]))
+        except BaseException as e:  # re-raised in the caller's thread
+            failed.append(e)
+
+    worker = threading.Thread(target=run_elixir_areas, name="verify-elixir-areas", daemon=True)
+    worker.start()
+    results.update(_run_areas(co, ctx, [a for a in areas if not a.asks_elixir]))
+    worker.join()
+    if failed:
+        raise failed[0]
+    ignores = read_ignores(co)
     found: list[tuple[int, Finding]] = []
     ignored: list[tuple[Finding, Ignore]] = []
-    for area in sorted(areas, key=lambda a: (a.asks_elixir, shown_at[a.name])):
-        name, fn = area.name, area.check
-        assert fn is not None
-        for f in fn(ctx):
+    for name, area_findings in results.items():
+        for f in area_findings:
             finding = Finding(f.severity, f.file, f.line, f.message, _actionable(f.fix, f.file), name,
-                              f.id or default_id(name, f.message))
+                              f.id or default_id(name, f.message), f.detail)
             rule = next((i for i in ignores if i.covers(finding)), None)
             if rule is None:
                 found.append((shown_at[name], finding))
@@ -100,6 +118,23 @@ def verify(co: Checkout) -> Report:
     # stable: by severity, then areas in registry order, then each area's own order
     findings = [f for _, f in sorted(found, key=lambda x: (rank[x[1].severity], x[0]))]
     return Report(findings, ctx.skipped, ignored)
+
+
+def _run_areas(co: Checkout, ctx: CheckContext, areas: list[Area]) -> dict[str, list[Finding]]:
+    """Each area's findings: one per file it reads that does not parse (from the first area that reads it, and
+    then the areas that read it are skipped), then the files it owns that differ, then its check's."""
+    from bezgelor_tasks.areas import framework
+
+    reads = {a.name: framework.area_files(a, co) for a in areas}
+    broken = framework.broken_files(co, [rel for rels in reads.values() for rel in rels])
+    out: dict[str, list[Finding]] = {a.name: [] for a in areas}
+    for rel, b in broken.items():
+        readers = [a.name for a in areas if rel in reads[a.name]]
+        out[readers[0]].append(framework.broken_finding(b, readers[0], readers))
+    for area in areas:
+        if not any(rel in broken for rel in reads[area.name]):
+            out[area.name] += framework.owned_findings(area, co) + (area.check(ctx) if area.check else [])
+    return out
 
 
 def run_checks(co: Checkout) -> list[Finding]:

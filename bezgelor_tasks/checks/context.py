@@ -9,12 +9,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import tomlkit
-from tomlkit.exceptions import TOMLKitError
+from tomlkit import TOMLDocument
 
 from bezgelor_tasks import elixir
+from bezgelor_tasks.areas import fly_toml_doc
+from bezgelor_tasks.areas.dockerfile_facts import DockerfileFacts, parse_dockerfile
+from bezgelor_tasks.areas.fly_toml_doc import NotToml
 from bezgelor_tasks.checkout.discover import Checkout
-from bezgelor_tasks.checkout.dockerfile import DockerfileFacts, parse_dockerfile
 from bezgelor_tasks.files import read_text
 
 
@@ -51,26 +52,16 @@ class CheckContext:
         return elixir.available()
 
     @cached_property
-    def fly_toml(self) -> dict[str, Any] | None:
-        """fly.toml as plain data (None when missing); a parse error is reported by the fly.toml check."""
+    def fly_toml_document(self) -> TOMLDocument | NotToml | None:
+        """fly.toml parsed once (None when missing; NotToml when it is not TOML: the fly.toml area reports it)."""
         text = self.text("fly.toml")
-        if text is None:
-            return None
-        try:
-            return tomlkit.parse(text).unwrap()
-        except TOMLKitError:
-            return None
+        return None if text is None else fly_toml_doc.parse(text)
 
     @cached_property
-    def fly_toml_error(self) -> str | None:
-        text = self.text("fly.toml")
-        if text is None:
-            return None
-        try:
-            tomlkit.parse(text)
-        except TOMLKitError as e:
-            return str(e)
-        return None
+    def fly_toml(self) -> dict[str, Any] | None:
+        """fly.toml as plain data (None when missing or not TOML: the checks that need it are skipped)."""
+        parsed = self.fly_toml_document
+        return None if parsed is None or isinstance(parsed, NotToml) else fly_toml_doc.plain(parsed)
 
     def services(self) -> list[dict[str, Any]]:
         data = self.fly_toml or {}
@@ -78,9 +69,13 @@ class CheckContext:
         return [s for s in services if isinstance(s, dict)]
 
     def portal_service(self) -> dict[str, Any] | None:
+        """The portal's service: its [[services]], or an [http_service] (its `checks` read as `http_checks`)."""
         for s in self.services():
             if s.get("internal_port") == self.settings.portal_port:
                 return s
+        http = (self.fly_toml or {}).get("http_service")
+        if isinstance(http, dict) and http.get("internal_port") == self.settings.portal_port:
+            return {**http, "http_checks": http.get("checks") or []}
         return None
 
     @cached_property
@@ -112,16 +107,6 @@ class CheckContext:
         if answer.get("needs_deps"):
             first = f"module {answer.get('module')} is not available"
         return Evaluation(None, first, where_line, where_file, needs_deps=bool(answer.get("needs_deps")))
-
-    def health_controller_rel(self) -> str:
-        return self.co.rel(self.co.portal_web_dir / "controllers" / "health_controller.ex")
-
-    def router_rel(self) -> str:
-        return self.co.rel(self.co.portal_web_dir / "router.ex")
-
-    def release_module_rel(self) -> str:
-        return self.co.rel(self.co.app_dir(self.settings.db_otp_app) / "lib" / self.settings.db_otp_app
-                           / "release.ex")
 
     def rel(self, path: Path) -> str:
         return self.co.rel(path)

@@ -18,6 +18,7 @@ class Finding:
     fix: str               # how to fix it
     check: str = ""        # which check found it (the module name)
     id: str = ""           # stable id (`check.kind`): what a user names to silence it (IGNORE_FILE)
+    detail: str = ""       # more than one line of evidence (a diff of a file the tool owns), shown indented
 
     def where(self) -> str:
         return f"{self.file}:{self.line}" if self.line else self.file
@@ -29,12 +30,12 @@ class Finding:
         return asdict(self)
 
 
-def error(file: str, line: int | None, message: str, fix: str, id: str = "") -> Finding:
-    return Finding("error", file, line, message, fix, id=id)
+def error(file: str, line: int | None, message: str, fix: str, id: str = "", detail: str = "") -> Finding:
+    return Finding("error", file, line, message, fix, id=id, detail=detail)
 
 
-def warning(file: str, line: int | None, message: str, fix: str, id: str = "") -> Finding:
-    return Finding("warning", file, line, message, fix, id=id)
+def warning(file: str, line: int | None, message: str, fix: str, id: str = "", detail: str = "") -> Finding:
+    return Finding("warning", file, line, message, fix, id=id, detail=detail)
 
 
 def info(file: str, line: int | None, message: str, fix: str, id: str = "") -> Finding:
@@ -62,37 +63,3 @@ def line_of(text: str, pattern: str, flags: int = 0, *, start: int = 0) -> int |
 
 def line_at(text: str, offset: int) -> int:
     return text.count("\n", 0, offset) + 1
-
-
-def strip_elixir_comments(text: str) -> str:
-    """Blank out `# ...` comments (outside strings) keeping offsets, so regexes see only code."""
-    out: list[str] = []
-    in_str: str | None = None
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if in_str:
-            out.append(ch)
-            if ch == "\\" and i + 1 < len(text):
-                out.append(text[i + 1])
-                i += 2
-                continue
-            if ch == in_str:
-                in_str = None
-        elif ch == '"':
-            in_str = ch
-            out.append(ch)
-        elif ch == "?" and i + 1 < len(text):  # character literals like ?# or ?"
-            out.append(ch)
-            out.append(text[i + 1])
-            i += 2
-            continue
-        elif ch == "#":
-            while i < len(text) and text[i] != "\n":
-                out.append(" ")
-                i += 1
-            continue
-        else:
-            out.append(ch)
-        i += 1
-    return "".join(out)

@@ -14,11 +14,11 @@ from bezgelor_tasks import redact
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly import commands, records
 from bezgelor_tasks.fly.records import IP, App, AppStatus, MigrationStatus, Release, Secret, Version, WhoAmI
+from bezgelor_tasks.release_image import MIGRATE
 from bezgelor_tasks.run import Background, Command, Executor, Result
 from bezgelor_tasks.settings import Settings
 
 PROXY_READY = r"Proxying (?:localhost|127\.0\.0\.1|\[::1\]):(\d+)"
-MIGRATE = "/app/bin/migrate"
 
 _NOT_LOGGED_IN = re.compile(r"no access token available|not logged in|must be authenticated|"
                             r"unauthorized|authentication required", re.I)

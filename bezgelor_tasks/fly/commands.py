@@ -126,9 +126,10 @@ def postgres_backup_restore(settings: Settings, new_app: str, *, target_time: st
                 purpose=f"restore {settings.db_app}'s Fly-side backup into the new Postgres app {new_app}")
 
 
-def postgres_attach(settings: Settings) -> Command:
-    return _fly(settings, "postgres", "attach", settings.db_app, "-a", settings.app, "--yes",
-                purpose=f"attach {settings.db_app} to {settings.app} (sets DATABASE_URL)")
+def postgres_attach(settings: Settings, pg_app: str | None = None) -> Command:
+    source = pg_app or settings.db_app
+    return _fly(settings, "postgres", "attach", source, "-a", settings.app, "--yes",
+                purpose=f"attach {source} to {settings.app} (sets DATABASE_URL)")
 
 
 def postgres_backup_create(settings: Settings, name: str | None = None) -> Command:
@@ -276,6 +277,12 @@ def secrets_import(settings: Settings, values: Mapping[str, str], stage: bool = 
                 purpose=f"set the secret(s) {names} on {target}" + (" (staged, no restart)" if stage else ""))
 
 
+def secrets_deploy(settings: Settings, app: str | None = None) -> Command:
+    target = app or settings.app
+    return _fly(settings, "secrets", "deploy", "-a", target,
+                purpose=f"restart {target}'s machines with its staged secrets")
+
+
 def secrets_unset(settings: Settings, *names: str, app: str | None = None, stage: bool = True) -> Command:
     target = app or settings.app
     if not names:
@@ -352,3 +359,7 @@ def logs(settings: Settings, app: str | None = None, machine: str | None = None)
     extra = ("--machine", machine) if machine else ()
     return _fly(settings, "logs", "--no-tail", "-a", target, *extra, purpose=f"read the recent logs of {target}",
                 mutates=False, retries=0)
+
+
+# The other builder modules (operator_commands.py) build their commands with the same defaults.
+build = _fly

@@ -1,6 +1,6 @@
 """Which secrets the release needs on Fly, read from the checkout itself.
 
-The fixed four (runtime.REQUIRED_ENV) plus every name `config/runtime.exs` reads with
+The fixed four (areas/runtime_exs.REQUIRED_ENV) plus every name `config/runtime.exs` reads with
 `System.fetch_env!` or `System.get_env("X") || raise`; other `System.get_env` names are optional.
 Names Fly sets on every machine, and names fly.toml's `[env]` provides, are not secrets.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import tomlkit
 
-from bezgelor_tasks.checkout.runtime import REQUIRED_ENV
+from bezgelor_tasks.areas.runtime_exs import REQUIRED_ENV
 from bezgelor_tasks.settings import Settings
 
 # Set by Fly on every machine, or by the release scripts: never secrets.

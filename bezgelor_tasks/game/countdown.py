@@ -9,8 +9,6 @@ every exit path (see deploy/drain.py).
 
 from __future__ import annotations
 
-import math
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -19,42 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.ui import UI
+from bezgelor_tasks.units import human, parse_duration, short
+
+__all__ = ["human", "parse_duration", "short"]  # read here by the drain and its tests
 
 if TYPE_CHECKING:
     from bezgelor_tasks.game.portal import Portal
     from bezgelor_tasks.settings import Settings
-
-_PART = re.compile(r"(\d+(?:\.\d+)?)([hms]?)")
-_UNIT = {"h": 3600.0, "m": 60.0, "s": 1.0, "": 1.0}
-
-
-def parse_duration(text: str, what: str = "duration") -> float:
-    """"10m", "30s", "1m30s", "1h", "90" (seconds), "0" → seconds."""
-    raw = str(text).strip().lower().replace(" ", "")
-    parts = _PART.findall(raw)
-    if not raw or "".join(n + u for n, u in parts) != raw or (len(parts) > 1 and any(not u for _, u in parts)):
-        raise UserError(f"{what} {text!r} is not a duration.",
-                        fix="write it like 10m, 30s, 1m30s, 1h or a number of seconds (0 means no wait).")
-    return sum(float(n) * _UNIT[u] for n, u in parts)
-
-
-def human(seconds: float) -> str:
-    """600 → "10 minutes", 90 → "1 minute 30 seconds", 1 → "1 second" (whole seconds, rounded up)."""
-    total = max(0, math.ceil(seconds - 1e-9))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{n} {unit}{'s' if n != 1 else ''}"
-             for n, unit in ((hours, "hour"), (minutes, "minute"), (secs, "second")) if n]
-    return " ".join(parts) or "0 seconds"
-
-
-def short(seconds: float) -> str:
-    """A compact form for the terminal: 10m, 1m30s, 4.2s."""
-    if seconds < 60:
-        return f"{seconds:.1f}s" if seconds != int(seconds) else f"{int(seconds)}s"
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes}m{secs}s" if secs else f"{minutes}m"
-
 
 def marks_of(settings: Settings) -> tuple[float, ...]:
     return tuple(sorted({parse_duration(m, "BEZGELOR_DRAIN_MARKS entry") for m in settings.drain_marks},

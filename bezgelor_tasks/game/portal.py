@@ -29,7 +29,10 @@ class PortalUnavailable(UserError):
 
 class Portal:
     def __init__(self, settings: Settings, executor: Executor) -> None:
-        self.settings = settings
+        from bezgelor_tasks.areas.release import settings_for
+
+        # `bin/<release> rpc` names the release the checkout deploys (its own, when mix.exs defines one).
+        self.settings = settings_for(settings)
         self.executor = executor
         # Polls during a countdown are not echoed (one line every few seconds would bury the output).
         self.quiet = Executor(ui=executor.ui, dry_run=executor.dry_run, echo=False,

@@ -28,6 +28,7 @@ from typing import Any
 
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly import commands
+from bezgelor_tasks.release_image import bin_path
 from bezgelor_tasks.run import Command
 from bezgelor_tasks.settings import Settings
 
@@ -63,7 +64,7 @@ def remote_command(settings: Settings, expr: str) -> str:
     """The `-C` string: `/app/bin/<release> rpc '<expr>'`, one word for the machine's word splitter."""
     if "'" in expr or "\n" in expr or "\r" in expr or not expr.strip():
         raise ValueError(f"an rpc expression must be one line without single quotes: {expr!r}")
-    return f"/app/bin/{settings.release_name} rpc '{expr}'"
+    return f"{bin_path(settings.release_name)} rpc '{expr}'"
 
 
 def _exported(funs: tuple[str, ...]) -> str:

@@ -58,6 +58,8 @@ def print_report(report: Report, ui: UI) -> None:
         ui.warn(f"SKIPPED: {note}")
     for f in report.findings:
         ui.say(f.severity, f"{f.where()} {f.message} — {f.fix} [{f.id}]")
+        for line in f.detail.splitlines():
+            ui.line(f"    {line}")
     for f, rule in report.ignored:
         ui.line(f"   ignored {f.where()} [{f.id}] ({rule.why or 'no reason given'}; listed in {ignore_file})")
     counts = f"{report.errors} error(s), {report.count('warning')} warning(s), {report.count('info')} note(s)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from invoke import Context, task
@@ -138,14 +139,18 @@ def restore(c: Context, backup: str = "", target: str = "local", root: str | Non
         raise UserError("Name the backup to restore, or a Fly-side one.",
                         fix="`inv db.restore NAME` (see `inv db.backups`), or --to-time / --backup-id.")
     sess = session(root, dry_run=dry_run, json_mode=json)
-    if _end(from_) == "offsite":
-        from bezgelor_tasks.backup import offsite
+    with contextlib.ExitStack() as stack:
+        if _end(from_) == "offsite":
+            from bezgelor_tasks.backup import offsite
 
-        b = offsite.bring_back(sess.settings, sess.executor, sess.ui, backup)
-    else:
-        b = verify_mod.find(sess.settings.backups_path, backup)
-    report = restore_mod.restore(sess.settings, sess.executor, sess.ui, b, target=target, database=database,
-                                 yes=yes, confirm_app=confirm_app, jobs=jobs)
+            # A dry run checks the off-site copy in a private temporary folder (reading it changes nothing)
+            # and shows the restore from there; a real run brings it back among the local backups first.
+            b = (stack.enter_context(offsite.looked_at(sess.settings, sess.executor, sess.ui, backup))
+                 if dry_run else offsite.bring_back(sess.settings, sess.executor, sess.ui, backup))
+        else:
+            b = verify_mod.find(sess.settings.backups_path, backup)
+        report = restore_mod.restore(sess.settings, sess.executor, sess.ui, b, target=target, database=database,
+                                     yes=yes, confirm_app=confirm_app, jobs=jobs)
     if json:
         sess.ui.emit_json(report)
     if report["problems"]:

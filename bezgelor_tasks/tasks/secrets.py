@@ -114,8 +114,7 @@ def set_(c: Any, name: str, root: str | None = None, now: bool = False, dry_run:
 @user_task
 def rotate(c: Any, name: str, root: str | None = None, now: bool = False, dry_run: bool = False) -> None:
     """Replace a generated secret with a fresh random value."""
-    import secrets as random_source
-
+    from bezgelor_tasks.deploy.secretgen import secret_key_base
     from bezgelor_tasks.fly.client import FlyClient
 
     if name == "CLOAK_KEY":
@@ -129,7 +128,7 @@ def rotate(c: Any, name: str, root: str | None = None, now: bool = False, dry_ru
     s = session(root, dry_run=dry_run)
     s.ui.warn("Rotating SECRET_KEY_BASE signs every session and cookie anew: all players and admins are "
               "logged out of the portal" + (" now." if now else " when the next deploy applies it."))
-    value = random_source.token_urlsafe(48)  # 64 characters, like `mix phx.gen.secret`
+    value = secret_key_base()          # the one generator deploy.full uses too
     FlyClient(s.settings, s.executor).import_secrets(s.settings.app, {name: value}, stage=not now)
     if not dry_run:
         s.ui.ok(f"{name} rotated on {s.settings.app}" + ("" if now else " (staged)"))

@@ -10,6 +10,9 @@
   Dockerfile and .dockerignore; a release in mix.exs named after the portal app with its own
   `rel_templates_path`. Our own text, shaped like flyctl's (scanner/phoenix.go,
   scanner/templates/phoenix/, internal/command/launch/, internal/appconfig/serde.go).
+- `maintainers_checkout(dest)`: the real repository after its maintainers set up Fly themselves (release
+  `bezgelor_portal` with its own templates path, overlays and seeding migrate, `[http_service]`, region lax;
+  built in tests/support/shape_maintainers.py).
 - `phx_new_umbrella(dest, name)`: what `mix phx.new NAME --umbrella` (Phoenix 1.8,
   installer/templates/phx_umbrella + phx_web + phx_ecto) generates, with three small TCP game apps
   (auth/realm/world) added. Written by the generator below, not copied from Phoenix.
@@ -1024,3 +1027,21 @@ def fly_launch_shape(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def phx_new_shape(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return phx_new_umbrella(tmp_path_factory.mktemp("phx-new"))
+
+
+def maintainers_checkout(dest: Path) -> Path:
+    """The real repository after its maintainers set up Fly themselves (tests/support/shape_maintainers.py),
+    or our fixture umbrella so shaped when the tarball is absent."""
+    from tests.support.shape_maintainers import after_maintainers_fly_setup
+
+    root = real_repository(dest) if REAL_TARBALL.is_file() else copy_fixture(dest / "bezgelor")
+    if not (root / ".git").is_dir():
+        git_init(root, tag=None)
+    after_maintainers_fly_setup(root)
+    commit_all(root, "Deploy to Fly.io: release bezgelor_portal, seeding migrate, overlays, fly.toml")
+    return root
+
+
+@pytest.fixture(scope="session")
+def maintainers_shape(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return maintainers_checkout(tmp_path_factory.mktemp("maintainers"))

@@ -1,7 +1,8 @@
 # The Elixir judge of bezgelor-tasks: one Elixir process answers every question a run of `inv init` or
-# `inv verify` has about Elixir source (syntax, what a file reads from the environment, which `config`
-# calls it makes, what a config file evaluates to for an env, what mix.lock pins, whether a version meets
-# a requirement).
+# `inv verify` has about Elixir source (syntax, what a file reads from the environment, what a config file
+# evaluates to for an env, what mix.lock pins, whether a version meets a requirement, what a release
+# script's `eval` calls) and, in judge_source.exs, the answers with positions (mix.exs's project/0, a
+# router's routes, a file's modules, a config file's calls) that Python splices at.
 #
 # Protocol (stdin/stdout, one line each way): the request is `ID<TAB>OP<TAB>ARG...` with every ARG
 # base64-encoded; the answer is `ID<TAB>JSON`. The loop ends when stdin closes. Config files are
@@ -87,20 +88,19 @@ defmodule BezgelorJudge do
     with {:ok, ast} <- quoted(file, content) do
       {_, acc} =
         Macro.prewalk(ast, [], fn
-          {{:., _, [{:__aliases__, _, [:System]}, fun]}, meta, [var | _]} = node, acc
+          {:||, _, [{{:., _, [{:__aliases__, _, [:System]}, :get_env]}, meta, [var]}, default]} = node, acc
+          when is_binary(var) ->
+            {node, [[var, meta[:line], "get_env", literal_default(default)] | acc]}
+          {{:., _, [{:__aliases__, _, [:System]}, fun]}, meta, [var | rest]} = node, acc
           when fun in [:get_env, :fetch_env, :fetch_env!] and is_binary(var) ->
-            {node, [[var, meta[:line], to_string(fun)] | acc]}
+            default = if rest != [], do: literal_default(hd(rest))
+            {node, [[var, meta[:line], to_string(fun), default] | acc]}
           node, acc ->
             {node, acc}
         end)
-      %{"ok" => true, "reads" => Enum.reverse(acc)}
-    end
-  end
-
-  # -- the `config` calls of a config file ---------------------------------------------------------------
-  def answer("config_calls", [file | content]) do
-    with {:ok, ast} <- quoted(file, content) do
-      %{"ok" => true, "calls" => ast |> config_calls(false) |> Enum.reverse()}
+      # a read inside `||` is seen twice (as the `||` and as the call): keep the one with the default
+      reads = acc |> Enum.reverse() |> Enum.uniq_by(fn [var, line, _, _] -> {var, line} end)
+      %{"ok" => true, "reads" => reads}
     end
   end
 
@@ -159,16 +159,22 @@ defmodule BezgelorJudge do
     %{"ok" => true, "versions" => versions}
   end
 
-  # -- the literal keys of `def project` in a mix.exs (app, version, elixir, ...) ----------------------------
-  def answer("mix_project", [file]) do
-    with {:ok, ast} <- quoted(file) do
-      {_, found} =
-        Macro.prewalk(ast, nil, fn
-          {:def, _, [{:project, _, _}, [do: body]]} = node, nil when is_list(body) -> {node, body}
-          node, acc -> {node, acc}
-        end)
-      literal = for {k, v} <- found || [], is_atom(k), is_binary(v) or is_atom(v), do: {to_string(k), v}
-      %{"ok" => true, "project" => {:json_object, literal}}
+  # -- answers with positions (judge_source.exs): mix.exs's project, a router's routes, the modules of a
+  # file, a config file's calls; `content` (a one-element list) stands in for the file's text
+  def answer("project", [file | content]), do: with_source(file, content, &BezgelorJudge.Project.answer/1)
+  def answer("routes", [file | content]), do: with_source(file, content, &BezgelorJudge.Router.answer/1)
+  def answer("modules", [file | content]), do: with_source(file, content, &BezgelorJudge.Modules.answer/1)
+  def answer("config_source", [file | content]), do: with_source(file, content, &BezgelorJudge.ConfigSource.answer/1)
+
+  # -- `Mod.fun(args)` as a call (what a release script's `eval` runs) -------------------------------------
+  def answer("remote_call", [expr]) do
+    case Code.string_to_quoted(expr) do
+      {:ok, {{:., _, [{:__aliases__, _, parts}, fun]}, _, args}} when is_atom(fun) and is_list(args) ->
+        module = Enum.map_join(parts, ".", &to_string/1)
+        %{"ok" => true, "module" => module, "function" => to_string(fun), "arity" => length(args),
+          "path" => Macro.underscore(module)}
+      {:ok, _} -> %{"ok" => false, "error" => "not a call of a module's function"}
+      {:error, _} -> %{"ok" => false, "error" => "does not parse as Elixir"}
     end
   end
 
@@ -203,40 +209,28 @@ defmodule BezgelorJudge do
   end
 
   # The file's AST; `content` (a one-element list) stands in for the file's text when given.
-  defp quoted(file, content \\ []) do
+  defp quoted(file, content) do
     text = if content == [], do: File.read!(file), else: hd(content)
     case Code.string_to_quoted(text, file: file, columns: false) do
       {:ok, ast} -> {:ok, ast}
-      {:error, {meta, msg, token}} ->
-        line = if is_list(meta), do: Keyword.get(meta, :line, 0), else: meta
-        %{"ok" => false, "line" => line, "message" => syntax_message(msg, token), "syntax" => true}
+      {:error, {meta, msg, token}} -> syntax_error(meta, msg, token)
     end
   end
 
-  # `config :app, kw` and `config :app, Key, kw`, noting whether they sit in `if config_env() == :prod`.
-  defp config_calls({:if, _, [condition, branches]}, in_prod) when is_list(branches) do
-    prod = in_prod or prod_condition?(condition)
-    Enum.reduce(branches, [], fn
-      {:do, body}, acc -> config_calls(body, prod) ++ acc
-      {:else, body}, acc -> config_calls(body, in_prod) ++ acc
-      _, acc -> acc
-    end)
+  defp literal_default(v) when is_binary(v) or is_integer(v), do: v
+  defp literal_default(_), do: nil
+
+  defp with_source(file, content, fun) do
+    case BezgelorJudge.Source.read(file, content) do
+      {:ok, src} -> fun.(src)
+      error -> error
+    end
   end
-  defp config_calls({:config, meta, [app | rest]}, in_prod) when is_atom(app) and rest != [] do
-    {key, opts} =
-      case rest do
-        [opts] -> {nil, opts}
-        [key, opts | _] -> {key_name(key), opts}
-      end
-    keys = if is_list(opts), do: for({k, _} <- opts, is_atom(k), do: to_string(k)), else: []
-    [%{"line" => meta[:line], "app" => to_string(app), "key" => key, "keys" => keys, "in_prod" => in_prod}]
+
+  def syntax_error(meta, msg, token) do
+    line = if is_list(meta), do: Keyword.get(meta, :line, 0), else: meta
+    %{"ok" => false, "line" => line, "message" => syntax_message(msg, token), "syntax" => true}
   end
-  defp config_calls({_, _, args}, in_prod) when is_list(args),
-    do: Enum.reduce(args, [], &(config_calls(&1, in_prod) ++ &2))
-  defp config_calls({left, right}, in_prod), do: config_calls(right, in_prod) ++ config_calls(left, in_prod)
-  defp config_calls(list, in_prod) when is_list(list),
-    do: Enum.reduce(list, [], &(config_calls(&1, in_prod) ++ &2))
-  defp config_calls(_, _), do: []
 
   defp config_nodes(ast) do
     {_, acc} =
@@ -258,11 +252,6 @@ defmodule BezgelorJudge do
         node, acc -> {node, acc}
       end)
     Enum.reverse(vars)
-  end
-
-  defp prod_condition?(condition) do
-    text = Macro.to_string(condition)
-    String.contains?(text, "config_env()") and String.contains?(text, ":prod")
   end
 
   defp key_name({:__aliases__, _, parts}), do: Enum.map_join(parts, ".", &to_string/1)

@@ -1,16 +1,20 @@
-"""flyctl's grammar (vendored grammar.json + check_fly_argv.py): validate argv, then read flag values."""
+"""flyctl's grammar (the one copy, in bezgelor_tasks: fly/grammar.py and data/flyctl_grammar.json): validate
+argv, then read flag values. Loaded by path: the fake runs without site-packages."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import marshal
 import os
-import sys
 from typing import Any
 
-GRAMMAR_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "grammar")
-sys.path.insert(0, GRAMMAR_DIR)
-import check_fly_argv  # noqa: E402
+_PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
+                        "bezgelor_tasks")
+_spec = importlib.util.spec_from_file_location("flyctl_grammar", os.path.join(_PACKAGE, "fly", "grammar.py"))
+assert _spec is not None and _spec.loader is not None
+check_fly_argv = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(check_fly_argv)
 
 _grammar: dict[str, Any] | None = None
 
@@ -19,7 +23,7 @@ def grammar() -> dict[str, Any]:
     """grammar.json, through a marshal cache in $TMPDIR (json parsing costs ~15 ms per call)."""
     global _grammar
     if _grammar is None:
-        source = os.path.join(GRAMMAR_DIR, "grammar.json")
+        source = check_fly_argv.GRAMMAR_FILE
         st = os.stat(source)
         cache = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"fake-flyctl-grammar-{st.st_mtime_ns}-{st.st_size}")
         try:
