@@ -439,7 +439,7 @@ def _postgres_major(s: Settings) -> list[str]:
 def _watcher(s: Settings) -> list[str]:
     from bezgelor_tasks.fly import platform
 
-    out = [] if APP_NAME_RE.match(s.watcher_app) else [
+    out = [] if not s.watch_app or APP_NAME_RE.match(s.watch_app) else [
         f"BEZGELOR_WATCH_APP={s.watcher_app!r} is not a name Fly accepts (lowercase letters, digits and dashes)"]
     if s.watcher_app in (s.app, s.db_app):
         out.append(f"BEZGELOR_WATCH_APP={s.watcher_app!r} is the game or the database app: the watcher needs an app "
