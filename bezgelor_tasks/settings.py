@@ -114,12 +114,12 @@ def _cron(v: str) -> str | None:
     """Empty (no schedule) or a cron expression cronsim accepts: 5 fields, or 6 with seconds first (UTC)."""
     if not v.strip():
         return None
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
 
     from cronsim import CronSim, CronSimError
 
     try:
-        CronSim(v, datetime.now(timezone.utc))
+        CronSim(v, datetime.now(UTC))
     except CronSimError as e:
         return f"is not a cron expression ({e}): write it like `0 4 * * *` (every day at 04:00 UTC), or leave it empty"
     return None
@@ -282,7 +282,8 @@ class Settings:
         _smtp_url_or_empty, secret=True)
     alert_email_to: str = _setting("BEZGELOR_ALERT_EMAIL_TO", "", "Comma-separated addresses alert mails go to.")
     alert_email_from: str = _setting(
-        "BEZGELOR_ALERT_EMAIL_FROM", "", "Sender of alert mails; empty = the SMTP user, or bezgelor-tasks@<app>.fly.dev.")
+        "BEZGELOR_ALERT_EMAIL_FROM", "",
+        "Sender of alert mails; empty = the SMTP user, or bezgelor-tasks@<app>.fly.dev.")
     alert_lock_age: str = _setting(
         "BEZGELOR_ALERT_LOCK_AGE", "1h", "Alert when the deploy lock on Fly is held longer than this (0 = never).",
         _duration_or_off)
