@@ -216,7 +216,10 @@ def side_by_side(probes: list[Callable[[], ProbeResult]], timeout: float) -> lis
 
 
 def game_probes(settings: Settings, host: str, timeout: float) -> list[Callable[[], ProbeResult]]:
-    return [(lambda n=name, p=port: hello_probe(n, host, p, timeout)) for name, port in settings.ports.game().items()]
+    def one(name: str, port: int) -> Callable[[], ProbeResult]:
+        return lambda: hello_probe(name, host, port, timeout)
+
+    return [one(name, port) for name, port in settings.ports.game().items()]
 
 
 def probe_pass(settings: Settings, ipv4: str | None, *, executor: Executor | None = None,
