@@ -9,6 +9,7 @@ pytest_plugins = [
     "tests.support.servers",    # real loopback servers playing /health and the game ports
     "tests.support.postgres",   # a real PostgreSQL cluster on loopback
     "tests.support.world",      # a real BEAM on loopback playing the game world (BezgelorWorld.Portal)
+    "tests.support.receivers",  # loopback receivers of alerts (HTTP webhooks, ntfy, SMTP) and heartbeats
 ]
 
 
