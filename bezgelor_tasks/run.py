@@ -222,6 +222,22 @@ class Executor:
             return None
         return do()
 
+    def interactive(self, cmd: Command) -> int:
+        """A command that needs the terminal (a remote IEx shell): it inherits stdin, stdout and stderr, so
+        nothing is captured, redacted or timed out; under --dry-run it is shown and not run. Its exit code."""
+        if self.echo or self.dry_run:
+            self.ui.command(cmd.shown(), dry_run=self.dry_run)
+        if self.dry_run:
+            self._observe(cmd, Result(cmd, 0, "", "", 0.0, dry_run=True))
+            return 0
+        import subprocess
+
+        started = time.monotonic()
+        code = subprocess.call([self._resolve(cmd), *cmd.argv[1:]], env=self._env(cmd),
+                               cwd=str(cmd.cwd) if cmd.cwd else None)
+        self._observe(cmd, Result(cmd, code, "", "", time.monotonic() - started))
+        return code
+
     def _observe(self, cmd: Command, result: Result) -> None:
         self.history.append(result)
         for obs in self.observers:
