@@ -76,13 +76,13 @@ def check_http(url: str, timeout: float, expect_version: str | None = None) -> t
         code, body = e.code, e.read(65536) if e.fp else b""
         ctype = e.headers.get("Content-Type", "") if e.headers else ""
     except TimeoutError:
-        return {HEALTH_KEY: f"no answer within {timeout:.0f}s"}, "", f"{url} did not answer within {timeout:.0f}s"
+        return {HEALTH_KEY: f"no answer within {timeout:g}s"}, "", f"{url} did not answer within {timeout:g}s"
     except urllib.error.URLError as e:
         reason = e.reason
         if isinstance(reason, ConnectionRefusedError):
             why = "connection refused"
         elif isinstance(reason, TimeoutError):
-            why = f"no answer within {timeout:.0f}s"
+            why = f"no answer within {timeout:g}s"
         elif isinstance(reason, socket.gaierror):
             why = "host name not found (is the app deployed?)"
         else:

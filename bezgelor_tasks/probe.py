@@ -181,8 +181,12 @@ def health_probe(url: str, timeout: float) -> ProbeResult:
     started = time.monotonic()
     services, _version, error = check_http(url, timeout=timeout)
     failing = {k: v for k, v in services.items() if v != OK}
-    detail = "HTTP 200, every service ok" if not failing else \
-        "; ".join(f"{k}: {v}" for k, v in failing.items()) or error
+    if not failing:
+        detail = "HTTP 200, every service ok"
+    elif list(failing) == [HEALTH_PROBE]:
+        detail = failing[HEALTH_PROBE]
+    else:
+        detail = "; ".join(f"{k}: {v}" for k, v in failing.items()) or error
     return ProbeResult(HEALTH_PROBE, not failing, time.monotonic() - started, detail)
 
 

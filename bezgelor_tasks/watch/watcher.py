@@ -71,6 +71,7 @@ class Watcher:
         self.schedule = Schedule(settings, registry() if jobs is None else jobs, time.time())
         self.state = WatchState()
         self.failures = 0
+        self.seen = 0             # the failures of this cycle's pass, as printed (a restart resets `failures`)
         self.first_failure_at = 0.0
         self.ipv4: str | None = None
         self.ipv4_at = -IPV4_REFRESH_S
@@ -116,17 +117,16 @@ class Watcher:
         now = time.time()
         probes = probe_pass(self.s, self._ipv4(now))
         heartbeat = self._heartbeat()
-        action = self._jobs()
+        said = self._jobs()
         if self.job is not None:
-            action = action or f"job {self.job[0].name} running: failures not counted"
-        elif probes.ok:
-            action = self._on_ok(probes)
+            self.seen = 0
+            action = said or f"job {self.job[0].name} running: failures not counted"
         else:
-            action = self._on_fail(probes)
+            action = "; ".join(a for a in (said, self._on_ok(probes) if probes.ok else self._on_fail(probes)) if a)
         self._slow_checks(now)
         if self.dirty:
             self._write(self.state)
-        cycle = Cycle(now, probes, self.failures, heartbeat, action)
+        cycle = Cycle(now, probes, self.seen, heartbeat, action)
         self.ui.line(cycle.line(self.s.watch_failures))
         self._cache(cycle)
         return cycle
@@ -134,11 +134,12 @@ class Watcher:
     # --- probes pass or fail ---------------------------------------------------------------------------------
 
     def _on_ok(self, probes: ProbePass) -> str:
-        self.failures = 0
+        self.failures = self.seen = 0
         return self._recovered(probes.at, "every probe passes again")
 
     def _on_fail(self, probes: ProbePass) -> str:
         self.failures += 1
+        self.seen = self.failures
         if self.failures == 1:
             self.first_failure_at = probes.at
         if self.failures < self.s.watch_failures:
