@@ -161,7 +161,9 @@ def _warn_players(ctx: DeployContext, st: drain_mod.DrainState, action: str) -> 
         return None, None
     count = status.count if status else 0
     if ctx.dry_run:
-        for cmd in _countdown_commands(s, st):
+        ui.info(f"players: {count} online; a countdown of up to {cd.short(st.drain_s)} would run before the {action}"
+                if count else f"players: nobody online, the {action} would run at once")
+        for cmd in _countdown_commands(s, st) if count else []:
             ctx.executor.run(cmd)
         return count, None
     if not count:
