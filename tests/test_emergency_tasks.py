@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from bezgelor_tasks.watch.state import decode
 from tests.support.deployrun import inv
 
 CHANGING = {"machine restart", "machine stop", "machine start", "secrets import", "secrets unset"}
@@ -68,6 +69,16 @@ def test_stop_leaves_the_world_stopped_for_the_watcher_until_start(watched):
     ran = inv("watch", "--once", "--root", str(watched.root))
     assert ran.returncode == 0, ran.output
     assert "maintenance" not in ran.output
+
+    # `inv maintenance.on` is a person at work too: the watcher leaves even a hung world alone meanwhile.
+    assert inv("maintenance.on", "--root", str(watched.root)).returncode == 0
+    watched.world.freeze()
+    ran = inv("watch", "--once", "--root", str(watched.root), env={"BEZGELOR_WATCH_FAILURES": "1"})
+    assert "no restart: maintenance mode, marked by" in ran.output and watched.restarts() == []
+    watched.world.thaw()
+    assert inv("maintenance.off", "--root", str(watched.root)).returncode == 0
+    marks = [decode(n) for n in watched.fake_fly.app("bezgelor")["secrets"] if decode(n) is not None]
+    assert marks and not any(m.maintenance_since for m in marks)
 
 
 def test_console_gets_the_terminal_and_a_dry_run_only_shows_it(bezgelor_checkout, fake_fly):

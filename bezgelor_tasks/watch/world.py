@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bezgelor_tasks.deploy import drain as drain_mod
@@ -28,7 +28,7 @@ from bezgelor_tasks.fly.records import Machine
 from bezgelor_tasks.game import countdown as cd
 from bezgelor_tasks.game.portal import Portal, PortalUnavailable, ask, confirm_disconnect
 from bezgelor_tasks.health import HealthReport, health_gate
-from bezgelor_tasks.run import STOP, Command, cleanup_after_interrupt
+from bezgelor_tasks.run import STOP, Command, Executor, cleanup_after_interrupt
 from bezgelor_tasks.settings import Settings
 from bezgelor_tasks.watch.state import StateOnFly
 
@@ -125,8 +125,7 @@ def player_aware(ctx: DeployContext, action: str, *, drain: str | None, reason: 
         acted[0] = True
         if action == "stop":
             st.maintenance_on = False   # the machine is stopped: it boots with maintenance off, nothing to turn off
-            if not ctx.dry_run:
-                StateOnFly(ctx.fly, s.app).update(maintenance_since=time.time(), maintenance_by=_me())
+            mark_maintenance(s, ctx.executor, True, fly=ctx.fly)
     change.players, change.countdown = players, result
     return change
 
@@ -137,9 +136,18 @@ def start(ctx: DeployContext) -> WorldChange:
     machine = the_machine(ctx.fly, s)
     with lock_held(ctx.fly, s, "start", "start the world"):
         change = change_machine(ctx, "start", machine)
-        if not ctx.dry_run:
-            StateOnFly(ctx.fly, s.app).update(maintenance_since=0.0, maintenance_by="")
+        mark_maintenance(s, ctx.executor, False, fly=ctx.fly)
     return change
+
+
+def mark_maintenance(settings: Settings, executor: Executor, on: bool, *, fly: FlyClient | None = None) -> None:
+    """The watcher's maintenance mark on Fly: set by `inv stop` and `inv maintenance.on`, cleared by `inv start`
+    and `inv maintenance.off`. Under --dry-run the write is shown, not made."""
+    store = StateOnFly(fly or FlyClient(settings, executor), settings.app)
+    state = store.read()
+    if bool(state.maintenance_since) == on:
+        return
+    store.write(replace(state, maintenance_since=time.time() if on else 0.0, maintenance_by=_me() if on else ""))
 
 
 def _warn_players(ctx: DeployContext, st: drain_mod.DrainState, action: str) -> tuple[int | None,
