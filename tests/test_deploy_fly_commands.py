@@ -66,6 +66,12 @@ BUILDERS: dict[str, Callable[[settings_mod.Settings], Command]] = {
     "proxy_fixed_port": lambda s: commands.proxy(s, "bz-db", 15432),
     "scale_memory": lambda s: commands.scale_memory(s, 1024, "bz-db"),
     "scale_vm": lambda s: commands.scale_vm(s, "shared-cpu-4x", 6144),
+    "machine_restart": lambda s: commands.machine_restart(s, "3d8d9e1b0a7e89"),
+    "machine_stop": lambda s: commands.machine_stop(s, "3d8d9e1b0a7e89"),
+    "machine_start": lambda s: commands.machine_start(s, "3d8d9e1b0a7e89"),
+    "console": commands.console,
+    "tokens_create_deploy": lambda s: commands.tokens_create_deploy(s, name="bezgelor-tasks watcher"),
+    "deploy_watcher": lambda s: commands.deploy_app_from(s, "bz-game-watch", "/tmp/ctx", "/tmp/ctx/fly.toml"),
 }
 
 
@@ -85,7 +91,7 @@ def test_every_fly_command_runs_from_the_checkout_without_update_checks_or_secre
     assert cmd.env["FLY_NO_UPDATE_CHECK"] == "1"
     assert not any(SECRET in a for a in cmd.argv)
     takes_app = {"version", "whoami", "apps_list", "apps_create", "postgres_create", "mpg_backup_create",
-                 "mpg_backup_list"}
+                 "mpg_backup_list", "apps_destroy"}
     if name not in takes_app:
         assert "-a" in cmd.argv, f"{name} must name its app: {cmd.argv}"
 

@@ -356,12 +356,6 @@ def logs(settings: Settings, app: str | None = None, machine: str | None = None)
 
 # --- keeping the world up: machines, the watcher's app and token (issue 16) -------------------------------
 
-def machine_list(settings: Settings, app: str | None = None) -> Command:
-    target = app or settings.app
-    return _fly(settings, "machine", "list", "--json", "-a", target, purpose=f"list the machines of {target}",
-                mutates=False)
-
-
 def machine_restart(settings: Settings, machine_id: str, app: str | None = None) -> Command:
     """Restart one machine the way Fly stops it for a deploy: SIGTERM (the BEAM stops cleanly on it), then
     BEZGELOR_KILL_TIMEOUT seconds before SIGKILL. `--skip-health-checks`: our own game-level health gate
