@@ -47,9 +47,14 @@ class Event:
 
 # --- the events, one constructor each ------------------------------------------------------------------------
 
+def _short(probe: str) -> str:
+    """"world hello 203.0.113.7:24000" → "world"; "health endpoint" stays."""
+    return probe.split(" hello ")[0]
+
+
 def down(app: str, failing: dict[str, str], since: float, failures: int) -> Event:
     which = "; ".join(f"{name}: {why}" for name, why in failing.items())
-    return Event("down", "critical", app, f"{app} is down: {', '.join(failing) or 'probes fail'}",
+    return Event("down", "critical", app, f"{app} is down: {', '.join(map(_short, failing)) or 'probes fail'}",
                  f"Since {iso(since)} ({failures} probe passes in a row): {which}",
                  {"since": iso(since), "failing": failing, "consecutive_failures": failures}, opens=WORLD)
 
@@ -63,7 +68,7 @@ def recovered(app: str, since: float, now: float, how: str) -> Event:
 
 
 def restart_done(app: str, machine: str, why: str, summary: str) -> Event:
-    return Event("restart_done", "info", app, f"{app} restarted ({why})",
+    return Event("restart_done", "info", app, f"{app} restarted: {summary}",
                  f"Machine {machine} was restarted because {why}; {summary}.",
                  {"machine": machine, "why": why, "health": summary})
 

@@ -189,12 +189,14 @@ class Watcher:
         except UserError as e:
             self.alerter.send(events.restart_failed(self.s.app, machine, why, e.message))
             return f"restart failed: {e.message}"
-        summary = change.health.summary() if change.health else change.summary
+        report = change.health
         if not change.ok:
+            summary = report.summary() if report else change.summary
             self.alerter.send(events.restart_failed(self.s.app, machine, why, summary))
             return f"restarted {machine}, still failing: {summary}"
+        summary = f"every probe passes {report.waited:.0f}s after the restart" if report else change.summary
         self.alerter.send(events.restart_done(self.s.app, machine, why, summary))
-        self._recovered(time.time(), f"restarted by the watcher, {summary}")
+        self._recovered(time.time(), "restarted by the watcher")
         return f"restarted {machine}: {summary}"
 
     def _recovered(self, now: float, how: str) -> str:
