@@ -234,7 +234,8 @@ def probe_pass(settings: Settings, ipv4: str | None, *, executor: Executor | Non
     probes: list[Callable[[], ProbeResult]] = [lambda: health_probe(settings.public_health_url, limit)]
     if ipv4:
         probes += game_probes(settings, ipv4, limit)
-    result = ProbePass(side_by_side(probes, limit))
+    began = time.time()
+    result = ProbePass(side_by_side(probes, limit), at=began)
     if players and executor is not None:
         read_players(settings, executor, result)
     return result
