@@ -224,14 +224,15 @@ class Watcher:
         return self.state
 
     def _ipv4(self, now: float) -> str | None:
-        if now - self.ipv4_at >= IPV4_REFRESH_S or not self.ipv4:
+        if now - self.ipv4_at >= IPV4_REFRESH_S:
+            self.ipv4_at = now   # asked again in ten minutes, answered or not
             try:
                 self.fly.forget()
                 self.ipv4 = world.public_ipv4(self.fly, self.s) or None
-                self.ipv4_at = now
             except UserError as e:
-                self.ui.warn(f"watch: cannot read {self.s.app}'s IPv4 ({e.message}); game ports not probed")
-        return self.ipv4
+                self.ui.warn(f"watch: cannot read {self.s.app}'s IPv4 ({e.message}); probing the game ports at "
+                             f"{self.s.hostname} instead")
+        return self.ipv4 or self.s.hostname   # <app>.fly.dev resolves to the dedicated IPv4 once there is one
 
     def _heartbeat(self) -> str:
         url = self.s.heartbeat_url
