@@ -44,7 +44,7 @@ def _finish(sess: Session, change: Any, json: bool) -> None:
 
 @task(help={**COMMON, "drain": DRAIN_HELP})
 @user_task
-def restart(c: Context, root: str | None = None, drain: str | None = None, reason: str = "a restart",
+def restart(c: Context, root: str | None = None, drain: str | None = None, reason: str = "maintenance",
             dry_run: bool = False, json: bool = False, yes: bool = False) -> None:
     """Restart the game world: players warned (countdown), the machine restarted, health-gated."""
     from bezgelor_tasks.watch import world
