@@ -105,3 +105,12 @@ def test_a_mail_server_without_starttls_gets_no_password(tmp_path, monkeypatch):
         plain.stop()
     assert "offers no STARTTLS" in delivery.failed["email"]
     assert "hunter22" not in out.getvalue() + str(delivery.failed)
+
+
+def test_a_failed_backup_reaches_the_operator(bezgelor_checkout, fake_fly, receiver):
+    fake_fly.add_app("bezgelor")   # no database app: the backup cannot reach it
+    ran = inv("db.backup", "--root", str(bezgelor_checkout))
+    assert ran.returncode == 1
+    failed = receiver.wait_for_event("backup_failed")
+    assert failed["title"] == "bezgelor: the backup of bezgelor-db failed" and failed["severity"] == "critical"
+    assert failed["text"][:60] in ran.stderr      # the same paragraph the operator's terminal shows

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from bezgelor_tasks.run import Executor
     from bezgelor_tasks.settings import Settings
 
-__all__ = ["Alerter", "Delivery", "Event", "channels_from", "events"]
+__all__ = ["Alerter", "Delivery", "Event", "channels_from", "events", "notify"]
 
 
 def channels_from(settings: Settings) -> list[Channel]:
@@ -124,3 +124,9 @@ class Alerter:
                 continue
             self.open_incidents.add(notice.opens)
             self._deliver(notice, working)
+
+
+def notify(settings: Settings, executor: Executor, event: Event) -> Delivery | None:
+    """Send one event from a task (a failed backup): nothing without channels, never raises for a channel."""
+    alerter = Alerter(settings, executor)
+    return alerter.send(event) if alerter.configured else None

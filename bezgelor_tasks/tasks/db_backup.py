@@ -41,13 +41,19 @@ def backup(c: Context, root: str | None = None, jobs: int = 1, remote: bool = Fa
         if json:
             ui.emit_json(result)
         return
-    made = backup_mod.create_backup(s, sess.executor, ui, jobs=jobs,
-                                    release_version=backup_mod.current_release(s, sess.executor))
-    assert made is not None
-    if verify != "none":
-        b = manifest.load(made.path)
-        made.verification = verify_mod.verify(sess.executor, ui, b, verify, timeout=s.command_timeout_s)
-        verify_mod.require_ok(b, made.verification)
+    try:
+        made = backup_mod.create_backup(s, sess.executor, ui, jobs=jobs,
+                                        release_version=backup_mod.current_release(s, sess.executor))
+        assert made is not None
+        if verify != "none":
+            b = manifest.load(made.path)
+            made.verification = verify_mod.verify(sess.executor, ui, b, verify, timeout=s.command_timeout_s)
+            verify_mod.require_ok(b, made.verification)
+    except UserError as e:  # "backup failed" reaches the alert channels, when some are set
+        from bezgelor_tasks.alerts import events, notify
+
+        notify(s, sess.executor, events.backup_failed(s.app, f"the backup of {s.db_app}", e.paragraph()))
+        raise
     made.extra["prune"] = prune_mod.prune(s, ui)
     if json:
         ui.emit_json(made.as_json())
