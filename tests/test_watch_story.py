@@ -81,8 +81,8 @@ def test_no_restart_while_a_deploy_holds_the_lock(watched):
 
 def test_a_scheduled_restart_waits_for_the_players_then_restarts_and_alerts(watched):
     alice, bob = watched.world.connect("Alice"), watched.world.connect("Bob")
-    fire = time.gmtime(time.time() + 4)
-    cron = f"{fire.tm_sec} {fire.tm_min} {fire.tm_hour} * * *"   # once, four seconds from now (UTC)
+    fire = time.gmtime(time.time() + 8)   # after the watcher has started, even on a loaded machine
+    cron = f"{fire.tm_sec} {fire.tm_min} {fire.tm_hour} * * *"   # once a day, at that second (UTC)
     watcher = watched.watcher(BEZGELOR_RESTART_SCHEDULE=cron, BEZGELOR_DRAIN="60s", BEZGELOR_DRAIN_MARKS="30s")
     announced = alice.wait_for("Server restart in 1 minute for a scheduled restart", timeout=60)
     assert "Please finish what you are doing" in announced
@@ -99,8 +99,8 @@ def test_a_scheduled_restart_waits_for_the_players_then_restarts_and_alerts(watc
     assert len(watched.restarts()) == 1
     output = watcher.wait_for("job scheduled restart done")
     assert "down" not in watched.receiver.events()  # a restart on purpose is not an outage
-    assert "FAIL" not in output.split("job scheduled restart started")[1].split("job scheduled restart done")[0] \
-        or "failures not counted" in output
+    during = output.split("job scheduled restart started")[1].split("job scheduled restart done")[0]
+    assert not re.search(r"FAIL [1-9]/3", during)   # the world went down on purpose: failures not counted
 
 
 def test_watch_once_passes_a_healthy_world_and_fails_a_frozen_one(watched):
