@@ -1,10 +1,11 @@
 """The health gate: a deploy counts only when players could connect.
 
 Two views must agree: the portal's `/health` (JSON `{status, services{...}, version}`, where the
-portal checks the database and its own game listeners from inside the machine) and plain TCP
-connections from here to the three game ports on the app's public IPv4 (what a game client does).
-Polls until both are all-ok or the time is up, then reports per service. Never raises for an
-unhealthy app: the caller decides (roll back, or print the report).
+portal checks the database and its own game listeners from inside the machine) and the game-level
+probe from here to the three game ports on the app's public IPv4, as a game client reaches them: each
+must send its greeting (ServerHello) within BEZGELOR_PROBE_TIMEOUT (probe.py) — a TCP connect alone
+passes for a frozen world. Polls until both are all-ok or the time is up, then reports per service.
+Never raises for an unhealthy app: the caller decides (roll back, or print the report).
 """
 
 from __future__ import annotations
@@ -17,13 +18,12 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
+from bezgelor_tasks.probe import ProbeResult, game_probes, side_by_side
 from bezgelor_tasks.run import interruptible_sleep
 from bezgelor_tasks.settings import Settings
 from bezgelor_tasks.ui import UI
 
 OK = "ok"
-HTTP_TIMEOUT_S = 5.0
-TCP_TIMEOUT_S = 3.0
 HEALTH_KEY = "health endpoint"
 VERSION_KEY = "version"
 _OK_WORDS = {"ok", "healthy", "up", "true", "passing", "alive"}
@@ -76,13 +76,13 @@ def check_http(url: str, timeout: float, expect_version: str | None = None) -> t
         code, body = e.code, e.read(65536) if e.fp else b""
         ctype = e.headers.get("Content-Type", "") if e.headers else ""
     except TimeoutError:
-        return {HEALTH_KEY: f"no answer within {timeout:.0f}s"}, "", f"{url} did not answer within {timeout:.0f}s"
+        return {HEALTH_KEY: f"no answer within {timeout:g}s"}, "", f"{url} did not answer within {timeout:g}s"
     except urllib.error.URLError as e:
         reason = e.reason
         if isinstance(reason, ConnectionRefusedError):
             why = "connection refused"
         elif isinstance(reason, TimeoutError):
-            why = f"no answer within {timeout:.0f}s"
+            why = f"no answer within {timeout:g}s"
         elif isinstance(reason, socket.gaierror):
             why = "host name not found (is the app deployed?)"
         else:
@@ -117,21 +117,19 @@ def check_http(url: str, timeout: float, expect_version: str | None = None) -> t
     return services, version, error
 
 
-def check_tcp(host: str, ports: dict[str, int], timeout: float) -> dict[str, str]:
-    """{`<service> tcp <host>:<port>`: state} by opening (and closing) a connection to each port."""
-    results: dict[str, str] = {}
-    for name, port in ports.items():
-        key = f"{name} tcp {host}:{port}"
-        try:
-            with socket.create_connection((host, port), timeout=timeout):
-                results[key] = OK
-        except ConnectionRefusedError:
-            results[key] = "connection refused"
-        except TimeoutError:
-            results[key] = f"no answer within {timeout:.0f}s"
-        except OSError as e:
-            results[key] = e.strerror or str(e)
-    return results
+def _poll(settings: Settings, url: str, ipv4: str | None, expect_version: str | None,
+          timeout: float) -> tuple[dict[str, str], str, str]:
+    """One poll: /health and (with an IPv4) every game port's greeting, side by side (probe.py)."""
+    answer: list[tuple[dict[str, str], str, str]] = []
+
+    def http() -> ProbeResult:
+        answer.append(check_http(url, timeout=timeout, expect_version=expect_version))
+        return ProbeResult(HEALTH_KEY, True, 0.0, "")
+
+    results = side_by_side([http, *(game_probes(settings, ipv4, timeout) if ipv4 else [])], timeout)
+    services, version, error = answer[0] if answer else ({HEALTH_KEY: "did not finish"}, "", f"{url}: no answer")
+    services.update({r.name: r.state for r in results[1:]})
+    return services, version, error
 
 
 def health_gate(settings: Settings, ui: UI, ipv4: str | None, expect_version: str | None = None,
@@ -143,13 +141,11 @@ def health_gate(settings: Settings, ui: UI, ipv4: str | None, expect_version: st
     started = time.monotonic()
     deadline = started + limit
     report = HealthReport(ok=False)
-    with ui.progress(f"waiting for {url} and the game ports to be healthy") as progress:
+    with ui.progress(f"waiting for {url} and the game ports' ServerHello") as progress:
         while True:
             left = max(0.0, deadline - time.monotonic())
-            services, version, error = check_http(url, timeout=max(0.5, min(HTTP_TIMEOUT_S, left)),
-                                                  expect_version=expect_version)
-            if ipv4:
-                services.update(check_tcp(ipv4, settings.ports.game(), timeout=max(0.5, min(TCP_TIMEOUT_S, left))))
+            services, version, error = _poll(settings, url, ipv4, expect_version,
+                                             timeout=max(0.5, min(settings.probe_timeout_s, left)))
             report.polls += 1
             report.services, report.version = services, version or report.version
             failing = {k: v for k, v in services.items() if v != OK}

@@ -128,6 +128,11 @@ def _age_recipients(v: tuple[str, ...]) -> str | None:
             "or an ssh-ed25519 public key") if bad else None
 
 
+def _setting(env: str, default: Any, doc: str, check: Check | None = None, *, secret: bool = False) -> Any:
+    """A setting; `secret` ones (alert URLs with tokens in them) are masked in every message and output."""
+    return field(default=default, metadata={"env": env, "doc": doc, "check": check, "secret": secret})
+
+
 def _cron(v: str) -> str | None:
     """Empty (no schedule) or a cron expression cronsim accepts: 5 fields, or 6 with seconds first (UTC)."""
     if not v.strip():
@@ -156,8 +161,11 @@ def _duration_or_off(v: str) -> str | None:
     return None
 
 
-def _setting(env: str, default: Any, doc: str, check: Check | None = None) -> Any:
-    return field(default=default, metadata={"env": env, "doc": doc, "check": check})
+def _smtp_url_or_empty(v: str) -> str | None:
+    if not v:
+        return None
+    return None if v.startswith(("smtp://", "smtps://")) else \
+        "is not an smtp:// (STARTTLS, port 587) or smtps:// (TLS, port 465) URL, e.g. smtp://user:password@host:587"
 
 
 @dataclass(frozen=True)
@@ -318,6 +326,51 @@ class Settings:
     # defaulted. A value the checkout already has (fly.toml's primary_region, ...) is kept unless its setting
     # was given.
     given: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+    # --- keeping the world up: probe, watcher, alerts, heartbeat, schedules (issue 16) ---------------------
+    probe_timeout_s: float = _setting(
+        "BEZGELOR_PROBE_TIMEOUT", 5.0,
+        "Seconds each game-level probe waits: /health's answer, and the ServerHello a game port sends on connect.",
+        _positive)
+    watch_interval_s: float = _setting(
+        "BEZGELOR_WATCH_INTERVAL", 30.0, "Seconds between the watcher's probe passes (inv watch).", _positive)
+    watch_failures: int = _setting(
+        "BEZGELOR_WATCH_FAILURES", 3, "Consecutive failed probe passes before the watcher restarts the game machine.",
+        _positive)
+    restart_limit: int = _setting(
+        "BEZGELOR_RESTART_LIMIT", 3,
+        "Automatic restarts per hour; past it the watcher stops restarting and alerts 'needs a human'.", _positive)
+    restart_schedule: str = _setting(
+        "BEZGELOR_RESTART_SCHEDULE", "",
+        "Cron expression (UTC) of scheduled restarts, with the in-game countdown (BEZGELOR_DRAIN); empty = none.",
+        _cron)
+    alert_discord_url: str = _setting(
+        "BEZGELOR_ALERT_DISCORD_URL", "", "Discord webhook URL for alerts (secret: keep it out of git).",
+        _url_or_empty, secret=True)
+    alert_webhook_url: str = _setting(
+        "BEZGELOR_ALERT_WEBHOOK_URL", "", "URL that gets each alert as a JSON POST (README: the payload; secret).",
+        _url_or_empty, secret=True)
+    alert_ntfy_url: str = _setting(
+        "BEZGELOR_ALERT_NTFY_URL", "", "ntfy topic URL for alerts, e.g. https://ntfy.sh/<topic> (secret).",
+        _url_or_empty, secret=True)
+    alert_smtp_url: str = _setting(
+        "BEZGELOR_ALERT_SMTP_URL", "",
+        "Mail server for alerts: smtp://user:password@host:587 (STARTTLS) or smtps://...:465 (secret).",
+        _smtp_url_or_empty, secret=True)
+    alert_email_to: str = _setting("BEZGELOR_ALERT_EMAIL_TO", "", "Comma-separated addresses alert mails go to.")
+    alert_email_from: str = _setting(
+        "BEZGELOR_ALERT_EMAIL_FROM", "",
+        "Sender of alert mails; empty = the SMTP user, or bezgelor-tasks@<app>.fly.dev.")
+    alert_lock_age: str = _setting(
+        "BEZGELOR_ALERT_LOCK_AGE", "1h", "Alert when the deploy lock on Fly is held longer than this (0 = never).",
+        _duration_or_off)
+    heartbeat_url: str = _setting(
+        "BEZGELOR_HEARTBEAT_URL", "",
+        "Pinged on every watcher cycle: a dead man's switch (healthchecks.io, Uptime Kuma push; secret).",
+        _url_or_empty, secret=True)
+    watch_app: str = _setting(
+        "BEZGELOR_WATCH_APP", "", "Fly app the watcher runs in (inv watch.deploy); empty = <BEZGELOR_FLY_APP>-watch.")
+    watch_memory_mb: int = _setting(
+        "BEZGELOR_WATCH_MEMORY_MB", 256, "Memory of the watcher's machine (shared-cpu-1x) in MB.", _positive)
 
     @property
     def ports(self) -> Ports:
@@ -335,6 +388,15 @@ class Settings:
     @property
     def public_health_url(self) -> str:
         return self.health_url or f"https://{self.hostname}/health"
+
+    @property
+    def watcher_app(self) -> str:
+        """The Fly app `inv watch.deploy` runs the watcher in."""
+        return self.watch_app or f"{self.app}-watch"
+
+    def secret_values(self) -> list[str]:
+        """The values of the settings marked secret (alert URLs): registered with redact when loaded."""
+        return [str(getattr(self, f.name)) for f in fields(self) if f.metadata.get("secret") and getattr(self, f.name)]
 
     @property
     def state_dir(self) -> Path:
@@ -452,8 +514,26 @@ def _postgres_major(s: Settings) -> list[str]:
     return []
 
 
+def _watcher(s: Settings) -> list[str]:
+    from bezgelor_tasks.fly import platform
+
+    out = [] if not s.watch_app or APP_NAME_RE.match(s.watch_app) else [
+        f"BEZGELOR_WATCH_APP={s.watcher_app!r} is not a name Fly accepts (lowercase letters, digits and dashes)"]
+    if s.watcher_app in (s.app, s.db_app):
+        out.append(f"BEZGELOR_WATCH_APP={s.watcher_app!r} is the game or the database app: the watcher needs an app "
+                   "of its own")
+    shared = platform.cpu_kinds().get("shared")
+    if shared is not None and s.watch_memory_mb > 0:
+        out += _machine("the watcher machine", shared, 1, s.watch_memory_mb, "BEZGELOR_WATCH_MEMORY_MB", "")
+    if s.alert_email_to and not s.alert_smtp_url:
+        out.append("BEZGELOR_ALERT_EMAIL_TO is set but BEZGELOR_ALERT_SMTP_URL is not: alert mails need a mail server")
+    if s.alert_smtp_url and not s.alert_email_to:
+        out.append("BEZGELOR_ALERT_SMTP_URL is set but BEZGELOR_ALERT_EMAIL_TO is not: say where alert mails go")
+    return out
+
+
 CROSS_CHECKS: list[Callable[[Settings], list[str]]] = [
-    _distinct_ports, _distinct_apps, _game_machine, _postgres_machine, _postgres_major, _drain,
+    _distinct_ports, _distinct_apps, _game_machine, _postgres_machine, _postgres_major, _drain, _watcher,
 ]
 
 
@@ -471,7 +551,8 @@ def problems(s: Settings, origins: Mapping[str, str] | None = None) -> list[str]
         if wrong:
             key = f.metadata["env"]
             where = f" ({origins[key]})" if key in origins else ""
-            out.append(f"{key}={_shown(getattr(s, f.name))}{where} {wrong}")
+            shown = "***" if f.metadata.get("secret") else _shown(getattr(s, f.name))
+            out.append(f"{key}={shown}{where} {wrong}")
     for rule in CROSS_CHECKS:
         out.extend(rule(s))
     return out
@@ -647,8 +728,16 @@ def load(root: str | Path | None = None, environ: Mapping[str, str] | None = Non
     """
     src = read_sources(root, environ)
     s, bad = _build(src, overrides)
+    _register_secrets(s)
     raise_problems(src.problems + bad)
     return s
+
+
+def _register_secrets(s: Settings) -> None:
+    """Secret settings (alert URLs) are masked everywhere from the moment they are read."""
+    from bezgelor_tasks import redact
+
+    redact.register(*s.secret_values())
 
 
 def _mentioned_by_checkout(root: Path, keys: set[str]) -> set[str]:
@@ -693,6 +782,7 @@ def load_checked(root: str | Path | None = None, environ: Mapping[str, str] | No
     """What every task runs first: Settings, after every check passed; else one UserError listing them all."""
     src = read_sources(root, environ)
     s, bad = _build(src, {})
+    _register_secrets(s)
     found = src.problems + bad + unknown_keys(src) + problems(s, src.origins)
     hint = " or ".join(str(p) for p in src.dotenv_files) or ".env"
     raise_problems(found, hint)

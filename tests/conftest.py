@@ -10,6 +10,8 @@ pytest_plugins = [
     "tests.support.postgres",   # a real PostgreSQL cluster on loopback
     "tests.support.world",      # a real BEAM on loopback playing the game world (BezgelorWorld.Portal)
     "tests.support.s3",         # a real S3-compatible server (SeaweedFS) on loopback, one per run
+    "tests.support.receivers",  # loopback receivers of alerts (HTTP webhooks, ntfy, SMTP) and heartbeats
+    "tests.support.watching",   # a deployed app whose machine is a real BEAM world, and `inv watch` running
 ]
 
 

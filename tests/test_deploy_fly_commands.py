@@ -60,6 +60,11 @@ BUILDERS: dict[str, Callable[[settings_mod.Settings], Command]] = {
     "secrets_deploy": commands.secrets_deploy,
     "auth_login": operator_commands.auth_login,
     "deploy_token": operator_commands.deploy_token,
+    "machine_restart": lambda s: commands.machine_restart(s, "3d8d9e1b0a7e89"),
+    "machine_stop": lambda s: commands.machine_stop(s, "3d8d9e1b0a7e89"),
+    "machine_start": lambda s: commands.machine_start(s, "3d8d9e1b0a7e89"),
+    "watcher_token": lambda s: operator_commands.deploy_token(s, name="bezgelor-tasks watcher", json=True),
+    "deploy_watcher": lambda s: commands.deploy_app_from(s, "bz-game-watch", "/tmp/ctx", "/tmp/ctx/fly.toml"),
 }
 
 
@@ -79,7 +84,7 @@ def test_every_fly_command_runs_from_the_checkout_without_update_checks_or_secre
     assert cmd.env["FLY_NO_UPDATE_CHECK"] == "1"
     assert not any(SECRET in a for a in cmd.argv)
     takes_app = {"version", "whoami", "apps_list", "apps_create", "postgres_create", "mpg_backup_create",
-                 "mpg_backup_list", "apps_restart", "volume_snapshots", "auth_login"}
+                 "mpg_backup_list", "apps_restart", "volume_snapshots", "auth_login", "apps_destroy"}
     if name not in takes_app:
         assert "-a" in cmd.argv, f"{name} must name its app: {cmd.argv}"
 

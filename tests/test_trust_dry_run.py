@@ -27,7 +27,18 @@ BACKUP = "<the newest backup>"  # filled in from the world
 # The arguments each task needs, after its name (one list per run; several runs: a list of lists). Runs get
 # `--dry-run` added when the task has it. An entry per task, even when it needs nothing.
 ARGS: dict[str, list[str] | list[list[str]]] = {
+    "alert.test": [],
     "announce": ["Server restart at 22:00"],
+    "console": [],
+    "restart": ["--drain", "0", "--yes"],
+    "start": [],
+    "status": [],
+    "stop": ["--drain", "0", "--yes"],
+    "watch.run": ["--once"],                # `inv watch`
+    "watch.deploy": ["--yes"],
+    "watch.logs": [],
+    "watch.remove": ["--yes"],
+    "watch.status": [],
     "audit": [],
     "demo": ["--dest", "../demo-checkout"],
     "init": [["--yes"], ["--check"]],
@@ -145,9 +156,11 @@ def with_an_offsite_copy(s3_server: Any, monkeypatch: pytest.MonkeyPatch, tmp_pa
 
 
 def test_no_task_changes_anything_under_dry_run(two_healthy_releases: Path, fake_fly, pg_server,  # noqa: ANN001, F811
-                                                 game_servers, s3_server, monkeypatch, tmp_path) -> None:  # noqa: ANN001
+                                                 game_servers, s3_server, receiver, monkeypatch,  # noqa: ANN001
+                                                 tmp_path) -> None:  # noqa: ANN001
     root = two_healthy_releases
     s3, bucket = with_an_offsite_copy(s3_server, monkeypatch, tmp_path)
+    posted = (receiver.events(), receiver.heartbeats())  # every alert channel and the heartbeat, on loopback
     backup = sorted(p.name for p in (root / ".bezgelor" / "backups").iterdir() if not p.name.startswith("."))[-1]
     tasks = listed_tasks()
     missing = [t for t in tasks if t not in ARGS]
@@ -176,6 +189,7 @@ def test_no_task_changes_anything_under_dry_run(two_healthy_releases: Path, fake
     assert files_of(root) == before_files
     assert database_fingerprint(pg_server) == before_db
     assert bucket_fingerprint(s3, bucket) == before_bucket
+    assert (receiver.events(), receiver.heartbeats()) == posted, "a dry run posts no alert and no heartbeat"
     after_fly = fake_fly.state()
     for key in ("apps", "images", "mpg"):
         assert after_fly.get(key) == before_fly.get(key), key
@@ -199,6 +213,7 @@ RAW_WRITES_ALLOWED = {
     "backup/store.py": "downloads into its caller's private folder; the upload's pipe",
     "backup/scheduled.py": "the watcher's scheduled backup: a private temporary folder, removed after the upload",
     "render.py": "the template engine's bytecode cache, under ~/.cache (never the checkout)",
+    "watch/app.py": "the watcher image's build context, in a private temporary directory",
 }
 RAW_WRITE = r"write_text\(|write_bytes\(|\.mkdir\(|\.unlink\(|rmtree\(|os\.rename\(|os\.replace\(|O_CREAT|" \
             r"copytree\(|atomic_write\(|open\([^)]*['\"][wa]"

@@ -5,8 +5,8 @@
   pg_dump, checked (standard tier), sealed with age and uploaded. Only sealed, compressed bytes leave Fly's
   network; no home link is involved. The local archive is temporary.
 - `scheduled_drill` (BEZGELOR_DRILL_SCHEDULE): `inv db.drill` on the watcher (needs the age identity there).
-- `check_freshness` (BEZGELOR_BACKUP_MAX_AGE): a failed outcome when the newest verified off-site copy is
-  older than allowed (or there is none).
+(How old the newest verified off-site copy may get, BEZGELOR_BACKUP_MAX_AGE, is the watcher's backup-age
+check: watch/backups.py reads each end.)
 `watcher_requirements` lists what the watcher app needs for them; `status_summary` feeds the status overview.
 Failures come back as a failed Outcome with one line of summary, never as an exception.
 """
@@ -18,7 +18,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -27,20 +27,9 @@ from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.run import Executor
 from bezgelor_tasks.settings import Settings
 from bezgelor_tasks.ui import UI
+from bezgelor_tasks.watch.jobs import Outcome
 
 URL_VARIABLES = ("DIRECT_DATABASE_URL", "DATABASE_URL")   # MPG's direct URL first: pg_dump bypasses PgBouncer
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """The watcher's job result (the same shape as bezgelor_tasks.watch.jobs.Outcome)."""
-
-    ok: bool
-    summary: str                                   # one line
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def as_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "summary": self.summary, "details": self.details}
 
 
 def _guarded(what: str, fn: Callable[[], Outcome]) -> Outcome:
@@ -110,31 +99,6 @@ def scheduled_drill(settings: Settings, executor: Executor, ui: UI) -> Outcome:
     return _guarded("the restore drill", go)
 
 
-def check_freshness(settings: Settings, executor: Executor, ui: UI, *, now: datetime | None = None) -> Outcome:
-    from bezgelor_tasks.game.countdown import parse_duration
-    from bezgelor_tasks.lock import human_age
-
-    limit = parse_duration(settings.backup_max_age) if settings.backup_max_age.strip() else 0
-    if not settings.offsite_url or not limit:
-        return Outcome(True, "skipped: no off-site store or no BEZGELOR_BACKUP_MAX_AGE")
-
-    def go() -> Outcome:
-        from bezgelor_tasks.backup import offsite
-        from bezgelor_tasks.backup.store import Store
-
-        verified = [b for b in offsite.list_offsite(Store(settings, executor)) if b.verified]
-        if not verified:
-            return Outcome(False, "no verified off-site backup exists", {"max_age": settings.backup_max_age})
-        newest = verified[-1]
-        age = ((now or datetime.now(UTC)) - newest.created_at).total_seconds()
-        details = {"backup": newest.name, "age_s": round(age), "max_age": settings.backup_max_age}
-        if age > limit:
-            return Outcome(False, f"the newest verified off-site backup {newest.name} is {human_age(age)} old "
-                                  f"(allowed: {settings.backup_max_age})", details)
-        return Outcome(True, f"newest verified off-site backup is {human_age(age)} old", details)
-    return _guarded("the backup freshness check", go)
-
-
 @dataclass(frozen=True)
 class Requirement:
     name: str
@@ -164,6 +128,38 @@ def watcher_requirements(settings: Settings) -> list[Requirement]:
                 Requirement("BEZGELOR_BACKUP_AGE_IDENTITY", True, "the drill decrypts: the age secret key (the "
                             "watcher can then read the copies; leave drills to CI or a laptop to avoid that)")]
     return out
+
+
+def watcher_secret_values(settings: Settings, executor: Executor) -> dict[str, str]:
+    """The values of the secrets `watcher_requirements` lists, for `inv watch.deploy` to import on stdin: the
+    bucket's credentials from this environment, the database URL(s) as the game app's machine sees them (so
+    the watcher dumps next to the database with the app's own login), the age identity when drills run there.
+    Every value is registered as secret before anything can show it."""
+    from bezgelor_tasks.backup.crypto import IDENTITY_VARIABLE, identities
+    from bezgelor_tasks.fly import commands as fly_commands
+    from bezgelor_tasks.redact import register
+
+    values: dict[str, str] = {}
+    missing: list[str] = []
+    for need in (r for r in watcher_requirements(settings) if r.secret):
+        value = os.environ.get(need.name, "").strip()
+        if not value and need.name in URL_VARIABLES:
+            r = executor.run(fly_commands.ssh_printenv(settings, need.name), check=False)
+            value = r.stdout.strip().splitlines()[-1].strip() if r.ok and r.stdout.strip() else ""
+        if not value and need.name == IDENTITY_VARIABLE:
+            value = "\n".join(str(i) for i in identities(settings))
+        if value:
+            register(value)
+            values[need.name] = value
+        elif not executor.dry_run:
+            missing.append(f"{need.name} ({need.why})")
+    if missing:
+        raise UserError("The watcher's off-site jobs need secrets this machine does not have: "
+                        + "; ".join(missing) + ".",
+                        fix="set them in this shell's environment (the bucket's AWS_* keys; the database URL is read "
+                            f"from {settings.app}'s machine, so {settings.app} must run), or unset "
+                            "BEZGELOR_OFFSITE_URL to deploy the watcher without off-site jobs.")
+    return values
 
 
 def status_summary(settings: Settings, executor: Executor, *, now: datetime | None = None) -> dict[str, Any]:

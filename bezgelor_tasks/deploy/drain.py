@@ -83,7 +83,7 @@ def _world_restarts(ctx: DeployContext) -> str:
         return ""
     if ctx.label and machines_mod.runs_label(status, ctx.label):
         staged = [x.name for x in ctx.fly.secrets(s.app) if x.status.lower() == "staged"
-                  and not fly_lock.is_lock_name(x.name)]   # the deploy lock is staged on purpose
+                  and not fly_lock.is_bookkeeping_name(x.name)]   # bookkeeping: staged on purpose
         return f"staged secrets {', '.join(staged)} restart it" if staged else ""
     return f"release v{live.release_version} is live"
 

@@ -38,6 +38,10 @@ from bezgelor_tasks.fly.records import Secret
 from bezgelor_tasks.lock import DEFAULT_MAX_AGE_S, human_age
 
 PREFIX = "BEZGELOR_DEPLOY_LOCK_"
+# Secrets kept on the app as bookkeeping, staged on purpose and never "to deploy": this lock, and what the
+# watcher keeps (watch/state.py: restarts, an outage's start, maintenance marked by `inv stop`).
+WATCH_STATE_PREFIX = "BEZGELOR_WATCH_STATE_"
+BOOKKEEPING_PREFIXES = (PREFIX, WATCH_STATE_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,11 @@ def decode(name: str) -> FlyHolder | None:
 
 def is_lock_name(name: str) -> bool:
     return name.startswith(PREFIX)
+
+
+def is_bookkeeping_name(name: str) -> bool:
+    """A secret we keep on the app for ourselves (the lock, the watcher's state): staged on purpose."""
+    return name.startswith(BOOKKEEPING_PREFIXES)
 
 
 def holders(secrets: list[Secret]) -> list[FlyHolder]:

@@ -24,6 +24,11 @@ _TIMESTAMP = re.compile(r"^\s*(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.\d+)?Z?"
 _SINCE = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 SERVICES = ("portal", "auth", "realm", "world")
+# The seed's "crash logs": Logger's error levels, Elixir's exceptions and process crashes, the BEAM and the
+# machine going down (Fly's own lines), and OOM kills.
+_ERROR_LINE = re.compile(r"\[(?:error|critical|alert|emergency)\]|\*\* \(\w|\bterminating\b|crash_report|"
+                         r"\bCRASH REPORT\b|Kernel pid terminated|\bexited with (?:code|status) [1-9]|"
+                         r"\bout of memory\b|\bOOM\b|oom_kill|\berlang:.*error|\bEXIT\b", re.I)
 
 
 def read_logs(fly: FlyClient, app: str, machine: str | None = None) -> list[str]:
@@ -48,6 +53,11 @@ def timestamp(line: str) -> float | None:
         return float(calendar.timegm(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S")))
     except ValueError:
         return None
+
+
+def is_error(line: str) -> bool:
+    """`inv logs --errors`: a line that reports an error, a crash or the machine dying."""
+    return bool(_ERROR_LINE.search(line))
 
 
 def newer_than(line: str, cutoff: float | None) -> bool:

@@ -332,7 +332,7 @@ def deploy(ctx: DeployContext) -> Step:
         ctx.release_version = running.release_version
         ctx.image_ref = running.image_ref
         staged = sorted(x.name for x in ctx.fly.secrets(s.app) if x.status.lower() == "staged"
-                        and not fly_lock.is_lock_name(x.name))  # the deploy lock is staged on purpose
+                        and not fly_lock.is_bookkeeping_name(x.name))  # bookkeeping: staged on purpose
         if staged:
             return todo(f"release v{running.release_version} runs {ctx.label}, but {', '.join(staged)} are "
                         "staged, not deployed")

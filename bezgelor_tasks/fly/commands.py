@@ -29,7 +29,7 @@ FLYCTL_INSTALL = ("install it (https://fly.io/docs/flyctl/install/: `curl -L htt
 def _fly(settings: Settings, *args: str, purpose: str, mutates: bool = True, stdin: str | None = None,
          secret_stdin: bool = False, env: Mapping[str, str] | None = None, timeout: float | None = None,
          retries: int | None = None, public_stdin_names: frozenset[str] = frozenset(),
-         stream: bool = False) -> Command:
+         stream: bool = False, interactive: bool = False) -> Command:
     return Command(
         argv=(settings.flyctl, *args),
         purpose=purpose,
@@ -44,6 +44,7 @@ def _fly(settings: Settings, *args: str, purpose: str, mutates: bool = True, std
         tool="flyctl",
         install=FLYCTL_INSTALL,
         stream=stream,
+        interactive=interactive,
     )
 
 
@@ -359,6 +360,41 @@ def logs(settings: Settings, app: str | None = None, machine: str | None = None)
     extra = ("--machine", machine) if machine else ()
     return _fly(settings, "logs", "--no-tail", "-a", target, *extra, purpose=f"read the recent logs of {target}",
                 mutates=False, retries=0)
+
+
+# --- keeping the world up: machines, the watcher's app and token (issue 16) -------------------------------
+
+def machine_restart(settings: Settings, machine_id: str, app: str | None = None) -> Command:
+    """Restart one machine the way Fly stops it for a deploy: SIGTERM (the BEAM stops cleanly on it), then
+    BEZGELOR_KILL_TIMEOUT seconds before SIGKILL. `--skip-health-checks`: our own game-level health gate
+    follows (Fly's checks see only /health); flyctl's `--signal` takes a name since 2024 (it parsed a number)."""
+    target = app or settings.app
+    return _fly(settings, "machine", "restart", machine_id, "-a", target, "--signal", "SIGTERM",
+                "--time", str(int(settings.kill_timeout_s)), "--skip-health-checks",
+                purpose=f"restart {target}'s machine {machine_id}", timeout=settings.kill_timeout_s + 360)
+
+
+def machine_stop(settings: Settings, machine_id: str, app: str | None = None) -> Command:
+    target = app or settings.app
+    return _fly(settings, "machine", "stop", machine_id, "-a", target, "--signal", "SIGTERM",
+                "--timeout", str(int(settings.kill_timeout_s)),
+                purpose=f"stop {target}'s machine {machine_id}", timeout=settings.kill_timeout_s + 120)
+
+
+def machine_start(settings: Settings, machine_id: str, app: str | None = None) -> Command:
+    target = app or settings.app
+    return _fly(settings, "machine", "start", machine_id, "-a", target,
+                purpose=f"start {target}'s machine {machine_id}", timeout=360)
+
+
+def apps_destroy(settings: Settings, app: str) -> Command:
+    return _fly(settings, "apps", "destroy", app, "--yes", purpose=f"destroy the Fly app {app}")
+
+
+def deploy_app_from(settings: Settings, app: str, context_dir: str, config: str) -> Command:
+    """`fly deploy` of a small app of ours (the watcher) from a build context with its own fly.toml."""
+    return _fly(settings, "deploy", context_dir, "-a", app, "--config", config, "--remote-only", "--ha=false",
+                "--yes", purpose=f"build and deploy {app}", timeout=settings.command_timeout_s, stream=True)
 
 
 # The other builder modules (operator_commands.py) build their commands with the same defaults.

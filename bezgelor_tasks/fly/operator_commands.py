@@ -1,5 +1,6 @@
-"""flyctl commands people run by hand (docs/fly-*.md show them; no task runs them yet): log in, open a remote
-console, stop or restart everything in an emergency, list volume snapshots, make a deploy token. Pure builders
+"""flyctl commands people run by hand or through the operator's tasks (docs/fly-*.md show them): log in, open a
+remote console (`inv console`), stop or restart everything in an emergency, list volume snapshots, make a
+deploy token (CI's, the watcher's). Pure builders
 like fly/commands.py, with its defaults."""
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ def apps_restart(settings: Settings, app: str | None = None) -> Command:
 
 
 def remote_console(settings: Settings, app: str | None = None) -> Command:
-    """IEx on the running release (`bin/<release> remote`), on a terminal (`--pty`)."""
+    """IEx on the running release (`bin/<release> remote`), on a terminal (`--pty`): `inv console` runs it
+    with the user's terminal (interactive: nothing captured)."""
     from bezgelor_tasks.release_image import bin_path
 
     target = app or settings.app
     return build(settings, "ssh", "console", "--pty", "-a", target, "-C", f"{bin_path(settings.release_name)} remote",
-                purpose=f"open a remote IEx console on {target}", retries=0)
+                purpose=f"open a remote IEx console on {target}", retries=0, interactive=True)
 
 
 def volume_snapshots(settings: Settings, volume_id: str) -> Command:
@@ -40,7 +42,12 @@ def volume_snapshots(settings: Settings, volume_id: str) -> Command:
                 mutates=False)
 
 
-def deploy_token(settings: Settings, app: str | None = None) -> Command:
-    """A token that can deploy this one app (CI's FLY_API_TOKEN). Its output is the token: a secret."""
+def deploy_token(settings: Settings, app: str | None = None, *, name: str | None = None,
+                 expiry: str | None = None, json: bool = False) -> Command:
+    """A token limited to this one app (deploy, machines, secrets, logs, ssh of that app only): CI's
+    FLY_API_TOKEN, or the watcher's. Its output is the token: a secret."""
     target = app or settings.app
-    return build(settings, "tokens", "create", "deploy", "-a", target, purpose=f"make a deploy token for {target}")
+    extra = [*(("--name", name) if name else ()), *(("--expiry", expiry) if expiry else ()),
+             *(("--json",) if json else ())]
+    return build(settings, "tokens", "create", "deploy", "-a", target, *extra,
+                 purpose=f"make a deploy token for {target}")

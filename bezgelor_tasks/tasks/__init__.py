@@ -4,10 +4,24 @@ import sys
 
 from invoke import Collection
 
-from bezgelor_tasks.tasks import build, db, deploy, ips, lock, maintenance, plan, release, rollback, secrets
+from bezgelor_tasks.tasks import (
+    alert,
+    build,
+    db,
+    deploy,
+    ips,
+    lock,
+    maintenance,
+    plan,
+    release,
+    rollback,
+    secrets,
+    watch,
+)
 from bezgelor_tasks.tasks.checkout_tasks import demo, init, verify
 from bezgelor_tasks.tasks.game import announce, players
 from bezgelor_tasks.tasks.ops import audit, logs
+from bezgelor_tasks.tasks.world import console, restart, start, status, stop
 
 namespace = Collection()
 namespace.add_task(init)
@@ -17,7 +31,9 @@ namespace.add_task(players)
 namespace.add_task(announce)
 namespace.add_task(logs)
 namespace.add_task(audit)
-for module in (build, release, db, secrets, ips, rollback, deploy, plan, maintenance, lock):
+for emergency in (restart, stop, start, console, status):
+    namespace.add_task(emergency)
+for module in (build, release, db, secrets, ips, rollback, deploy, plan, maintenance, lock, alert, watch):
     namespace.add_collection(Collection.from_module(module))
 
 

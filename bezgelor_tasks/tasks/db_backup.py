@@ -46,21 +46,38 @@ def backup(c: Context, root: str | None = None, jobs: int = 1, remote: bool = Fa
         if json:
             ui.emit_json(outcome)
         return
-    # The tunnel opens first; settings checks, credentials, the release and the store are read meanwhile.
-    with early.tunnel_first(root, json_mode=json, offsite=offsite) as start:
-        s, ui, ex = start.settings, start.ui, start.executor
-        made = backup_mod.create_backup(s, ex, ui, jobs=jobs, endpoint=start.endpoint,
-                                        release_version=start.release)
-    assert made is not None
-    if verify != "none":
-        b = manifest.load(made.path)
-        made.verification = verify_mod.verify(ex, ui, b, verify, timeout=s.command_timeout_s)
-        verify_mod.require_ok(b, made.verification)
-    if start.store is not None:
-        made.extra["offsite"] = offsite_mod.upload(s, ex, ui, manifest.load(made.path), store=start.store)
+    try:
+        # The tunnel opens first; settings checks, credentials, the release and the store are read meanwhile.
+        with early.tunnel_first(root, json_mode=json, offsite=offsite) as start:
+            s, ui, ex = start.settings, start.ui, start.executor
+            made = backup_mod.create_backup(s, ex, ui, jobs=jobs, endpoint=start.endpoint,
+                                            release_version=start.release)
+            assert made is not None
+            if verify != "none":
+                b = manifest.load(made.path)
+                made.verification = verify_mod.verify(ex, ui, b, verify, timeout=s.command_timeout_s)
+                verify_mod.require_ok(b, made.verification)
+            if start.store is not None:
+                made.extra["offsite"] = offsite_mod.upload(s, ex, ui, manifest.load(made.path), store=start.store)
+    except UserError as e:  # "backup failed" reaches the alert channels, when some are set
+        _alert_backup_failed(root, e)
+        raise
     made.extra["prune"] = offsite_ops.prune_both(s, ex, ui, offsite_end=start.store is not None)
     if json:
         ui.emit_json(made.as_json())
+
+
+def _alert_backup_failed(root: str | None, error: UserError) -> None:
+    """Tell the alert channels (nothing is sent without one; a settings problem leaves nobody to tell)."""
+    from bezgelor_tasks import settings as settings_mod
+    from bezgelor_tasks.alerts import events, notify
+    from bezgelor_tasks.run import Executor
+
+    try:
+        s = settings_mod.load(root)
+    except UserError:
+        return
+    notify(s, Executor(echo=False), events.backup_failed(s.app, f"the backup of {s.db_app}", error.paragraph()))
 
 
 @task(help={"root": ROOT_HELP, "json": "print the list as JSON on stdout",

@@ -30,6 +30,9 @@ def full(c: Context, root: str | None = None, dry_run: bool = False, json: bool 
         sess.ui.emit_json(outcome.as_json())
     if not dry_run and any(r.state != "pending" for r in outcome.reports):
         full_deploy.show_summary(sess, outcome)
+        from bezgelor_tasks.alerts.deploys import deploy_alert
+
+        deploy_alert(sess, outcome)   # "deployed", "failed" or "rolled back", when alert channels are set
     if not outcome.ok:
         raise full_deploy.final_error(outcome)
 

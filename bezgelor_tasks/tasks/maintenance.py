@@ -1,7 +1,8 @@
 """`inv maintenance.on` / `inv maintenance.off`: Bezgelor's maintenance flag (BezgelorWorld.Portal).
 
 In Bezgelor, maintenance mode broadcasts "Server entering maintenance mode. Please log out." and flags
-the server (the portal shows it); it does not itself refuse new logins at the auth server.
+the server (the portal shows it); it does not itself refuse new logins at the auth server. The watcher is
+told too (a mark kept on Fly, watch/state.py): it restarts nothing while the mark is there.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ def _set(root: str | None, on: bool, json: bool, dry_run: bool) -> None:
 
     sess = session(root, dry_run=dry_run, json_mode=json)
     status = Portal(sess.settings, sess.executor).set_maintenance(on)
+    if status is not None:  # tell the watcher: no automatic restart while a person has the world in maintenance
+        from bezgelor_tasks.watch.world import mark_maintenance
+
+        mark_maintenance(sess.settings, sess.executor, on)
     word = "on" if on else "off"
     if json:
         sess.ui.emit_json({"app": sess.settings.app, "maintenance": on if status else None, "dry_run": dry_run,

@@ -11,10 +11,11 @@ from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
             "service": "only lines that name this service: portal, auth, realm or world (by name or port)",
             "since": "only lines newer than this, e.g. 10m, 2h, 1d (filtered here: `fly logs` has no --since)",
             "machine": "only this machine's lines",
+            "errors": "only errors and crashes (error levels, exceptions, exits, OOM kills)",
             "json": "print the lines as JSON"})
 @user_task
 def logs(c: Context, root: str | None = None, service: str | None = None, since: str | None = None,
-         machine: str | None = None, json: bool = False) -> None:
+         machine: str | None = None, errors: bool = False, json: bool = False) -> None:
     """The app's recent log lines (`fly logs --no-tail`), filtered by game service and age."""
     from bezgelor_tasks.deploy import ops
     from bezgelor_tasks.fly.client import FlyClient
@@ -24,15 +25,16 @@ def logs(c: Context, root: str | None = None, service: str | None = None, since:
     cutoff = ops.since_cutoff(since)
     keep = ops.service_filter(s, service)
     lines = ops.read_logs(FlyClient(s, sess.executor), s.app, machine=machine)
-    shown = [line for line in lines if keep(line) and ops.newer_than(line, cutoff)]
+    shown = [line for line in lines
+             if keep(line) and ops.newer_than(line, cutoff) and (not errors or ops.is_error(line))]
     if json:
         sess.ui.emit_json([{"line": line, "timestamp": ops.timestamp(line)} for line in shown])
         return
     for line in shown:
         sess.ui.line(line)
     if not shown:
-        sess.ui.info(f"no log lines{' for ' + service if service else ''}{' since ' + since if since else ''} "
-                     f"in {s.app}'s recent logs")
+        sess.ui.info(f"no {'error ' if errors else ''}log lines{' for ' + service if service else ''}"
+                     f"{' since ' + since if since else ''} in {s.app}'s recent logs")
 
 
 @task(help={"root": ROOT_HELP, "json": "print the events as JSON"})

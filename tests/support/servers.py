@@ -1,7 +1,8 @@
 """Fixture `game_servers`: real loopback servers playing the portal's /health and the three game ports.
 
 What they answer follows a *behaviour*:
-  healthy  - /health 200 JSON, every service ok; all game ports accept connections
+  healthy  - /health 200 JSON, every service ok; all game ports accept connections and greet each
+             client with a ServerHello frame, as Bezgelor's game servers do
   degraded - /health 200 JSON with status "degraded" and world "error"; the world port refuses
   503      - /health 503 JSON with database "error"; game ports accept
   html     - /health 200 with an HTML page (what a force_ssl redirect or proxy page looks like)
@@ -12,6 +13,7 @@ The behaviour is, in order: the one set on the fixture (`set_behavior`, or `scri
 /health request, the last one sticking), else the live release's image behaviour in the fake flyctl's
 state (FAKE_FLY_HOME/state.json), else "healthy". The fixture points BEZGELOR_HEALTH_URL and
 BEZGELOR_{AUTH,REALM,WORLD}_PORT at these servers (and polls fast: BEZGELOR_HEALTH_INTERVAL=0.1).
+`mute(True)` makes the open game ports accept and never speak (a frozen world, as the kernel sees it).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import struct
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +32,10 @@ import pytest
 BEHAVIORS = ("healthy", "degraded", "503", "html", "timeout", "down")
 HOST = "127.0.0.1"
 GAME_SERVICES = ("auth", "realm", "world")
+# What Bezgelor's BezgelorProtocol.Connection sends on connect: <<size::little-32, opcode::little-16, payload>>,
+# size = 6 + payload length, ServerHello = 0x0003 (the payload's content does not matter to a probe).
+HELLO_PAYLOAD = bytes(range(38))
+SERVER_HELLO = struct.pack("<IH", 6 + len(HELLO_PAYLOAD), 0x0003) + HELLO_PAYLOAD
 
 
 class _QuietHTTPServer(ThreadingHTTPServer):
@@ -52,6 +59,8 @@ class Listener:
         self.sock: socket.socket | None = None
         self.lock = threading.Lock()
         self.accepted = 0
+        self.speaks = True                      # False: accept and say nothing (a frozen world)
+        self.silent: list[socket.socket] = []   # connections held open without a word
 
     def set_open(self, want: bool) -> None:
         with self.lock:
@@ -69,6 +78,9 @@ class Listener:
                 except OSError:
                     pass
                 sock.close()
+                for conn in self.silent:
+                    conn.close()
+                self.silent.clear()
 
     def _accept(self, sock: socket.socket) -> None:
         while True:
@@ -77,6 +89,13 @@ class Listener:
             except OSError:
                 return
             self.accepted += 1
+            if not self.speaks:
+                self.silent.append(conn)
+                continue
+            try:
+                conn.sendall(SERVER_HELLO)
+            except OSError:
+                pass
             conn.close()
 
 
@@ -165,6 +184,11 @@ class GameServers:
                 self._override = self._script.pop(0) if len(self._script) > 1 else self._script[0]
         return self.current()
 
+    def mute(self, on: bool = True) -> None:
+        """Game ports that accept and never send their ServerHello (on) or greet again (off)."""
+        for listener in self.listeners.values():
+            listener.speaks = not on
+
     def reconcile(self, behavior: str | None = None) -> None:
         """Open or close the game ports to match the behaviour."""
         behavior = behavior or self.behavior
@@ -224,7 +248,7 @@ class GameServers:
     def env(self) -> dict[str, str]:
         return {"BEZGELOR_HEALTH_URL": self.health_url, "BEZGELOR_AUTH_PORT": str(self.ports["auth"]),
                 "BEZGELOR_REALM_PORT": str(self.ports["realm"]), "BEZGELOR_WORLD_PORT": str(self.ports["world"]),
-                "BEZGELOR_HEALTH_INTERVAL": "0.1"}
+                "BEZGELOR_HEALTH_INTERVAL": "0.1", "BEZGELOR_PROBE_TIMEOUT": "2"}
 
     def close(self) -> None:
         self._released.set()

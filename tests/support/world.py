@@ -1,9 +1,14 @@
 """Fixture `world`: a real BEAM on loopback playing Bezgelor's game world (tests/support/world_node.exs).
 
-It runs its own epmd on a free loopback port, listens on free game ports, counts connected clients
-as players and implements BezgelorWorld.Portal. `world.attach(fake_fly, app)` tells the fake flyctl to
-evaluate `ssh console -C "/app/bin/<release> rpc EXPR"` for that app on this node. `world.connect()`
-is a player: it reads the broadcasts the world writes to it, each one whole and in order.
+It runs its own epmd on a free loopback port, listens on free game ports (each greets a connection
+with a ServerHello frame, as Bezgelor's game servers do), serves the portal's /health from the same
+node, counts logged-in clients as players and implements BezgelorWorld.Portal. `world.attach(fake_fly,
+app)` tells the fake flyctl to evaluate `ssh console -C "/app/bin/<release> rpc EXPR"` for that app on
+this node, and makes the fake's `machine restart|stop|start` restart, stop and start it (through a
+loopback control port: the fake is another process). `world.connect()` is a player: it reads the
+broadcasts the world writes to it, each one whole and in order. `freeze()`/`thaw()` stop and continue
+the BEAM (SIGSTOP/SIGCONT): the kernel still accepts connections, nothing answers. `crash_on_boot`
+makes every later (re)start die at boot, before listening.
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ from __future__ import annotations
 import os
 import queue
 import secrets
+import signal
 import socket
+import socketserver
 import struct
 import subprocess
 import threading
@@ -41,10 +48,14 @@ class Player:
         self.inbox: queue.Queue[str | None] = queue.Queue()
         self.received: list[str] = []
         self.closed_by_server = threading.Event()
+        hello = _read_exactly(self.sock, 6)  # the ServerHello every game server sends first
+        size, opcode = struct.unpack("<IH", hello)
+        assert opcode == 0x0003, hello
+        _read_exactly(self.sock, size - 6)
+        self.sock.sendall(name.encode() + b"\n")  # logging in: counted from the WELCOME on
         threading.Thread(target=self._read, daemon=True).start()
         welcome = self.next_message(timeout=30)
-        assert welcome.startswith("WELCOME "), welcome  # counted from now on
-        self.sock.sendall(name.encode() + b"\n")
+        assert welcome.startswith("WELCOME "), welcome
 
     def _read(self) -> None:
         buf = b""
@@ -90,27 +101,104 @@ class Player:
         self.sock.close()
 
 
+def _read_exactly(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        assert chunk, f"the world closed the connection after {len(data)} of {n} bytes"
+        data += chunk
+    return data
+
+
 class World:
     def __init__(self, tmp: Path, *, portal: bool = True) -> None:
+        self.tmp = tmp
+        self.portal = portal
         self.cookie = secrets.token_hex(16)
-        self.node = f"world-{secrets.token_hex(4)}@{HOST}"
         self.epmd_port = free_port()
         self.ports = {"world": free_port(), "realm": free_port(), "auth": free_port()}
+        self.http_port = free_port()
         self.env = {**os.environ, "ERL_EPMD_PORT": str(self.epmd_port)}
-        self.log = tmp / f"{self.node.split('@')[0]}.log"
         self.players: list[Player] = []
+        self.boots = 0
+        self.crash_on_boot = False
+        self.frozen = False
+        self.attached: tuple[Any, str] | None = None
+        self.control: socketserver.ThreadingTCPServer | None = None
         self.epmd = subprocess.Popen(["epmd", "-port", str(self.epmd_port), "-address", HOST],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         self._wait_for_port(self.epmd_port)
+        self.out: Any = None
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.boot()
+
+    @property
+    def health_url(self) -> str:
+        return f"http://{HOST}:{self.http_port}/health"
+
+    def settings_env(self) -> dict[str, str]:
+        """BEZGELOR_* settings that point the probes at this world (its /health and game ports)."""
+        return {"BEZGELOR_HEALTH_URL": self.health_url, "BEZGELOR_AUTH_PORT": str(self.ports["auth"]),
+                "BEZGELOR_REALM_PORT": str(self.ports["realm"]), "BEZGELOR_WORLD_PORT": str(self.ports["world"])}
+
+    def boot(self) -> bool:
+        """Start a node on the world's ports; False when it died at boot (crash_on_boot)."""
+        self.boots += 1
+        self.node = f"world-{secrets.token_hex(4)}@{HOST}"
+        self.log = self.tmp / f"{self.node.split('@')[0]}.log"
         args = ["elixir", "--name", self.node, "--cookie", self.cookie, str(SCRIPT),
-                *([] if portal else ["--no-portal"]), *(str(p) for p in self.ports.values())]
+                *([] if self.portal else ["--no-portal"]), "--http", str(self.http_port),
+                *(["--crash"] if self.crash_on_boot else []), *(str(p) for p in self.ports.values())]
+        if self.out is not None:
+            self.out.close()
         self.out = open(self.log, "w+", encoding="utf-8")  # noqa: SIM115 (closed in stop())
         self.proc = subprocess.Popen(args, env=self.env, stdin=subprocess.PIPE, stdout=self.out,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 60
         while "WORLD READY" not in self.log.read_text():
+            if self.proc.poll() is not None and self.crash_on_boot:
+                return False
             assert self.proc.poll() is None and time.monotonic() < deadline, self.log.read_text()
-            time.sleep(0.1)
+            time.sleep(0.05)
+        if self.attached:
+            self._register(*self.attached)
+        return True
+
+    def freeze(self) -> None:
+        """SIGSTOP the BEAM: connections are still accepted by the kernel, nothing answers."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGSTOP)
+        self.frozen = True
+
+    def thaw(self) -> None:
+        if self.proc is not None and self.frozen:
+            os.killpg(self.proc.pid, signal.SIGCONT)
+        self.frozen = False
+
+    def halt(self) -> None:
+        """Stop the node (a machine stop): its ports close."""
+        for player in self.players:
+            player.leave()
+        self.players.clear()
+        self.thaw()
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        if proc is not None and proc.stdin:
+            proc.stdin.close()
+
+    def restart(self) -> bool:
+        """What `fly machine restart` does to this world: stop the node, boot a new one on the same ports."""
+        self.halt()
+        return self.boot()
 
     @staticmethod
     def _wait_for_port(port: int) -> None:
@@ -124,11 +212,49 @@ class World:
         raise AssertionError(f"epmd did not listen on {port}")
 
     def attach(self, fake_fly: Any, app: str = "bezgelor") -> None:
-        """From now on the fake flyctl evaluates `bin/<release> rpc EXPR` for `app` on this node."""
+        """From now on the fake flyctl evaluates `bin/<release> rpc EXPR` for `app` on this node, and its
+        `machine restart|stop|start` for `app` restart, stop and start this world."""
+        if self.control is None:
+            self.control = self._serve_control()
+        self.attached = (fake_fly, app)
+        self._register(fake_fly, app)
+
+    def _register(self, fake_fly: Any, app: str) -> None:
+        assert self.control is not None
+        control = f"{HOST}:{self.control.server_address[1]}"
+
         def put(state: dict[str, Any]) -> None:
             state.setdefault("rpc_nodes", {})[app] = {"node": self.node, "cookie": self.cookie,
                                                       "epmd_port": self.epmd_port}
+            state.setdefault("machine_control", {})[app] = control
         fake_fly.update(put)
+
+    def _serve_control(self) -> socketserver.ThreadingTCPServer:
+        """The fake flyctl's way to this world: one line `restart|stop|start` in, `ok <state>` out."""
+        world = self
+        lock = threading.Lock()
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                action = self.rfile.readline().decode().strip()
+                with lock:
+                    if action == "restart":
+                        booted = world.restart()
+                    elif action == "stop":
+                        world.halt()
+                        booted = False
+                    elif action == "start":
+                        booted = world.alive or world.boot()
+                    else:
+                        self.wfile.write(f"error unknown action {action!r}\n".encode())
+                        return
+                self.wfile.write(f"ok {'started' if booted else 'crashed' if world.crash_on_boot else 'stopped'}\n"
+                                 .encode())
+
+        server = socketserver.ThreadingTCPServer((HOST, 0), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return server
 
     def connect(self, name: str = "Player") -> Player:
         player = Player(self.ports["world"], name)
@@ -156,27 +282,19 @@ class World:
 
     @property
     def alive(self) -> bool:
-        return self.proc.poll() is None
+        return self.proc is not None and self.proc.poll() is None
 
     def broadcasts(self) -> list[str]:
         return [line for line in self.log.read_text().splitlines() if line.startswith("BROADCAST ")]
 
     def stop(self) -> None:
-        for player in self.players:
-            player.leave()
-        for proc in (self.proc, self.epmd):
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, 15)
-                except ProcessLookupError:
-                    pass
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, 9)
-                    proc.wait(timeout=10)
-        if self.proc.stdin:
-            self.proc.stdin.close()
+        if self.control is not None:
+            self.control.shutdown()
+            self.control.server_close()
+        self.halt()
+        if self.epmd.poll() is None:
+            os.killpg(self.epmd.pid, signal.SIGTERM)
+            self.epmd.wait(timeout=10)
         self.out.close()
 
 

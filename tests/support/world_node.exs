@@ -1,11 +1,16 @@
 # A game world for the tests: a real BEAM node on loopback that plays Bezgelor's world server.
 #
-#   ERL_EPMD_PORT=N elixir --name world-x@127.0.0.1 --cookie C world_node.exs [--no-portal] PORT...
+#   ERL_EPMD_PORT=N elixir --name world-x@127.0.0.1 --cookie C world_node.exs [--no-portal] [--http P]
+#                                                                            [--crash] PORT...
 #
-# It listens on each PORT (127.0.0.1) and counts every connected TCP client as a player. A client may
-# send one line with its character name. Each broadcast reaches every client as one frame: a 4-byte
-# big-endian length, then the message's UTF-8 bytes (so a message with line breaks arrives whole);
-# the first frame a client gets is "WELCOME <id>" (it is counted from then on).
+# It listens on each PORT (127.0.0.1) and, like Bezgelor's BezgelorProtocol.Connection, greets every
+# connection at once with a ServerHello frame: <<size::little-32, 0x0003::little-16, payload>>, size =
+# 6 + payload length. A client that then sends one line (its character name) is a player and is
+# counted; a probe that reads the hello and hangs up is not. Each broadcast reaches every player as one
+# frame: a 4-byte big-endian length, then the message's UTF-8 bytes (so a message with line breaks
+# arrives whole); the first such frame a player gets is "WELCOME <id>" (it is counted from then on).
+# --http P serves the portal's GET /health on P from this node (a frozen node answers nothing).
+# --crash dies at boot, before listening (a release that crashes on every start).
 # BezgelorWorld.Portal has the functions deploys use, with Bezgelor's signatures and behaviour
 # (apps/bezgelor_world/lib/bezgelor_world/portal.ex): online_player_count/0, list_online_players/0,
 # broadcast_system_message/1 (:ok), set_maintenance_mode/1 (:ok; turning it on broadcasts
@@ -22,6 +27,8 @@ defmodule FakeWorld do
   def players, do: GenServer.call(__MODULE__, :players)
   def broadcast(message), do: GenServer.call(__MODULE__, {:broadcast, message})
   def disconnect_all, do: GenServer.call(__MODULE__, :disconnect_all)
+
+  @hello_payload :binary.copy(<<0>>, 38)
 
   @impl true
   def init(ports) do
@@ -44,10 +51,20 @@ defmodule FakeWorld do
   end
 
   defp client(sock) do
-    id = GenServer.call(__MODULE__, {:join, self()})
-    frame(sock, "WELCOME #{id}")
-    :ok = :inet.setopts(sock, active: true, packet: :line)
-    loop(sock, id)
+    :ok = :gen_tcp.send(sock, <<6 + byte_size(@hello_payload)::little-32, 0x0003::little-16, @hello_payload::binary>>)
+    :ok = :inet.setopts(sock, packet: :line)
+
+    case :gen_tcp.recv(sock, 0) do
+      {:ok, line} ->
+        id = GenServer.call(__MODULE__, {:join, self()})
+        GenServer.cast(__MODULE__, {:name, id, String.trim(line)})
+        frame(sock, "WELCOME #{id}")
+        :ok = :inet.setopts(sock, active: true)
+        loop(sock, id)
+
+      {:error, _} ->
+        :gen_tcp.close(sock)
+    end
   end
 
   defp frame(sock, message), do: :gen_tcp.send(sock, <<byte_size(message)::32, message::binary>>)
@@ -101,7 +118,54 @@ defmodule FakeWorld do
   end
 end
 
-{switches, ports} = OptionParser.parse!(System.argv(), strict: [no_portal: :boolean])
+defmodule FakePortalHttp do
+  @moduledoc "The portal's /health, answered by this node (so it stops answering when the node is frozen)."
+
+  def start(port) do
+    {:ok, listener} =
+      :gen_tcp.listen(port, [:binary, packet: :raw, active: false, reuseaddr: true, ip: {127, 0, 0, 1}])
+
+    spawn(fn -> accept(listener) end)
+  end
+
+  defp accept(listener) do
+    {:ok, sock} = :gen_tcp.accept(listener)
+    pid = spawn(fn -> receive do: (:go -> answer(sock, "")) end)
+    :ok = :gen_tcp.controlling_process(sock, pid)
+    send(pid, :go)
+    accept(listener)
+  end
+
+  defp answer(sock, got) do
+    if String.contains?(got, "\r\n\r\n") do
+      path = got |> String.split(" ", parts: 3) |> Enum.at(1, "")
+      {code, body} =
+        if path in ["/health", "/api/health", "/livez"] do
+          {"200 OK", ~s({"status":"healthy","services":{"database":"ok","auth":"ok","realm":"ok","world":"ok"},) <>
+                      ~s("version":"test"})}
+        else
+          {"404 Not Found", ~s({"status":"not found"})}
+        end
+
+      :gen_tcp.send(sock, "HTTP/1.0 #{code}\r\nContent-Type: application/json\r\nContent-Length: " <>
+                          "#{byte_size(body)}\r\n\r\n#{body}")
+      :gen_tcp.close(sock)
+    else
+      case :gen_tcp.recv(sock, 0, 10_000) do
+        {:ok, more} -> answer(sock, got <> more)
+        {:error, _} -> :gen_tcp.close(sock)
+      end
+    end
+  end
+end
+
+{switches, ports} =
+  OptionParser.parse!(System.argv(), strict: [no_portal: :boolean, http: :integer, crash: :boolean])
+
+if switches[:crash] do
+  IO.puts("WORLD CRASHED at boot")
+  System.halt(1)
+end
 
 unless switches[:no_portal] do
   defmodule BezgelorWorld.Portal do
@@ -133,6 +197,7 @@ unless switches[:no_portal] do
 end
 
 {:ok, _} = FakeWorld.start_link(Enum.map(ports, &String.to_integer/1))
+if switches[:http], do: FakePortalHttp.start(switches[:http])
 IO.puts("WORLD READY #{node()}")
 
 # The test holds our stdin: when it goes away (even killed), so does this node.

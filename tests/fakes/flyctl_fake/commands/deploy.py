@@ -267,6 +267,7 @@ def machine_json(m: dict[str, Any], app: dict[str, Any]) -> dict[str, Any]:
             **({"standbys": m["standbys"]} if m.get("standbys") else {}),
         },
         "checks": m["checks"],
+        "events": m.get("events", []),
     }
 
 
