@@ -247,16 +247,6 @@ def mix_lock(path: Path) -> dict[str, str]:
     return versions
 
 
-def mix_project(path: Path) -> dict[str, str] | None:
-    """The literal string/atom keys of a mix.exs `def project` (app, version, elixir, ...)."""
-    from bezgelor_tasks import elixir_source
-
-    facts = elixir_source.project(path)
-    if facts is None:
-        return None
-    return {k: v for k, v in facts.literals().items() if isinstance(v, str)}
-
-
 def version_matches(version: str, requirement: str) -> bool:
     """Elixir's own Version.match?/3 (False when either does not parse)."""
     return bool(_JUDGE.ask("version_match", version, requirement).get("match"))

@@ -140,6 +140,14 @@ def project(path: Path, text: str | None = None) -> Project | None:
                    _pointed(a.get("aliases")), a.get("functions") or {}, a.get("module_end"), comments(a["comments"]))
 
 
+def mix_project(path: Path) -> dict[str, str] | None:
+    """The literal string/atom keys of a mix.exs `def project` (app, version, elixir, ...)."""
+    facts = project(path)
+    if facts is None:
+        return None
+    return {k: v for k, v in facts.literals().items() if isinstance(v, str)}
+
+
 # -- routers, modules, config files -------------------------------------------------------------------------
 
 @dataclass(frozen=True)

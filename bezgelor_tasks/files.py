@@ -348,13 +348,16 @@ def with_marker(body: str, comment: str = "#") -> str:
     return f"{comment} {MARKER} sha={_body_digest(body)} (edit freely: init will then ask before replacing)\n{body}"
 
 
+def has_marker(text: str | None) -> bool:
+    """True when `text` is a file bezgelor-tasks generated (edited since or not)."""
+    return bool(text) and MARKER in (text or "").partition("\n")[0]
+
+
 def marker_intact(text: str | None) -> bool:
     """True when `text` is a generated file nobody edited since."""
-    if not text:
+    if not text or not has_marker(text):
         return False
     first, _, body = text.partition("\n")
-    if MARKER not in first:
-        return False
     import re
 
     m = re.search(r"sha=([0-9a-f]+)", first)

@@ -10,23 +10,14 @@ Never raises for an unhealthy app: the caller decides (roll back, or print the r
 
 from __future__ import annotations
 
-import json
-import socket
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
-from bezgelor_tasks.probe import ProbeResult, game_probes, side_by_side
+from bezgelor_tasks.probe import HEALTH_PROBE, OK, ProbeResult, check_http, game_probes, side_by_side
 from bezgelor_tasks.run import interruptible_sleep
 from bezgelor_tasks.settings import Settings
 from bezgelor_tasks.ui import UI
-
-OK = "ok"
-HEALTH_KEY = "health endpoint"
-VERSION_KEY = "version"
-_OK_WORDS = {"ok", "healthy", "up", "true", "passing", "alive"}
 
 
 @dataclass
@@ -57,66 +48,6 @@ class HealthReport:
                 "waited": round(self.waited, 1), "version": self.version, "polls": self.polls}
 
 
-def _service_ok(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, dict):
-        value = value.get("status", value.get("Status"))
-    return str(value).strip().lower() in _OK_WORDS
-
-
-def check_http(url: str, timeout: float, expect_version: str | None = None) -> tuple[dict[str, str], str, str]:
-    """({service: state}, version, error) from one GET of the health URL."""
-    request = urllib.request.Request(url, headers={"Accept": "application/json", "User-Agent": "bezgelor-tasks"})
-    code: int
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http for tests)
-            code, body, ctype = response.status, response.read(65536), response.headers.get("Content-Type", "")
-    except urllib.error.HTTPError as e:  # 503 still carries the per-service JSON
-        code, body = e.code, e.read(65536) if e.fp else b""
-        ctype = e.headers.get("Content-Type", "") if e.headers else ""
-    except TimeoutError:
-        return {HEALTH_KEY: f"no answer within {timeout:g}s"}, "", f"{url} did not answer within {timeout:g}s"
-    except urllib.error.URLError as e:
-        reason = e.reason
-        if isinstance(reason, ConnectionRefusedError):
-            why = "connection refused"
-        elif isinstance(reason, TimeoutError):
-            why = f"no answer within {timeout:g}s"
-        elif isinstance(reason, socket.gaierror):
-            why = "host name not found (is the app deployed?)"
-        else:
-            why = str(reason)
-        return {HEALTH_KEY: why}, "", f"{url}: {why}"
-    except (ConnectionError, OSError) as e:
-        return {HEALTH_KEY: str(e) or type(e).__name__}, "", f"{url}: {e}"
-    text = body.decode("utf-8", "replace")
-    try:
-        data = json.loads(text)
-    except ValueError:
-        looks_html = "html" in ctype.lower() or text.lstrip().startswith("<")
-        what = "an HTML page" if looks_html else "something that is not JSON"
-        hint = " (force_ssl redirect, a proxy error page, or the wrong route?)" if looks_html else ""
-        return {HEALTH_KEY: f"HTTP {code} with {what}"}, "", f"{url} answered HTTP {code} with {what}{hint}"
-    if not isinstance(data, dict):
-        return {HEALTH_KEY: f"HTTP {code} with JSON that is not an object"}, "", f"{url}: unexpected JSON"
-    data = {str(k).lower(): v for k, v in data.items()}
-    services: dict[str, str] = {}
-    overall = str(data.get("status", "")).lower()
-    services[HEALTH_KEY] = OK if code == 200 and overall in _OK_WORDS else f"HTTP {code}, status {overall or '?'}"
-    reported = data.get("services")
-    if isinstance(reported, dict):
-        for name, value in reported.items():
-            services[str(name)] = OK if _service_ok(value) else str(value if not isinstance(value, dict) else
-                                                                       value.get("status", value))
-    version = str(data.get("version") or "")
-    if expect_version is not None:
-        services[VERSION_KEY] = OK if version == expect_version else \
-            f"running {version or 'an unknown version'}, expected {expect_version}"
-    error = "" if all(v == OK for v in services.values()) else f"{url} answered HTTP {code} ({overall or 'no status'})"
-    return services, version, error
-
-
 def _poll(settings: Settings, url: str, ipv4: str | None, expect_version: str | None,
           timeout: float) -> tuple[dict[str, str], str, str]:
     """One poll: /health and (with an IPv4) every game port's greeting, side by side (probe.py)."""
@@ -124,10 +55,10 @@ def _poll(settings: Settings, url: str, ipv4: str | None, expect_version: str | 
 
     def http() -> ProbeResult:
         answer.append(check_http(url, timeout=timeout, expect_version=expect_version))
-        return ProbeResult(HEALTH_KEY, True, 0.0, "")
+        return ProbeResult(HEALTH_PROBE, True, 0.0, "")
 
     results = side_by_side([http, *(game_probes(settings, ipv4, timeout) if ipv4 else [])], timeout)
-    services, version, error = answer[0] if answer else ({HEALTH_KEY: "did not finish"}, "", f"{url}: no answer")
+    services, version, error = answer[0] if answer else ({HEALTH_PROBE: "did not finish"}, "", f"{url}: no answer")
     services.update({r.name: r.state for r in results[1:]})
     return services, version, error
 

@@ -18,10 +18,13 @@ sick world: the caller (the deploy's health gate, the watcher, `inv status`) dec
 
 from __future__ import annotations
 
+import json
 import socket
 import struct
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -34,6 +37,8 @@ if TYPE_CHECKING:
 
 OK = "ok"
 HEALTH_PROBE = "health endpoint"
+VERSION_KEY = "version"
+_OK_WORDS = {"ok", "healthy", "up", "true", "passing", "alive"}
 SERVER_HELLO = 0x0003
 SERVER_REALM_ENCRYPTED = 0x03DC
 GREETINGS = {SERVER_HELLO: "ServerHello", SERVER_REALM_ENCRYPTED: "ServerHello (in ServerRealmEncrypted)"}
@@ -175,9 +180,67 @@ def hello_probe(service: str, host: str, port: int, timeout: float) -> ProbeResu
     return ProbeResult(f"{service} hello {host}:{port}", ok, time.monotonic() - started, detail)
 
 
-def health_probe(url: str, timeout: float) -> ProbeResult:
-    from bezgelor_tasks.health import check_http
+def _service_ok(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, dict):
+        value = value.get("status", value.get("Status"))
+    return str(value).strip().lower() in _OK_WORDS
 
+
+def check_http(url: str, timeout: float, expect_version: str | None = None) -> tuple[dict[str, str], str, str]:
+    """({service: state}, version, error) from one GET of the health URL."""
+    request = urllib.request.Request(url, headers={"Accept": "application/json", "User-Agent": "bezgelor-tasks"})
+    code: int
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http for tests)
+            code, body, ctype = response.status, response.read(65536), response.headers.get("Content-Type", "")
+    except urllib.error.HTTPError as e:  # 503 still carries the per-service JSON
+        code, body = e.code, e.read(65536) if e.fp else b""
+        ctype = e.headers.get("Content-Type", "") if e.headers else ""
+    except TimeoutError:
+        return {HEALTH_PROBE: f"no answer within {timeout:g}s"}, "", f"{url} did not answer within {timeout:g}s"
+    except urllib.error.URLError as e:
+        reason = e.reason
+        if isinstance(reason, ConnectionRefusedError):
+            why = "connection refused"
+        elif isinstance(reason, TimeoutError):
+            why = f"no answer within {timeout:g}s"
+        elif isinstance(reason, socket.gaierror):
+            why = "host name not found (is the app deployed?)"
+        else:
+            why = str(reason)
+        return {HEALTH_PROBE: why}, "", f"{url}: {why}"
+    except (ConnectionError, OSError) as e:
+        return {HEALTH_PROBE: str(e) or type(e).__name__}, "", f"{url}: {e}"
+    text = body.decode("utf-8", "replace")
+    try:
+        data = json.loads(text)
+    except ValueError:
+        looks_html = "html" in ctype.lower() or text.lstrip().startswith("<")
+        what = "an HTML page" if looks_html else "something that is not JSON"
+        hint = " (force_ssl redirect, a proxy error page, or the wrong route?)" if looks_html else ""
+        return {HEALTH_PROBE: f"HTTP {code} with {what}"}, "", f"{url} answered HTTP {code} with {what}{hint}"
+    if not isinstance(data, dict):
+        return {HEALTH_PROBE: f"HTTP {code} with JSON that is not an object"}, "", f"{url}: unexpected JSON"
+    data = {str(k).lower(): v for k, v in data.items()}
+    services: dict[str, str] = {}
+    overall = str(data.get("status", "")).lower()
+    services[HEALTH_PROBE] = OK if code == 200 and overall in _OK_WORDS else f"HTTP {code}, status {overall or '?'}"
+    reported = data.get("services")
+    if isinstance(reported, dict):
+        for name, value in reported.items():
+            services[str(name)] = OK if _service_ok(value) else str(value if not isinstance(value, dict) else
+                                                                       value.get("status", value))
+    version = str(data.get("version") or "")
+    if expect_version is not None:
+        services[VERSION_KEY] = OK if version == expect_version else \
+            f"running {version or 'an unknown version'}, expected {expect_version}"
+    error = "" if all(v == OK for v in services.values()) else f"{url} answered HTTP {code} ({overall or 'no status'})"
+    return services, version, error
+
+
+def health_probe(url: str, timeout: float) -> ProbeResult:
     started = time.monotonic()
     services, _version, error = check_http(url, timeout=timeout)
     failing = {k: v for k, v in services.items() if v != OK}

@@ -1,7 +1,9 @@
 """The one source of truth: every name, port, size and path the toolkit uses.
 
 Values come from, in order: the process environment, `.env` in the current folder, the checkout's
-`.env`, then the defaults below. Every generated file and every check reads a `Settings`, so a port
+`.env`, then the defaults below. Where a setting was not given, the checkout's deployment files complete
+them, the same way for every task (`load`/`load_checked` → checkout/effective.py): the release's name from
+the Dockerfile, the region from fly.toml. Every generated file and every check reads a `Settings`, so a port
 changed here changes the Dockerfile, fly.toml, the health controller and verify together.
 `.env.example` is generated from `FIELDS` (and a test keeps it in step).
 
@@ -152,7 +154,7 @@ def _duration_or_off(v: str) -> str | None:
     """Empty or 0 (off), or a duration like 36h, 90m, 1h30m."""
     if not v.strip():
         return None
-    from bezgelor_tasks.game.countdown import parse_duration
+    from bezgelor_tasks.units import parse_duration
 
     try:
         parse_duration(v)
@@ -326,6 +328,9 @@ class Settings:
     # defaulted. A value the checkout already has (fly.toml's primary_region, ...) is kept unless its setting
     # was given.
     given: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+    # Not a setting: the values the checkout decided (checkout/effective.py: the release's name from the
+    # Dockerfile, the region from fly.toml), each as (field, the value the settings alone gave).
+    from_checkout: tuple[tuple[str, Any], ...] = field(default=(), compare=False, repr=False)
     # --- keeping the world up: probe, watcher, alerts, heartbeat, schedules (issue 16) ---------------------
     probe_timeout_s: float = _setting(
         "BEZGELOR_PROBE_TIMEOUT", 5.0,
@@ -412,6 +417,12 @@ class Settings:
     def pg_create_major(self) -> int:
         """The major asked for at create: Managed Postgres starts at 16."""
         return max(16, self.pg_major) if self.pg_flavor == "mpg" else self.pg_major
+
+    def as_configured(self) -> Settings:
+        """These settings without what the checkout decided: the environment, .env and the defaults only."""
+        from dataclasses import replace
+
+        return replace(self, from_checkout=(), **dict(self.from_checkout)) if self.from_checkout else self
 
     def is_given(self, name: str) -> bool:
         """Whether setting `name` (a field name: "region") was given, not left at its default."""
@@ -730,7 +741,14 @@ def load(root: str | Path | None = None, environ: Mapping[str, str] | None = Non
     s, bad = _build(src, overrides)
     _register_secrets(s)
     raise_problems(src.problems + bad)
-    return s
+    return _effective(s)
+
+
+def _effective(s: Settings) -> Settings:
+    """What the checkout's own files say, where a setting was not given (checkout/effective.py)."""
+    from bezgelor_tasks.checkout.effective import effective
+
+    return effective(s)
 
 
 def _register_secrets(s: Settings) -> None:
@@ -786,7 +804,7 @@ def load_checked(root: str | Path | None = None, environ: Mapping[str, str] | No
     found = src.problems + bad + unknown_keys(src) + problems(s, src.origins)
     hint = " or ".join(str(p) for p in src.dotenv_files) or ".env"
     raise_problems(found, hint)
-    return s
+    return _effective(s)
 
 
 def env_example() -> str:

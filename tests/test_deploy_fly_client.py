@@ -14,6 +14,7 @@ from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly.client import FlyClient
 from bezgelor_tasks.run import Executor
 from bezgelor_tasks.ui import UI
+from tests.support.umbrella import write_release_module
 
 APP, DB = "bz-game", "bz-db"
 MIGRATIONS = {20240101000000: "create_accounts", 20240102000000: "create_characters",
@@ -29,6 +30,7 @@ def checkout(tmp_path):
         (mig / f"{version}_{name}.exs").write_text("defmodule M do\nend\n")
     (root / "fly.toml").write_text(f'app = "{APP}"\nprimary_region = "sjc"\n')
     (root / "Dockerfile").write_text("FROM scratch\n")
+    write_release_module(root)
     return root
 
 

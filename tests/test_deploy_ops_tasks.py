@@ -16,6 +16,7 @@ from bezgelor_tasks.health import health_gate
 from bezgelor_tasks.run import Executor
 from bezgelor_tasks.ui import UI
 from tests.support.inv import run_inv
+from tests.support.umbrella import write_release_module
 
 APP = "bz-game"
 MIGRATIONS = {20240101000000: "create_accounts", 20240102000000: "create_characters",
@@ -31,6 +32,7 @@ def checkout(tmp_path, fake_fly, monkeypatch):
         (mig / f"{version}_{name}.exs").write_text("defmodule M do\nend\n")
     (root / "fly.toml").write_text(f'app = "{APP}"\n')
     (root / "Dockerfile").write_text("FROM scratch\n")
+    write_release_module(root)
     monkeypatch.setenv("BEZGELOR_FLY_APP", APP)
     monkeypatch.setenv("BEZGELOR_ROOT", str(root))
     fake_fly.add_app(APP)

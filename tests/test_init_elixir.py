@@ -149,14 +149,17 @@ def test_the_checkouts_release_name_is_the_one_every_area_uses(bezgelor_checkout
     make_portal_release_variant(bezgelor_checkout)
     co = open_checkout(bezgelor_checkout, release_name="bzg")
     assert co.configured.release_name == "bzg" and co.settings.release_name == "bezgelor_portal"
-    assert release_mod.settings_for(co.configured).release_name == "bezgelor_portal"
     scripts = {c.rel: c.new for c in overlays.owned(co)}
     assert 'release="bezgelor_portal"' in scripts["rel/portal/overlays/bin/server"]
+    from bezgelor_tasks.areas.dockerfile import dockerfile_change
     from bezgelor_tasks.game.portal import Portal
     from bezgelor_tasks.game.rpc import remote_command
-    from bezgelor_tasks.run import Executor
 
-    drain = Portal(co.configured, Executor(dry_run=True, echo=False))     # what the drain and `inv players` use
+    # every other task reads it back from the Dockerfile init writes from it, without asking Elixir
+    files.apply_changes([dockerfile_change(co)], executor=Executor())
+    loaded = settings.load(bezgelor_checkout, release_name="bzg")
+    assert loaded.release_name == "bezgelor_portal" and loaded.as_configured().release_name == "bzg"
+    drain = Portal(loaded, Executor(dry_run=True, echo=False))     # what the drain and `inv players` use
     assert remote_command(drain.settings, "1").startswith("/app/bin/bezgelor_portal rpc ")
 
 

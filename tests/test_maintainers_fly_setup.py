@@ -17,7 +17,9 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,8 +27,10 @@ from typing import Any
 import pytest
 import tomlkit
 
-from bezgelor_tasks import elixir
+from bezgelor_tasks import elixir, files
 from tests.support import shape_maintainers as theirs
+from tests.support.deployrun import inv
+from tests.support.fakefly import FakeFly
 from tests.support.inv import run_inv
 from tests.support.shapes import copy_shape
 
@@ -82,6 +86,8 @@ def test_verify_before_init_reports_no_error_their_checkout_contradicts(story: S
     assert "alias" not in errors                 # their image builds with Elixir 1.19: the portal's alias runs
     assert "dev-only" not in errors              # `COPY apps apps`: bezgelor_dev is compiled, never released
     assert "heart" not in errors                 # a warning at most
+    (status,) = [f for f in story.before["findings"] if f["id"] == "overlays.status-module"]
+    assert status["severity"] == "warning" and "db.status" in status["message"]   # needed by the db tasks only
     # what is really missing is still reported
     assert "outside `force_ssl`" in errors and "no route for /health" in errors
 
@@ -106,8 +112,10 @@ def test_their_overlays_and_their_seeding_migrate_survive_untouched(story: Story
         assert story.text(rel) == text and (story.root / rel).stat().st_mode == mode, rel
     assert "seed()" in story.text("apps/bezgelor_portal/lib/bezgelor_portal/release.ex")
     assert not (story.root / "rel").exists()                                  # no second overlays folder
-    assert not (story.root / "apps/bezgelor_db/lib/bezgelor_db/release.ex").exists()
     assert "/app/bin/migrate" in story.text("fly.toml")                      # still their release command
+    # beside theirs, the module `inv db.status` and `inv db.rollback` call (never their migrate, which seeds)
+    ours = story.text("apps/bezgelor_db/lib/bezgelor_db/release.ex")
+    assert files.has_marker(ours) and "def status do" in ours and "def rollback_to(version)" in ours
 
 
 def test_tcp_keepalive_is_merged_into_the_socket_options_they_set(story: Story) -> None:
@@ -126,8 +134,7 @@ def test_heart_joins_their_env_sh_and_keeps_their_lines(story: Story) -> None:
 def test_verify_after_init_is_clean_and_a_second_init_changes_nothing(story: Story) -> None:
     problems = [f for f in story.after["findings"] if f["severity"] in ("error", "warning")]
     assert problems == [] and story.after["skipped"] == [], json.dumps(problems, indent=1)
-    notes = [f for f in story.after["findings"] if f["file"] == f"{OVERLAYS}/migrate"]
-    assert [n["severity"] for n in notes] == ["info"]          # theirs answers no `status`: said, not an error
+    assert [f for f in story.after["findings"] if f["file"] == f"{OVERLAYS}/migrate"] == []
     assert story.second.returncode == 0 and "nothing to change" in story.second.stdout
 
 
@@ -144,3 +151,50 @@ def test_a_migrate_that_calls_a_module_the_checkout_lacks_is_an_error(maintainer
     report = _verify(root)
     (f,) = [f for f in report["findings"] if f["file"] == f"{OVERLAYS}/migrate"]
     assert f["severity"] == "error" and "BezgelorPortal.Release.migrate" in f["message"]
+
+
+# -- after init, every task sees their release and their region, Elixir or not ---------------------------------
+
+def _runner_without_elixir(tmp_path: Path) -> dict[str, str]:
+    """A CI runner's PATH: Python (this project's environment) and git, no Elixir, no flyctl."""
+    tools = tmp_path / "runner-bin"
+    tools.mkdir()
+    (tools / "git").symlink_to(shutil.which("git") or "/usr/bin/git")
+    path = os.pathsep.join([str(tools), str(Path(sys.executable).parent)])
+    assert shutil.which("elixir", path=path) is None and shutil.which("fly", path=path) is None
+    return {"PATH": path}
+
+
+def test_a_runner_without_elixir_deploys_to_their_region_under_their_release_name(story: Story,
+                                                                                   tmp_path: Path) -> None:
+    runner = _runner_without_elixir(tmp_path)
+    ran = inv("deploy.full", "--root", str(story.root), "--dry-run", "--json", env=runner)
+    assert ran.returncode == 0, ran.output
+    lines = [" ".join(argv) for step in json.loads(ran.stdout)["steps"] for argv in step["argv"]]
+    (create,) = [line for line in lines if line.startswith("fly postgres create")]
+    assert f"--region {theirs.REGION}" in create                      # their database is in lax, not sjc
+    drain = [line for line in lines if " rpc " in line]
+    assert drain and all(f"/app/bin/{theirs.RELEASE} rpc " in line for line in drain), drain
+    console = inv("console", "--root", str(story.root), "--dry-run", env=runner)
+    assert console.returncode == 0 and f"-C '/app/bin/{theirs.RELEASE} remote'" in console.output, console.output
+
+
+def test_db_status_reads_their_database_without_running_their_seeding_migrate(story: Story, fake_fly: FakeFly,
+                                                                               tmp_path: Path) -> None:
+    root = copy_shape(story.root, tmp_path / "bezgelor")
+    for argv in (["apps", "create", "bezgelor", "--org", "personal", "--yes"],
+                 ["deploy", "-a", "bezgelor", "--ha=false", "--yes"]):      # built from their Dockerfile
+        subprocess.run([str(fake_fly.bin_dir / "fly"), *argv], cwd=root, check=True, capture_output=True)
+    seeded = fake_fly.app("bezgelor")["database"]["seeded"]
+    assert seeded == 1                                      # their release command migrated and seeded, as it should
+
+    status = run_inv("db.status", "--root", str(root), "--json", cwd=root, timeout=120)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert json.loads(status.stdout)["pending"] == []
+    remote = [c["argv"][c["argv"].index("-C") + 1] for c in fake_fly.calls("ssh console")]
+    assert remote == [f'/app/bin/{theirs.RELEASE} eval "BezgelorDb.Release.status()"']
+    assert fake_fly.app("bezgelor")["database"]["seeded"] == seeded   # their migrate never ran: nothing seeded
+    # what it asked before, `/app/bin/migrate status`: their bin/migrate ignores its argument, migrates and seeds
+    subprocess.run([str(fake_fly.bin_dir / "fly"), "ssh", "console", "-a", "bezgelor", "-C", "/app/bin/migrate status"],
+                   cwd=root, check=True, capture_output=True)
+    assert fake_fly.app("bezgelor")["database"]["seeded"] == seeded + 1

@@ -11,7 +11,8 @@ while the area's check is skipped; the files it names in `owns` (written whole b
 rendering them and diffing, the finding being the diff, with an id.
 
 `init` runs the areas' `changes` in REGISTRY order; `verify` lists findings in REGISTRY order within each
-severity, and asks the areas that need no Elixir first (so the Elixir judge boots meanwhile).
+severity, and runs the areas that ask Elixir in a thread beside those that do not (so the judge's answers and
+Python's own work overlap). A file that does not parse is one finding, whichever areas of either group read it.
 """
 
 from __future__ import annotations
@@ -76,8 +77,7 @@ def registry() -> tuple[Area, ...]:
              owns=ours_only(dockerignore.dockerignore_change)),
         Area("flytoml", fly_toml.fly_toml_change, fly_toml.check, asks_elixir=True, files=(fly_toml.REL,)),
         Area("ports", check=ports_check.check, asks_elixir=True),
-        # with flytoml, in the same group of the runner: a broken fly.toml is then reported once
-        Area("memory", check=fly_toml.memory_check, asks_elixir=True, files=(fly_toml.REL,)),
+        Area("memory", check=fly_toml.memory_check, files=(fly_toml.REL,)),
         Area("docs", docs.docs_changes, docs.check, owns=ours_only(docs.docs_changes)),
         Area("scripts", check=scripts.check),
         Area("workflow", workflow.workflow_change, owns=ours_only(workflow.workflow_change)),

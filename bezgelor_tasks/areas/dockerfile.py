@@ -69,12 +69,12 @@ def npm_install(co: Checkout, folder: str) -> str:
 
 def elixir_requirements(co: Checkout) -> dict[str, str]:
     """mix.exs file -> its `elixir:` requirement, for the umbrella and every release app (asked of Elixir)."""
-    from bezgelor_tasks import elixir
+    from bezgelor_tasks import elixir, elixir_source
 
     files = [co.path("mix.exs"), *(co.app_dir(app) / "mix.exs" for app in co.release_apps)]
     out = {}
     for path in files:
-        project = elixir.mix_project(path) if path.is_file() and elixir.available() else None
+        project = elixir_source.mix_project(path) if path.is_file() and elixir.available() else None
         if project and isinstance(project.get("elixir"), str):
             out[co.rel(path)] = project["elixir"]
     return out
@@ -189,23 +189,19 @@ def _release(ctx: CheckContext, facts: DockerfileFacts, first_line: int | None) 
     """It builds the release under its name, copies that release into the final stage and starts bin/server."""
     name = ctx.settings.release_name
     out: list[Finding] = []
-    release_runs = [ins for ins in facts.runs if re.search(r"\bmix\s+release\b", ins.args)]
-    for ins in release_runs:
-        m = re.search(r"\bmix\s+release\s+([a-z_][a-z0-9_]*)", ins.args)
-        if m and m.group(1) != name:
-            out.append(error(REL, ins.line, f"builds release `{m.group(1)}`, but mix.exs defines `{name}`",
+    builds = facts.release_builds()
+    for line, built in builds:
+        if built is not None and built != name:
+            out.append(error(REL, line, f"builds release `{built}`, but mix.exs defines `{name}`",
                              f"change it to `mix release {name}` (or run `inv init --yes` to rewrite the Dockerfile)"))
-    if not release_runs:
+    if not builds:
         out.append(error(REL, first_line, "never runs `mix release`", f"add `RUN mix release {name}`"))
-    rel_copies = [c for c in facts.copies if c.from_stage and any("/rel/" in src for src in c.sources)]
-    for c in rel_copies:
-        for src in c.sources:
-            m = re.search(r"/rel/([^/\s]+)", src)
-            if m and m.group(1) != name:
-                out.append(error(REL, c.line, f"COPY --from path {src} names release `{m.group(1)}`, but the "
-                                 f"release is `{name}` (the path will not exist)",
-                                 f"change the path to {built_release(name)}"))
-    if not rel_copies:
+    copies = facts.release_copies()
+    for line, src, copied in copies:
+        if copied != name:
+            out.append(error(REL, line, f"COPY --from path {src} names release `{copied}`, but the release is "
+                             f"`{name}` (the path will not exist)", f"change the path to {built_release(name)}"))
+    if not copies:
         out.append(error(REL, first_line, "the final stage never copies the release from the builder stage",
                          f"add `COPY --from=builder {built_release(name)} ./`"))
     if facts.cmd is None or not any("bin/server" in part for part in facts.cmd):

@@ -8,6 +8,10 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
+_MIX_RELEASE = re.compile(r"\bmix\s+release(?![\w.-])(?:\s+([a-z_][a-z0-9_]*)\b)?")
+_BUILT_RELEASE = re.compile(r"/rel/([^/\s]+)")
+_RELEASE_NAME = re.compile(r"[a-z_][a-z0-9_]*")   # a release is named by an Elixir atom
+
 
 @dataclass(frozen=True)
 class Copy:
@@ -54,6 +58,27 @@ class DockerfileFacts:
     def copied_apps(self) -> set[str]:
         """Umbrella apps any context COPY touches (apps/<app>/...)."""
         return {m.group(1) for _, src in self.local_copy_sources() if (m := re.match(r"apps/([^/]+)", src))}
+
+    def release_builds(self) -> list[tuple[int, str | None]]:
+        """(line, release name) of every RUN of `mix release [<name>]` (None: the default release)."""
+        return [(ins.line, m.group(1)) for ins in self.runs if (m := _MIX_RELEASE.search(ins.args))]
+
+    def release_copies(self) -> list[tuple[int, str, str]]:
+        """(line, source, release) of every COPY from another stage of a built release (`.../rel/<release>`)."""
+        return [(c.line, src, m.group(1)) for c in self.copies if c.from_stage
+                for src in c.sources if (m := _BUILT_RELEASE.search(src))]
+
+    @property
+    def release(self) -> str | None:
+        """The release the image runs: the one whose built folder the image copies last (`COPY --from=builder
+        /app/_build/prod/rel/<release> ./` is what puts /app/bin/<release> in the image), else the one `mix
+        release <release>` builds; None when it names neither (or only through a variable)."""
+        named = [name for *_, name in reversed(self.release_copies())] + [
+            name for _, name in reversed(self.release_builds()) if name]
+        for name in named:
+            if _RELEASE_NAME.fullmatch(name):
+                return name
+        return None
 
 
 def _logical_lines(text: str) -> list[tuple[int, str]]:

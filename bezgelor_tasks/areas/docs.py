@@ -26,7 +26,7 @@ from bezgelor_tasks.fly import commands
 from bezgelor_tasks.fly import operator_commands as operator
 from bezgelor_tasks.fly.command_lines import fly_lines, judge
 from bezgelor_tasks.pg_flavor import DIRECT_URL_VARIABLE, release_command, repo_runtime_options
-from bezgelor_tasks.release_image import MIGRATE
+from bezgelor_tasks.release_image import db_release_call
 from bezgelor_tasks.render import render
 from bezgelor_tasks.run import Command
 from bezgelor_tasks.settings import Settings
@@ -91,8 +91,8 @@ def doc_commands(s: Settings) -> dict[str, str]:
         "status": commands.status(s), "logs": commands.logs(s), "releases": commands.releases(s),
         "scale_memory": commands.scale_memory(s, s.vm_memory_mb + 2048),
         "remote_console": operator.remote_console(s),
-        "migrate_status": commands.ssh_command(s, None, f"{MIGRATE} status", mutates=False),
-        "migrate_rollback": commands.ssh_command(s, None, f"{MIGRATE} rollback <OldestVersionToRevert>"),
+        "migrate_status": commands.ssh_command(s, None, db_release_call(s, "status()"), mutates=False),
+        "migrate_rollback": commands.ssh_command(s, None, db_release_call(s, 'rollback_to("<OldestVersionToRevert>")')),
         "scale_to_zero": operator.scale_count(s, 0), "scale_to_one": operator.scale_count(s, 1),
         "apps_restart": operator.apps_restart(s),
         **_database_commands(s),

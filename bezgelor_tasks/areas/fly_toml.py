@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bezgelor_tasks import elixir, sizing, units
+from bezgelor_tasks import elixir, elixir_source, sizing, units
 from bezgelor_tasks.areas import fly_toml_apply, fly_toml_doc
 from bezgelor_tasks.areas.fly_toml_apply import portal_form
-from bezgelor_tasks.areas.fly_toml_spec import DERIVED, Kept, Table, fly_toml_spec
+from bezgelor_tasks.areas.fly_toml_spec import Kept, Table, fly_toml_spec
 from bezgelor_tasks.areas.fly_toml_verify import REL, Reader, http_service_findings
 from bezgelor_tasks.checkout.discover import Checkout
+from bezgelor_tasks.checkout.effective import FROM_FLY_TOML
 from bezgelor_tasks.checks.context import CheckContext
 from bezgelor_tasks.checks.findings import Finding, error, warning
 from bezgelor_tasks.files import FileChange, read_text
@@ -26,7 +27,7 @@ from bezgelor_tasks.settings import ENV_OF
 def app_version(co: Checkout) -> str:
     """The umbrella's `version:` from mix.exs (asked of Elixir): the image label when `fly deploy` runs by hand."""
     mix = co.path("mix.exs")
-    project = elixir.mix_project(mix) if mix.is_file() and elixir.available() else None
+    project = elixir_source.mix_project(mix) if mix.is_file() and elixir.available() else None
     version = (project or {}).get("version")
     return version if isinstance(version, str) else "0.0.0"
 
@@ -46,7 +47,7 @@ def fly_toml_change(co: Checkout) -> FileChange:
         notes.append(written.http.explain(co.settings))
     notes += [k.say() for k in written.kept]
     notes += [Kept(key, getattr(co.settings, field), ENV_OF[field], getattr(co.configured, field)).say()
-              for field, key, _ in DERIVED if getattr(co.settings, field) != getattr(co.configured, field)]
+              for field, key, _ in FROM_FLY_TOML if getattr(co.settings, field) != getattr(co.configured, field)]
     launched = (fly_toml_doc.plain(fly_toml_doc.parse(old)) or {}).get("app") if old else None
     if isinstance(launched, str) and launched != co.settings.app:
         notes.append(f"app {launched!r} → {co.settings.app!r} (BEZGELOR_FLY_APP): if {launched!r} is the app you "

@@ -19,12 +19,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
 from bezgelor_tasks import units
-from bezgelor_tasks.areas import fly_toml_doc as doc
-from bezgelor_tasks.files import read_text
 from bezgelor_tasks.fly.platform import regions
 from bezgelor_tasks.pg_flavor import DIRECT_URL_VARIABLE, release_command
 from bezgelor_tasks.release_image import MIGRATE
@@ -295,20 +292,6 @@ def fly_toml_spec(settings: Settings, app_version: str, portal_http_service: boo
     portal = (("http_service", http_service(s)),) if portal_http_service else ()
     return Table(root, tables=(("build", build), ("env", env), ("deploy", deploy), *portal),
                  arrays=(("services", services), ("vm", vm), ("restart", restart)))
-
-
-# Settings a checkout's fly.toml answers when they were not given: the region matters beyond fly.toml (the
-# database is created there, the docs name it), so the checkout's Settings carry it (Checkout.settings).
-DERIVED = (("region", "primary_region", region_check),)
-
-
-def derived_settings(root: Path, settings: Settings) -> dict[str, Any]:
-    """field -> value for the settings not given whose value the checkout's fly.toml has (and Fly reads)."""
-    text = read_text(root / doc.FLY_TOML)
-    parsed = doc.parse(text) if text else None
-    data = doc.plain(parsed) if parsed is not None and not isinstance(parsed, doc.NotToml) else {}
-    return {field: data[key] for field, key, valid in DERIVED
-            if not settings.is_given(field) and key in data and valid(data[key]) is None}
 
 
 @dataclass(frozen=True)

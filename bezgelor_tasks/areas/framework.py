@@ -21,6 +21,7 @@ from bezgelor_tasks.errors import UserError
 if TYPE_CHECKING:
     from bezgelor_tasks.areas import Area
     from bezgelor_tasks.checkout.discover import Checkout
+    from bezgelor_tasks.checks.context import CheckContext
     from bezgelor_tasks.files import FileChange
 
 
@@ -41,13 +42,17 @@ def area_files(area: Area, co: Checkout) -> list[str]:
     return [rel for rel in dict.fromkeys(names) if co.path(rel).is_file()]
 
 
+def is_elixir(rel: str) -> bool:
+    return rel.endswith((".ex", ".exs"))
+
+
 def broken_files(co: Checkout, rels: Iterable[str]) -> dict[str, Broken]:
     """Each file parsed once: those that do not parse, by file. Elixir files need Elixir (absent: unjudged)."""
     from bezgelor_tasks import elixir
 
     rels = list(dict.fromkeys(rels))
     out: dict[str, Broken] = {}
-    exs = [rel for rel in rels if rel.endswith((".ex", ".exs"))]
+    exs = [rel for rel in rels if is_elixir(rel)]
     if exs and elixir.available():
         for p in elixir.parse_files([co.path(rel) for rel in exs], co.root):
             out[p.file] = Broken(p.file, p.line or None, p.message, "Elixir")
@@ -92,13 +97,18 @@ def refuse_broken(co: Checkout, areas: Iterable[Area]) -> None:
                     + (f" line {first.line}" if first.line else "") + ", then run `inv init` again.")
 
 
-def owned_findings(area: Area, co: Checkout) -> list[Finding]:
+def owned_findings(area: Area, ctx: CheckContext) -> list[Finding]:
     """A file the tool writes whole that is missing or differs from what init would write: one finding each,
-    whose detail is the diff."""
+    whose detail is the diff. Without Elixir, what an area that asks Elixir would write is not known: its files
+    are not compared (said once, loudly)."""
     if area.owns is None:
         return []
+    if area.asks_elixir and not ctx.elixir_available:
+        ctx.skipped.append(f"the files {area.name} writes whole were NOT compared with what `inv init` writes "
+                           "(Elixir is not installed: what it would write depends on what Elixir reads)")
+        return []
     out = []
-    for change in _changes(area.owns(co)):
+    for change in _changes(area.owns(ctx.co)):
         if not change.changed:
             continue
         if change.old is None:

@@ -4,8 +4,11 @@ Derived from the checkout as it is (areas/release.py): a release whose overlay f
 bin/migrate and bin/server keeps them — and so keeps what its migrate does (a `BezgelorPortal.Release.migrate`
 that also seeds the realm stays the release command); verify checks that the module and function it
 evaluates exist. A script the release lacks is ours, written into the first folder Mix copies (never through
-an `overlays:` that would hide the user's), and then so is the module it calls (`<Db>.Release`: migrate,
-status, rollback_to). Our files are owned whole: verify renders them and diffs.
+an `overlays:` that would hide the user's). Our release module (`<Db>.Release`: migrate, status, rollback_to)
+is written beside theirs wherever its file is free: `inv db.status` and `inv db.rollback` call it by name
+(`bin/<release> eval`), never bin/migrate, which in a checkout of its own may migrate and seed whatever it is
+asked. Our files are owned whole: verify renders them and diffs. Without Elixir, mix.exs's release options are
+unknown, so where the scripts go is too: nothing here is written or checked then (verify says so).
 
 heart: a BEAM that stops answering is killed by Erlang's heart (`-heart`, HEART_BEAT_TIMEOUT =
 BEZGELOR_HEART_TIMEOUT), the machine's main process exits, and Fly's restart policy starts it again. It is
@@ -28,7 +31,8 @@ from bezgelor_tasks.checkout.discover import Checkout
 from bezgelor_tasks.checks.context import CheckContext
 from bezgelor_tasks.checks.findings import Finding, error, info, warning
 from bezgelor_tasks.elixir_source import modules
-from bezgelor_tasks.files import FileChange, generated_change, is_executable, read_text
+from bezgelor_tasks.files import FileChange, generated_change, has_marker, is_executable, read_text
+from bezgelor_tasks.release_image import db_release_module_file
 from bezgelor_tasks.render import render
 
 OURS = "Installed by bezgelor-tasks"
@@ -40,8 +44,7 @@ _HEART_BLOCK = re.compile(rf"^{re.escape(HEART_BEGIN)}\n.*?^{re.escape(HEART_END
 
 
 def module_path(co: Checkout) -> str:
-    db = co.configured.db_otp_app
-    return f"apps/{db}/lib/{db}/release.ex"
+    return db_release_module_file(co.configured.db_otp_app)
 
 
 @dataclass(frozen=True)
@@ -70,16 +73,27 @@ def _script(co: Checkout, script: str, rel: str) -> FileChange:
                       f"bin/{script} in the release (runs ./{co.settings.release_name})", executable=True)
 
 
+def module_change(co: Checkout) -> FileChange:
+    """Our release module: what our bin/migrate calls, and what `inv db.status`/`db.rollback` call."""
+    rel = module_path(co)
+    body = render("elixir/release.ex", db_module=co.db_module, db_app=co.configured.db_otp_app)
+    return generated_change(co.path(rel), rel, body, f"{co.db_module}.Release: migrate, status and rollback "
+                            "inside the release")
+
+
+def module_is_free(co: Checkout) -> bool:
+    """Our release module may be written: its file is absent or ours (a module of the user's there is kept)."""
+    text = read_text(co.path(module_path(co)))
+    return text is None or has_marker(text)
+
+
 def owned(co: Checkout) -> list[FileChange]:
     """Our scripts where the release has none of its own, and our release module when bin/migrate is ours."""
     lay = layout(co)
+    if not lay.release.known:
+        return []
     out = [_script(co, s, lay.path(s)) for s in SCRIPTS if lay.ours[s]]
-    if lay.ours["migrate"]:
-        rel = module_path(co)
-        body = render("elixir/release.ex", db_module=co.db_module, db_app=co.configured.db_otp_app)
-        out.insert(0, generated_change(co.path(rel), rel, body, f"{co.db_module}.Release: migrate, status and "
-                                       "rollback inside the release"))
-    return out
+    return [module_change(co), *out] if lay.ours["migrate"] else out
 
 
 def heart_block(co: Checkout) -> str:
@@ -118,7 +132,13 @@ def heart_change(co: Checkout) -> FileChange:
 
 
 def changes(co: Checkout) -> list[FileChange]:
-    return [*owned(co), heart_change(co)]
+    """init: our scripts and module (the module also beside a bin/migrate of the user's: the db tasks call it),
+    and heart. Nothing without Elixir (where the release's overlays are is unknown)."""
+    lay = layout(co)
+    if not lay.release.known:
+        return []
+    beside = [module_change(co)] if not lay.ours["migrate"] and module_is_free(co) else []
+    return [*beside, *owned(co), heart_change(co)]
 
 
 def files(co: Checkout) -> list[str]:
@@ -195,11 +215,15 @@ def find_module(co: Checkout, target: Target) -> tuple[str, list[str]] | None:
 def check(ctx: CheckContext) -> list[Finding]:
     co = ctx.co
     lay = layout(co)
+    if not lay.release.known:
+        ctx.skipped.append("the release's overlays (bin/migrate, bin/server, heart) were NOT checked: mix.exs was not "
+                           "read (Elixir is not installed), so where its overlays are is unknown")
+        return []
     out: list[Finding] = []
     for script in SCRIPTS:
         out += _script_findings(ctx, lay, script)
     if not lay.ours["migrate"] and lay.found["migrate"]:
-        out += _their_migrate(ctx, lay)
+        out += _their_migrate(ctx, lay) + _status_module(ctx)
     return out + _heart_findings(ctx, lay.release)
 
 
@@ -247,13 +271,27 @@ def _their_migrate(ctx: CheckContext, lay: Layout) -> list[Finding]:
                 else f"{found[0]} has no public {target.function}")
         return [error(rel, None, f"evaluates {call}, but {what}, so the release command fails",
                       f"define {call}/0, or point {rel} at the module that migrates")]
-    if "status" in text:
-        return []
-    return [info(rel, None, f"is your own bin/migrate (it runs {call}, kept as it is); it answers no `status` or "
-                 "`rollback VERSION`, which `inv db.status`, `inv db.rollback` and the deploy's rollback planning "
-                 "ask of bin/migrate", f"to use those tasks, let {rel} hand `status` and `rollback VERSION` to "
-                 f"{db_release}.status/0 and rollback_to/1 (the bin/migrate `inv init` writes where none exists "
-                 "shows how)")]
+    return []
+
+
+def _status_module(ctx: CheckContext) -> list[Finding]:
+    """Beside the user's bin/migrate, our module is what the db tasks call (never their migrate)."""
+    co = ctx.co
+    rel, module = module_path(co), f"{co.db_module}.Release"
+    tasks = "`inv db.status`, `inv db.rollback` and the migration check of `inv rollback.app`"
+    if not module_is_free(co):
+        return [info(rel, None, f"is your own {module}, so bezgelor-tasks writes none of its own: {tasks} refuse "
+                     "(they never run your bin/migrate, which migrates)", f"to use them, move your module to "
+                     f"another name and run `inv init`, which writes {module} (status/0, rollback_to/1) here",
+                     "overlays.status-module")]
+    change = module_change(co)
+    if change.old is None:
+        return [warning(rel, None, f"is missing ({module}: {tasks} call its status/0 and rollback_to/1; your "
+                        "bin/migrate is kept as it is)", "run `inv init` to write it", "overlays.status-module")]
+    if change.changed:
+        return [warning(rel, None, "differs from what `inv init` writes", "run `inv init` to rewrite it (a hand-edited "
+                        "copy is shown as a diff first and kept as .orig)", "overlays.differs", detail=change.diff())]
+    return []
 
 
 def _code_lines(text: str) -> list[str]:

@@ -8,15 +8,16 @@ user's), it puts what the release lacks into the folder Mix already copies. Only
 release (or several, none named BEZGELOR_RELEASE_NAME and no `default_release:`) does the setting name the
 release init adds.
 
-`release_name(co)` is the one answer to "what is the release called" for everything else: a checkout's
-`co.settings.release_name` is it (Checkout.settings), so the Dockerfile's `mix release <name>` and
-`/app/bin/<name>`, the release's scripts and the docs follow; `settings_for(settings)` gives it to code that
-holds only settings (the drain's and the game tasks' `bin/<name> rpc`).
+`mix_release_name` is mix.exs's answer to "what is the release called"; a checkout's `co.settings.release_name`
+is it (Checkout.settings, through checkout/effective.py), so the Dockerfile's `mix release <name>` and
+`/app/bin/<name>`, the release's scripts and the docs follow. Every other task reads the name back from the
+Dockerfile init wrote from it (checkout/effective.py: no Elixir needed where one deploys).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bezgelor_tasks import elixir
@@ -25,7 +26,6 @@ from bezgelor_tasks.files import read_text
 
 if TYPE_CHECKING:
     from bezgelor_tasks.checkout.discover import Checkout
-    from bezgelor_tasks.settings import Settings
 
 MIX_EXS = "mix.exs"
 DEFAULT_TEMPLATES = "rel"
@@ -45,6 +45,9 @@ class Release:
     include_executables_for: tuple[str, ...] | None
     ignored_keys: tuple[str, ...]          # keys Mix does not know that look like release options (`overlay:`)
     line: int | None
+    # mix.exs was read (False: Elixir is absent or mix.exs does not parse, so its options are unknown and the
+    # layout above is Mix's default, a guess: what depends on it is skipped, never reported)
+    known: bool = True
 
     @property
     def first_overlay(self) -> str:
@@ -65,8 +68,12 @@ class Release:
 
 def mix_facts(co: Checkout) -> Project | None:
     """The checkout's mix.exs as Elixir reads it (None: Elixir is absent or it does not parse)."""
-    path = co.path(MIX_EXS)
-    text = read_text(path)
+    return _mix_project(co.root)
+
+
+def _mix_project(root: Path) -> Project | None:
+    path = root / MIX_EXS
+    text = read_text(path) if path.is_file() else None
     if text is None or not elixir.available():
         return None
     return project(path, text)
@@ -79,30 +86,21 @@ def releases_node(facts: Project | None) -> Node | None:
     return facts.releases.node
 
 
-def release_name(co: Checkout) -> str:
-    """The release the checkout deploys: BEZGELOR_RELEASE_NAME when mix.exs defines it or defines none;
-    else mix.exs's `default_release:` or its only release."""
-    wanted = co.configured.release_name
-    facts = mix_facts(co)
+def mix_release_name(root: Path, wanted: str) -> str | None:
+    """The release the checkout deploys, as mix.exs says: `wanted` (BEZGELOR_RELEASE_NAME) when mix.exs defines
+    it or defines none (init adds it); else mix.exs's `default_release:` or its only release. None when mix.exs
+    is not read (Elixir is absent, or it does not parse)."""
+    facts = _mix_project(root)
+    if facts is None:
+        return None
     listed = releases_node(facts)
     names = listed.key_names() if listed is not None else []
     if wanted in names or not names:
         return wanted
-    default = (facts.literals() if facts else {}).get("default_release")
+    default = facts.literals().get("default_release")
     if isinstance(default, str) and default.lstrip(":") in names:
         return default.lstrip(":")
     return names[0] if len(names) == 1 else wanted
-
-
-def settings_for(settings: Settings) -> Settings:
-    """`settings` with the release name the checkout at settings.root deploys (unchanged without Elixir,
-    or when the folder is not a checkout)."""
-    from bezgelor_tasks.checkout.discover import Checkout
-
-    if not (settings.root / MIX_EXS).is_file():
-        return settings
-    name = release_name(Checkout(settings.root.resolve(), settings))
-    return settings if name == settings.release_name else replace(settings, release_name=name)
 
 
 def _strings(node: Node | None) -> tuple[str, ...] | None:
@@ -132,11 +130,12 @@ def _applications(node: Node | None) -> dict[str, str] | None:
 def of(co: Checkout) -> Release:
     """The release the checkout deploys, as mix.exs defines it (or as init will add it)."""
     name = co.settings.release_name
-    listed = releases_node(mix_facts(co))
+    facts = mix_facts(co)
+    listed = releases_node(facts)
     index = next((i for i, item in enumerate(listed.items or ()) if item.key == name), None) if listed else None
     if listed is None or index is None:
         return Release(name, False, None, None, None, DEFAULT_TEMPLATES, (f"{DEFAULT_TEMPLATES}/overlays",), False,
-                       None, (), None)
+                       None, (), None, known=facts is not None)
     item = (listed.items or ())[index]
     options = item.value if item.value.is_list else None
 

@@ -1,8 +1,9 @@
 """The Bezgelor umbrella on disk: what apps it has, what mix.lock pins, where things live.
 
 Everything that reads a checkout starts here, so init, verify and release.build agree on what
-"the umbrella's apps" are. `Checkout.settings` are the settings as they apply to this checkout: the
-release name is the checkout's own release when mix.exs defines one (areas/release.py).
+"the umbrella's apps" are. `Checkout.settings` are the settings as they apply to this checkout, the same
+as every task's (checkout/effective.py), except that the release's name is read from mix.exs itself
+(areas/release.py), which the Dockerfile the other tasks read it from is written from.
 """
 
 from __future__ import annotations
@@ -24,20 +25,16 @@ def camelize(app: str) -> str:
 @dataclass(frozen=True)
 class Checkout:
     root: Path
-    configured: Settings      # as loaded (environment, .env, defaults)
+    configured: Settings      # as configured (environment, .env, defaults), without what the checkout decided
 
     @cached_property
     def settings(self) -> Settings:
-        """The settings for this checkout: `configured`, with the release name of the release it deploys and
-        the values its fly.toml already has for settings that were not given (its region)."""
-        from dataclasses import replace
+        """The settings for this checkout: `configured`, completed by the checkout's files as for every task
+        (checkout/effective.py), with the release mix.exs defines (the Dockerfile's when mix.exs is not read)."""
+        from bezgelor_tasks.areas.release import mix_release_name
+        from bezgelor_tasks.checkout.effective import effective
 
-        from bezgelor_tasks.areas.fly_toml_spec import derived_settings
-        from bezgelor_tasks.areas.release import release_name
-
-        derived = {"release_name": release_name(self), **derived_settings(self.root, self.configured)}
-        changed = {k: v for k, v in derived.items() if getattr(self.configured, k) != v}
-        return replace(self.configured, **changed) if changed else self.configured
+        return effective(self.configured, release_name=mix_release_name(self.root, self.configured.release_name))
 
     @classmethod
     def open(cls, settings: Settings) -> Checkout:
@@ -52,7 +49,7 @@ class Checkout:
         if not (root / "apps").is_dir() or "apps_path" not in (root / "mix.exs").read_text(encoding="utf-8"):
             raise UserError(f"{root} is not an umbrella project (no apps/ folder or no `apps_path` in mix.exs).",
                             fix="pass --root pointing at the Bezgelor umbrella root, not at one of its apps.")
-        co = cls(root.resolve(), settings)
+        co = cls(root.resolve(), settings.as_configured())
         if settings.portal_app not in co.apps:
             raise UserError(f"{root}/apps has no {settings.portal_app} app (found: {', '.join(co.apps) or 'none'}).",
                             fix="point --root at Bezgelor, or set BEZGELOR_PORTAL_APP to your portal app's name.")

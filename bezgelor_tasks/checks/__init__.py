@@ -13,6 +13,7 @@ from bezgelor_tasks.checks.findings import SEVERITIES, Finding, default_id
 
 if TYPE_CHECKING:
     from bezgelor_tasks.areas import Area
+    from bezgelor_tasks.areas.framework import Broken
 
 CheckFn = Callable[[CheckContext], list[Finding]]
 
@@ -78,30 +79,14 @@ def _actionable(fix: str, file: str) -> str:
 def verify(co: Checkout) -> Report:
     """Every area's findings. The areas that ask Elixir run in a thread of their own while those that ask only
     Python run here (the judge's answers and Python's own work overlap); findings keep the registry's order."""
-    import threading
-
     from bezgelor_tasks import elixir
     from bezgelor_tasks.areas import registry
 
     elixir.judge().warm()
     ctx = CheckContext(co)
     areas = [a for a in registry() if a.check is not None or a.owns is not None]
+    results = _run(co, ctx, areas)
     shown_at = {a.name: i for i, a in enumerate(areas)}
-    results: dict[str, list[Finding]] = {}
-    failed: list[BaseException] = []
-
-    def run_elixir_areas() -> None:
-        try:
-            results.update(_run_areas(co, ctx, [a for a in areas if a.asks_elixir]))
-        except BaseException as e:  # re-raised in the caller's thread
-            failed.append(e)
-
-    worker = threading.Thread(target=run_elixir_areas, name="verify-elixir-areas", daemon=True)
-    worker.start()
-    results.update(_run_areas(co, ctx, [a for a in areas if not a.asks_elixir]))
-    worker.join()
-    if failed:
-        raise failed[0]
     ignores = read_ignores(co)
     found: list[tuple[int, Finding]] = []
     ignored: list[tuple[Finding, Ignore]] = []
@@ -120,20 +105,57 @@ def verify(co: Checkout) -> Report:
     return Report(findings, ctx.skipped, ignored)
 
 
-def _run_areas(co: Checkout, ctx: CheckContext, areas: list[Area]) -> dict[str, list[Finding]]:
-    """Each area's findings: one per file it reads that does not parse (from the first area that reads it, and
-    then the areas that read it are skipped), then the files it owns that differ, then its check's."""
+def _run(co: Checkout, ctx: CheckContext, areas: list[Area]) -> dict[str, list[Finding]]:
+    """Each area's findings: one per file that does not parse (from the first area in registry order that
+    reads it, whichever group it runs in; the areas that read it are skipped), then the files it owns that
+    differ, then its check's. Every file is parsed once: TOML here before anything runs, Elixir first thing
+    in the thread of the areas that ask Elixir; an area here that reads an Elixir file waits for that."""
+    import threading
+
     from bezgelor_tasks.areas import framework
 
     reads = {a.name: framework.area_files(a, co) for a in areas}
-    broken = framework.broken_files(co, [rel for rels in reads.values() for rel in rels])
-    out: dict[str, list[Finding]] = {a.name: [] for a in areas}
+    every = list(dict.fromkeys(rel for rels in reads.values() for rel in rels))
+    elixir_files = [rel for rel in every if framework.is_elixir(rel)]
+    broken = framework.broken_files(co, [rel for rel in every if rel not in elixir_files])
+    parsed = threading.Event()
+    results: dict[str, list[Finding]] = {}
+    failed: list[BaseException] = []
+
+    def elixir_group() -> None:
+        try:
+            try:
+                broken.update(framework.broken_files(co, elixir_files))
+            finally:
+                parsed.set()
+            results.update(_run_group(co, ctx, [a for a in areas if a.asks_elixir], reads, broken))
+        except BaseException as e:  # re-raised in the caller's thread
+            failed.append(e)
+
+    worker = threading.Thread(target=elixir_group, name="verify-elixir-areas", daemon=True)
+    worker.start()
+    here = [a for a in areas if not a.asks_elixir]
+    if any(rel in elixir_files for a in here for rel in reads[a.name]):
+        parsed.wait()
+    results.update(_run_group(co, ctx, here, reads, broken))
+    worker.join()
+    if failed:
+        raise failed[0]
     for rel, b in broken.items():
         readers = [a.name for a in areas if rel in reads[a.name]]
-        out[readers[0]].append(framework.broken_finding(b, readers[0], readers))
+        results[readers[0]].insert(0, framework.broken_finding(b, readers[0], readers))
+    return results
+
+
+def _run_group(co: Checkout, ctx: CheckContext, areas: list[Area], reads: dict[str, list[str]],
+               broken: dict[str, Broken]) -> dict[str, list[Finding]]:
+    """The findings of areas none of whose files is broken: the owned files that differ, then the check's."""
+    from bezgelor_tasks.areas import framework
+
+    out: dict[str, list[Finding]] = {}
     for area in areas:
-        if not any(rel in broken for rel in reads[area.name]):
-            out[area.name] += framework.owned_findings(area, co) + (area.check(ctx) if area.check else [])
+        skip = any(rel in broken for rel in reads[area.name])
+        out[area.name] = [] if skip else framework.owned_findings(area, ctx) + (area.check(ctx) if area.check else [])
     return out
 
 

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bezgelor_tasks.deploy import drain as drain_mod
 from bezgelor_tasks.deploy import rollback as rollback_mod
@@ -22,10 +22,14 @@ from bezgelor_tasks.lock import DeployLock
 from bezgelor_tasks.pipeline import Pipeline, StepFailed, StepReport
 from bezgelor_tasks.run import cleanup_after_interrupt
 from bezgelor_tasks.settings import Settings
-from bezgelor_tasks.tasks._common import Session
 from bezgelor_tasks.ui import confirm
 
+if TYPE_CHECKING:
+    from bezgelor_tasks.tasks._common import Session
+
 RESUME_HINT = "run `inv deploy.full` again: finished steps are recognised and skipped"
+# What an outage's diagnosis tells the operator to read next (tests/test_task_mentions.py: each is a task).
+READ_NEXT = ("inv logs", "inv status", "inv deploy.status")
 ROLLBACK_STEPS = ("deploy", "health")
 
 
@@ -293,10 +297,8 @@ def diagnose(ctx: DeployContext) -> Diagnosis:
         if (e.get("event") == "deploy-end" and e.get("ok") is True) or \
                 (e.get("event") == "rollback" and e.get("healthy") is True):
             last = f"{e.get('at')} ({'deploy' if e['event'] == 'deploy-end' else 'rollback'} by {e.get('user', '?')})"
-    from bezgelor_tasks.tasks import namespace
-
     where = "" if Path.cwd().resolve() == s.root.resolve() else f" --root {s.root}"
-    read_next = [f"inv {task}{where}" for task in ("logs", "status", "deploy.status") if task in namespace.task_names]
+    read_next = [f"{task}{where}" for task in READ_NEXT]
     return Diagnosis(failing, running, last, read_next)
 
 

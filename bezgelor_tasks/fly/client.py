@@ -12,9 +12,10 @@ from collections.abc import Mapping
 
 from bezgelor_tasks import redact
 from bezgelor_tasks.errors import UserError
+from bezgelor_tasks.files import has_marker, read_text
 from bezgelor_tasks.fly import commands, records
 from bezgelor_tasks.fly.records import IP, App, AppStatus, MigrationStatus, Release, Secret, Version, WhoAmI
-from bezgelor_tasks.release_image import MIGRATE
+from bezgelor_tasks.release_image import MIGRATE, db_release_call, db_release_module, db_release_module_file
 from bezgelor_tasks.run import Background, Command, Executor, Result
 from bezgelor_tasks.settings import Settings
 
@@ -274,20 +275,39 @@ class FlyClient:
                 fix=f"read the full error with `fly logs -a {target}` and fix the cause, then retry.")
         raise self.explain(result, app=target)
 
+    def _db_release_call(self, call: str, doing: str) -> str:
+        """The remote command that runs our release module's `call`; refused when the checkout has none of ours
+        (its own bin/migrate is never asked instead: it may migrate, and seed, whatever it is given)."""
+        s = self.settings
+        rel, module = db_release_module_file(s.db_otp_app), db_release_module(s.db_otp_app)
+        path = s.root / rel
+        text = read_text(path) if path.is_file() else None
+        if not has_marker(text):
+            whose = "is not there" if text is None else "is a module of your own"
+            raise UserError(
+                f"Cannot {doing}: the checkout has no {module} of bezgelor-tasks ({rel} {whose}), and bin/migrate "
+                "is never asked instead (a checkout's own bin/migrate may migrate and seed whatever it is given).",
+                fix=f"run `inv init` (it writes {module} with status/0 and rollback_to/1"
+                    + (", beside your bin/migrate" if text is None else " once your module has another name")
+                    + "), deploy, then run this again.")
+        return db_release_call(s, call)
+
     def migration_status(self, app: str | None = None) -> MigrationStatus:
-        result = self.ssh(app, f"{MIGRATE} status", mutates=False, purpose="read the migration status")
-        return records.parse_migration_status(result.stdout + "\n" + result.stderr)
+        """Every repo's migrations, from our release module's status/0 (BEZGELOR_MIGRATIONS line)."""
+        cmd = self._db_release_call("status()", "read the migration status")
+        result = self.ssh(app, cmd, mutates=False, purpose="read the migration status")
+        return records.parse_migration_status(result.stdout + "\n" + result.stderr, cmd)
 
     def migrate(self, app: str | None = None) -> Result:
         return self.ssh(app, MIGRATE, purpose="run the database migrations")
 
     def db_rollback(self, app: str | None, version: int) -> Result:
         """Revert the first repo's migrations down to and including `version` (Ecto's `:down, to:`)."""
-        result = self.ssh(app, f"{MIGRATE} rollback {int(version)}", purpose=f"roll the database back to {version}")
+        cmd = self._db_release_call(f'rollback_to("{int(version)}")', f"roll the database back to {version}")
+        result = self.ssh(app, cmd, purpose=f"roll the database back to {version}")
         if not result.dry_run and not records.rollback_confirmed(result.stdout + "\n" + result.stderr, int(version)):
             raise UserError(
-                f"`{MIGRATE} rollback {version}` finished without confirming the rollback "
-                f"(no `{records.ROLLBACK_MARKER} ok {version}` line).",
-                fix="check `inv db.status`; redeploy a release built after `inv init` if its migrate script "
-                    "does not know `rollback`.")
+                f"`{cmd}` finished without confirming the rollback (no `{records.ROLLBACK_MARKER} ok {version}` line).",
+                fix="check `inv db.status`; redeploy a release built after `inv init` (its release module knows "
+                    "rollback_to/1).")
         return result

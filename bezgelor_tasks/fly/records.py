@@ -339,15 +339,18 @@ def parse_release_json(text: str) -> ReleaseJson | None:
 _MIGRATIONS_LINE = re.compile(rf"^\s*{MIGRATIONS_MARKER}\s+(.*)$", re.M)
 
 
-def parse_migration_status(text: str) -> MigrationStatus:
-    cmd = "fly ssh console -C \"/app/bin/migrate status\""
+def parse_migration_status(text: str, remote: str = "status()") -> MigrationStatus:
+    """What our release module's status/0 printed (`remote`: the command that ran, for messages)."""
+    cmd = f"fly ssh console -C {remote!r}"
     matches = list(_MIGRATIONS_LINE.finditer(text))
     match = matches[-1] if matches else None
     if match is None:
+        undefined = "UndefinedFunctionError" in text or "is not available" in text
         raise UserError(
-            f"`{cmd}` printed no {MIGRATIONS_MARKER} line: {_excerpt(text)}",
-            fix="deploy a release built after `inv init` (its rel/overlays/bin/migrate knows `status`), "
-                "then retry.")
+            f"`{cmd}` printed no {MIGRATIONS_MARKER} line" + (" (the running release has no such module: it was "
+                                                              "built before `inv init` added it)" if undefined else "")
+            + f": {_excerpt(text)}",
+            fix="deploy a release built after `inv init` (its release module has status/0), then retry.")
     data = _obj(load_json(match.group(1), cmd), cmd)
     repos = []
     for r in _list(data.get("repos"), cmd):

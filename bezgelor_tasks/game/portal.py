@@ -29,10 +29,9 @@ class PortalUnavailable(UserError):
 
 class Portal:
     def __init__(self, settings: Settings, executor: Executor) -> None:
-        from bezgelor_tasks.areas.release import settings_for
-
-        # `bin/<release> rpc` names the release the checkout deploys (its own, when mix.exs defines one).
-        self.settings = settings_for(settings)
+        # `bin/<release> rpc` names the release the image runs: the settings carry the Dockerfile's
+        # (checkout/effective.py), read without Elixir.
+        self.settings = settings
         self.executor = executor
         # Polls during a countdown are not echoed (one line every few seconds would bury the output).
         self.quiet = Executor(ui=executor.ui, dry_run=executor.dry_run, echo=False,
@@ -59,8 +58,8 @@ class Portal:
         raise PortalUnavailable(
             f"The remote console call to {s.app} failed (`bin/{s.release_name} rpc` through `fly ssh console`, "
             f"exit {result.returncode}): {tail}.",
-            fix=f"check that {s.app} runs (`inv deploy.status`), that BEZGELOR_RELEASE_NAME={s.release_name} is "
-                "its release, and that `fly ssh console` works")
+            fix=f"check that {s.app} runs (`inv deploy.status`), that its image has the release {s.release_name} "
+                "(the Dockerfile's; BEZGELOR_RELEASE_NAME without one), and that `fly ssh console` works")
 
     def read(self, *, players: bool = False, quiet: bool = False) -> PortalStatus | None:
         """The count (and the players, if asked). A read runs under --dry-run too (it changes nothing)."""

@@ -68,6 +68,20 @@ PORTAL_RELEASE = '''
 '''
 
 
+def write_release_module(root: Path, db_app: str = "bezgelor_db") -> Path:
+    """The release module `inv init` writes (status/0, rollback_to/1, which `inv db.status` and `inv db.rollback`
+    call), for the small checkouts of the db tasks' tests that skip init."""
+    from bezgelor_tasks.checkout.discover import camelize
+    from bezgelor_tasks.files import with_marker
+    from bezgelor_tasks.release_image import db_release_module_file
+    from bezgelor_tasks.render import render
+
+    path = root / db_release_module_file(db_app)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(with_marker(render("elixir/release.ex", db_module=camelize(db_app), db_app=db_app)))
+    return path
+
+
 def make_portal_release_variant(root: Path) -> Path:
     """mix.exs already has `releases: releases()` with one release named after the portal app."""
     mix = root / "mix.exs"

@@ -3,7 +3,8 @@ change the account (an app, a secret, a machine, an IP, a database, an image) fa
 `tripwire: true`. Tests turn it on around a dry run to prove that nothing on Fly changed.
 
 The table is the fake's own emulation list split in two; a command path missing from both is a change (safe
-by default). `ssh console -C` is judged by what it runs in the machine: `printenv`, `/app/bin/migrate status`
+by default). `ssh console -C` is judged by what it runs in the machine: `printenv`, a release module's `status()`
+(`/app/bin/<release> eval`; never bin/migrate, which in a checkout of its own migrates whatever it is given)
 and Portal reads (`online_player_count`, `get_maintenance_mode`, `list_online_players`) only read.
 """
 
@@ -48,8 +49,10 @@ def _remote_reads(command: str) -> bool:
         words = shlex.split(command)
     except ValueError:
         return False
-    if words[:1] == ["printenv"] or words == ["/app/bin/migrate", "status"]:
+    if words[:1] == ["printenv"]:
         return True
+    if len(words) == 3 and words[0].startswith("/app/bin/") and words[1] == "eval":
+        return re.fullmatch(r"[A-Z][\w.]*\.Release\.status\(\)", words[2]) is not None
     if len(words) >= 3 and words[0].startswith("/app/bin/") and words[1] == "rpc":
         calls = set(_PORTAL_CALL.findall(words[2]))
         return bool(calls) and calls <= PORTAL_READS

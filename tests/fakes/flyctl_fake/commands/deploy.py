@@ -41,6 +41,42 @@ def scan_migrations(workdir: str) -> list[dict[str, Any]]:
     return [{"version": v, "name": n} for v, n in sorted(found)]
 
 
+_COPIED_RELEASE = re.compile(r"/rel/([a-z_][a-z0-9_]*)\b")
+_DEFMODULE = re.compile(r"^\s*defmodule\s+([\w.]+)\s+do", re.M)
+_DEF = re.compile(r"^\s*def\s+([a-z_][a-zA-Z0-9_?!]*)", re.M)
+OUR_SCRIPT = "Installed by bezgelor-tasks"   # the first lines of the bin/migrate `inv init` writes
+
+
+def read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def scan_release(workdir: str) -> dict[str, Any]:
+    """What a build puts in /app (as far as the fake needs it): the release the Dockerfile copies (its bin/<name>),
+    the release modules of the apps (`release.ex`: name and public functions), and whether the release's
+    bin/migrate is the one `inv init` writes (the status/rollback protocol) or the checkout's own, which the fake
+    runs as the maintainers' does: migrate, then seed, whatever it is given."""
+    dockerfile = read(os.path.join(workdir, "Dockerfile"))
+    names = _COPIED_RELEASE.findall(dockerfile)
+    modules: dict[str, list[str]] = {}
+    migrate = "ours"
+    for folder, dirs, files in os.walk(workdir):
+        dirs[:] = [d for d in dirs if d not in ("deps", "_build", ".git", "node_modules", ".bezgelor")]
+        for name in files:
+            path = os.path.join(folder, name)
+            if name == "release.ex" and f"{os.sep}lib{os.sep}" in path:
+                text = read(path)
+                for m in _DEFMODULE.finditer(text):
+                    modules[m.group(1)] = _DEF.findall(text)
+            elif name == "migrate" and folder.endswith(os.path.join("overlays", "bin")):
+                migrate = "ours" if OUR_SCRIPT in read(path) else "seeds"
+    return {"release": names[-1] if names else None, "release_modules": modules, "migrate_script": migrate}
+
+
 def pairs(values: list[str]) -> dict[str, str]:
     return dict(v.partition("=")[::2] for v in values)
 
@@ -55,6 +91,7 @@ def build_image(ctx: Ctx, state: State, app: dict[str, Any], workdir: str, push:
         "label": label,
         "digest": "sha256:" + hashlib.sha256(f"{ref}{time.time()}{hex_id(8)}".encode()).hexdigest(),
         "migrations": scan_migrations(workdir),
+        **scan_release(workdir),
         "behavior": behaviors.get(ref) or behaviors.get(label) or state.get("default_image_behavior", HEALTHY),
         "build_args": pairs(ctx.flag_list("build-arg")),
         "labels": pairs(ctx.flag_list("label")),
@@ -184,6 +221,8 @@ def roll_out(ctx: Ctx, state: State, app: dict[str, Any], image: dict[str, Any])
         raise FlyError(faults.error_text(failing[0], "release_command"))
     applied = apply_migrations(app, image)
     release["migrations_applied"] = [m["version"] for m in applied]
+    if image.get("migrate_script") == "seeds":
+        app["database"]["seeded"] = app["database"].get("seeded", 0) + 1
     ctx.say("✔ release_command completed successfully")
 
     if not app["ips"]:  # the first deploy of an app with services gets a shared IPv4 and an IPv6

@@ -1,5 +1,11 @@
-"""fly ssh console -C: emulates the release's /app/bin/migrate protocol (see notes/interfaces.md) and
+"""fly ssh console -C: emulates the release's /app/bin/migrate protocol (see notes/interfaces.md), the release
+module's functions through `/app/bin/<release> eval "<Db>.Release.status()"` / `rollback_to("V")`, and
 `/app/bin/<release> rpc EXPR`, evaluated on a real BEAM node (tests/support/world.py) when one is set.
+
+What the image has comes from its build (deploy.scan_release): the release's name (another bin/<name> is "not
+found"), its release modules (a call to one it lacks fails as Elixir's UndefinedFunctionError does), and its
+bin/migrate: the one `inv init` writes, or the checkout's own, which migrates and seeds whatever it is given
+(`database.seeded` counts its runs).
 
 flyctl sends the -C string unchanged; Fly's in-machine SSH server splits it into words with shell-style
 quoting and runs them without a shell (shlex.split here). Mix's release script evaluates only the
@@ -10,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shlex
 import subprocess
@@ -45,27 +52,73 @@ def run_remote(ctx: Ctx, state: dict[str, Any], app: dict[str, Any], words: list
         for v in values:
             ctx.say(v)
         return 0 if values and len(values) == len(words[1:]) else 1
+    if len(words) >= 2 and words[1] == "eval" and words[0] != "/app/bin/migrate":
+        return run_eval(ctx, app, image, words)
     if words[:1] != ["/app/bin/migrate"]:
         ctx.note(f"sh: 1: {words[0] if words else ''}: not found")
         return 127
     args = words[1:]
-    if not args:
-        new = apply_migrations(app, image)
-        for m in new:
-            ctx.say(f"[info] == Running {m['version']} {m['name']}.change/0 forward")
-        if not new:
-            ctx.say("[info] Migrations already up")
+    if not args or image.get("migrate_script") == "seeds":
+        migrate(ctx, app, image)
+        if image.get("migrate_script") == "seeds":   # the checkout's own: it never reads its arguments
+            app["database"]["seeded"] = app["database"].get("seeded", 0) + 1
+            ctx.say("[info] Seeded the realm, the permissions and the roles")
         return 0
     if args == ["status"]:
-        ctx.say("BEZGELOR_MIGRATIONS " + json.dumps(migration_status(app, image), separators=(",", ":")))
+        print_status(ctx, app, image)
         return 0
     if args[0] == "rollback" and len(args) == 2 and args[1].isdigit():
-        target = int(args[1])  # Ecto's run(:down, to: V) reverts V and everything newer
-        app["database"]["applied"] = [m for m in app["database"]["applied"] if m["version"] < target]
-        ctx.say(f"BEZGELOR_ROLLBACK ok {target}")
+        roll_back(ctx, app, int(args[1]))
         return 0
     ctx.note(f"usage: migrate [status | rollback VERSION], got {' '.join(args)}")
     return 2
+
+
+def migrate(ctx: Ctx, app: dict[str, Any], image: dict[str, Any]) -> None:
+    new = apply_migrations(app, image)
+    for m in new:
+        ctx.say(f"[info] == Running {m['version']} {m['name']}.change/0 forward")
+    if not new:
+        ctx.say("[info] Migrations already up")
+
+
+def print_status(ctx: Ctx, app: dict[str, Any], image: dict[str, Any]) -> None:
+    ctx.say("BEZGELOR_MIGRATIONS " + json.dumps(migration_status(app, image), separators=(",", ":")))
+
+
+def roll_back(ctx: Ctx, app: dict[str, Any], target: int) -> None:
+    """Ecto's run(:down, to: V) reverts V and everything newer."""
+    app["database"]["applied"] = [m for m in app["database"]["applied"] if m["version"] < target]
+    ctx.say(f"BEZGELOR_ROLLBACK ok {target}")
+
+
+_CALL = re.compile(r'^([A-Z][\w.]*)\.(status|rollback_to|migrate)\((?:"(\d+)")?\)$')
+DEFAULT_MODULES = {"BezgelorDb.Release": ["migrate", "rollback", "rollback_to", "status"]}  # images set by tests
+
+
+def run_eval(ctx: Ctx, app: dict[str, Any], image: dict[str, Any], words: list[str]) -> int:
+    """`/app/bin/<release> eval EXPR`: a release module's migrate/status/rollback_to, as the image has them."""
+    release = image.get("release")
+    if release is not None and words[0] != f"/app/bin/{release}":
+        ctx.note(f"sh: 1: {words[0]}: not found")
+        return 127
+    m = _CALL.match(words[2] if len(words) > 2 else "")
+    if m is None:
+        ctx.note(f"fake flyctl does not emulate `eval {' '.join(words[2:])}`")
+        return 1
+    module, function, version = m.groups()
+    modules = image.get("release_modules", DEFAULT_MODULES)
+    if function not in modules.get(module, []):
+        ctx.note(f"** (UndefinedFunctionError) function {module}.{function}/{1 if version else 0} is undefined"
+                 + ("" if module in modules else f" (module {module} is not available)"))
+        return 1
+    if function == "status":
+        print_status(ctx, app, image)
+    elif function == "rollback_to" and version:
+        roll_back(ctx, app, int(version))
+    else:
+        migrate(ctx, app, image)
+    return 0
 
 
 RPC_NODEDOWN = "--rpc-eval : RPC failed with reason :nodedown"  # what `bin/<release> rpc` says, node not up
