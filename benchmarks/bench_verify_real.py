@@ -1,11 +1,14 @@
 """`inv verify` on the real Bezgelor repository after `inv init`, against one bare Elixir start.
 
-    python benchmarks/bench_verify_real.py [--runs 5]
+    python benchmarks/bench_verify_real.py [--runs 15]
 
 Verify asks Elixir everything (syntax, env reads, config calls, three Config.Reader evaluations,
-mix.lock, mix.exs requirements) through one judge process, so its cost should stay within about twice
-`elixir -e 'IO.puts 1'`. Also prints how many Elixir processes one verify started. Ratios of medians,
-in one run; never asserted. Needs ../shared/checkouts/ (skips with a message without it).
+mix.lock, mix.exs requirements) through one judge process, so its cost should stay within twice
+`elixir -e 'IO.puts 1'`. The two run side by side: each round times one verify and then one bare Elixir
+start, so both see the same load (the machine is shared), and the ratio is taken round by round. Prints
+the median ratio with its quartiles and range, `inv --list` (Python and Invoke's start-up) for scale, and
+how many Elixir processes one verify started. Never asserted. Needs ../shared/checkouts/ (skips with a
+message without it).
 """
 
 from __future__ import annotations
@@ -27,15 +30,29 @@ TARBALL = REPO.parent / "shared" / "checkouts" / "bezgelor-b92790f.tar.gz"
 INV = (sys.executable, "-m", "invoke", "--search-root", str(REPO))
 
 
-def median_seconds(argv: Sequence[str], runs: int, env: dict[str, str] | None = None) -> float:
-    times = []
+def seconds(argv: Sequence[str], env: dict[str, str] | None = None) -> float:
+    started = time.perf_counter()
+    proc = subprocess.run(list(argv), capture_output=True, text=True, env=env)
+    took = time.perf_counter() - started
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr[-500:]}")
+    return took
+
+
+def side_by_side(commands: dict[str, Sequence[str]], runs: int) -> dict[str, list[float]]:
+    """Each command once per round, round after round (after one untimed round: caches, page cache)."""
+    for argv in commands.values():
+        seconds(argv)
+    times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(runs):
-        started = time.perf_counter()
-        proc = subprocess.run(list(argv), capture_output=True, text=True, env=env)
-        times.append(time.perf_counter() - started)
-        if proc.returncode not in (0, 1):
-            raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr[-500:]}")
-    return statistics.median(times)
+        for name, argv in commands.items():
+            times[name].append(seconds(argv))
+    return times
+
+
+def spread(values: list[float]) -> str:
+    q1, median, q3 = statistics.quantiles(values, n=4) if len(values) > 1 else (values[0],) * 3
+    return f"{median:5.2f}x (quartiles {q1:.2f}-{q3:.2f}, range {min(values):.2f}-{max(values):.2f})"
 
 
 def counting_elixir(bin_dir: Path, log: Path) -> dict[str, str]:
@@ -50,7 +67,7 @@ def counting_elixir(bin_dir: Path, log: Path) -> dict[str, str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=15)
     args = ap.parse_args()
     if not TARBALL.is_file() or not shutil.which("elixir"):
         print(f"skipped: needs {TARBALL} and Elixir")
@@ -62,16 +79,21 @@ def main() -> None:
         subprocess.run([*INV, "init", "--root", str(root)], check=True, capture_output=True)
         log = Path(tmp) / "elixir-starts"
         (Path(tmp) / "bin").mkdir()
-        env = counting_elixir(Path(tmp) / "bin", log)
-        subprocess.run([*INV, "verify", "--root", str(root)], capture_output=True, env=env)
+        subprocess.run([*INV, "verify", "--root", str(root)], capture_output=True,
+                       env=counting_elixir(Path(tmp) / "bin", log))
         starts = len(log.read_text().splitlines()) if log.exists() else 0
-        verify = median_seconds((*INV, "verify", "--root", str(root)), args.runs)
-        bare = median_seconds(("elixir", "-e", "IO.puts 1"), args.runs)
-        inv_list = median_seconds((*INV, "--list"), args.runs)
-    print(f"inv verify (real repository, after init) / elixir -e 'IO.puts 1':  {verify / bare:5.2f}x  (goal <= 2x)")
-    print(f"inv verify - inv --list (verify's own work) / elixir start:          {(verify - inv_list) / bare:5.2f}x")
+        times = side_by_side({"verify": (*INV, "verify", "--root", str(root)),
+                              "elixir": ("elixir", "-e", "IO.puts 1"),
+                              "list": (*INV, "--list")}, args.runs)
+    verify, bare, listing = times["verify"], times["elixir"], times["list"]
+    print(f"inv verify (real repository, after init) / elixir -e 'IO.puts 1':  "
+          f"{spread([v / b for v, b in zip(verify, bare, strict=True)])}  (goal <= 2x)")
+    print(f"inv --list (Python and Invoke's start-up) / elixir start:          "
+          f"{spread([v / b for v, b in zip(listing, bare, strict=True)])}")
+    print(f"medians: verify {statistics.median(verify):.3f}s, elixir {statistics.median(bare):.3f}s, "
+          f"inv --list {statistics.median(listing):.3f}s")
     print(f"Elixir processes one verify started:                                {starts}")
-    print(f"(median of {args.runs} runs each)")
+    print(f"({args.runs} rounds, each: verify, then a bare Elixir start, then inv --list)")
 
 
 if __name__ == "__main__":

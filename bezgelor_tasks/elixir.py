@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import threading
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -42,13 +43,24 @@ def available() -> bool:
     return shutil.which("elixir") is not None
 
 
+Key = tuple[object, ...]
+Question = tuple[str, tuple[str, ...], tuple[Path, ...]]    # op, args, the files the answer depends on
+
+
 class Judge:
-    """The one Elixir process of this run. Answers are cached by question and file state."""
+    """The one Elixir process of this run. Answers are cached by question and file state.
+
+    Questions are pipelined: each is sent as soon as it is asked, by any thread, and the answers come back
+    in the order asked; whichever waiting thread is free reads the next one for everybody (`_await`). So
+    several areas' questions keep the judge busy back to back, and `ask_many` sends a batch before reading."""
 
     def __init__(self) -> None:
         self._conversation: Conversation | None = None
-        self._lock = threading.Lock()
-        self._cache: dict[tuple[object, ...], dict[str, Any]] = {}
+        self._cond = threading.Condition(threading.Lock())   # guards everything below
+        self._cache: dict[Key, dict[str, Any]] = {}
+        self._failed: dict[Key, UserError] = {}
+        self._unread: deque[tuple[str, Key, str]] = deque()   # (id, key, op) sent, answer not read yet
+        self._reading = False
         self._next_id = 0
         self._environ = 0
         self.starts = 0       # how many Elixir processes this judge started (1 per run, unless one died)
@@ -67,51 +79,118 @@ class Judge:
             self.starts += 1
             return Executor(echo=False).converse(cmd)
 
+    @staticmethod
+    def _key(op: str, args: tuple[str, ...], files: tuple[Path, ...]) -> Key:
+        state = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) if f.exists() else (str(f),) for f in files)
+        return (op, args, state)
+
     def ask(self, op: str, *args: str, files: tuple[Path, ...] = ()) -> dict[str, Any]:
         """One question; `files` are the files the answer depends on (their state keys the cache)."""
-        state = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) if f.exists() else (str(f),) for f in files)
-        key = (op, args, state)
-        with self._lock:
-            if key in self._cache:
-                return self._cache[key]
-            environ = hash(frozenset(os.environ.items()))
-            if self._conversation is not None and environ != self._environ:
-                self._conversation.close()   # the process sees the environment it started with
-                self._conversation = None
-            if self._conversation is None or not self._conversation.alive:
-                self._conversation = self._start()
-                self._environ = environ
-            self._next_id += 1
-            qid = str(self._next_id)
-            encoded = "\t".join(base64.b64encode(a.encode("utf-8")).decode("ascii") for a in args)
+        return self.ask_many([(op, args, files)])[0]
+
+    def ask_many(self, questions: list[Question]) -> list[dict[str, Any]]:
+        """Several questions, all sent before the first answer is read; the answers in the same order."""
+        keys = [self._key(op, args, files) for op, args, files in questions]
+        with self._cond:
+            for key, (op, args, _) in zip(keys, questions, strict=True):
+                self._send(key, op, args)
+            return [self._await(key) for key in keys]
+
+    def _conversation_now(self) -> Conversation:
+        """The running process (started, or started again when the environment changed: the process sees
+        the environment it started with; never while answers are still to be read)."""
+        environ = hash(frozenset(os.environ.items()))
+        if self._conversation is not None and environ != self._environ and not self._unread:
+            self._conversation.close()
+            self._conversation = None
+        if self._conversation is None or (not self._conversation.alive and not self._unread):
+            self._conversation = self._start()
+            self._environ = environ
+        return self._conversation
+
+    def _send(self, key: Key, op: str, args: tuple[str, ...]) -> None:
+        """Send a question unless its answer is known or on its way (one that failed is asked again)."""
+        self._failed.pop(key, None)
+        if key in self._cache or any(k == key for _, k, _ in self._unread):
+            return
+        conversation = self._conversation_now()
+        self._next_id += 1
+        qid = str(self._next_id)
+        encoded = "\t".join(base64.b64encode(a.encode("utf-8")).decode("ascii") for a in args)
+        try:
+            conversation.send(f"{qid}\t{op}\t{encoded}".rstrip("\t"))
+        except CommandFailed as e:
+            error = UserError(f"Elixir could not answer ({e.message})",
+                              fix="check that `elixir --version` works, then run again.")
+            self._fail(error)
+            raise error from e
+        self._unread.append((qid, key, op))
+        self.questions += 1
+
+    def _await(self, key: Key) -> dict[str, Any]:
+        """The answer to a question sent: read (by this thread, or the one already reading) in turn."""
+        while key not in self._cache:
+            if key in self._failed:
+                raise self._failed[key]
+            if self._reading:
+                self._cond.wait()
+                continue
+            conversation = self._conversation
+            assert conversation is not None and self._unread, "an answer was awaited that was never asked"
+            self._reading = True
+            self._cond.release()     # others may ask (send) while this thread waits for the next line
             try:
-                line = self._conversation.ask(f"{qid}\t{op}\t{encoded}".rstrip("\t"))
+                line: str | None = conversation.receive()
+                failure = None
             except CommandFailed as e:
-                self._conversation = None
-                raise UserError(f"Elixir could not answer ({e.message})",
-                                fix="check that `elixir --version` works, then run again.") from e
-            self.questions += 1
-            got_id, _, payload = line.partition("\t")
-            if got_id != qid:
-                raise UserError(f"the Elixir judge answered out of turn ({line[:200]!r}).",
-                                fix="report this as a bezgelor-tasks bug.")
-            answer: dict[str, Any] = json.loads(payload)
-            if answer.get("internal"):
-                raise UserError(f"the Elixir judge failed on {op}: {answer.get('error')}",
-                                fix="report this as a bezgelor-tasks bug, with the file it was reading.")
+                line, failure = None, e
+            finally:
+                self._cond.acquire()
+                self._reading = False
+                self._cond.notify_all()
+            if failure is not None or line is None:
+                self._fail(UserError(f"Elixir could not answer ({failure.message if failure else 'no answer'})",
+                                     fix="check that `elixir --version` works, then run again."))
+                continue
+            self._take(line)
+        return self._cache[key]
+
+    def _take(self, line: str) -> None:
+        qid, key, op = self._unread.popleft()
+        got_id, _, payload = line.partition("\t")
+        if got_id != qid:
+            self._fail(UserError(f"the Elixir judge answered out of turn ({line[:200]!r}).",
+                                 fix="report this as a bezgelor-tasks bug."), also=key)
+            return
+        answer: dict[str, Any] = json.loads(payload)
+        if answer.get("internal"):
+            self._failed[key] = UserError(f"the Elixir judge failed on {op}: {answer.get('error')}",
+                                          fix="report this as a bezgelor-tasks bug, with the file it was reading.")
+        else:
             self._cache[key] = answer
-            return answer
+
+    def _fail(self, error: UserError, also: Key | None = None) -> None:
+        """The process cannot answer: every question still to be read fails with `error`; the next starts it."""
+        for _, key, _ in self._unread:
+            self._failed[key] = error
+        if also is not None:
+            self._failed[also] = error
+        self._unread.clear()
+        if self._conversation is not None:
+            self._conversation.close()
+        self._conversation = None
+        self._cond.notify_all()
 
     def warm(self) -> None:
         """Start the Elixir process now, without waiting for it: its VM boots while Python does other work
         (a run that asks nothing pays only for the start). Quiet when Elixir is absent."""
-        with self._lock:
+        with self._cond:
             if available() and (self._conversation is None or not self._conversation.alive):
                 self._conversation = self._start()
                 self._environ = hash(frozenset(os.environ.items()))
 
     def close(self) -> None:
-        with self._lock:
+        with self._cond:
             if self._conversation is not None:
                 self._conversation.close()
                 self._conversation = None
@@ -162,12 +241,9 @@ def _rel(file: str, rel_to: Path) -> str:
 
 def parse_files(paths: list[Path], rel_to: Path) -> list[SyntaxProblem]:
     """Syntax problems of the files (none: []). Raises UserError if Elixir is missing."""
-    problems = []
-    for p in paths:
-        a = _JUDGE.ask("parse", str(p), files=(p,))
-        if not a["ok"]:
-            problems.append(SyntaxProblem(_rel(str(p), rel_to), int(a.get("line") or 0), a.get("message", "")))
-    return problems
+    answers = _JUDGE.ask_many([("parse", (str(p),), (p,)) for p in paths])
+    return [SyntaxProblem(_rel(str(p), rel_to), int(a.get("line") or 0), a.get("message", ""))
+            for p, a in zip(paths, answers, strict=True) if not a["ok"]]
 
 
 def parse_text(name: str, content: str) -> SyntaxProblem | None:

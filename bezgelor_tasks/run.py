@@ -7,7 +7,7 @@ which is never echoed, logged or put in an exception.
 
 from __future__ import annotations
 
-import ctypes
+import functools
 import os
 import queue
 import re
@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
-
-import sh
 
 from bezgelor_tasks.errors import CommandFailed, UserError
 from bezgelor_tasks.redact import redact, register
@@ -291,6 +289,8 @@ class Executor:
             obs(cmd, result)
 
     def _run_once(self, cmd: Command) -> Result:
+        import sh  # here, not at import: a run that only asks the judge (verify) never loads it
+
         program = self._resolve(cmd)
         timeout = cmd.timeout if cmd.timeout is not None else self.default_timeout
         started = time.monotonic()
@@ -376,13 +376,20 @@ class Executor:
         return Conversation(self._resolve(cmd), cmd, self._env(cmd))
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: SIGTERM when the process that started it dies (even by SIGKILL)."""
+@functools.cache
+def _die_with_parent() -> Callable[[], None]:
+    """What the child runs before exec: SIGTERM when the process that started it dies (even by SIGKILL). libc's
+    prctl is looked up here, in the parent, so the child only calls it."""
+    import ctypes  # only for children: a run that starts none (the judge talks through a pipe) never loads it
+
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
-        pass
+        return lambda: None
+
+    def set_signal() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    return set_signal
 
 
 _PR_SET_PDEATHSIG = 1
@@ -397,7 +404,7 @@ def _child_options(cmd: Command) -> dict[str, Any]:
     if cmd.pass_fds:
         options["_pass_fds"] = set(cmd.pass_fds)
     if sys.platform.startswith("linux") and threading.current_thread() is threading.main_thread():
-        options["_preexec_fn"] = _die_with_parent
+        options["_preexec_fn"] = _die_with_parent()
     return options
 
 
@@ -452,6 +459,8 @@ class Background:
     @staticmethod
     def _start(program: str, cmd: Command, env: dict[str, str], stdin: Any, on_out: Callable[[str], None],
                on_done: Callable[..., None]) -> Any:
+        import sh
+
         return sh.Command(program)(
             *cmd.argv[1:], _in=stdin, _env=env, _cwd=str(cmd.cwd) if cmd.cwd else None, _bg=True, _bg_exc=False,
             _out=on_out, _err=on_out, _tty_out=False, _ok_code=list(range(256)), _new_session=True,
@@ -502,7 +511,11 @@ class Conversation:
 
     def ask(self, line: str, timeout: float | None = None) -> str:
         """Send one request line, return the answer line (without its newline)."""
-        timeout = timeout if timeout is not None else self.cmd.timeout or 120
+        self.send(line)
+        return self.receive(timeout)
+
+    def send(self, line: str) -> None:
+        """Send one request line without waiting: answers come back in the order asked (`receive`)."""
         if not self.alive:
             raise CommandFailed(self._died())
         assert self.proc.stdin is not None
@@ -512,6 +525,10 @@ class Conversation:
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError) as e:
             raise CommandFailed(self._died()) from e
+
+    def receive(self, timeout: float | None = None) -> str:
+        """The next answer line (without its newline)."""
+        timeout = timeout if timeout is not None else self.cmd.timeout or 120
         try:
             answer = self._answers.get(timeout=timeout)
         except queue.Empty:
@@ -519,6 +536,7 @@ class Conversation:
             raise CommandFailed(f"`{self.cmd.shown()}` ({self.cmd.purpose}) gave no answer within "
                                 f"{timeout:g}s") from None
         if answer is None:
+            self._answers.put(None)   # the next receive learns it too
             raise CommandFailed(self._died())
         return answer.rstrip("\n")
 

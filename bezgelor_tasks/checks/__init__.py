@@ -107,55 +107,88 @@ def verify(co: Checkout) -> Report:
 
 def _run(co: Checkout, ctx: CheckContext, areas: list[Area]) -> dict[str, list[Finding]]:
     """Each area's findings: one per file that does not parse (from the first area in registry order that
-    reads it, whichever group it runs in; the areas that read it are skipped), then the files it owns that
-    differ, then its check's. Every file is parsed once: TOML here before anything runs, Elixir first thing
-    in the thread of the areas that ask Elixir; an area here that reads an Elixir file waits for that."""
+    reads it, whichever group it runs in; every area that reads it is skipped), then the files it owns that
+    differ, then its check's.
+
+    The areas that ask Elixir run in a thread of their own (what they read may itself be an answer of the
+    judge's); each area runs once the files it reads are parsed. Every file is parsed once: the Elixir files
+    of both groups in one batch, first thing in that thread; the others (TOML) by whichever group reads them
+    first."""
     import threading
 
     from bezgelor_tasks.areas import framework
 
-    reads = {a.name: framework.area_files(a, co) for a in areas}
-    every = list(dict.fromkeys(rel for rels in reads.values() for rel in rels))
-    elixir_files = [rel for rel in every if framework.is_elixir(rel)]
-    broken = framework.broken_files(co, [rel for rel in every if rel not in elixir_files])
-    parsed = threading.Event()
+    here = [a for a in areas if not a.asks_elixir]
+    reads = {a.name: framework.area_files(a, co) for a in here}     # static: asks nothing of Elixir
+    parsed = _Parsed(co)
     results: dict[str, list[Finding]] = {}
     failed: list[BaseException] = []
 
     def elixir_group() -> None:
         try:
             try:
-                broken.update(framework.broken_files(co, elixir_files))
+                group = [a for a in areas if a.asks_elixir]
+                reads.update({a.name: framework.area_files(a, co) for a in group})
+                parsed.elixir([rel for rels in reads.values() for rel in rels])
             finally:
-                parsed.set()
-            results.update(_run_group(co, ctx, [a for a in areas if a.asks_elixir], reads, broken))
+                parsed.elixir_done.set()
+            results.update(_run_group(ctx, group, reads, parsed))
         except BaseException as e:  # re-raised in the caller's thread
             failed.append(e)
 
     worker = threading.Thread(target=elixir_group, name="verify-elixir-areas", daemon=True)
     worker.start()
-    here = [a for a in areas if not a.asks_elixir]
-    if any(rel in elixir_files for a in here for rel in reads[a.name]):
-        parsed.wait()
-    results.update(_run_group(co, ctx, here, reads, broken))
+    results.update(_run_group(ctx, here, reads, parsed))
     worker.join()
     if failed:
         raise failed[0]
-    for rel, b in broken.items():
+    for rel, b in parsed.broken.items():
         readers = [a.name for a in areas if rel in reads[a.name]]
         results[readers[0]].insert(0, framework.broken_finding(b, readers[0], readers))
     return results
 
 
-def _run_group(co: Checkout, ctx: CheckContext, areas: list[Area], reads: dict[str, list[str]],
-               broken: dict[str, Broken]) -> dict[str, list[Finding]]:
-    """The findings of areas none of whose files is broken: the owned files that differ, then the check's."""
+class _Parsed:
+    """Each file parsed once, whichever group reads it: the Elixir files in one batch (`elixir`), the others
+    on first need (`wait_for`)."""
+
+    def __init__(self, co: Checkout) -> None:
+        import threading
+
+        self.co = co
+        self.broken: dict[str, Broken] = {}
+        self.elixir_done = threading.Event()
+        self._lock = threading.Lock()
+        self._seen: set[str] = set()
+
+    def elixir(self, rels: list[str]) -> None:
+        from bezgelor_tasks.areas import framework
+
+        files = [rel for rel in dict.fromkeys(rels) if framework.is_elixir(rel)]
+        self.broken.update(framework.broken_files(self.co, files))
+
+    def wait_for(self, rels: list[str]) -> bool:
+        """Whether every file in `rels` parses (each parsed here once, or by the Elixir batch)."""
+        from bezgelor_tasks.areas import framework
+
+        if any(framework.is_elixir(rel) for rel in rels):
+            self.elixir_done.wait()
+        with self._lock:
+            todo = [rel for rel in rels if not framework.is_elixir(rel) and rel not in self._seen]
+            self._seen.update(todo)
+            self.broken.update(framework.broken_files(self.co, todo))
+        return not any(rel in self.broken for rel in rels)
+
+
+def _run_group(ctx: CheckContext, areas: list[Area], reads: dict[str, list[str]],
+               parsed: _Parsed) -> dict[str, list[Finding]]:
+    """The findings of the areas none of whose files is broken: the owned files that differ, then the check's."""
     from bezgelor_tasks.areas import framework
 
     out: dict[str, list[Finding]] = {}
     for area in areas:
-        skip = any(rel in broken for rel in reads[area.name])
-        out[area.name] = [] if skip else framework.owned_findings(area, ctx) + (area.check(ctx) if area.check else [])
+        ok = parsed.wait_for(reads[area.name])
+        out[area.name] = framework.owned_findings(area, ctx) + (area.check(ctx) if area.check else []) if ok else []
     return out
 
 

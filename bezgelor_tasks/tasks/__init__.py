@@ -37,6 +37,30 @@ for module in (build, release, db, secrets, ips, rollback, deploy, plan, mainten
     namespace.add_collection(Collection.from_module(module))
 
 
+# The task whose time is mostly the judge's boot (init spends its own writing, and starts the judge in its body,
+# where Ctrl-C is handled); what shows help or lists tasks runs none.
+JUDGED = frozenset({"verify"})
+NO_TASK_RUNS = frozenset({"-l", "--list", "-h", "--help", "--complete", "-V", "--version", "--print-completion-script"})
+
+
+def start_the_judge_early(argv: list[str]) -> None:
+    """`inv verify` asks Elixir first thing: start its VM now, while Invoke and the library load
+    (it boots in a process of its own, on the other core), instead of after them. A guess from the command
+    line: a wrong one costs an Elixir start that this run then closes; a failure here is left for the task
+    itself to report."""
+    words = set(argv[1:])
+    if words & JUDGED and not words & NO_TASK_RUNS:
+        from bezgelor_tasks import elixir
+
+        try:
+            elixir.judge().warm()
+        except Exception:  # noqa: BLE001 (the task asks again and says what is wrong)
+            pass
+
+
+start_the_judge_early(sys.argv)
+
+
 def including(module_name: str) -> Collection:
     """Your tasks.py's own tasks plus every bezgelor-tasks task: end a tasks.py of yours with
     `ns = including(__name__)` so `inv deploy.full` works beside your tasks."""
