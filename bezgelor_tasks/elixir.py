@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import atexit
 import base64
-import hashlib
 import json
 import os
 import shutil
 import threading
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -50,16 +48,18 @@ Question = tuple[str, tuple[str, ...], tuple[Path, ...]]    # op, args, the file
 class Judge:
     """The one Elixir process of this run. Answers are cached by question and file state.
 
-    Questions are pipelined: each is sent as soon as it is asked, by any thread, and the answers come back
-    in the order asked; whichever waiting thread is free reads the next one for everybody (`_await`). So
-    several areas' questions keep the judge busy back to back, and `ask_many` sends a batch before reading."""
+    Questions are pipelined: each is sent as soon as it is asked, by any thread; the judge answers them side by
+    side and each answer names its question; whichever waiting thread is free reads the next one for everybody
+    (`_await`). So several areas' questions keep the judge busy, and `ask_many` sends a batch before reading."""
 
     def __init__(self) -> None:
         self._conversation: Conversation | None = None
         self._cond = threading.Condition(threading.Lock())   # guards everything below
         self._cache: dict[Key, dict[str, Any]] = {}
         self._failed: dict[Key, UserError] = {}
-        self._unread: deque[tuple[str, Key, str]] = deque()   # (id, key, op) sent, answer not read yet
+        self._unread: dict[str, tuple[Key, str, tuple[str, ...]]] = {}   # id -> (key, op, args): not answered yet
+        self._launch: Path | None = None    # the launch file the running process was started from (judge_launch)
+        self._answered = False              # the running process has answered
         self._reading = False
         self._next_id = 0
         self._environ = 0
@@ -69,14 +69,15 @@ class Judge:
     def _start(self) -> Conversation:
         if not available():
             raise UserError("Elixir is not installed, so the Elixir files cannot be checked.", fix=f"{INSTALL}.")
+        from bezgelor_tasks import judge_launch
+
         folder = resources.files("bezgelor_tasks").joinpath("templates", "elixir")
         with resources.as_file(folder) as path:
-            sources = [path / name for name in JUDGE_SOURCES]
-            digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:16]
-            cmd = Command(("elixir", "-e", _BOOT, "--", str(_cache_dir() / digest), *map(str, sources)),
-                          purpose="the Elixir judge", mutates=False, timeout=180, tool="Elixir",
+            argv, self._launch = judge_launch.command([path / name for name in JUDGE_SOURCES])
+            cmd = Command(argv, purpose="the Elixir judge", mutates=False, timeout=180, tool="Elixir",
                           install=f"{INSTALL}.")
             self.starts += 1
+            self._answered = False
             return Executor(echo=False).converse(cmd)
 
     @staticmethod
@@ -111,7 +112,7 @@ class Judge:
     def _send(self, key: Key, op: str, args: tuple[str, ...]) -> None:
         """Send a question unless its answer is known or on its way (one that failed is asked again)."""
         self._failed.pop(key, None)
-        if key in self._cache or any(k == key for _, k, _ in self._unread):
+        if key in self._cache or any(k == key for k, _, _ in self._unread.values()):
             return
         conversation = self._conversation_now()
         self._next_id += 1
@@ -120,12 +121,29 @@ class Judge:
         try:
             conversation.send(f"{qid}\t{op}\t{encoded}".rstrip("\t"))
         except CommandFailed as e:
-            error = UserError(f"Elixir could not answer ({e.message})",
-                              fix="check that `elixir --version` works, then run again.")
-            self._fail(error)
-            raise error from e
-        self._unread.append((qid, key, op))
+            self._unread[qid] = (key, op, args)
+            if not self._start_over():
+                error = UserError(f"Elixir could not answer ({e.message})",
+                                  fix="check that `elixir --version` works, then run again.")
+                self._fail(error)
+                raise error from e
+            return
+        self._unread[qid] = (key, op, args)
         self.questions += 1
+
+    def _start_over(self) -> bool:
+        """A process started from a launch file died before it answered anything: forget that file, start
+        through the launcher and ask again what was not answered. False when there is nothing to fall back on."""
+        if self._launch is None or self._answered:
+            return False
+        self._launch.unlink(missing_ok=True)
+        if self._conversation is not None:
+            self._conversation.close(wait=False)
+        self._conversation = self._start()
+        pending, self._unread = list(self._unread.values()), {}
+        for key, op, args in pending:
+            self._send(key, op, args)
+        return True
 
     def _await(self, key: Key) -> dict[str, Any]:
         """The answer to a question sent: read (by this thread, or the one already reading) in turn."""
@@ -149,19 +167,22 @@ class Judge:
                 self._reading = False
                 self._cond.notify_all()
             if failure is not None or line is None:
+                if conversation is not self._conversation or self._start_over():
+                    continue      # a newer process answers (started here or by another thread)
                 self._fail(UserError(f"Elixir could not answer ({failure.message if failure else 'no answer'})",
                                      fix="check that `elixir --version` works, then run again."))
                 continue
+            self._answered = True
             self._take(line)
         return self._cache[key]
 
     def _take(self, line: str) -> None:
-        qid, key, op = self._unread.popleft()
-        got_id, _, payload = line.partition("\t")
-        if got_id != qid:
-            self._fail(UserError(f"the Elixir judge answered out of turn ({line[:200]!r}).",
-                                 fix="report this as a bezgelor-tasks bug."), also=key)
+        qid, _, payload = line.partition("\t")
+        if qid not in self._unread:
+            self._fail(UserError(f"the Elixir judge answered a question nobody asked ({line[:200]!r}).",
+                                 fix="report this as a bezgelor-tasks bug."))
             return
+        key, op, _ = self._unread.pop(qid)
         answer: dict[str, Any] = json.loads(payload)
         if answer.get("internal"):
             self._failed[key] = UserError(f"the Elixir judge failed on {op}: {answer.get('error')}",
@@ -169,12 +190,10 @@ class Judge:
         else:
             self._cache[key] = answer
 
-    def _fail(self, error: UserError, also: Key | None = None) -> None:
+    def _fail(self, error: UserError) -> None:
         """The process cannot answer: every question still to be read fails with `error`; the next starts it."""
-        for _, key, _ in self._unread:
+        for key, _, _ in self._unread.values():
             self._failed[key] = error
-        if also is not None:
-            self._failed[also] = error
         self._unread.clear()
         if self._conversation is not None:
             self._conversation.close()
@@ -189,41 +208,15 @@ class Judge:
                 self._conversation = self._start()
                 self._environ = hash(frozenset(os.environ.items()))
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
         with self._cond:
             if self._conversation is not None:
-                self._conversation.close()
+                self._conversation.close(wait=wait)
                 self._conversation = None
 
 
-# Load the judge's compiled modules from the cache (per judge.exs digest and Elixir/OTP version), compiling
-# them there first when absent; where the cache cannot be written, compile in memory.
-_BOOT = r"""
-[cache | sources] = System.argv()
-dir = Path.join(cache, System.version() <> "-otp" <> System.otp_release())
-beam = Path.join(dir, "Elixir.BezgelorJudge.beam")
-unless File.exists?(beam) do
-  tmp = dir <> ".tmp" <> Integer.to_string(System.unique_integer([:positive]))
-  try do
-    File.mkdir_p!(tmp)
-    {:ok, _, _} = Kernel.ParallelCompiler.compile_to_path(sources, tmp)
-    File.rename!(tmp, dir)
-  rescue
-    _ -> File.rm_rf(tmp)
-  end
-end
-if File.exists?(beam), do: Code.prepend_path(dir), else: Enum.each(sources, &Code.compile_file/1)
-BezgelorJudge.main()
-"""
-
-
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "bezgelor-tasks" / "judge"
-
-
 _JUDGE = Judge()
-atexit.register(_JUDGE.close)
+atexit.register(_JUDGE.close, wait=False)   # it exits on its own once its stdin closes
 
 
 def judge() -> Judge:

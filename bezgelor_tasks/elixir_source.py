@@ -133,19 +133,33 @@ def project(path: Path, text: str | None = None) -> Project | None:
     """mix.exs as Elixir reads it (None: it does not parse)."""
     text = path.read_text(encoding="utf-8") if text is None else text
     a = _ask("project", path, text)
-    if a is None:
-        return None
+    return None if a is None else _project(text, a)
+
+
+def _project(text: str, a: dict[str, Any]) -> Project:
     raw = a.get("project")
     return Project(text, node(raw), raw and raw.get("def_line"), _pointed(a.get("releases")),
                    _pointed(a.get("aliases")), a.get("functions") or {}, a.get("module_end"), comments(a["comments"]))
 
 
+def mix_projects(paths: list[Path]) -> list[dict[str, str] | None]:
+    """The literal string/atom keys of each mix.exs's `def project` (app, version, elixir, ...), the files asked
+    in one batch (None: Elixir is absent, or it does not parse)."""
+    if not elixir.available():
+        return [None] * len(paths)
+    texts = [path.read_text(encoding="utf-8") for path in paths]
+    answers = elixir.judge().ask_many([("project", (str(path), text), (path,))
+                                       for path, text in zip(paths, texts, strict=True)])
+    out: list[dict[str, str] | None] = []
+    for text, a in zip(texts, answers, strict=True):
+        facts = _project(text, a) if a.get("ok") else None
+        out.append(None if facts is None else {k: v for k, v in facts.literals().items() if isinstance(v, str)})
+    return out
+
+
 def mix_project(path: Path) -> dict[str, str] | None:
     """The literal string/atom keys of a mix.exs `def project` (app, version, elixir, ...)."""
-    facts = project(path)
-    if facts is None:
-        return None
-    return {k: v for k, v in facts.literals().items() if isinstance(v, str)}
+    return mix_projects([path])[0]
 
 
 # -- routers, modules, config files -------------------------------------------------------------------------

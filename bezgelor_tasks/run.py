@@ -545,12 +545,15 @@ class Conversation:
         tail = redact(" ".join(s.strip() for s in self.stderr[-5:])) or "no output"
         return f"`{self.cmd.shown()}` ({self.cmd.purpose}) ended (exit {self.proc.returncode}): {tail}"
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """End it by closing its stdin (it answers what it was asked, then exits); `wait=False` when this process
+        is exiting anyway and need not watch it go."""
         if self.proc.poll() is None:
             try:
                 assert self.proc.stdin is not None
                 self.proc.stdin.close()
-                self.proc.wait(timeout=5)
+                if wait:
+                    self.proc.wait(timeout=5)
             except (OSError, Exception):
                 self.proc.kill()
                 self.proc.wait(timeout=5)

@@ -59,7 +59,7 @@ def test_ctrl_c_while_init_waits_on_elixir_changes_nothing_and_says_so(bezgelor_
                             stderr=subprocess.PIPE, text=True)
     judge = None
     while judge is None and proc.poll() is None:  # the judge starts first thing: catch it before it answers
-        judge = _descendant_running(proc.pid, "judge.exs")
+        judge = _descendant_running(proc.pid, "BezgelorJudge")  # through the launcher or straight from erl
     assert judge is not None, proc.communicate()
     os.kill(judge, signal.SIGSTOP)  # Elixir is busy: init waits for its answer, before any write
     said: list[str] = []

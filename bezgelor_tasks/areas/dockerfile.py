@@ -69,12 +69,12 @@ def npm_install(co: Checkout, folder: str) -> str:
 
 def elixir_requirements(co: Checkout) -> dict[str, str]:
     """mix.exs file -> its `elixir:` requirement, for the umbrella and every release app (asked of Elixir)."""
-    from bezgelor_tasks import elixir, elixir_source
+    from bezgelor_tasks import elixir_source
 
-    files = [co.path("mix.exs"), *(co.app_dir(app) / "mix.exs" for app in co.release_apps)]
+    files = [path for path in (co.path("mix.exs"), *(co.app_dir(app) / "mix.exs" for app in co.release_apps))
+             if path.is_file()]
     out = {}
-    for path in files:
-        project = elixir_source.mix_project(path) if path.is_file() and elixir.available() else None
+    for path, project in zip(files, elixir_source.mix_projects(files), strict=True):
         if project and isinstance(project.get("elixir"), str):
             out[co.rel(path)] = project["elixir"]
     return out

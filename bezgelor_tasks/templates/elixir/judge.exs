@@ -5,7 +5,8 @@
 # router's routes, a file's modules, a config file's calls) that Python splices at.
 #
 # Protocol (stdin/stdout, one line each way): the request is `ID<TAB>OP<TAB>ARG...` with every ARG
-# base64-encoded; the answer is `ID<TAB>JSON`. The loop ends when stdin closes. Config files are
+# base64-encoded; the answer is `ID<TAB>JSON`, sent when it is ready (answers may come back in another order
+# than the questions). The loop ends when stdin closes. Config files are
 # evaluated the way Mix evaluates them (Mix started, Mix.env set), so the stock Phoenix 1.8 config.exs
 # that calls Mix.Project.build_path() works. Works on Elixir 1.14 and later (no JSON module needed).
 # The modules are compiled once per Elixir version into a cache folder and loaded from there on later
@@ -13,70 +14,115 @@
 
 defmodule BezgelorJudge.JSON do
   @moduledoc false
-  def encode(nil), do: "null"
-  def encode(true), do: "true"
-  def encode(false), do: "false"
-  def encode(v) when is_integer(v) or is_float(v), do: to_string(v)
-  def encode(v) when is_atom(v), do: str(inspect(v))
-  def encode(v) when is_binary(v) do
+  # Built as iodata and joined once (an answer is a few kilobytes of nested lists and maps).
+  def encode(v), do: IO.iodata_to_binary(data(v))
+
+  defp data(nil), do: "null"
+  defp data(true), do: "true"
+  defp data(false), do: "false"
+  defp data(v) when is_integer(v) or is_float(v), do: to_string(v)
+  defp data(v) when is_atom(v), do: str(inspect(v))
+  defp data(v) when is_binary(v) do
     if String.valid?(v) and String.printable?(v), do: str(v), else: str("base64:" <> Base.encode64(v))
   end
-  def encode({:json_object, pairs}), do: obj(pairs)
-  def encode({:config_value, v}), do: value(v)
-  def encode(v) when is_map(v), do: obj(Enum.map(v, fn {k, x} -> {key(k), x} end))
-  def encode(v) when is_tuple(v), do: encode(Tuple.to_list(v))
-  def encode(v) when is_list(v) do
+  defp data({:json_object, pairs}), do: obj(pairs)
+  defp data({:config_value, v}), do: value(v)
+  defp data(v) when is_map(v), do: obj(Enum.map(v, fn {k, x} -> {key(k), x} end))
+  defp data(v) when is_tuple(v), do: data(Tuple.to_list(v))
+  defp data(v) when is_list(v) do
     if v != [] and Keyword.keyword?(v) do
       obj(Enum.map(v, fn {k, x} -> {to_string(k), x} end))
     else
-      "[" <> Enum.map_join(v, ",", &encode/1) <> "]"
+      ["[", Enum.map_intersperse(v, ",", &data/1), "]"]
     end
   end
-  def encode(v), do: str(inspect(v))
+  defp data(v), do: str(inspect(v))
 
   # Config values: every atom (true, false and nil included) as its inspect text, so `:inet6` and `true`
   # read back the same way in Python; keyword lists as objects, tuples as arrays.
-  def value(v) when is_atom(v), do: str(inspect(v))
-  def value(v) when is_map(v), do: obj(Enum.map(v, fn {k, x} -> {key(k), {:config_value, x}} end))
-  def value(v) when is_tuple(v), do: value(Tuple.to_list(v))
-  def value(v) when is_list(v) do
+  defp value(v) when is_atom(v), do: str(inspect(v))
+  defp value(v) when is_map(v), do: obj(Enum.map(v, fn {k, x} -> {key(k), {:config_value, x}} end))
+  defp value(v) when is_tuple(v), do: value(Tuple.to_list(v))
+  defp value(v) when is_list(v) do
     if v != [] and Keyword.keyword?(v) do
       obj(Enum.map(v, fn {k, x} -> {to_string(k), {:config_value, x}} end))
     else
-      "[" <> Enum.map_join(v, ",", &value/1) <> "]"
+      ["[", Enum.map_intersperse(v, ",", &value/1), "]"]
     end
   end
-  def value(v), do: encode(v)
+  defp value(v), do: data(v)
 
   defp key(k) when is_binary(k), do: k
   defp key(k), do: inspect(k)
-  defp obj(pairs), do: "{" <> Enum.map_join(pairs, ",", fn {k, x} -> str(k) <> ":" <> encode(x) end) <> "}"
+  defp obj(pairs), do: ["{", Enum.map_intersperse(pairs, ",", fn {k, x} -> [str(k), ":", data(x)] end), "}"]
 
+  @escaped Enum.map(0..31, &<<&1>>) ++ ["\\", "\""]
   defp str(s) do
-    escaped = s |> String.replace("\\", "\\\\") |> String.replace("\"", "\\\"")
-    "\"" <> Regex.replace(~r/[\x00-\x1f]/, escaped, fn c -> "\\u00" <> Base.encode16(c) end) <> "\""
+    case :binary.match(s, @escaped) do
+      :nomatch -> ["\"", s, "\""]
+      _ -> ["\"", for(<<c <- s>>, into: "", do: escape(c)), "\""]
+    end
   end
+
+  defp escape(?\\), do: "\\\\"
+  defp escape(?"), do: "\\\""
+  defp escape(c) when c < 0x20, do: "\\u00" <> Base.encode16(<<c>>)
+  defp escape(c), do: <<c>>
 end
 
 defmodule BezgelorJudge do
   @moduledoc false
   alias BezgelorJudge.JSON
 
+  # Questions are answered side by side, each in a process of its own (the VM uses every core), except those
+  # that evaluate a config file: they change the VM's environment and working directory, so one process answers
+  # them in turn. Each answer carries its question's id: they come back in the order they are ready. When stdin
+  # closes, the questions still being answered are finished first.
+  @serial ["config"]
+
   def main do
+    serial = spawn_link(fn -> serial_loop() end)
+    read_loop(serial, 0)
+  end
+
+  defp read_loop(serial, asked) do
     case IO.read(:stdio, :line) do
-      :eof -> :ok
-      {:error, _} -> :ok
-      line ->
+      line when is_binary(line) ->
         [id, op | args] = line |> String.trim_trailing("\n") |> String.split("\t")
-        answer =
+        me = self()
+        work = fn ->
           try do
-            answer(op, Enum.map(args, &Base.decode64!/1))
-          rescue
-            e -> %{"ok" => false, "error" => Exception.message(e), "internal" => true}
+            reply(id, op, args)
+          after
+            send(me, :answered)
           end
-        IO.write(id <> "\t" <> JSON.encode(answer) <> "\n")
-        main()
+        end
+        if op in @serial, do: send(serial, {:run, work}), else: spawn(work)
+        read_loop(serial, asked + 1)
+      _eof_or_error ->
+        for _ <- 1..asked//1, do: receive(do: (:answered -> :ok))
+        :ok
     end
+  end
+
+  defp serial_loop do
+    receive do
+      {:run, work} ->
+        work.()
+        serial_loop()
+    end
+  end
+
+  defp reply(id, op, args) do
+    answer =
+      try do
+        answer(op, Enum.map(args, &Base.decode64!/1))
+      rescue
+        e -> %{"ok" => false, "error" => Exception.message(e), "internal" => true}
+      catch
+        kind, reason -> %{"ok" => false, "error" => Exception.format_banner(kind, reason), "internal" => true}
+      end
+    IO.write(id <> "\t" <> JSON.encode(answer) <> "\n")
   end
 
   # -- syntax ----------------------------------------------------------------------------------------
