@@ -6,13 +6,14 @@ Only tomlkit's public API is used (parse, item, table, aot, comment, item assign
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
 
 import tomlkit
 from tomlkit.container import Container
-from tomlkit.exceptions import ParseError
+from tomlkit.exceptions import ParseError, TOMLKitError
 from tomlkit.items import AoT, Comment, Item, Table
 
 FLY_TOML = "fly.toml"
@@ -34,6 +35,15 @@ def parse(text: str) -> tomlkit.TOMLDocument | NotToml:
         return tomlkit.parse(text)
     except ParseError as e:
         return NotToml(e.line, e.col, str(e))
+    except TOMLKitError as e:      # not a syntax error, but not a document either (a key given twice)
+        return NotToml(0, 0, str(e))
+
+
+@functools.lru_cache(maxsize=8)
+def read(text: str) -> tomlkit.TOMLDocument | NotToml:
+    """A document that is only read, never changed: parsed once per text, whoever reads it (verify's syntax
+    check of every .toml an area reads, then its checks). Writers parse their own copy (`parse`)."""
+    return parse(text)
 
 
 def plain(value: Any) -> Any:

@@ -64,16 +64,12 @@ def broken_files(co: Checkout, rels: Iterable[str]) -> dict[str, Broken]:
 
 
 def _toml_problem(co: Checkout, rel: str) -> Broken | None:
-    import tomlkit
-    from tomlkit.exceptions import ParseError, TOMLKitError
+    from bezgelor_tasks.areas.fly_toml_doc import NotToml, read
 
-    try:
-        tomlkit.parse(co.path(rel).read_text(encoding="utf-8"))
-    except ParseError as e:
-        return Broken(rel, e.line, str(e).split(" at line ")[0], "TOML")
-    except TOMLKitError as e:
-        return Broken(rel, None, str(e), "TOML")
-    return None
+    parsed = read(co.path(rel).read_text(encoding="utf-8"))
+    if not isinstance(parsed, NotToml):
+        return None
+    return Broken(rel, parsed.line or None, parsed.message.split(" at line ")[0], "TOML")
 
 
 def broken_finding(broken: Broken, area: str, skipped: Sequence[str]) -> Finding:

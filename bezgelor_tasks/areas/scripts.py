@@ -26,13 +26,13 @@ WORKFLOW_SUFFIXES = (".yml", ".yaml")
 MAX_BYTES = 1_000_000
 
 
-def _is_shell(path: Path) -> bool:
-    if path.suffix in SHELL_SUFFIXES:
+def _is_shell(path: str, name: str) -> bool:
+    if name.endswith(SHELL_SUFFIXES):
         return True
-    if path.suffix:
-        return False
+    if "." in name.lstrip("."):
+        return False       # another suffix: not a script without one
     try:
-        with path.open("rb") as fh:
+        with open(path, "rb") as fh:
             first = fh.readline(200)
     except OSError:
         return False
@@ -41,16 +41,15 @@ def _is_shell(path: Path) -> bool:
 
 def script_files(root: Path) -> Iterator[tuple[Path, str]]:
     """(path, kind) of every shell script and workflow of the checkout, in path order."""
-    workflows = root / ".github" / "workflows"
+    workflows = os.path.join(root, ".github", "workflows")
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
-        here = Path(dirpath)
         for name in sorted(filenames):
-            path = here / name
-            if here == workflows and path.suffix in WORKFLOW_SUFFIXES:
-                yield path, "workflow"
-            elif _is_shell(path):
-                yield path, "shell"
+            path = os.path.join(dirpath, name)
+            if dirpath == workflows and name.endswith(WORKFLOW_SUFFIXES):
+                yield Path(path), "workflow"
+            elif _is_shell(path, name):
+                yield Path(path), "shell"
 
 
 def check(ctx: CheckContext) -> list[Finding]:

@@ -55,7 +55,7 @@ class CheckContext:
     def fly_toml_document(self) -> TOMLDocument | NotToml | None:
         """fly.toml parsed once (None when missing; NotToml when it is not TOML: the fly.toml area reports it)."""
         text = self.text("fly.toml")
-        return None if text is None else fly_toml_doc.parse(text)
+        return None if text is None else fly_toml_doc.read(text)
 
     @cached_property
     def fly_toml(self) -> dict[str, Any] | None:

@@ -81,8 +81,21 @@ defmodule BezgelorJudge do
   @serial ["config"]
 
   def main do
+    spawn(&warm/0)
     serial = spawn_link(fn -> serial_loop() end)
     read_loop(serial, 0)
+  end
+
+  # While the first question is on its way (the caller is still loading), load what the questions run on: the
+  # parser, the evaluator, Version, Mix and Config.Reader (each kind of work once, on a tiny input). Nothing is
+  # loaded that a verify or an init would not load anyway; a question that needs a module being loaded waits
+  # for it rather than loading it twice.
+  defp warm do
+    Code.string_to_quoted_with_comments("x = [a: 1]", columns: true, token_metadata: true)
+    Code.eval_string("%{a: [b: 1]}")
+    Version.match?("1.0.0", ">= 0.0.0")
+    Mix.start()
+    Code.ensure_loaded(Config.Reader)
   end
 
   defp read_loop(serial, asked) do
@@ -192,8 +205,11 @@ defmodule BezgelorJudge do
   end
 
   # -- mix.lock: package -> version (hex) or ref (git) --------------------------------------------------------
+  # read as Mix reads it (Mix.Dep.Lock): its quoted keys are not warned about, one warning per package
   def answer("mix_lock", [file]) do
-    {lock, _} = Code.eval_string(File.read!(file), [], file: file)
+    opts = [file: file, warn_on_unnecessary_quotes: false]
+    {:ok, quoted} = Code.string_to_quoted(File.read!(file), opts)
+    {lock, _} = Code.eval_quoted(quoted, [], opts)
     versions =
       for {name, entry} <- lock, is_tuple(entry), into: %{} do
         case Tuple.to_list(entry) do
