@@ -132,7 +132,7 @@ def _run(co: Checkout, ctx: CheckContext, areas: list[Area]) -> dict[str, list[F
                 parsed.elixir([rel for rels in reads.values() for rel in rels])
             finally:
                 parsed.elixir_done.set()
-            results.update(_run_side_by_side(ctx, group, reads, parsed))
+            results.update(_run_group(ctx, group, reads, parsed))
         except BaseException as e:  # re-raised in the caller's thread
             failed.append(e)
 
@@ -178,20 +178,6 @@ class _Parsed:
             self._seen.update(todo)
             self.broken.update(framework.broken_files(self.co, todo))
         return not any(rel in self.broken for rel in rels)
-
-
-def _run_side_by_side(ctx: CheckContext, areas: list[Area], reads: dict[str, list[str]],
-                      parsed: _Parsed) -> dict[str, list[Finding]]:
-    """The areas that ask Elixir, each in a thread of its own: their questions reach the judge as they come (it
-    answers them back to back while the areas' Python work goes on), not one area's after another's."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=max(1, len(areas)), thread_name_prefix="verify-area") as pool:
-        running = [pool.submit(_run_group, ctx, [area], reads, parsed) for area in areas]
-        out: dict[str, list[Finding]] = {}
-        for future in running:
-            out.update(future.result())
-    return out
 
 
 def _run_group(ctx: CheckContext, areas: list[Area], reads: dict[str, list[str]],
