@@ -135,3 +135,72 @@ def test_every_task_has_a_one_line_help_and_bezgelor_tasks_lists_the_same_as_inv
     standalone = subprocess.run([sys.executable, "-c", "from bezgelor_tasks.cli import program; program.run()",
                                  "--list"], capture_output=True, text=True, check=True).stdout
     assert [n for n in names if n not in standalone] == []
+
+
+# Cycles left in backup/ (the off-site branch's modules): settings validates S3 URLs and age recipients with
+# backup/store.py and backup/crypto.py, which import Settings; backup/scheduled.py and watch/jobs.py import each
+# other. Named here so no new one joins them.
+KNOWN_CYCLES = [{"backup.crypto", "backup.store", "settings"}, {"backup.scheduled", "watch.jobs"}]
+
+
+def import_graph() -> dict[str, set[str]]:
+    """module -> the modules of bezgelor_tasks it imports, inside functions too (not under TYPE_CHECKING)."""
+    import ast
+
+    package = REPO / "bezgelor_tasks"
+    names = {".".join(p.relative_to(package).with_suffix("").parts).removesuffix(".__init__").removesuffix("__init__")
+             or "": p for p in package.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in names.items():
+        tree = ast.parse(path.read_text())
+        typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+                       and "TYPE_CHECKING" in ast.unparse(node.test) for n in ast.walk(node)}
+        found: set[str] = set()
+        for node in ast.walk(tree):
+            if id(node) in typing_only or not isinstance(node, ast.ImportFrom) or node.level:
+                continue
+            module = (node.module or "").removeprefix("bezgelor_tasks").lstrip(".")
+            if not (node.module or "").startswith("bezgelor_tasks"):
+                continue
+            for alias in node.names:
+                target = f"{module}.{alias.name}".lstrip(".")
+                found.add(target if target in names else module)
+        graph[name] = {t for t in found if t in names and t != name and not name.startswith(f"{t}.")}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[set[str]]:
+    """The strongly connected groups of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    out: list[set[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = set()
+            while True:
+                w = stack.pop()
+                group.add(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                out.append(group)
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_import_cycle_but_the_known_ones():
+    found = cycles(import_graph())
+    assert all(group in KNOWN_CYCLES for group in found), found
