@@ -136,7 +136,9 @@ class Judge:
         through the launcher and ask again what was not answered. False when there is nothing to fall back on."""
         if self._launch is None or self._answered:
             return False
-        self._launch.unlink(missing_ok=True)
+        from bezgelor_tasks import judge_launch
+
+        judge_launch.forget(self._launch)
         if self._conversation is not None:
             self._conversation.close(wait=False)
         self._conversation = self._start()

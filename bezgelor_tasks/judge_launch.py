@@ -8,7 +8,7 @@ calling BezgelorJudge.main/0 — what the launcher does, without its shell scrip
 the evaluation of `-e` code: about 40 ms less than one bare `elixir` start (see benchmarks/bench_verify_real.py).
 
 Only for an Elixir installed as its own folder (the launcher beside its lib/, not a version manager's shim that
-picks a version per folder), and never with ELIXIR_ERL_OPTIONS (flags for Erlang that only the launcher reads).
+picks a version per folder), and never with flags for Erlang in the environment (ELIXIR_ERL_OPTIONS, ERL_AFLAGS...).
 The launch file's name holds the launcher's and `erl`'s paths and dates, so an upgrade starts over. A start
 from the launch file that dies before its first answer removes the file and starts through the launcher
 (elixir.Judge).
@@ -52,6 +52,10 @@ end
 BezgelorJudge.main()
 """
 
+# Flags for Erlang from the environment: the launcher's own, and those `erl` reads (they would land in the launch
+# file and be read again). With any of them set, the launcher starts the judge every time.
+ERLANG_FLAGS = ("ELIXIR_ERL_OPTIONS", "ERL_AFLAGS", "ERL_ZFLAGS", "ERL_FLAGS")
+
 # After the flags the launcher gave Erlang: our modules, no shell, the Elixir application, the judge's loop, and
 # a halt when stdin closes.
 _START = ("-noshell", "-eval", "application:ensure_all_started(elixir)", "-s", "Elixir.BezgelorJudge", "main",
@@ -72,7 +76,7 @@ def _stamp(path: Path) -> str:
 def launch_file(cache: Path) -> Path | None:
     """Where this Elixir/Erlang install's launch is written down (None: the launcher must always start it)."""
     launcher, erl = shutil.which("elixir"), shutil.which("erl")
-    if launcher is None or erl is None or os.environ.get("ELIXIR_ERL_OPTIONS"):
+    if launcher is None or erl is None or any(os.environ.get(name) for name in ERLANG_FLAGS):
         return None
     app = Path(launcher).resolve().parent.parent / "lib" / "elixir" / "ebin" / "elixir.app"
     if not app.is_file():
@@ -82,6 +86,12 @@ def launch_file(cache: Path) -> Path | None:
     except OSError:
         return None
     return cache / f"launch-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+
+
+def forget(launch: Path) -> None:
+    """A start from this launch file died before it answered: the next start goes through the launcher, which
+    writes it again (our cache, never the checkout)."""
+    launch.unlink(missing_ok=True)
 
 
 def command(sources: list[Path]) -> tuple[tuple[str, ...], Path | None]:

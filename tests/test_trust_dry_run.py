@@ -213,6 +213,7 @@ RAW_WRITES_ALLOWED = {
     "backup/store.py": "downloads into its caller's private folder; the upload's pipe",
     "backup/scheduled.py": "the watcher's scheduled backup: a private temporary folder, removed after the upload",
     "render.py": "the template engine's bytecode cache, under ~/.cache (never the checkout)",
+    "judge_launch.py": "drops the Elixir judge's launch note, under ~/.cache, when a start from it died",
     "watch/app.py": "the watcher image's build context, in a private temporary directory",
 }
 RAW_WRITE = r"write_text\(|write_bytes\(|\.mkdir\(|\.unlink\(|rmtree\(|os\.rename\(|os\.replace\(|O_CREAT|" \
