@@ -107,3 +107,9 @@ def test_the_dockerfile_passes_hadolint_and_the_context_installs_this_exact_tool
     assert "bezgelor_tasks/watch/watcher.py" in metadata.stdout and "__pycache__" not in metadata.stdout
     assert json.dumps(watch_app.requirements())  # the tool's own runtime requirements, no extras
     assert not any("pytest" in r for r in watch_app.requirements())
+    # The image installs every dependency at exactly the version this machine runs (uv.lock's), not the newest.
+    import importlib.metadata
+
+    pins = (context / "bezgelor-tasks" / "constraints.txt").read_text().split()
+    assert f"invoke=={importlib.metadata.version('invoke')}" in pins and all("==" in p for p in pins)
+    assert "-c /opt/bezgelor-tasks/constraints.txt" in text
