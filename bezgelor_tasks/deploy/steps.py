@@ -380,7 +380,7 @@ def health(ctx: DeployContext) -> Step:
                                 "needs longer to load")
         return {"waited_s": round(report.waited, 2), "services": dict(report.services), "summary": report.summary()}
 
-    return Step("health", f"{s.public_health_url} all ok and the game ports answer on the IPv4",
+    return Step("health", f"{s.public_health_url} all ok and each game port greets (ServerHello) on the IPv4",
                 lambda: todo("checked on every deploy"), lambda: [], run, after=("deploy",),
                 fix=f"read `fly logs -a {s.app}`")
 
