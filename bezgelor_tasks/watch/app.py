@@ -30,11 +30,11 @@ from typing import Any
 import tomlkit
 
 from bezgelor_tasks import __version__
+from bezgelor_tasks.command import Command
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly import commands, operator_commands
 from bezgelor_tasks.fly.client import FlyClient
 from bezgelor_tasks.render import render
-from bezgelor_tasks.run import Command
 from bezgelor_tasks.settings import FIELDS, Settings
 
 FLYCTL_VERSION = "0.4.87"      # the flyctl whose grammar this tool speaks (tests/fakes/grammar)
