@@ -96,9 +96,12 @@ def test_the_dockerfile_passes_hadolint_and_the_context_installs_this_exact_tool
     assert "postgresql-client-17" in text and "flyio/flyctl:v0.4.87" in text
     lint = subprocess.run(["hadolint", str(context / "Dockerfile")], capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout + lint.stderr
-    wheel = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
-                            "-w", str(tmp_path / "dist"), str(context / "bezgelor-tasks")],
-                           capture_output=True, text=True, timeout=300)
+    # The test venv is uv's (no pip in it); the image's pip builds the same PEP 517 source tree.
+    uv = shutil.which("uv")
+    build = ([uv, "build", "--wheel", "-q", "--out-dir", str(tmp_path / "dist"), str(context / "bezgelor-tasks")]
+             if uv else [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
+                         "-w", str(tmp_path / "dist"), str(context / "bezgelor-tasks")])
+    wheel = subprocess.run(build, capture_output=True, text=True, timeout=300)
     assert wheel.returncode == 0, wheel.stdout + wheel.stderr
     built = list((tmp_path / "dist").glob("bezgelor_tasks-*.whl"))
     assert [w.name.split("-")[1] for w in built] == [__version__]
