@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bezgelor_tasks.probe import HEALTH_PROBE, OK, ProbeResult, check_http, game_probes, side_by_side
-from bezgelor_tasks.run import interruptible_sleep
+from bezgelor_tasks.processes import interruptible_sleep
 from bezgelor_tasks.settings import Settings
 from bezgelor_tasks.ui import UI
 

@@ -1,6 +1,6 @@
 """Pure argv builders for the PostgreSQL client and server programs (pg_dump, pg_restore, psql, initdb, pg_ctl).
 
-Nothing here runs anything: each function returns a `run.Command` for the one executor. Passwords never
+Nothing here runs anything: each function returns a `command.Command` for the one executor. Passwords never
 appear in argv: clients read them from a temporary pgpass file named by PGPASSFILE in `Conn.env()`.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from bezgelor_tasks.run import Command
+from bezgelor_tasks.command import Command
 
 LOCK_WAIT_TIMEOUT = "60s"   # pg_dump gives up instead of queueing forever behind a migration's lock
 LOW_COMPRESSION = 1         # level 1: most of the size gain for a fraction of the CPU

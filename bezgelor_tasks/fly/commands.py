@@ -1,4 +1,4 @@
-"""flyctl commands as data: pure builders returning `run.Command`, no I/O.
+"""flyctl commands as data: pure builders returning `command.Command`, no I/O.
 
 Every builder passes each value as a flag (flyctl prompts, and fails, when it is not on a TTY and a
 value is missing), `--yes` where the command has it, and `-a <app>` where the command takes it.
@@ -12,8 +12,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import replace
 
+from bezgelor_tasks.command import Command
 from bezgelor_tasks.errors import UserError
-from bezgelor_tasks.run import Command
 from bezgelor_tasks.settings import Settings
 
 BASE_ENV: Mapping[str, str] = {"FLY_NO_UPDATE_CHECK": "1"}
