@@ -219,14 +219,14 @@ def upload_bench(mb: int, work: Path) -> tuple[float, float]:
         d = work / "backups" / f"{manifest.stamp(__import__('datetime').datetime.now())}_bench"
         d.mkdir(parents=True)
         (d / "dump.pgc").write_bytes(os.urandom(mb << 20))
-        manifest.write(d, {"archive": "dump.pgc", "files": manifest.file_digests(d / "dump.pgc", d),
-                           "created_at": "2026-01-01T00:00:00+00:00", "verifications": []})
+        manifest.write(Executor(echo=False), d, {"archive": "dump.pgc",
+                                                 "files": manifest.file_digests(d / "dump.pgc", d), "created_at": "2026-01-01T00:00:00+00:00", "verifications": []})
         ui = UI(color=False)
         b = manifest.load(d)
         _, t_ours = timed(lambda: offsite.upload(s, Executor(ui=ui, echo=False), ui, b))
         sealed = work / "sealed.age"
-        with sealed.open("wb") as f:
-            crypto.seal_stream(b.archive, f, crypto.sealing(s), 16 << 20)
+        with sealed.open("wb") as f, b.archive.open("rb") as source:
+            crypto.seal_stream(source, f, crypto.sealing(s))
         from bezgelor_tasks.backup.store import Store
 
         st = Store(s, Executor(ui=ui))

@@ -225,7 +225,7 @@ class Executor:
         if self.dry_run and cmd.mutates:
             if self.echo:
                 self.ui.command(cmd.shown(), dry_run=True)
-            self._observe(cmd, skipped := Result(cmd, 0, "", "", 0.0, dry_run=True))
+            self.observe(cmd, skipped := Result(cmd, 0, "", "", 0.0, dry_run=True))
             return skipped
         if cmd.interactive:
             return self._run_interactive(cmd, check)
@@ -239,7 +239,7 @@ class Executor:
                 break
             time.sleep(self.retry_delay * attempt)
         assert result is not None
-        self._observe(cmd, result)
+        self.observe(cmd, result)
         if check and not result.ok:
             raise self.failure(result)
         return result
@@ -273,7 +273,7 @@ class Executor:
             with _RUNNING_LOCK:
                 _RUNNING.pop(id(proc), None)
         result = Result(cmd, code, "", "", time.monotonic() - started)
-        self._observe(cmd, result)
+        self.observe(cmd, result)
         if check and not result.ok:
             raise self.failure(result)
         return result
@@ -285,7 +285,8 @@ class Executor:
             raise UserError(f"dry run: would start `{cmd.shown()}`; the rest depends on it, so the dry run stops "
                             "here (nothing was changed).", fix="run without --dry-run to go on.")
 
-    def _observe(self, cmd: Command, result: Result) -> None:
+    def observe(self, cmd: Command, result: Result) -> None:
+        """A finished command's result, for the history and the observers (also of a `piped` command)."""
         self.history.append(result)
         for obs in self.observers:
             obs(cmd, result)
@@ -369,11 +370,34 @@ class Executor:
             self.ui.command(cmd.shown())
         return Background(self._resolve(cmd), cmd, self._env(cmd), re.compile(ready), ready_timeout)
 
+    def piped(self, cmd: Command, *, feed: bool = False, read: bool = False) -> Any:
+        """Start a command whose stdin (`feed`) and/or stdout (`read`) stream bytes to and from the caller while it
+        runs (piped.Piped: pg_dump's archive read as it is written); always `finish()` it."""
+        from bezgelor_tasks.piped import Piped
+
+        self.refuse_in_dry_run(cmd)
+        if STOP.is_set():
+            raise KeyboardInterrupt("interrupted: not starting " + cmd.shown())
+        if self.echo:
+            self.ui.command(cmd.shown())
+        return Piped(self, self._resolve(cmd), cmd, self._env(cmd), feed=feed, read=read)
+
     def converse(self, cmd: Command) -> Conversation:
         """Start a command that answers request lines on stdin with answer lines on stdout (it only reads,
         so it runs in dry-run too). Quiet: the questions are not commands a person would type."""
         self.refuse_in_dry_run(cmd)
         return Conversation(self._resolve(cmd), cmd, self._env(cmd))
+
+
+def register_running(proc: Any) -> None:
+    """A child that Ctrl-C (`interrupt_all`) must stop: anything with terminate(), kill() and is_alive()."""
+    with _RUNNING_LOCK:
+        _RUNNING[id(proc)] = proc
+
+
+def unregister_running(proc: Any) -> None:
+    with _RUNNING_LOCK:
+        _RUNNING.pop(id(proc), None)
 
 
 def _die_with_parent() -> None:
@@ -386,6 +410,7 @@ def _die_with_parent() -> None:
 
 
 _PR_SET_PDEATHSIG = 1
+die_with_parent = _die_with_parent   # for children started outside sh (piped.py)
 
 
 def _child_options(cmd: Command) -> dict[str, Any]:
@@ -413,6 +438,9 @@ def _end(proc: Any, grace: float = 2.0) -> None:
             proc.kill()
     except (ProcessLookupError, OSError):
         pass
+
+
+end_process = _end
 
 
 class Background:

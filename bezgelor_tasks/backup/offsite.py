@@ -154,8 +154,12 @@ def upload(settings: Settings, executor: Executor, ui: UI, b: Backup, *, store: 
     if not seal.encrypted:
         ui.warn(f"uploading {b.name} UNENCRYPTED (BEZGELOR_OFFSITE_PLAINTEXT=yes)")
     key = object_key(store, b.name, b.archive.name + seal.suffix)
-    part = settings.offsite_part_mb << 20
-    writer = store.upload_stream(key, lambda sink: crypto.seal_stream(b.archive, sink, seal, part))
+
+    def produce(sink: Any) -> None:
+        with b.archive.open("rb") as source:
+            crypto.seal_stream(source, sink, seal)
+
+    writer = store.upload_stream(key, produce)
     data = {k: v for k, v in b.data.items() if k not in ("verifications", "pinned")}
     data["offsite"] = {"object": b.archive.name + seal.suffix, "size": writer.size if writer else None,
                        "sha256": writer.sha256.hexdigest() if writer else None, "encryption": seal.describe(),
