@@ -33,6 +33,7 @@ class Piped:
             else None)
         self.stdin: IO[bytes] | None = self.proc.stdin
         self.stdout: IO[bytes] | None = self.proc.stdout if read else None
+        self.result: Result | None = None
         self._out: list[bytes] = []
         self._err: list[bytes] = []
         self._readers = [threading.Thread(target=self._collect, args=(self.proc.stderr, self._err), daemon=True)]
@@ -72,7 +73,10 @@ class Piped:
             run.end_process(self, grace=0.5)
 
     def finish(self, timeout: float | None = None) -> Result:
-        """Wait for it to end (interruptibly); its Result, as `Executor.run` would give it."""
+        """Wait for it to end (interruptibly); its Result, as `Executor.run` would give it (once: asked again,
+        the same Result)."""
+        if self.result is not None:
+            return self.result
         self.close_stdin()
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
@@ -96,4 +100,5 @@ class Piped:
         result = Result(self.cmd, code, b"".join(self._out).decode("utf-8", "replace"), err.strip("\n"),
                         time.monotonic() - self.started)
         self.executor.observe(self.cmd, result)
+        self.result = result
         return result

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -71,10 +72,20 @@ class Store:
         self.where = parse_s3_url(settings.offsite_url)
         self.endpoint = settings.offsite_endpoint or "AWS S3"
         self._client: Any = None
+        self._client_lock = threading.Lock()   # one client, whichever thread asks first (see `warm`)
 
     # -- the client ---------------------------------------------------------------------------------------
     @property
     def client(self) -> Any:
+        with self._client_lock:
+            return self._make_client()
+
+    def warm(self) -> None:
+        """Build the client in a thread now (importing boto3 takes a few tenths of a second), while the caller
+        does something else; the first use waits for it."""
+        threading.Thread(target=lambda: self.client, name="s3-client", daemon=True).start()
+
+    def _make_client(self) -> Any:
         if self._client is None:
             import boto3
             from botocore.config import Config
