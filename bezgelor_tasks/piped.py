@@ -8,6 +8,8 @@ is echoed (redacted) before it starts, refused under --dry-run when it changes a
 
 from __future__ import annotations
 
+import contextlib
+import os
 import subprocess
 import sys
 import threading
@@ -23,7 +25,7 @@ class Piped:
     `finish()` (or `stop()`) it."""
 
     def __init__(self, executor: run.Executor, program: str, cmd: Command, env: dict[str, str], *,
-                 feed: bool, read: bool) -> None:
+                 feed: bool, read: bool, nice: int = 0) -> None:
         self.executor, self.cmd, self.started = executor, cmd, time.monotonic()
         main = threading.current_thread() is threading.main_thread()
         self.proc = subprocess.Popen(  # noqa: S603 - argv from a builder, never a shell
@@ -31,6 +33,9 @@ class Piped:
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=str(cmd.cwd) if cmd.cwd else None,
             pass_fds=cmd.pass_fds, preexec_fn=run.die_with_parent if main and sys.platform.startswith("linux")
             else None)
+        if nice:   # it yields the CPU to the rest of the pipeline (a reader that may run behind)
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, self.proc.pid, nice)
         self.stdin: IO[bytes] | None = self.proc.stdin
         self.stdout: IO[bytes] | None = self.proc.stdout if read else None
         self.result: Result | None = None

@@ -370,9 +370,10 @@ class Executor:
             self.ui.command(cmd.shown())
         return Background(self._resolve(cmd), cmd, self._env(cmd), re.compile(ready), ready_timeout)
 
-    def piped(self, cmd: Command, *, feed: bool = False, read: bool = False) -> Any:
+    def piped(self, cmd: Command, *, feed: bool = False, read: bool = False, nice: int = 0) -> Any:
         """Start a command whose stdin (`feed`) and/or stdout (`read`) stream bytes to and from the caller while it
-        runs (piped.Piped: pg_dump's archive read as it is written); always `finish()` it."""
+        runs (piped.Piped: pg_dump's archive read as it is written), at a lower priority when `nice`; always
+        `finish()` it."""
         from bezgelor_tasks.piped import Piped
 
         self.refuse_in_dry_run(cmd)
@@ -380,7 +381,7 @@ class Executor:
             raise KeyboardInterrupt("interrupted: not starting " + cmd.shown())
         if self.echo:
             self.ui.command(cmd.shown())
-        return Piped(self, self._resolve(cmd), cmd, self._env(cmd), feed=feed, read=read)
+        return Piped(self, self._resolve(cmd), cmd, self._env(cmd), feed=feed, read=read, nice=nice)
 
     def converse(self, cmd: Command) -> Conversation:
         """Start a command that answers request lines on stdin with answer lines on stdout (it only reads,

@@ -11,6 +11,7 @@ could not reach, e.g. with the server gone). The caller completes the upload onl
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import re
@@ -44,28 +45,18 @@ class Pace:
 
 
 class PacedBody(io.BytesIO):
-    """A part's bytes that are read no faster than the pace while they are being sent (not while botocore
-    hashes them to sign the request: `sending` is off then, see `MultipartWriter.pace_events`)."""
+    """A part's bytes, read (sent) no faster than the pace. (Payloads are not hashed to be signed: the store's
+    client sends Content-MD5 instead, so every read is the send.)"""
 
     def __init__(self, data: bytes, pace: Pace) -> None:
         super().__init__(data)
-        self.pace, self.sending = pace, True
+        self.pace = pace
 
     def read(self, size: int | None = -1) -> bytes:
         data = super().read(size)
-        if self.sending and data:
+        if data:
             self.pace.take(len(data))
         return data
-
-
-def _body_hashing(request: Any, **_: Any) -> None:
-    if isinstance(getattr(request, "body", None), PacedBody):
-        request.body.sending = False
-
-
-def _body_sending(request: Any, **_: Any) -> None:
-    if isinstance(getattr(request, "body", None), PacedBody):
-        request.body.sending = True
 
 
 class MultipartWriter:
@@ -76,16 +67,12 @@ class MultipartWriter:
         self.client, self.bucket, self.key, self.call = client, bucket, key, call
         self.part_size, self.concurrency = max(part_size, MIN_PART), concurrency
         self.pace = Pace(max_bytes_per_s) if max_bytes_per_s > 0 else None
-        if self.pace is not None:
-            events = client.meta.events
-            events.register_first("request-created.s3.UploadPart", _body_hashing, unique_id="bezgelor-pace-off")
-            events.register_last("request-created.s3.UploadPart", _body_sending, unique_id="bezgelor-pace-on")
         self.size = 0
         self.sha256 = hashlib.sha256()
         self.etags: dict[int, str] = {}
         self.md5s: dict[int, bytes] = {}
         self.error: BaseException | None = None
-        self._buf = bytearray()
+        self._buf, self._fill = bytearray(min(MIN_PART, self.part_size)), 0   # the first part is the smallest
         self._parts: list[Future[None]] = []
         self._slots = threading.Semaphore(concurrency)   # parts held in memory at once (backpressure)
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="s3-part")
@@ -99,22 +86,23 @@ class MultipartWriter:
             Bucket=self.bucket, Key=self.key))["UploadId"])
 
     def write(self, data: Any) -> int:
+        """Copy `data` into the part being filled (one copy; a full part is sent as it is)."""
         self._raise_failed()
-        self._buf += data
-        while len(self._buf) >= self._next_size():
-            cut = self._next_size()
-            part = bytes(self._buf[:cut])
-            del self._buf[:cut]
-            self._send(part)
+        view = memoryview(data).cast("B")
+        while len(view):
+            take = min(len(view), len(self._buf) - self._fill)
+            self._buf[self._fill:self._fill + take] = view[:take]
+            self._fill += take
+            view = view[take:]
+            if self._fill == len(self._buf):
+                self._send(self._buf)
+                self._buf, self._fill = bytearray(self.part_size), 0
         return len(data)
 
     def flush(self) -> None:
         """Nothing to flush before `close()`: parts are cut at their size."""
 
-    def _next_size(self) -> int:
-        return MIN_PART if not self._parts else self.part_size
-
-    def _send(self, part: bytes) -> None:
+    def _send(self, part: bytearray) -> None:
         while not self._slots.acquire(timeout=0.2):   # every worker busy: wait, but notice a failure at once
             self._raise_failed()
         number = len(self._parts) + 1
@@ -122,15 +110,16 @@ class MultipartWriter:
         self._hasher.submit(self.sha256.update, part)
         self._parts.append(self._pool.submit(self._upload_part, number, part))
 
-    def _upload_part(self, number: int, part: bytes) -> None:
+    def _upload_part(self, number: int, part: bytearray) -> None:
         try:
             if self.error is not None:
                 return
             md5 = hashlib.md5(part, usedforsecurity=False)
             upload_id = self._created.result()
-            body: Any = part if self.pace is None else PacedBody(part, self.pace)
+            body: Any = part if self.pace is None else PacedBody(bytes(part), self.pace)
             answer = self.call(f"upload part {number} of {self.key}", lambda: self.client.upload_part(
-                Bucket=self.bucket, Key=self.key, UploadId=upload_id, PartNumber=number, Body=body))
+                Bucket=self.bucket, Key=self.key, UploadId=upload_id, PartNumber=number, Body=body,
+                ContentMD5=base64.b64encode(md5.digest()).decode()))   # the server refuses a damaged part
             etag = str(answer.get("ETag", "")).strip('"')
             if _MD5.match(etag) and etag != md5.hexdigest():
                 raise UserError(f"Part {number} of {self.key} arrived damaged: the server's checksum (ETag {etag}) "
@@ -150,10 +139,9 @@ class MultipartWriter:
     # -- ending ----------------------------------------------------------------------------------------------
     def close(self) -> None:
         """Send what is left and wait (interruptibly) until every part is stored and checked."""
-        if self._buf or not self._parts:
-            part = bytes(self._buf)
-            self._buf.clear()
-            self._send(part)
+        if self._fill or not self._parts:
+            self._send(self._buf[:self._fill])
+            self._buf, self._fill = bytearray(), 0
         for f in self._parts:
             while True:
                 try:

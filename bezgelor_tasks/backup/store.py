@@ -12,7 +12,9 @@ ETag is something else, by reading the object back.
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
 import os
 import re
 import threading
@@ -53,6 +55,11 @@ def parse_s3_url(url: str) -> Location:
                         "digits, dots and dashes.", fix="write it like s3://my-bezgelor-backups/world1.")
     prefix = m.group(2).strip("/")
     return Location(m.group(1), prefix + "/" if prefix else "")
+
+
+def content_md5(data: bytes) -> str:
+    """The Content-MD5 header of a body: the server refuses it when the bytes it got differ."""
+    return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
 
 
 @dataclass(frozen=True)
@@ -96,8 +103,11 @@ class Store:
             config = Config(connect_timeout=t, read_timeout=t, retries={"max_attempts": 3, "mode": "standard"},
                             signature_version="s3v4", request_checksum_calculation="when_required",
                             response_checksum_validation="when_required",
-                            # a custom endpoint (an IP, a service without bucket subdomains) wants path-style URLs
-                            s3={"addressing_style": "path"} if self.settings.offsite_endpoint else {})
+                            # Bodies carry Content-MD5 (the server refuses a damaged one), so botocore need not
+                            # hash every part once more to sign it; a custom endpoint (an IP, a service without
+                            # bucket subdomains) wants path-style URLs.
+                            s3={"payload_signing_enabled": False,
+                                **({"addressing_style": "path"} if self.settings.offsite_endpoint else {})})
             region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
             self._client = boto3.session.Session().client(
                 "s3", endpoint_url=self.settings.offsite_endpoint or None, region_name=region, config=config)
@@ -188,7 +198,7 @@ class Store:
     def put_bytes(self, key: str, data: bytes, *, shown: str = "") -> None:
         self.executor.change(shown or f"write {self.where.url(key)}", lambda: self.call(
             f"write {self.where.url(key)}",
-            lambda: self.client.put_object(Bucket=self.where.bucket, Key=key, Body=data)))
+            lambda: self.client.put_object(Bucket=self.where.bucket, Key=key, Body=data, ContentMD5=content_md5(data))))
 
     def delete(self, keys: list[str], *, shown: str) -> None:
         def go() -> None:

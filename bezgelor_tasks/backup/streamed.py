@@ -17,6 +17,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import queue
 import shutil
 import tempfile
 import threading
@@ -38,6 +39,8 @@ from bezgelor_tasks.ui import UI
 
 ARCHIVE = "dump.pgc"
 PIPE_DEPTH = 4 << 20   # bytes the dump may run ahead of the sealing
+FEED_DEPTH = 32 << 20  # bytes the full read may run behind the dump (it yields the CPU to pg_dump: READER_NICE)
+READER_NICE = 10
 
 
 @dataclass
@@ -49,11 +52,32 @@ class Streamed:
     seconds: float
 
 
+class _Feed:
+    """One reader's stdin, written by its own thread from a queue: a reader that runs behind (it runs at a lower
+    priority) holds up to FEED_DEPTH bytes, not the dump; one that left early (pg_restore -l) is skipped."""
+
+    def __init__(self, reader: Any) -> None:
+        self.reader = reader
+        self.chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=max(1, FEED_DEPTH // crypto.BLOCK))
+        self.thread = threading.Thread(target=self._run, name="feed", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        open_ = True
+        while (chunk := self.chunks.get()) is not None:
+            if open_:
+                try:
+                    self.reader.stdin.write(chunk)
+                except (BrokenPipeError, ValueError, OSError):   # it has read all it wanted
+                    open_ = False
+        self.reader.close_stdin()
+
+
 class _Fanout:
     """pg_dump's stdout, read in one thread, handed to the hash, the readers and the sealing pipe."""
 
     def __init__(self, dump: Any, readers: list[Any], sink_fd: int) -> None:
-        self.dump, self.readers, self.sink_fd = dump, list(readers), sink_fd
+        self.dump, self.feeds, self.sink_fd = dump, [_Feed(r) for r in readers], sink_fd
         self.sha256, self.size = hashlib.sha256(), 0
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="dump-fanout", daemon=True)
@@ -64,17 +88,14 @@ class _Fanout:
                 for chunk in iter(lambda: self.dump.stdout.read1(crypto.BLOCK), b""):
                     self.sha256.update(chunk)
                     self.size += len(chunk)
-                    for reader in list(self.readers):
-                        try:
-                            reader.stdin.write(chunk)
-                        except (BrokenPipeError, ValueError):   # pg_restore -l has read the table of contents
-                            self.readers.remove(reader)
+                    for feed in self.feeds:
+                        feed.chunks.put(chunk)
                     sink.write(chunk)
         except BaseException as e:  # noqa: BLE001 - the sealing side left (its own error is the one said)
             self.error = e
         finally:
-            for reader in self.readers:
-                reader.close_stdin()
+            for feed in self.feeds:
+                feed.chunks.put(None)
 
 
 def dump_offsite(settings: Settings, executor: Executor, ui: UI, store: Store, *, endpoint: Endpoint,
@@ -131,7 +152,7 @@ class _Run:
             dump = ex.piped(commands.pg_dump(client, self.server.conn, None, snapshot=self.snap.id), read=True)
             self.procs.append(dump)
             readers = [ex.piped(commands.pg_restore_list(client, None), feed=True),
-                       ex.piped(commands.pg_restore_read_all(client, None), feed=True)]
+                       ex.piped(commands.pg_restore_read_all(client, None), feed=True, nice=READER_NICE)]
             self.procs += readers
             self.read_fd, write_fd = os.pipe()
             with contextlib.suppress(OSError):   # a deeper pipe (Linux): the dump runs ahead while S3 is reached
