@@ -86,11 +86,13 @@ def create_backup(settings: Settings, executor: Executor, ui: UI, *, endpoint: E
                   jobs: int = 1, release_version: str | None | Callable[[], str | None] = None,
                   now: datetime | None = None,
                   search: str | None = None, password: str | None = None,
-                  skip_empty: bool = False) -> BackupResult | None:
+                  skip_empty: bool = False, before_dump: Callable[[], None] | None = None) -> BackupResult | None:
     """Dump the database into a new backup directory; None (nothing written) if `skip_empty` and no tables,
     or under a dry run (which shows the commands and writes nothing).
 
-    Through Fly, a server newer than every local pg_dump is refused before any tunnel opens."""
+    Through Fly, a server newer than every local pg_dump is refused before any tunnel opens. `before_dump` runs
+    once the snapshot is open, just before pg_dump starts (checks that ran beside the tunnel: what raises there
+    stops the backup with nothing kept)."""
     if executor.dry_run:
         show_plan(settings, ui, jobs)
         return None
@@ -118,6 +120,8 @@ def create_backup(settings: Settings, executor: Executor, ui: UI, *, endpoint: E
             if skip_empty and not snap.tables:
                 ui.info(f"{settings.db_app}/{settings.db_name} has no tables yet: nothing to back up")
                 return None
+            if before_dump is not None:
+                before_dump()
             cmd = commands.pg_dump(server.client, server.conn, partial / archive_name, jobs=jobs,
                                    snapshot=snap.id, timeout=settings.command_timeout_s)
             result = executor.run(cmd, check=False)
