@@ -62,8 +62,10 @@ class PacedBody(io.BytesIO):
 class MultipartWriter:
     """`write()` bytes, then `close()` (every part sent and checked), then `complete()` or `abort()`."""
 
-    def __init__(self, client: Any, bucket: str, key: str, call: Call, *, part_size: int, concurrency: int,
-                 max_bytes_per_s: float = 0) -> None:
+    def __init__(self, client: Callable[[], Any], bucket: str, key: str, call: Call, *, part_size: int,
+                 concurrency: int, max_bytes_per_s: float = 0) -> None:
+        """`client()` gives the S3 client: asked for in the pool, so writing (sealing, cutting parts) starts while
+        it is still being built (boto3's import takes a few tenths of a second)."""
         self.client, self.bucket, self.key, self.call = client, bucket, key, call
         self.part_size, self.concurrency = max(part_size, MIN_PART), concurrency
         self.pace = Pace(max_bytes_per_s) if max_bytes_per_s > 0 else None
@@ -82,7 +84,7 @@ class MultipartWriter:
 
     # -- feeding ---------------------------------------------------------------------------------------------
     def _create(self) -> str:
-        return str(self.call(f"start the upload of {self.key}", lambda: self.client.create_multipart_upload(
+        return str(self.call(f"start the upload of {self.key}", lambda: self.client().create_multipart_upload(
             Bucket=self.bucket, Key=self.key))["UploadId"])
 
     def write(self, data: Any) -> int:
@@ -117,7 +119,7 @@ class MultipartWriter:
             md5 = hashlib.md5(part, usedforsecurity=False)
             upload_id = self._created.result()
             body: Any = part if self.pace is None else PacedBody(bytes(part), self.pace)
-            answer = self.call(f"upload part {number} of {self.key}", lambda: self.client.upload_part(
+            answer = self.call(f"upload part {number} of {self.key}", lambda: self.client().upload_part(
                 Bucket=self.bucket, Key=self.key, UploadId=upload_id, PartNumber=number, Body=body,
                 ContentMD5=base64.b64encode(md5.digest()).decode()))   # the server refuses a damaged part
             etag = str(answer.get("ETag", "")).strip('"')
@@ -161,7 +163,7 @@ class MultipartWriter:
         """Make the object appear; its ETag is checked against the parts sent. Returns the ETag."""
         upload_id = self._created.result()
         parts = [{"PartNumber": n, "ETag": f'"{self.etags[n]}"'} for n in sorted(self.etags)]
-        answer = self.call(f"finish the upload of {self.key}", lambda: self.client.complete_multipart_upload(
+        answer = self.call(f"finish the upload of {self.key}", lambda: self.client().complete_multipart_upload(
             Bucket=self.bucket, Key=self.key, UploadId=upload_id, MultipartUpload={"Parts": parts}))
         self.completed = True
         etag = str(answer.get("ETag", "")).strip('"')
@@ -181,7 +183,7 @@ class MultipartWriter:
             return
         try:
             upload_id = self._created.result(timeout=0.5)
-            self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=upload_id)
+            self.client().abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=upload_id)
         except Exception:  # noqa: BLE001 - the server may be gone: prune aborts stale uploads later
             pass
 

@@ -224,7 +224,7 @@ class Store:
                                     lambda: self._upload_stream(key, produce, before_complete))
 
     def multipart(self, key: str) -> MultipartWriter:
-        return MultipartWriter(self.client, self.where.bucket, key, self.call,
+        return MultipartWriter(lambda: self.client, self.where.bucket, key, self.call,
                                part_size=self.settings.offsite_part_mb << 20, concurrency=CONCURRENCY,
                                max_bytes_per_s=self.settings.offsite_max_mbps * 1e6)
 

@@ -38,7 +38,7 @@ from bezgelor_tasks.settings import Settings
 from bezgelor_tasks.ui import UI
 
 ARCHIVE = "dump.pgc"
-PIPE_DEPTH = 4 << 20   # bytes the dump may run ahead of the sealing
+PIPE_DEPTH = 1 << 20   # bytes the dump may run ahead of the sealing
 FEED_DEPTH = 32 << 20  # bytes the full read may run behind the dump (it yields the CPU to pg_dump: READER_NICE)
 READER_NICE = 10
 
@@ -116,7 +116,7 @@ def dump_offsite(settings: Settings, executor: Executor, ui: UI, store: Store, *
             ui.info(f"PostgreSQL {server.version} on {settings.db_app}; using pg_dump {server.client.major}; "
                     f"streaming to {store.where.url(key)}")
             run = _Run(settings, executor, server, snap, seal)
-            run.start()   # pg_dump and its readers run before the upload exists (it waits for the S3 client)
+            run.start()
             try:
                 writer = store.upload_stream(key, run.produce, before_complete=run.check)
             finally:
