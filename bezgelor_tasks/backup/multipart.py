@@ -24,6 +24,7 @@ from typing import Any
 from bezgelor_tasks.errors import UserError
 
 MIN_PART = 5 << 20            # S3's smallest part but the last: the first part is this small, so sending starts early
+ABORT_WAIT = 1.0             # seconds an abort may hold the caller (Ctrl-C within a second)
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
 _MD5_OF_PARTS = re.compile(r"^[0-9a-f]{32}-\d+$")
 Call = Callable[[str, Callable[[], Any]], Any]   # Store.call: one S3 call, its failure one clear UserError
@@ -173,19 +174,25 @@ class MultipartWriter:
         return etag
 
     def abort(self) -> None:
-        """Drop the unfinished upload (best effort: `db.prune` aborts what this cannot reach). Quick: parts still
-        in flight are not waited for (Ctrl-C within a second)."""
+        """Drop the unfinished upload (best effort, and bounded: a second at most, so Ctrl-C stays quick and a
+        server that is gone does not hold us; `db.prune` aborts what this could not reach)."""
         if self.error is None:
             self.error = UserError("The upload was abandoned.", fix="run the backup again.")
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._hasher.shutdown(wait=False, cancel_futures=True)
         if self.completed:
             return
-        try:
-            upload_id = self._created.result(timeout=0.5)
-            self.client().abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=upload_id)
-        except Exception:  # noqa: BLE001 - the server may be gone: prune aborts stale uploads later
-            pass
+
+        def drop() -> None:
+            try:
+                upload_id = self._created.result(timeout=0.5)
+                self.client().abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=upload_id)
+            except Exception:  # noqa: BLE001 - the server may be gone: prune aborts stale uploads later
+                pass
+
+        dropping = threading.Thread(target=drop, name="s3-abort", daemon=True)
+        dropping.start()
+        dropping.join(timeout=ABORT_WAIT)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False)
