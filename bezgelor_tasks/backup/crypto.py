@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +111,27 @@ def seal_stream(source: BinaryIO, sink: Any, seal: Sealing) -> None:
         for chunk in iter(lambda: source.read(BLOCK), b""):
             sink.write(chunk)
     sink.flush()
+
+
+def seal_in_thread(open_source: Callable[[], BinaryIO], sink: Any, seal: Sealing) -> None:
+    """`seal_stream` in a thread of its own, waited for in short steps: pyrage holds the GIL while it encrypts and
+    would not let Ctrl-C through; here the waiting thread notices it at once. Raises what the sealing raised (the
+    sink's own error first: an upload that failed is said as such, not as pyrage's report of it)."""
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with open_source() as source:
+                seal_stream(source, sink, seal)
+        except BaseException as e:  # noqa: BLE001 - raised again by the waiting thread
+            failed.append(getattr(sink, "error", None) or e)
+
+    thread = threading.Thread(target=run, name="seal", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(timeout=0.2)
+    if failed:
+        raise failed[0]
 
 
 # -- reading -------------------------------------------------------------------------------------------------

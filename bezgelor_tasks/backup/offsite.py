@@ -156,11 +156,7 @@ def upload(settings: Settings, executor: Executor, ui: UI, b: Backup, *, store: 
         ui.warn(f"uploading {b.name} UNENCRYPTED (BEZGELOR_OFFSITE_PLAINTEXT=yes)")
     key = object_key(store, b.name, b.archive.name + seal.suffix)
 
-    def produce(sink: Any) -> None:
-        with b.archive.open("rb") as source:
-            crypto.seal_stream(source, sink, seal)
-
-    writer = store.upload_stream(key, produce)
+    writer = store.upload_stream(key, lambda sink: crypto.seal_in_thread(lambda: b.archive.open("rb"), sink, seal))
     if writer is None:
         return None
     last = b.last_verification

@@ -41,6 +41,7 @@ ARCHIVE = "dump.pgc"
 PIPE_DEPTH = 1 << 20   # bytes the dump may run ahead of the sealing
 FEED_DEPTH = 32 << 20  # bytes the full read may run behind the dump (it yields the CPU to pg_dump: READER_NICE)
 READER_NICE = 10
+PIPE_READ = 64 << 10   # what one read of pg_dump's stdout gives at most (a pipe's default capacity)
 
 
 @dataclass
@@ -58,7 +59,7 @@ class _Feed:
 
     def __init__(self, reader: Any) -> None:
         self.reader = reader
-        self.chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=max(1, FEED_DEPTH // crypto.BLOCK))
+        self.chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=FEED_DEPTH // PIPE_READ)
         self.thread = threading.Thread(target=self._run, name="feed", daemon=True)
         self.thread.start()
 
@@ -166,11 +167,7 @@ class _Run:
     def produce(self, writer: MultipartWriter) -> None:
         try:
             self.sealing_started = True
-            sealing = _Sealing(self.read_fd, writer, self.seal)
-            while sealing.thread.is_alive():   # short waits: Ctrl-C is noticed at once
-                sealing.thread.join(timeout=0.2)
-            if sealing.error is not None:
-                raise sealing.error
+            crypto.seal_in_thread(lambda: os.fdopen(self.read_fd, "rb", buffering=crypto.BLOCK), writer, self.seal)
         except BaseException:
             self.stop()
             raise
@@ -208,21 +205,3 @@ class _Run:
             proc.stop()
         for proc in self.procs:
             proc.finish(timeout=2)
-
-
-class _Sealing:
-    """age (or a plain copy) from the fan-out's pipe into the upload, in its own thread (pyrage holds the GIL
-    while it encrypts; the hashes and the senders run beside it)."""
-
-    def __init__(self, read_fd: int, writer: MultipartWriter, seal: crypto.Sealing) -> None:
-        self.error: BaseException | None = None
-
-        def run() -> None:
-            try:
-                with os.fdopen(read_fd, "rb", buffering=crypto.BLOCK) as source:
-                    crypto.seal_stream(source, writer, seal)
-            except BaseException as e:  # noqa: BLE001 - raised by the thread that waits for this one
-                self.error = writer.error if writer.error is not None else e
-
-        self.thread = threading.Thread(target=run, name="seal", daemon=True)
-        self.thread.start()
