@@ -5,7 +5,7 @@ A backup used to pay, one after another: the settings checks, `fly status` (the 
 store's check, and only then `fly proxy` and its handshake. Now the proxy is started at once (on the main
 thread, so it dies with us) while worker threads do the rest. The settings and the password are needed to
 connect; the client check and the store's are needed only before pg_dump starts (`Start.before_dump`: psql
-opens the snapshot meanwhile); the release only for the manifest. A failure of any of them closes the tunnel
+opens the snapshot meanwhile); the release only for the manifest, so it is asked for while pg_dump runs. A failure of any of them closes the tunnel
 and stops the task with nothing kept. The modules the backup needs after the tunnel are imported meanwhile too.
 """
 
@@ -66,15 +66,14 @@ def tunnel_first(root: str | None, *, json_mode: bool = False, offsite: bool = F
 
         return offsite_mod.preflight(raw, ex)
 
-    def warm_imports() -> None:   # what runs after the tunnel opens, imported while it does
-        for name in ("backup", "verify", "offsite_ops"):
-            importlib.import_module(f"bezgelor_tasks.backup.{name}")
+    def warm_imports() -> None:   # what the dump needs once the tunnel is open, imported while it opens
+        importlib.import_module("bezgelor_tasks.backup.backup")
 
     work: dict[str, Callable[[], Any]] = {
-        "settings": checked, "release": release, "password": warm_password, "imports": warm_imports,
+        "settings": checked, "password": warm_password, "imports": warm_imports,
         "client": lambda: session.preflight(raw, ex, clients.default_search(raw.pg_bindir)),
         "store": store if offsite or raw.offsite_always else lambda: None}
-    with ThreadPoolExecutor(max_workers=len(work), thread_name_prefix="backup-start") as pool:
+    with ThreadPoolExecutor(max_workers=len(work) + 1, thread_name_prefix="backup-start") as pool:
         futures: dict[str, Future[Any]] = {name: pool.submit(fn) for name, fn in work.items()}
         try:
             tunnel = session.fly_endpoint(raw, ex)()
@@ -87,11 +86,17 @@ def tunnel_first(root: str | None, *, json_mode: bool = False, offsite: bool = F
                 # what connecting needs; the first failure is raised here
                 done = {name: futures[name].result() for name in ("settings", "password", "imports")}
 
+                def read_release() -> Future[Any]:   # asked for while pg_dump runs: it competes with nothing
+                    if "release" not in futures:
+                        futures["release"] = pool.submit(release)
+                    return futures["release"]
+
                 def before_dump() -> None:
                     futures["client"].result()
                     futures["store"].result()
+                    read_release()
 
-                yield Start(done["settings"], ui, ex, direct_endpoint(host, port), futures["release"].result,
+                yield Start(done["settings"], ui, ex, direct_endpoint(host, port), lambda: read_release().result(),
                             before_dump, futures["store"].result)
             finally:
                 tunnel.__exit__(None, None, None)
