@@ -5,8 +5,9 @@ A backup used to pay, one after another: the settings checks, `fly status` (the 
 store's check, and only then `fly proxy` and its handshake. Now the proxy is started at once (on the main
 thread, so it dies with us) while worker threads do the rest. The settings and the password are needed to
 connect; the client check and the store's are needed only before pg_dump starts (`Start.before_dump`: psql
-opens the snapshot meanwhile); the release only for the manifest, so it is asked for while pg_dump runs. A failure of any of them closes the tunnel
-and stops the task with nothing kept. The modules the backup needs after the tunnel are imported meanwhile too.
+opens the snapshot meanwhile); the release only for the manifest, so it is asked for while pg_dump runs. A
+failure of any of them closes the tunnel and stops the task with nothing kept. The module the dump needs is
+imported while the tunnel opens.
 """
 
 from __future__ import annotations
