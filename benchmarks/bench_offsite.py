@@ -12,7 +12,7 @@
            binary would (not through a version manager's shims).
 (c) upload `offsite.upload` (age + sha256 + md5 per part + multipart upload + checks) against boto3's own
            `upload_file` of the already sealed file, on loopback SeaweedFS (the S3 server on the same two cores)
-           and, with root, through the namespaces' link shaped to BENCH_UPLOAD_MBIT (default 1000).
+           and, with root, through the namespaces' link shaped to each of BENCH_UPLOAD_MBIT (default 1000,200).
 
     python benchmarks/bench_offsite.py     # BENCH_OFFSITE_MB=64 (a), BENCH_LOCAL_MB=1024 (b), BENCH_UPLOAD_MB=200
                                            # (c), BENCH_RUNS=3 pairs each, BENCH_ONLY=abc
@@ -61,18 +61,21 @@ def timed(fn: Callable[[], object]) -> float:
     return time.monotonic() - t
 
 
-def in_turns(a: Callable[[], float], b: Callable[[], float], runs: int = RUNS) -> list[tuple[float, float]]:
-    """(a, b) seconds, `runs` times, A first then B first in turns (the machine's drift falls on both)."""
+def rounds(fns: list[Callable[[], float]], runs: int = RUNS) -> list[list[float]]:
+    """Each function's seconds, `runs` times, the order rotated every round (the machine's drift falls on all)."""
     out = []
     for i in range(runs):
-        if i % 2 == 0:
-            ta = a()
-            tb = b()
-        else:
-            tb = b()
-            ta = a()
-        out.append((ta, tb))
+        took: dict[int, float] = {}
+        for k in range(len(fns)):
+            j = (i + k) % len(fns)
+            took[j] = fns[j]()
+        out.append([took[j] for j in range(len(fns))])
     return out
+
+
+def in_turns(a: Callable[[], float], b: Callable[[], float], runs: int = RUNS) -> list[tuple[float, float]]:
+    """(a, b) seconds, `runs` times, A first then B first in turns."""
+    return [(x, y) for x, y in rounds([a, b], runs)]
 
 
 def spread(values: list[float]) -> str:
@@ -184,7 +187,7 @@ for line in sys.stdin:
 """
 
 
-def link_part(mb: int, mbit: float, up_mb: int, up_mbit: float, work: Path, client: clients.Client,
+def link_part(mb: int, mbit: float, up_mb: int, up_mbits: list[float], work: Path, client: clients.Client,
               ex: Executor, *, dump: bool = True) -> None:
     make_link(mbit)
     try:
@@ -202,10 +205,10 @@ def link_part(mb: int, mbit: float, up_mb: int, up_mbit: float, work: Path, clie
 
         if dump:
             link_dump(env, cold, plain)
-        if up_mb:
+        for i, up_mbit in enumerate(up_mbits if up_mb else []):
             shape(up_mbit)
             print(f"(c) upload of {up_mb} MB through the link shaped to {up_mbit:g} Mbit/s", flush=True)
-            upload_pairs(up_mb, work / "up", env, ns=NS_DB)
+            upload_pairs(up_mb, work / f"up{i}", env, ns=NS_DB)
     finally:
         remove_link()
 
@@ -341,6 +344,7 @@ def local_part(mb: int, work: Path, client: clients.Client, ex: Executor) -> Non
                    BEZGELOR_DB_NAME="game", PGPASSWORD=pw, NO_COLOR="1")
         plain = [client.tool("pg_dump"), "-h", "127.0.0.1", "-p", str(pg.port), "-U", "bench", "-d", "game", "-Fc",
                  "-f", str(work / "plain.pgc")]
+        same_level = [*plain[:-2], f"--compress={commands.compression(client)}", *plain[-2:]]
         tool, starts = str(Path(PY).parent / "bezgelor-tasks"), []
 
         def ours() -> float:
@@ -348,8 +352,10 @@ def local_part(mb: int, work: Path, client: clients.Client, ex: Executor) -> Non
             starts.append(to_dump)
             return took
 
-        pairs = in_turns(ours, lambda: timed(lambda: sh(*plain, env=env)))
-        print(pairs_line("db.backup against pg_dump -Fc", pairs, "goal <= 1.1"))
+        runs = rounds([ours, lambda: timed(lambda: sh(*plain, env=env)), lambda: timed(lambda: sh(*same_level, env=env))])
+        print(pairs_line("db.backup against pg_dump -Fc", [(r[0], r[1]) for r in runs], "goal <= 1.1"))
+        print(pairs_line(f"db.backup against pg_dump -Fc --compress={commands.compression(client)} (its level)",
+                         [(r[0], r[2]) for r in runs], "the same compression"))
         print(f"    start to pg_dump running: {spread(starts)} s (goal <= 0.5)", flush=True)
 
 
@@ -373,7 +379,8 @@ def main() -> int:
             (work / "a").mkdir()
             os.chmod(work / "a", 0o755)
             link_part(int(os.environ.get("BENCH_OFFSITE_MB", "64")), float(os.environ.get("BENCH_LINK_MBIT", "50")),
-                      up_mb if "c" in only else 0, float(os.environ.get("BENCH_UPLOAD_MBIT", "1000")),
+                      up_mb if "c" in only else 0,
+                      [float(x) for x in os.environ.get("BENCH_UPLOAD_MBIT", "1000,200").split(",")],
                       work / "a", client, ex, dump="a" in only)
     finally:
         shutil.rmtree(work, ignore_errors=True)
