@@ -352,7 +352,8 @@ def local_part(mb: int, work: Path, client: clients.Client, ex: Executor) -> Non
             starts.append(to_dump)
             return took
 
-        runs = rounds([ours, lambda: timed(lambda: sh(*plain, env=env)), lambda: timed(lambda: sh(*same_level, env=env))])
+        runs = rounds([ours, lambda: timed(lambda: sh(*plain, env=env)),
+                       lambda: timed(lambda: sh(*same_level, env=env))])
         print(pairs_line("db.backup against pg_dump -Fc", [(r[0], r[1]) for r in runs], "goal <= 1.1"))
         print(pairs_line(f"db.backup against pg_dump -Fc --compress={commands.compression(client)} (its level)",
                          [(r[0], r[2]) for r in runs], "the same compression"))
