@@ -305,16 +305,17 @@ def _backup_once(tool: str, co: Path, env: dict[str, str]) -> tuple[float, float
     proc = subprocess.Popen([tool, "db.backup", "--verify", "none", "--root", str(co)], env=env, cwd=co,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     t0, started, to_dump = time.monotonic(), _start(proc.pid), float("nan")
-    while proc.poll() is None:
+    tasks = Path(f"/proc/{proc.pid}/task")
+    while proc.poll() is None:   # pg_dump is a child of the task's process: only its children are looked at
         if to_dump != to_dump:
-            for d in Path("/proc").iterdir():
-                try:
-                    if d.name.isdigit() and (d / "comm").read_text().strip() == "pg_dump" and \
-                            str(co) in (d / "cmdline").read_text():
-                        to_dump = _start(int(d.name)) - started
-                except OSError:
-                    continue
-        time.sleep(0.003)
+            try:
+                kids = [k for t in tasks.iterdir() for k in (t / "children").read_text().split()]
+                for kid in kids:
+                    if Path(f"/proc/{kid}/comm").read_text().strip() == "pg_dump":
+                        to_dump = _start(int(kid)) - started
+            except OSError:
+                pass
+        time.sleep(0.005)
     took = time.monotonic() - t0
     assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
     return took, to_dump

@@ -18,7 +18,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from typing import Any
 
 from bezgelor_tasks.errors import UserError
@@ -60,6 +60,13 @@ class PacedBody(io.BytesIO):
         return data
 
 
+def _succeeded(future: Future[None]) -> bool:
+    try:
+        return future.exception() is None
+    except CancelledError:   # an abandoned upload
+        return False
+
+
 class MultipartWriter:
     """`write()` bytes, then `close()` (every part sent and checked), then `complete()` or `abort()`."""
 
@@ -76,6 +83,7 @@ class MultipartWriter:
         self.md5s: dict[int, bytes] = {}
         self.error: BaseException | None = None
         self._buf, self._fill = bytearray(min(MIN_PART, self.part_size)), 0   # the first part is the smallest
+        self._free: list[bytearray] = []   # buffers of sent parts, filled again (list.append/pop are atomic)
         self._parts: list[Future[None]] = []
         self._slots = threading.Semaphore(concurrency)   # parts held in memory at once (backpressure)
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="s3-part")
@@ -99,7 +107,7 @@ class MultipartWriter:
             view = view[take:]
             if self._fill == len(self._buf):
                 self._send(self._buf)
-                self._buf, self._fill = bytearray(self.part_size), 0
+                self._buf, self._fill = self._spare(), 0
         return len(data)
 
     def flush(self) -> None:
@@ -110,10 +118,18 @@ class MultipartWriter:
             self._raise_failed()
         number = len(self._parts) + 1
         self.size += len(part)
-        self._hasher.submit(self.sha256.update, part)
-        self._parts.append(self._pool.submit(self._upload_part, number, part))
+        hashed = self._hasher.submit(self.sha256.update, part)
+        self._parts.append(self._pool.submit(self._upload_part, number, part, hashed))
 
-    def _upload_part(self, number: int, part: bytearray) -> None:
+    def _spare(self) -> bytearray:
+        """A part-sized buffer: one a sent part gave back, or a new one (reusing them spares the kernel zeroing
+        fresh pages for every part, a tenth of the CPU an upload costs)."""
+        try:
+            return self._free.pop()
+        except IndexError:
+            return bytearray(self.part_size)
+
+    def _upload_part(self, number: int, part: bytearray, hashed: Future[None]) -> None:
         try:
             if self.error is not None:
                 return
@@ -133,6 +149,8 @@ class MultipartWriter:
                 self.error = e
             raise
         finally:
+            if len(part) == self.part_size and _succeeded(hashed):   # sent and hashed: it may be filled again
+                self._free.append(part)
             self._slots.release()
 
     def _raise_failed(self) -> None:
