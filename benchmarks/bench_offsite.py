@@ -173,17 +173,16 @@ def start_linked(mb: int, work: Path, client: clients.Client, ex: Executor) -> t
 # The scheduled job as the watcher runs it; each line on stdin runs it once and prints its seconds.
 JOB = """
 import sys, time
-t0 = time.monotonic()
 from bezgelor_tasks import settings
 from bezgelor_tasks.backup import scheduled
 from bezgelor_tasks.run import Executor
 from bezgelor_tasks.ui import UI
 for line in sys.stdin:
+    t0 = time.monotonic()
     u = UI(color=False)
     o = scheduled.scheduled_backup(settings.load(), Executor(ui=u, echo=False), u)
     assert o.ok, o.summary
     print("SECONDS", time.monotonic() - t0, flush=True)
-    t0 = time.monotonic()
 """
 
 
