@@ -10,6 +10,8 @@
            `pg_dump -Fc -f file` straight to the server, and the time from the task's start to pg_dump's start
            (from /proc). The interpreter's directory goes first on PATH, so the fake flyctl starts as a real
            binary would (not through a version manager's shims).
+Every figure: one untimed run of each command, then BENCH_RUNS rounds in rotating order; the median ratio and its
+spread. Python processes keep their bytecode caches (see BASE_ENV).
 (c) upload `offsite.upload` (age + sha256 + md5 per part + multipart upload + checks) against boto3's own
            `upload_file` of the already sealed file, on loopback SeaweedFS (the S3 server on the same two cores)
            and, with root, through the namespaces' link shaped to each of BENCH_UPLOAD_MBIT (default 1000,200).
@@ -46,6 +48,9 @@ PY = sys.executable
 NS_DB, NS_STORE = "bzo-db", "bzo-store"
 IP_DB, IP_STORE = "10.231.7.1", "10.231.7.2"
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+# Python processes started here keep their bytecode caches, as an installed tool has them (pip compiles at
+# install); a sandbox's PYTHONDONTWRITEBYTECODE would make every start compile every module again.
+BASE_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 def sh(*argv: str, check: bool = True, **kw) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
@@ -62,7 +67,10 @@ def timed(fn: Callable[[], object]) -> float:
 
 
 def rounds(fns: list[Callable[[], float]], runs: int = RUNS) -> list[list[float]]:
-    """Each function's seconds, `runs` times, the order rotated every round (the machine's drift falls on all)."""
+    """Each function's seconds, `runs` times, the order rotated every round (the machine's drift falls on all),
+    after one untimed run of each (caches, bytecode)."""
+    for fn in fns:
+        fn()
     out = []
     for i in range(runs):
         took: dict[int, float] = {}
@@ -157,7 +165,7 @@ def start_linked(mb: int, work: Path, client: clients.Client, ex: Executor) -> t
                            "-master.telemetry=false", "-s3", "-filer", "-s3.port=8333", "-s3.port.iceberg=0",
                            "-s3.port.lance=0", "-volume.max=50"),
                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)   # killed with the namespace
-    env = dict(os.environ, AWS_ACCESS_KEY_ID="any", AWS_SECRET_ACCESS_KEY="any", AWS_REGION="us-east-1",
+    env = dict(BASE_ENV, AWS_ACCESS_KEY_ID="any", AWS_SECRET_ACCESS_KEY="any", AWS_REGION="us-east-1",
                BEZGELOR_OFFSITE_URL="s3://bench/offsite", BEZGELOR_OFFSITE_ENDPOINT=f"http://{IP_STORE}:8333",
                BEZGELOR_BACKUP_AGE_RECIPIENTS=str(__import__("pyrage").x25519.Identity.generate().to_public()),
                DATABASE_URL=f"postgres://postgres:{password}@{IP_DB}:5432/game", BEZGELOR_ROOT=str(work),
@@ -225,7 +233,6 @@ def link_dump(env: dict[str, str], cold: Callable[[], float], plain: Callable[[]
             assert line, "the watcher's job ended"
         return float(line.split()[1])
 
-    warm()   # its first backup imports what the later ones reuse
     print(pairs_line("warm (a watcher's later backups)", in_turns(warm, plain), "goal <= 0.35"), flush=True)
     watcher.kill()
 
@@ -284,7 +291,7 @@ def loopback_upload(mb: int, work: Path) -> None:
     server = S3Server.start(work / "s3up", owner=os.getpid())
     try:
         bucket = server.new_bucket("bench")
-        env = dict(os.environ, **server.env(bucket, "up"),
+        env = dict(BASE_ENV, **server.env(bucket, "up"),
                    BEZGELOR_BACKUP_AGE_RECIPIENTS=str(pyrage.x25519.Identity.generate().to_public()))
         print(f"(c) upload of {mb} MB on loopback (SeaweedFS on the same cores)", flush=True)
         upload_pairs(mb, work / "up", env)
@@ -339,7 +346,7 @@ def local_part(mb: int, work: Path, client: clients.Client, ex: Executor) -> Non
         with Home(str(home)).transaction() as st:
             app = new_app(st, "bezgelor-db", "personal", "postgres")
             app.update(status="deployed", proxy_target=f"127.0.0.1:{pg.port}")
-        env = dict(os.environ, PATH=f"{ROOT / 'tests/fakes/bin'}:{Path(PY).parent}:{os.environ['PATH']}",
+        env = dict(BASE_ENV, PATH=f"{ROOT / 'tests/fakes/bin'}:{Path(PY).parent}:{BASE_ENV['PATH']}",
                    FAKE_FLY_HOME=str(home), FLY_NO_UPDATE_CHECK="1", BEZGELOR_DB_PASSWORD=pw, BEZGELOR_DB_USER="bench",
                    BEZGELOR_DB_NAME="game", PGPASSWORD=pw, NO_COLOR="1")
         plain = [client.tool("pg_dump"), "-h", "127.0.0.1", "-p", str(pg.port), "-U", "bench", "-d", "game", "-Fc",
