@@ -23,8 +23,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from bezgelor_tasks.command import Command
 from bezgelor_tasks.errors import CommandFailed, UserError
-from bezgelor_tasks.run import Command, Conversation, Executor
+from bezgelor_tasks.processes import Conversation
+from bezgelor_tasks.run import Executor
 
 # The judge's Elixir source files (templates/elixir/), compiled together.
 JUDGE_SOURCES = ("judge.exs", "judge_source.exs")

@@ -257,7 +257,7 @@ def apply_changes(changes: list[FileChange], *, executor: Executor, force: bool 
 
 def _transaction(pending: list[FileChange]) -> list[FileChange]:
     from bezgelor_tasks.errors import Interrupted
-    from bezgelor_tasks.run import signals_deferred
+    from bezgelor_tasks.processes import signals_deferred
 
     staged: list[_Staged] = []
     made_dirs: list[Path] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bezgelor_tasks.run import Command
+from bezgelor_tasks.command import Command
 
 _INSTALL = "install git (Debian: apt-get install git) and run again."
 # The demo commits as a throwaway identity so it works on a machine with no git config.

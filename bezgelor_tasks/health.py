@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bezgelor_tasks.probe import ProbeResult, game_probes, side_by_side
-from bezgelor_tasks.run import interruptible_sleep
+from bezgelor_tasks.processes import interruptible_sleep
 from bezgelor_tasks.settings import Settings
 from bezgelor_tasks.ui import UI
 

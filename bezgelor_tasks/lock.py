@@ -23,7 +23,8 @@ from typing import Any
 
 from bezgelor_tasks import files
 from bezgelor_tasks.errors import UserError
-from bezgelor_tasks.run import Executor, termination_raises
+from bezgelor_tasks.processes import termination_raises
+from bezgelor_tasks.run import Executor
 from bezgelor_tasks.units import short
 
 DEFAULT_MAX_AGE_S = 2 * 3600  # longer than any deploy: build + wait + health gate + rollback

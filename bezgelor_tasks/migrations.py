@@ -18,8 +18,9 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from bezgelor_tasks import git
+from bezgelor_tasks.command import Command
 from bezgelor_tasks.errors import UserError
-from bezgelor_tasks.run import Command, Executor
+from bezgelor_tasks.run import Executor
 from bezgelor_tasks.settings import Settings
 
 _MIGRATION_FILE = re.compile(r"^(\d+)_\w*\.exs$")

@@ -14,24 +14,27 @@ import subprocess
 import sys
 import threading
 import time
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from bezgelor_tasks import run
-from bezgelor_tasks.run import Command, Result
+from bezgelor_tasks import processes
+from bezgelor_tasks.command import Command, Result
+
+if TYPE_CHECKING:
+    from bezgelor_tasks.run import Executor
 
 
 class Piped:
     """`stdin` (when fed) and `stdout` (when read) are binary pipes; what is not read is collected. Always
     `finish()` (or `stop()`) it."""
 
-    def __init__(self, executor: run.Executor, program: str, cmd: Command, env: dict[str, str], *,
+    def __init__(self, executor: Executor, program: str, cmd: Command, env: dict[str, str], *,
                  feed: bool, read: bool, nice: int = 0) -> None:
         self.executor, self.cmd, self.started = executor, cmd, time.monotonic()
         main = threading.current_thread() is threading.main_thread()
         self.proc = subprocess.Popen(  # noqa: S603 - argv from a builder, never a shell
             [program, *cmd.argv[1:]], stdin=subprocess.PIPE if feed else subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=str(cmd.cwd) if cmd.cwd else None,
-            pass_fds=cmd.pass_fds, preexec_fn=run.die_with_parent if main and sys.platform.startswith("linux")
+            pass_fds=cmd.pass_fds, preexec_fn=processes.die_with_parent if main and sys.platform.startswith("linux")
             else None)
         if nice:   # it yields the CPU to the rest of the pipeline (a reader that may run behind)
             with contextlib.suppress(OSError):
@@ -47,14 +50,14 @@ class Piped:
                                                   daemon=True))
         for t in self._readers:
             t.start()
-        run.register_running(self)
+        processes.register_running(self)
 
     @staticmethod
     def _collect(stream: Any, into: list[bytes]) -> None:
         for chunk in iter(lambda: stream.read1(1 << 16), b""):
             into.append(chunk)
 
-    # what `run._end` and `run.interrupt_all` need
+    # what `processes._end` and `processes.interrupt_all` need
     def terminate(self) -> None:
         self.proc.terminate()
 
@@ -75,7 +78,7 @@ class Piped:
         """Stop it now (an abandoned pipeline); `finish()` still collects its result."""
         self.close_stdin()
         if self.is_alive():
-            run.end_process(self, grace=0.5)
+            processes.end_process(self, grace=0.5)
 
     def finish(self, timeout: float | None = None) -> Result:
         """Wait for it to end (interruptibly); its Result, as `Executor.run` would give it (once: asked again,
@@ -94,7 +97,7 @@ class Piped:
             self.stop()
             raise
         finally:
-            run.unregister_running(self)
+            processes.unregister_running(self)
         for t in self._readers:
             t.join(timeout=5)
         code = self.proc.returncode

@@ -23,9 +23,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from bezgelor_tasks.command import Command
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.journal import Journal
-from bezgelor_tasks.run import Command, interrupt_all
+from bezgelor_tasks.processes import interrupt_all
 from bezgelor_tasks.ui import UI
 
 

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bezgelor_tasks.run import STOP
+from bezgelor_tasks.processes import STOP
 
 if TYPE_CHECKING:
     from bezgelor_tasks.run import Executor

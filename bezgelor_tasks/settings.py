@@ -315,7 +315,8 @@ class Settings:
         "Cron expression (UTC) of the watcher's restore drill of the newest off-site copy (empty = none).", _cron)
     backup_max_age: str = _setting(
         "BEZGELOR_BACKUP_MAX_AGE", "26h",
-        "The newest verified off-site copy may be this old before the watcher alerts, e.g. 26h (empty or 0 = never).",
+        "The newest verified backup at each end (local, off-site) may be this old before the watcher alerts, e.g. "
+        "26h (empty or 0 = never).",
         _duration_or_off)
     # The release (areas/release.py, areas/overlays.py)
     heart_timeout_s: int = _setting(

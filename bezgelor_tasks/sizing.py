@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from bezgelor_tasks.checkout.discover import Checkout
+from bezgelor_tasks.command import Command
 from bezgelor_tasks.fly import commands as fly_commands
 from bezgelor_tasks.fly import platform
-from bezgelor_tasks.run import Command
 from bezgelor_tasks.settings import Settings
 
 MB = 1024 * 1024

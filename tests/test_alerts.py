@@ -87,13 +87,13 @@ def test_a_mail_server_without_starttls_gets_no_password(tmp_path, monkeypatch):
 
     from aiosmtpd.controller import Controller
 
-    from tests.support.receivers import _free_port
+    from bezgelor_tasks.backup.scratch import free_port
 
     class Sink:
         async def handle_DATA(self, server, session, envelope):  # noqa: N802
             return "250 OK"
 
-    port = _free_port()
+    port = free_port()
     plain = Controller(Sink(), hostname="127.0.0.1", port=port, ready_timeout=10)
     plain.start()
     try:

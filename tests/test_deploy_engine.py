@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 
 from bezgelor_tasks import redact
+from bezgelor_tasks.command import Command
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.journal import Journal, deploys_by_version, read_entries
 from bezgelor_tasks.lock import DeployLock, Holder
 from bezgelor_tasks.pipeline import Pipeline, Step, StepFailed, done, todo
-from bezgelor_tasks.run import Command, Executor
+from bezgelor_tasks.run import Executor
 from bezgelor_tasks.ui import UI
 
 

@@ -8,10 +8,10 @@ from collections.abc import Callable
 import pytest
 
 from bezgelor_tasks import settings as settings_mod
+from bezgelor_tasks.command import Command
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly import commands, operator_commands
 from bezgelor_tasks.fly.grammar import check, grammar
-from bezgelor_tasks.run import Command
 
 GRAMMAR = grammar()
 SECRET = "s3cr3t-value-never-in-argv"

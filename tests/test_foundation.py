@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from bezgelor_tasks import redact, settings
+from bezgelor_tasks.command import Command
 from bezgelor_tasks.errors import CommandFailed, UserError
-from bezgelor_tasks.run import Command, Executor
+from bezgelor_tasks.run import Executor
 from bezgelor_tasks.ui import UI
 
 REPO = Path(__file__).resolve().parents[1]

@@ -24,6 +24,7 @@ from bezgelor_tasks.areas.health import router_change
 from bezgelor_tasks.areas.mix_exs import mix_exs_change
 from bezgelor_tasks.areas.prod_exs import prod_exs_change
 from bezgelor_tasks.areas.runtime_exs import REQUIRED_ENV, runtime_exs_change
+from bezgelor_tasks.backup.scratch import free_port
 from bezgelor_tasks.checkout.discover import Checkout
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.run import Executor
@@ -344,17 +345,13 @@ def test_heart_joins_the_users_own_env_sh_and_a_rerun_rewrites_only_its_block(be
 
 # --- a real release --------------------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.slow
 def test_after_init_a_real_release_builds_offline_and_bin_migrate_runs_inside_it(nodeps_checkout, monkeypatch,
                                                                                    tmp_path):
     root = nodeps_checkout
-    ports = {"auth_port": _free_port(), "realm_port": _free_port(), "world_port": _free_port()}
+    ports = {"auth_port": free_port(), "realm_port": free_port(), "world_port": free_port()}
     for gen in (mix_exs_change, prod_exs_change, runtime_exs_change, router_change, health_controller_change,
                 overlay_changes):
         apply(gen, root, **ports)

@@ -18,7 +18,8 @@ import pytest
 from bezgelor_tasks import files
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.files import FileChange
-from bezgelor_tasks.run import Executor, signals_deferred
+from bezgelor_tasks.processes import signals_deferred
+from bezgelor_tasks.run import Executor
 from tests.support.deployrun import REPO
 
 pytestmark = pytest.mark.elixir

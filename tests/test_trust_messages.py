@@ -14,8 +14,9 @@ from invoke import Context, task
 from invoke.exceptions import Exit
 
 from bezgelor_tasks import __version__
+from bezgelor_tasks.command import Command
 from bezgelor_tasks.errors import UserError, split_headline
-from bezgelor_tasks.run import Command, Executor
+from bezgelor_tasks.run import Executor
 from bezgelor_tasks.tasks._common import BUG_EXIT, user_task
 
 PACKAGE = Path(__file__).resolve().parents[1] / "bezgelor_tasks"

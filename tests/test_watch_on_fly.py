@@ -96,9 +96,12 @@ def test_the_dockerfile_passes_hadolint_and_the_context_installs_this_exact_tool
     assert "postgresql-client-17" in text and "flyio/flyctl:v0.4.87" in text
     lint = subprocess.run(["hadolint", str(context / "Dockerfile")], capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout + lint.stderr
-    wheel = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
-                            "-w", str(tmp_path / "dist"), str(context / "bezgelor-tasks")],
-                           capture_output=True, text=True, timeout=300)
+    # The test venv is uv's (no pip in it); the image's pip builds the same PEP 517 source tree.
+    uv = shutil.which("uv")
+    build = ([uv, "build", "--wheel", "-q", "--out-dir", str(tmp_path / "dist"), str(context / "bezgelor-tasks")]
+             if uv else [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
+                         "-w", str(tmp_path / "dist"), str(context / "bezgelor-tasks")])
+    wheel = subprocess.run(build, capture_output=True, text=True, timeout=300)
     assert wheel.returncode == 0, wheel.stdout + wheel.stderr
     built = list((tmp_path / "dist").glob("bezgelor_tasks-*.whl"))
     assert [w.name.split("-")[1] for w in built] == [__version__]
@@ -107,3 +110,9 @@ def test_the_dockerfile_passes_hadolint_and_the_context_installs_this_exact_tool
     assert "bezgelor_tasks/watch/watcher.py" in metadata.stdout and "__pycache__" not in metadata.stdout
     assert json.dumps(watch_app.requirements())  # the tool's own runtime requirements, no extras
     assert not any("pytest" in r for r in watch_app.requirements())
+    # The image installs every dependency at exactly the version this machine runs (uv.lock's), not the newest.
+    import importlib.metadata
+
+    pins = (context / "bezgelor-tasks" / "constraints.txt").read_text().split()
+    assert f"invoke=={importlib.metadata.version('invoke')}" in pins and all("==" in p for p in pins)
+    assert "-c /opt/bezgelor-tasks/constraints.txt" in text

@@ -21,6 +21,7 @@ from bezgelor_tasks.areas.fly_toml_spec import check_grace_period_s
 from bezgelor_tasks.checkout.discover import Checkout
 from bezgelor_tasks.checks.context import CheckContext
 from bezgelor_tasks.checks.findings import Finding, info
+from bezgelor_tasks.command import Command
 from bezgelor_tasks.files import FileChange, generated_change, marker_intact
 from bezgelor_tasks.fly import commands
 from bezgelor_tasks.fly import operator_commands as operator
@@ -28,7 +29,6 @@ from bezgelor_tasks.fly.command_lines import fly_lines, judge
 from bezgelor_tasks.pg_flavor import DIRECT_URL_VARIABLE, release_command, repo_runtime_options
 from bezgelor_tasks.release_image import MIGRATE
 from bezgelor_tasks.render import render
-from bezgelor_tasks.run import Command
 from bezgelor_tasks.settings import Settings
 
 DEPLOYMENT = "docs/fly-deployment.md"

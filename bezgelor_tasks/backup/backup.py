@@ -19,10 +19,11 @@ from typing import Any
 from bezgelor_tasks import files
 from bezgelor_tasks.backup import clients, commands, manifest, pgerrors, session
 from bezgelor_tasks.backup.session import Endpoint
+from bezgelor_tasks.command import Command, Result
 from bezgelor_tasks.errors import CommandFailed, UserError
 from bezgelor_tasks.fly import commands as fly_commands
 from bezgelor_tasks.fly.client import FlyClient
-from bezgelor_tasks.run import Command, Executor, Result
+from bezgelor_tasks.run import Executor
 from bezgelor_tasks.settings import Settings
 from bezgelor_tasks.ui import UI
 

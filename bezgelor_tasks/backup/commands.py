@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from bezgelor_tasks.run import Command
+from bezgelor_tasks.command import Command
 
 LOCK_WAIT_TIMEOUT = "60s"   # pg_dump gives up instead of queueing forever behind a migration's lock
 LOW_COMPRESSION = 1         # level 1: most of the size gain for a fraction of the CPU

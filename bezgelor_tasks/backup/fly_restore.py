@@ -22,13 +22,14 @@ from typing import Any
 
 from bezgelor_tasks.backup import credentials
 from bezgelor_tasks.backup.mpg_cluster import cluster_id, mpg_credentials
+from bezgelor_tasks.command import Command
 from bezgelor_tasks.deploy import state
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly import commands as fly_commands
 from bezgelor_tasks.journal import Journal
 from bezgelor_tasks.pg_flavor import DIRECT_URL_VARIABLE
 from bezgelor_tasks.redact import register
-from bezgelor_tasks.run import Command, Executor
+from bezgelor_tasks.run import Executor
 from bezgelor_tasks.settings import Settings
 from bezgelor_tasks.ui import UI
 

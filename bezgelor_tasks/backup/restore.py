@@ -27,7 +27,8 @@ from bezgelor_tasks.backup.commands import Conn
 from bezgelor_tasks.backup.manifest import Backup
 from bezgelor_tasks.backup.session import Endpoint
 from bezgelor_tasks.errors import UserError
-from bezgelor_tasks.run import Executor, cleanup_after_interrupt
+from bezgelor_tasks.processes import cleanup_after_interrupt
+from bezgelor_tasks.run import Executor
 from bezgelor_tasks.settings import Settings
 from bezgelor_tasks.ui import UI, confirm
 

@@ -23,7 +23,8 @@ from bezgelor_tasks.backup.commands import Client, Conn
 from bezgelor_tasks.errors import CommandFailed, UserError
 from bezgelor_tasks.fly import commands as fly_commands
 from bezgelor_tasks.fly.client import PROXY_READY, FlyClient
-from bezgelor_tasks.run import Background, Executor
+from bezgelor_tasks.processes import Background
+from bezgelor_tasks.run import Executor
 from bezgelor_tasks.settings import Settings
 
 # Exact row counts of every ordinary table, as one JSON line (query_to_xml runs the count per table).

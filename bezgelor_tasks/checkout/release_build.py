@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from bezgelor_tasks.checkout.discover import Checkout
+from bezgelor_tasks.command import Command
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.files import is_executable
-from bezgelor_tasks.run import Command, Executor
+from bezgelor_tasks.run import Executor
 
 
 def release_command(co: Checkout) -> Command:

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from bezgelor_tasks import git
+from bezgelor_tasks.command import Command
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly.client import FlyClient
 from bezgelor_tasks.journal import Journal
-from bezgelor_tasks.run import Command, Executor
+from bezgelor_tasks.run import Executor
 from bezgelor_tasks.settings import Settings
 from bezgelor_tasks.ui import UI
 

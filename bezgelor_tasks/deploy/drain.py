@@ -6,7 +6,7 @@
 - the `drain` step (after build and secrets, before backup and deploy): at zero players go on; else
   maintenance on, countdown, poll, go on at zero or at the deadline. The backup that follows is then
   taken with nobody playing.
-- Ctrl-C: the pipeline sets the executor's STOP (run.interrupt_all), which the countdown waits on,
+- Ctrl-C: the pipeline sets the executor's STOP (processes.interrupt_all), which the countdown waits on,
   so it stops within one call.
 - `maintenance_ends()`: whatever happens afterwards, maintenance mode does not stay on. If the new
   release is not live (failure, rollback, Ctrl-C), it is turned off and the cancellation announced;
@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from bezgelor_tasks.command import Command
 from bezgelor_tasks.deploy import fly_lock
 from bezgelor_tasks.deploy import machines as machines_mod
 from bezgelor_tasks.deploy.context import DeployContext
@@ -30,7 +31,7 @@ from bezgelor_tasks.game import countdown as cd
 from bezgelor_tasks.game import rpc
 from bezgelor_tasks.game.portal import DisconnectCheck, Portal, PortalUnavailable, ask, confirm_disconnect
 from bezgelor_tasks.pipeline import Pipeline, Status, Step, done, todo
-from bezgelor_tasks.run import STOP, Command, cleanup_after_interrupt
+from bezgelor_tasks.processes import STOP, cleanup_after_interrupt
 
 FACT = "drain"
 

@@ -21,10 +21,7 @@ guard for one checkout and for the first deploy, when there is no app to hold a 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import getpass
-import json
 import os
 import secrets as pysecrets
 import socket
@@ -33,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bezgelor_tasks.errors import UserError
+from bezgelor_tasks.fly import name_records
 from bezgelor_tasks.fly.client import FlyClient
 from bezgelor_tasks.fly.records import Secret
 from bezgelor_tasks.lock import DEFAULT_MAX_AGE_S, human_age
@@ -80,21 +78,18 @@ def _me_user() -> str:
 
 
 def encode(holder: FlyHolder) -> str:
-    data = {"u": holder.user[:24], "h": holder.host[:32], "t": int(holder.started), "p": holder.purpose[:12],
-            "m": holder.message[:40], "n": holder.nonce}
-    raw = json.dumps(data, separators=(",", ":")).encode()
-    return PREFIX + base64.b32encode(raw).decode().rstrip("=")
+    return name_records.pack(PREFIX, {"u": holder.user[:24], "h": holder.host[:32], "t": int(holder.started),
+                                      "p": holder.purpose[:12], "m": holder.message[:40], "n": holder.nonce})
 
 
 def decode(name: str) -> FlyHolder | None:
-    if not name.startswith(PREFIX):
-        return None
-    body = name[len(PREFIX):]
     try:
-        data = json.loads(base64.b32decode(body + "=" * (-len(body) % 8)))
+        data = name_records.unpack(PREFIX, name)
+        if data is None:
+            return None
         return FlyHolder(str(data["u"]), str(data["h"]), float(data["t"]), str(data.get("p", "deploy")),
                          str(data.get("m", "")), str(data.get("n", "")), name)
-    except (binascii.Error, ValueError, KeyError, TypeError):
+    except (name_records.Unreadable, ValueError, KeyError, TypeError):
         return FlyHolder("unknown", "unknown", 0.0, "deploy", "unreadable lock name", "", name)
 
 

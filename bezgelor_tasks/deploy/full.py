@@ -20,7 +20,7 @@ from bezgelor_tasks.fly.client import FlyClient
 from bezgelor_tasks.journal import Journal
 from bezgelor_tasks.lock import DeployLock
 from bezgelor_tasks.pipeline import Pipeline, StepFailed, StepReport
-from bezgelor_tasks.run import cleanup_after_interrupt
+from bezgelor_tasks.processes import cleanup_after_interrupt
 from bezgelor_tasks.settings import Settings
 from bezgelor_tasks.tasks._common import Session
 from bezgelor_tasks.ui import confirm

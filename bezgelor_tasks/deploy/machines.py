@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bezgelor_tasks.command import Command
 from bezgelor_tasks.fly import commands
 from bezgelor_tasks.fly.records import AppStatus, Machine
-from bezgelor_tasks.run import Command
 from bezgelor_tasks.settings import Settings
 
 

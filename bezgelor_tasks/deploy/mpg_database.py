@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from bezgelor_tasks.backup import fly_restore
+from bezgelor_tasks.command import Command
 from bezgelor_tasks.deploy.context import DeployContext
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.pg_flavor import DIRECT_URL_VARIABLE
 from bezgelor_tasks.pipeline import Status, Step, done, todo
-from bezgelor_tasks.run import Command
 
 NEEDED = ("DATABASE_URL", DIRECT_URL_VARIABLE)
 

@@ -37,7 +37,8 @@ from bezgelor_tasks.health import HealthReport, health_gate
 from bezgelor_tasks.journal import Journal, deploys_by_version, read_entries
 from bezgelor_tasks.lock import DeployLock
 from bezgelor_tasks.migrations import Safety
-from bezgelor_tasks.run import Executor, cleanup_after_interrupt
+from bezgelor_tasks.processes import cleanup_after_interrupt
+from bezgelor_tasks.run import Executor
 from bezgelor_tasks.settings import Settings
 from bezgelor_tasks.ui import UI, confirm
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bezgelor_tasks import migrations
+from bezgelor_tasks.command import Command
 from bezgelor_tasks.deploy import fly_lock, secretgen, state
 from bezgelor_tasks.deploy import machines as machines_mod
 from bezgelor_tasks.deploy.context import (
@@ -25,7 +26,6 @@ from bezgelor_tasks.deploy.context import (
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly import commands
 from bezgelor_tasks.pipeline import Status, Step, done, todo
-from bezgelor_tasks.run import Command
 
 GENERATED_SECRETS = ("SECRET_KEY_BASE", "CLOAK_KEY")
 ADDRESS_SECRET = "WORLD_PUBLIC_ADDRESS"
@@ -380,7 +380,7 @@ def health(ctx: DeployContext) -> Step:
                                 "needs longer to load")
         return {"waited_s": round(report.waited, 2), "services": dict(report.services), "summary": report.summary()}
 
-    return Step("health", f"{s.public_health_url} all ok and the game ports answer on the IPv4",
+    return Step("health", f"{s.public_health_url} all ok and each game port greets (ServerHello) on the IPv4",
                 lambda: todo("checked on every deploy"), lambda: [], run, after=("deploy",),
                 fix=f"read `fly logs -a {s.app}`")
 

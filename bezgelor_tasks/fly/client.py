@@ -11,11 +11,13 @@ import threading
 from collections.abc import Mapping
 
 from bezgelor_tasks import redact
+from bezgelor_tasks.command import Command, Result
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly import commands, records
 from bezgelor_tasks.fly.records import IP, App, AppStatus, MigrationStatus, Release, Secret, Version, WhoAmI
+from bezgelor_tasks.processes import Background
 from bezgelor_tasks.release_image import MIGRATE
-from bezgelor_tasks.run import Background, Command, Executor, Result
+from bezgelor_tasks.run import Executor
 from bezgelor_tasks.settings import Settings
 
 PROXY_READY = r"Proxying (?:localhost|127\.0\.0\.1|\[::1\]):(\d+)"

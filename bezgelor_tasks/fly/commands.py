@@ -12,8 +12,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import replace
 
+from bezgelor_tasks.command import Command
 from bezgelor_tasks.errors import UserError
-from bezgelor_tasks.run import Command
 from bezgelor_tasks.settings import Settings
 
 BASE_ENV: Mapping[str, str] = {"FLY_NO_UPDATE_CHECK": "1"}

@@ -5,8 +5,8 @@ like fly/commands.py, with its defaults."""
 
 from __future__ import annotations
 
+from bezgelor_tasks.command import Command
 from bezgelor_tasks.fly.commands import build
-from bezgelor_tasks.run import Command
 from bezgelor_tasks.settings import Settings
 
 

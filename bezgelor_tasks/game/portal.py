@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bezgelor_tasks.command import Command
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.game import rpc
 from bezgelor_tasks.game.rpc import PortalStatus
-from bezgelor_tasks.run import Command, Executor
+from bezgelor_tasks.run import Executor
 from bezgelor_tasks.settings import Settings
 from bezgelor_tasks.ui import UI, confirm
 

@@ -26,10 +26,10 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
+from bezgelor_tasks.command import Command
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly import commands
 from bezgelor_tasks.release_image import bin_path
-from bezgelor_tasks.run import Command
 from bezgelor_tasks.settings import Settings
 
 PORTAL = "BezgelorWorld.Portal"

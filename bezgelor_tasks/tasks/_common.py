@@ -70,7 +70,7 @@ def user_task(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from bezgelor_tasks.run import termination_raises
+        from bezgelor_tasks.processes import termination_raises
 
         try:
             with termination_raises():
@@ -81,10 +81,10 @@ def user_task(fn: F) -> F:
             print(redact("error: " + "\n".join(e.lines())), file=sys.stderr)
             raise Exit(code=e.exit_code) from None
         except KeyboardInterrupt as e:
-            from bezgelor_tasks import run as run_mod
+            from bezgelor_tasks import processes
             from bezgelor_tasks.errors import Interrupted
 
-            stopped = run_mod.interrupt_all()
+            stopped = processes.interrupt_all()
             said = e.said if isinstance(e, Interrupted) else "nothing more was started."
             print("interrupted: " + (f"stopped {stopped} running command(s); " if stopped else "") + said,
                   file=sys.stderr)

@@ -30,11 +30,11 @@ from typing import Any
 import tomlkit
 
 from bezgelor_tasks import __version__
+from bezgelor_tasks.command import Command
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly import commands, operator_commands
 from bezgelor_tasks.fly.client import FlyClient
 from bezgelor_tasks.render import render
-from bezgelor_tasks.run import Command
 from bezgelor_tasks.settings import FIELDS, Settings
 
 FLYCTL_VERSION = "0.4.87"      # the flyctl whose grammar this tool speaks (tests/fakes/grammar)
@@ -107,6 +107,31 @@ def requirements() -> list[str]:
     return [r for r in found if "extra ==" not in r]
 
 
+def pinned_closure() -> list[str]:
+    """`name==version` of every distribution this tool runs on here (its requirements and theirs, as
+    installed: with `.ci/bootstrap`, exactly uv.lock's), so the watcher's image installs the same versions
+    rather than the newest of each."""
+    import re
+
+    seen: dict[str, str] = {}
+    todo = ["bezgelor-tasks"]
+    while todo:
+        name = todo.pop()
+        key = re.sub(r"[-_.]+", "-", name).lower()
+        if key in seen:
+            continue
+        try:
+            dist = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue  # a requirement for another platform or Python, not installed here
+        seen[key] = dist.version
+        for req in dist.requires or []:
+            if "extra ==" not in req and (m := re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", req)):
+                todo.append(m.group(0))
+    seen.pop("bezgelor-tasks", None)
+    return [f"{name}=={version}" for name, version in sorted(seen.items())]
+
+
 def write_context(settings: Settings, directory: Path) -> Path:
     """The build context: Dockerfile, fly.toml and bezgelor-tasks/ (this package and a pyproject)."""
     package = Path(__file__).resolve().parents[1]
@@ -116,6 +141,7 @@ def write_context(settings: Settings, directory: Path) -> Path:
     shutil.copytree(package, source / "bezgelor_tasks", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     (source / "pyproject.toml").write_text(render("watch/pyproject.toml.tmpl", version=__version__,
                                                   requirements=requirements()), encoding="utf-8")
+    (source / "constraints.txt").write_text("\n".join(pinned_closure()) + "\n", encoding="utf-8")
     return directory
 
 

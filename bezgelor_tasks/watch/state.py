@@ -11,15 +11,13 @@ Unverified: how long a secret name Fly accepts; the JSON stays near 120 bytes (~
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import secrets as pysecrets
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bezgelor_tasks.deploy.fly_lock import WATCH_STATE_PREFIX
+from bezgelor_tasks.fly import name_records
 from bezgelor_tasks.fly.client import FlyClient
 from bezgelor_tasks.fly.records import Secret
 
@@ -58,22 +56,19 @@ def encode(state: WatchState) -> str:
     data = {"d": int(state.down_since), "w": state.down_what[:24], "r": [int(t) for t in state.restarts],
             "h": int(state.human_since), "m": int(state.maintenance_since), "b": state.maintenance_by[:16],
             "a": state.last_alert[:16], "t": int(state.last_alert_at)}
-    compact = {k: v for k, v in data.items() if v}
-    raw = json.dumps(compact, separators=(",", ":")).encode()
-    return WATCH_STATE_PREFIX + base64.b32encode(raw).decode().rstrip("=")
+    return name_records.pack(WATCH_STATE_PREFIX, {k: v for k, v in data.items() if v})
 
 
 def decode(name: str) -> WatchState | None:
-    if not name.startswith(WATCH_STATE_PREFIX):
-        return None
-    body = name[len(WATCH_STATE_PREFIX):]
     try:
-        data = json.loads(base64.b32decode(body + "=" * (-len(body) % 8)))
+        data = name_records.unpack(WATCH_STATE_PREFIX, name)
+        if data is None:
+            return None
         return WatchState(float(data.get("d", 0)), str(data.get("w", "")),
                           tuple(float(t) for t in data.get("r", [])), float(data.get("h", 0)),
                           float(data.get("m", 0)), str(data.get("b", "")), str(data.get("a", "")),
                           float(data.get("t", 0)), (name,))
-    except (binascii.Error, ValueError, TypeError, AttributeError):
+    except (name_records.Unreadable, ValueError, TypeError, AttributeError):
         return WatchState(names=(name,))  # unreadable: start afresh, and replace it on the next write
 
 

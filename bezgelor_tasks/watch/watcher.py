@@ -31,7 +31,8 @@ from bezgelor_tasks.fly.client import FlyClient
 from bezgelor_tasks.game.countdown import parse_duration
 from bezgelor_tasks.journal import Journal
 from bezgelor_tasks.probe import HEALTH_PROBE, ProbePass, probe_pass, read_players
-from bezgelor_tasks.run import Executor, interruptible_sleep
+from bezgelor_tasks.processes import interruptible_sleep
+from bezgelor_tasks.run import Executor
 from bezgelor_tasks.settings import Settings
 from bezgelor_tasks.ui import UI
 from bezgelor_tasks.watch import backups, world

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from bezgelor_tasks.command import Command
 from bezgelor_tasks.deploy import drain as drain_mod
 from bezgelor_tasks.deploy import machines as machines_mod
 from bezgelor_tasks.deploy.context import DeployContext
@@ -28,7 +29,8 @@ from bezgelor_tasks.fly.records import Machine
 from bezgelor_tasks.game import countdown as cd
 from bezgelor_tasks.game.portal import Portal, PortalUnavailable, ask, confirm_disconnect
 from bezgelor_tasks.health import HealthReport, health_gate
-from bezgelor_tasks.run import STOP, Command, Executor, cleanup_after_interrupt
+from bezgelor_tasks.processes import STOP, cleanup_after_interrupt
+from bezgelor_tasks.run import Executor
 from bezgelor_tasks.settings import Settings
 from bezgelor_tasks.watch.state import StateOnFly
 

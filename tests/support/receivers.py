@@ -11,7 +11,6 @@ Both set the BEZGELOR_* settings that point at them.
 from __future__ import annotations
 
 import json
-import socket
 import ssl
 import subprocess
 import threading
@@ -25,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from bezgelor_tasks.backup.scratch import free_port
 
 HOST = "127.0.0.1"
 
@@ -131,12 +132,6 @@ def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
         r.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
 class Mailbox:
     """A real SMTP server on loopback: STARTTLS required, then AUTH LOGIN/PLAIN, then the message."""
 
@@ -167,7 +162,7 @@ class Mailbox:
                 self.logins.append(auth_data.login.decode())
             return AuthResult(success=ok)
 
-        self.port = _free_port()
+        self.port = free_port()
         self.controller = Controller(Handler(), hostname=HOST, port=self.port, tls_context=context,
                                      require_starttls=True, authenticator=authenticator, auth_required=True,
                                      ready_timeout=10)

@@ -16,7 +16,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -25,6 +24,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pytest
+
+from bezgelor_tasks.backup.scratch import free_port
 
 HOME_VARIABLE = "TESTS_S3_HOME"     # not BEZGELOR_*: the tests' environment is cleared of those
 OWNER_VARIABLE = "TESTS_S3_OWNER"
@@ -36,10 +37,6 @@ def weed_binary() -> str | None:
     return found or (str(WEED) if WEED.exists() else None)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -90,7 +87,7 @@ class S3Server:
         (data_dir / "s3.json").write_text(json.dumps({"identities": [{
             "name": "tests", "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
             "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}))
-        master, mgrpc, volume, vgrpc, filer, fgrpc, s3, s3grpc = ports or tuple(_free_port() for _ in range(8))
+        master, mgrpc, volume, vgrpc, filer, fgrpc, s3, s3grpc = ports or tuple(free_port() for _ in range(8))
         argv = [weed, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data_dir / 'data'}",
                 "-master.telemetry=false", f"-master.port={master}", f"-master.port.grpc={mgrpc}",
                 "-master.volumeSizeLimitMB=64", "-volume.max=200", f"-volume.port={volume}",

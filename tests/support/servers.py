@@ -29,6 +29,8 @@ from typing import Any
 
 import pytest
 
+from bezgelor_tasks.backup.scratch import free_port
+
 BEHAVIORS = ("healthy", "degraded", "503", "html", "timeout", "down")
 HOST = "127.0.0.1"
 GAME_SERVICES = ("auth", "realm", "world")
@@ -45,10 +47,6 @@ class _QuietHTTPServer(ThreadingHTTPServer):
         pass
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
 
 
 class Listener:
@@ -123,7 +121,7 @@ def live_image_behavior(state: dict[str, Any], app: str | None = None) -> tuple[
 class GameServers:
     def __init__(self, app: str | None = None) -> None:
         self.app = app
-        self.ports = {name: _free_port() for name in GAME_SERVICES}
+        self.ports = {name: free_port() for name in GAME_SERVICES}
         self.listeners = {name: Listener(port) for name, port in self.ports.items()}
         self._override: str | None = None
         self._script: list[str] = []

@@ -29,14 +29,12 @@ from typing import Any
 
 import pytest
 
+from bezgelor_tasks.backup.scratch import free_port
+
 SCRIPT = Path(__file__).with_name("world_node.exs")
 HOST = "127.0.0.1"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
 
 
 class Player:
