@@ -115,12 +115,23 @@ def interrupt_all(grace: float = 0.5) -> int:
             pass
     deadline = time.monotonic() + grace
     for proc in procs:
-        _end(proc, max(0.0, deadline - time.monotonic()))
+        end_process(proc, max(0.0, deadline - time.monotonic()))
     return len(procs)
 
 
+def register_running(proc: Any) -> None:
+    """A child that Ctrl-C (`interrupt_all`) must stop: anything with terminate(), kill() and is_alive()."""
+    with _RUNNING_LOCK:
+        _RUNNING[id(proc)] = proc
+
+
+def unregister_running(proc: Any) -> None:
+    with _RUNNING_LOCK:
+        _RUNNING.pop(id(proc), None)
+
+
 @functools.cache
-def _die_with_parent() -> Callable[[], None]:
+def die_with_parent() -> Callable[[], None]:
     """What the child runs before exec: SIGTERM when the process that started it dies (even by SIGKILL). libc's
     prctl is looked up here, in the parent, so the child only calls it."""
     import ctypes  # only for children: a run that starts none (the judge talks through a pipe) never loads it
@@ -147,11 +158,11 @@ def _child_options(cmd: Command) -> dict[str, Any]:
     if cmd.pass_fds:
         options["_pass_fds"] = set(cmd.pass_fds)
     if sys.platform.startswith("linux") and threading.current_thread() is threading.main_thread():
-        options["_preexec_fn"] = _die_with_parent()
+        options["_preexec_fn"] = die_with_parent()
     return options
 
 
-def _end(proc: Any, grace: float = 2.0) -> None:
+def end_process(proc: Any, grace: float = 2.0) -> None:
     """Terminate a child (an sh RunningCommand) we stop waiting for, then kill it if it lingers after `grace`:
     the one way this module stops a process (Ctrl-C, a background command's stop, an abandoned wait)."""
     try:
@@ -163,6 +174,8 @@ def _end(proc: Any, grace: float = 2.0) -> None:
             proc.kill()
     except (ProcessLookupError, OSError):
         pass
+
+
 
 
 class Background:
@@ -215,7 +228,7 @@ class Background:
 
     def stop(self, grace: float = 5.0) -> None:
         if not self._done.is_set():
-            _end(self.proc, grace)
+            end_process(self.proc, grace)
             self._done.wait(grace)
 
     def __enter__(self) -> Background:

@@ -24,7 +24,7 @@ from bezgelor_tasks.processes import (
     Background,
     Conversation,
     _child_options,
-    _end,
+    end_process,
 )
 from bezgelor_tasks.redact import redact, register
 from bezgelor_tasks.ui import UI
@@ -72,7 +72,7 @@ class Executor:
         if self.dry_run and cmd.mutates:
             if self.echo:
                 self.ui.command(cmd.shown(), dry_run=True)
-            self._observe(cmd, skipped := Result(cmd, 0, "", "", 0.0, dry_run=True))
+            self.observe(cmd, skipped := Result(cmd, 0, "", "", 0.0, dry_run=True))
             return skipped
         if cmd.interactive:
             return self._run_interactive(cmd, check)
@@ -86,7 +86,7 @@ class Executor:
                 break
             time.sleep(self.retry_delay * attempt)
         assert result is not None
-        self._observe(cmd, result)
+        self.observe(cmd, result)
         if check and not result.ok:
             raise self.failure(result)
         return result
@@ -120,7 +120,7 @@ class Executor:
             with _RUNNING_LOCK:
                 _RUNNING.pop(id(proc), None)
         result = Result(cmd, code, "", "", time.monotonic() - started)
-        self._observe(cmd, result)
+        self.observe(cmd, result)
         if check and not result.ok:
             raise self.failure(result)
         return result
@@ -132,7 +132,8 @@ class Executor:
             raise UserError(f"dry run: would start `{cmd.shown()}`; the rest depends on it, so the dry run stops "
                             "here (nothing was changed).", fix="run without --dry-run to go on.")
 
-    def _observe(self, cmd: Command, result: Result) -> None:
+    def observe(self, cmd: Command, result: Result) -> None:
+        """A finished command's result, for the history and the observers (also of a `piped` command)."""
         self.history.append(result)
         for obs in self.observers:
             obs(cmd, result)
@@ -172,7 +173,7 @@ class Executor:
             try:
                 proc.wait()
             except BaseException:  # Ctrl-C, SIGTERM (raised as KeyboardInterrupt), anything: no orphan child
-                _end(proc)
+                end_process(proc)
                 raise
             finally:
                 with _RUNNING_LOCK:
@@ -217,6 +218,19 @@ class Executor:
         if self.echo:
             self.ui.command(cmd.shown())
         return Background(self._resolve(cmd), cmd, self._env(cmd), re.compile(ready), ready_timeout)
+
+    def piped(self, cmd: Command, *, feed: bool = False, read: bool = False, nice: int = 0) -> Any:
+        """Start a command whose stdin (`feed`) and/or stdout (`read`) stream bytes to and from the caller while it
+        runs (piped.Piped: pg_dump's archive read as it is written), at a lower priority when `nice`; always
+        `finish()` it."""
+        from bezgelor_tasks.piped import Piped
+
+        self.refuse_in_dry_run(cmd)
+        if STOP.is_set():
+            raise KeyboardInterrupt("interrupted: not starting " + cmd.shown())
+        if self.echo:
+            self.ui.command(cmd.shown())
+        return Piped(self, self._resolve(cmd), cmd, self._env(cmd), feed=feed, read=read, nice=nice)
 
     def converse(self, cmd: Command) -> Conversation:
         """Start a command that answers request lines on stdin with answer lines on stdout (it only reads,

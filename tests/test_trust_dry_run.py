@@ -205,13 +205,14 @@ RAW_WRITES_ALLOWED = {
     "backup/scratch.py": "the scratch cluster of verify's full tier, in a temporary directory",
     "backup/credentials.py": "the in-memory pgpass (a 0600 temporary file where memfd is missing)",
     "backup/atomic_restore.py": "the restore script, in a private temporary directory",
-    "backup/session.py": "the snapshot's FIFO, inside the backup's own .partial directory",
+    "backup/session.py": "the snapshot's FIFO, inside the backup's own .partial directory (or a streamed one's "
+                         "private temporary folder)",
     "backup/crypto.py": "decrypts into the private folder its caller fills (a temporary copy, or a partial folder "
                         "filled inside an Executor.change)",
     "backup/offsite.py": "fills a private temporary folder, or the partial folder of `db.restore --from offsite`'s "
                          "one Executor.change",
-    "backup/store.py": "downloads into its caller's private folder; the upload's pipe",
-    "backup/scheduled.py": "the watcher's scheduled backup: a private temporary folder, removed after the upload",
+    "backup/store.py": "downloads into its caller's private folder",
+    "backup/streamed.py": "a streamed backup's private temporary folder (the snapshot's FIFO only), removed after it",
     "render.py": "the template engine's bytecode cache, under ~/.cache (never the checkout)",
     "judge_launch.py": "drops the Elixir judge's launch note, under ~/.cache, when a start from it died",
     "watch/app.py": "the watcher image's build context, in a private temporary directory",

@@ -87,11 +87,13 @@ def create_backup(settings: Settings, executor: Executor, ui: UI, *, endpoint: E
                   jobs: int = 1, release_version: str | None | Callable[[], str | None] = None,
                   now: datetime | None = None,
                   search: str | None = None, password: str | None = None,
-                  skip_empty: bool = False) -> BackupResult | None:
+                  skip_empty: bool = False, before_dump: Callable[[], None] | None = None) -> BackupResult | None:
     """Dump the database into a new backup directory; None (nothing written) if `skip_empty` and no tables,
     or under a dry run (which shows the commands and writes nothing).
 
-    Through Fly, a server newer than every local pg_dump is refused before any tunnel opens."""
+    Through Fly, a server newer than every local pg_dump is refused before any tunnel opens. `before_dump` runs
+    once the snapshot is open, just before pg_dump starts (checks that ran beside the tunnel: what raises there
+    stops the backup with nothing kept)."""
     if executor.dry_run:
         show_plan(settings, ui, jobs)
         return None
@@ -113,42 +115,29 @@ def create_backup(settings: Settings, executor: Executor, ui: UI, *, endpoint: E
     archive_name = "dump.dir" if jobs > 1 else "dump.pgc"
     try:
         files.make_dir(executor, partial, mode=0o700)
-        with session.connect(settings, executor, endpoint, search=search, password=password) as server:
+        with session.connect_in_snapshot(settings, executor, endpoint, partial, search=search,
+                                         password=password) as (server, snap):
             ui.info(f"PostgreSQL {server.version} on {settings.db_app}; using pg_dump {server.client.major}")
-            with session.snapshot(executor, server, partial) as snap:
-                if skip_empty and not snap.tables:
-                    ui.info(f"{settings.db_app}/{settings.db_name} has no tables yet: nothing to back up")
-                    return None
+            if skip_empty and not snap.tables:
+                ui.info(f"{settings.db_app}/{settings.db_name} has no tables yet: nothing to back up")
+                return None
+            if before_dump is not None:
+                before_dump()
+            cmd = commands.pg_dump(server.client, server.conn, partial / archive_name, jobs=jobs,
+                                   snapshot=snap.id, timeout=settings.command_timeout_s)
+            result = executor.run(cmd, check=False)
+            if not result.ok and "does not support compression" in result.stderr:
+                # a build without zstd (rare): gzip, which every build has
+                files.remove(executor, partial / archive_name)
                 cmd = commands.pg_dump(server.client, server.conn, partial / archive_name, jobs=jobs,
-                                       snapshot=snap.id, timeout=settings.command_timeout_s)
+                                       snapshot=snap.id, compress=commands.compression(server.client, "gzip"),
+                                       timeout=settings.command_timeout_s)
                 result = executor.run(cmd, check=False)
-                if not result.ok and "does not support compression" in result.stderr:
-                    # a build without zstd (rare): gzip, which every build has
-                    files.remove(executor, partial / archive_name)
-                    cmd = commands.pg_dump(server.client, server.conn, partial / archive_name, jobs=jobs,
-                                           snapshot=snap.id, compress=commands.compression(server.client, "gzip"),
-                                           timeout=settings.command_timeout_s)
-                    result = executor.run(cmd, check=False)
-                if not result.ok:
-                    raise dump_failure(settings, result, server.conn.user)
-                counts = snap.wait()
+            if not result.ok:
+                raise dump_failure(settings, result, server.conn.user)
+            snap.wait()
         digests = manifest.file_digests(partial / archive_name, partial)
-        data: dict[str, Any] = {
-            "format_version": manifest.FORMAT_VERSION,
-            "app": settings.app,
-            "db_app": settings.db_app,
-            "database": settings.db_name,
-            "release_version": release_version() if callable(release_version) else release_version,  # read late
-            "created_at": when.isoformat(),
-            "pg_dump_version": server.client.major,
-            "server_version": server.version,
-            "format": fmt,
-            "archive": archive_name,
-            "files": digests,
-            "row_counts": counts,
-            "newest_migration": snap.newest_migration,
-            "verifications": [],
-        }
+        data = manifest_data(settings, when, server, snap, release_version, fmt, archive_name, digests)
         manifest.write(executor, partial, data)
         _fsync_tree(partial)
         final = root / base_name
@@ -172,9 +161,32 @@ def create_backup(settings: Settings, executor: Executor, ui: UI, *, endpoint: E
         if partial.exists():
             files.remove(executor, partial)
     size = sum(f["size"] for f in digests.values())
+    counts = snap.counts or {}
     ui.ok(f"backup {final.name}: {size / 1e6:.1f} MB, {sum(counts.values())} rows in {len(counts)} tables")
     return BackupResult(final.name, final, size, counts, server.version, server.client.major,
                         time.monotonic() - started, fmt)
+
+
+def manifest_data(settings: Settings, when: datetime, server: session.Server, snap: session.Snapshot,
+                  release_version: str | None | Callable[[], str | None], fmt: str, archive_name: str,
+                  digests: dict[str, Any]) -> dict[str, Any]:
+    """What a backup's manifest says (a local one, and the off-site one a streamed backup writes)."""
+    return {
+        "format_version": manifest.FORMAT_VERSION,
+        "app": settings.app,
+        "db_app": settings.db_app,
+        "database": settings.db_name,
+        "release_version": release_version() if callable(release_version) else release_version,  # read late
+        "created_at": when.isoformat(),
+        "pg_dump_version": server.client.major,
+        "server_version": server.version,
+        "format": fmt,
+        "archive": archive_name,
+        "files": digests,
+        "row_counts": snap.counts,
+        "newest_migration": snap.newest_migration,
+        "verifications": [],
+    }
 
 
 def current_release(settings: Settings, executor: Executor) -> str | None:

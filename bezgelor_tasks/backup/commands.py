@@ -63,28 +63,30 @@ def compression(client: Client, method: str | None = None) -> str:
     return f"{method}:{LOW_COMPRESSION}" if client.major >= ZSTD_FROM else str(LOW_COMPRESSION)
 
 
-def pg_dump(client: Client, conn: Conn, out: Path, *, jobs: int = 1, snapshot: str | None = None,
+def pg_dump(client: Client, conn: Conn, out: Path | None, *, jobs: int = 1, snapshot: str | None = None,
             lock_wait_timeout: str = LOCK_WAIT_TIMEOUT, compress: str | None = None,
             timeout: float | None = None) -> Command:
-    """Custom format (-Fc) by default; `jobs` > 1 means directory format, the only one pg_dump parallelises."""
+    """Custom format (-Fc) by default; `jobs` > 1 means directory format, the only one pg_dump parallelises.
+    `out` None: the archive goes to stdout (streamed off-site; pg_restore reads such an archive too, -j included)."""
     fmt = ("-Fd", "-j", str(jobs)) if jobs > 1 else ("-Fc",)
     argv = (client.tool("pg_dump"), *conn.args(), *fmt, f"--compress={compress or compression(client)}",
-            f"--lock-wait-timeout={lock_wait_timeout}", "--no-password", "-f", str(out))
+            f"--lock-wait-timeout={lock_wait_timeout}", "--no-password", *(("-f", str(out)) if out else ()))
     if snapshot:
         argv += (f"--snapshot={snapshot}",)
     return Command(argv, purpose=f"dump database {conn.dbname}", env=conn.env(), pass_fds=conn.pass_fds,
                    timeout=timeout)
 
 
-def pg_restore_list(client: Client, archive: Path) -> Command:
-    """The archive's table of contents (`pg_restore -l`): reads the header and TOC only."""
-    return Command((client.tool("pg_restore"), "-l", str(archive)), purpose="read the backup's table of contents",
-                   mutates=False)
+def pg_restore_list(client: Client, archive: Path | None) -> Command:
+    """The archive's table of contents (`pg_restore -l`): reads the header and TOC only (None: from stdin)."""
+    return Command((client.tool("pg_restore"), "-l", *((str(archive),) if archive else ())),
+                   purpose="read the backup's table of contents", mutates=False)
 
 
-def pg_restore_read_all(client: Client, archive: Path, *, timeout: float | None = None) -> Command:
-    """Decompress and read every byte of the archive into /dev/null: catches truncation and corruption."""
-    return Command((client.tool("pg_restore"), "-f", os.devnull, str(archive)),
+def pg_restore_read_all(client: Client, archive: Path | None, *, timeout: float | None = None) -> Command:
+    """Decompress and read every byte of the archive into /dev/null: catches truncation and corruption
+    (None: the archive streamed on stdin)."""
+    return Command((client.tool("pg_restore"), "-f", os.devnull, *((str(archive),) if archive else ())),
                    purpose="read the whole backup", mutates=False, timeout=timeout)
 
 

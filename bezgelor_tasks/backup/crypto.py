@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from bezgelor_tasks.settings import Settings
 AGE_MAGIC = b"age-encryption.org/v1\n"
 IDENTITY_VARIABLE = "BEZGELOR_BACKUP_AGE_IDENTITY"
 SUFFIX = ".age"
+BLOCK = 1 << 20   # read and hash in large blocks
 
 
 def _recipient(text: str) -> Any:
@@ -80,60 +82,56 @@ def sealing(settings: Settings) -> Sealing:
 
 
 class HashingWriter:
-    """A binary writer that passes bytes on and hashes them as they go: sha256 of the whole stream and md5 of
-    every `part_size` slice (what an S3 multipart ETag is made of)."""
+    """A binary writer that passes bytes on (or drops them) and hashes them as they go: sha256 and size."""
 
-    def __init__(self, out: BinaryIO | None, part_size: int) -> None:
+    def __init__(self, out: BinaryIO | None) -> None:
         self.out = out
-        self.part_size = part_size
         self.sha256 = hashlib.sha256()
         self.size = 0
-        self.part_md5s: list[bytes] = []
-        self._part = hashlib.md5(usedforsecurity=False)
-        self._in_part = 0
 
     def write(self, data: Any) -> int:
-        view = memoryview(data).cast("B")
         if self.out is not None:
-            self.out.write(view)
-        self.sha256.update(view)
-        self.size += len(view)
-        while len(view):
-            take = min(len(view), self.part_size - self._in_part)
-            self._part.update(view[:take])
-            self._in_part += take
-            view = view[take:]
-            if self._in_part == self.part_size:
-                self.part_md5s.append(self._part.digest())
-                self._part, self._in_part = hashlib.md5(usedforsecurity=False), 0
+            self.out.write(data)
+        self.sha256.update(data)
+        self.size += len(data)
         return len(data)
 
     def flush(self) -> None:
         if self.out is not None:
             self.out.flush()
 
-    def expected_etag(self, multipart_threshold: int) -> str:
-        """The ETag an S3 server computes for what went through, uploaded in `part_size` parts from the
-        threshold on (a single PUT: the object's md5; multipart: md5 of the parts' md5s, a dash, the count)."""
-        parts = self.part_md5s + ([self._part.digest()] if self._in_part or not self.part_md5s else [])
-        if self.size < multipart_threshold and len(parts) == 1:
-            return parts[0].hex()
-        return hashlib.md5(b"".join(parts), usedforsecurity=False).hexdigest() + f"-{len(parts)}"
+
+def seal_stream(source: BinaryIO, sink: Any, seal: Sealing) -> None:
+    """Encrypt (or copy) everything `source` holds into `sink` (anything with `write`)."""
+    if seal.encrypted:
+        import pyrage
+
+        pyrage.encrypt_io(source, sink, [_recipient(r) for r in seal.recipients])
+    else:
+        for chunk in iter(lambda: source.read(BLOCK), b""):
+            sink.write(chunk)
+    sink.flush()
 
 
-def seal_stream(source: Path, sink: BinaryIO, seal: Sealing, part_size: int) -> HashingWriter:
-    """Encrypt (or copy) `source` into `sink`, hashing what leaves."""
-    writer = HashingWriter(sink, part_size)
-    with source.open("rb") as f:
-        if seal.encrypted:
-            import pyrage
+def seal_in_thread(open_source: Callable[[], BinaryIO], sink: Any, seal: Sealing) -> None:
+    """`seal_stream` in a thread of its own, waited for in short steps: pyrage holds the GIL while it encrypts and
+    would not let Ctrl-C through; here the waiting thread notices it at once. Raises what the sealing raised (the
+    sink's own error first: an upload that failed is said as such, not as pyrage's report of it)."""
+    failed: list[BaseException] = []
 
-            pyrage.encrypt_io(f, writer, [_recipient(r) for r in seal.recipients])
-        else:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                writer.write(chunk)
-    writer.flush()
-    return writer
+    def run() -> None:
+        try:
+            with open_source() as source:
+                seal_stream(source, sink, seal)
+        except BaseException as e:  # noqa: BLE001 - raised again by the waiting thread
+            failed.append(getattr(sink, "error", None) or e)
+
+    thread = threading.Thread(target=run, name="seal", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(timeout=0.2)
+    if failed:
+        raise failed[0]
 
 
 # -- reading -------------------------------------------------------------------------------------------------
@@ -176,7 +174,7 @@ def identities(settings: Settings) -> list[Any]:
 def open_sealed(source: Path, target: Path, seal: dict[str, Any], keys: Callable[[], list[Any]],
                 name: str) -> str:
     """Decrypt (or copy) a downloaded copy into `target`; returns the sha256 of what was written."""
-    writer = HashingWriter(None, 1 << 30)
+    writer = HashingWriter(None)
     with source.open("rb") as f, target.open("wb") as out:
         writer.out = out
         if seal.get("method") == "age":
@@ -193,6 +191,6 @@ def open_sealed(source: Path, target: Path, seal: dict[str, Any], keys: Callable
                 raise UserError(f"The off-site copy {name} is damaged: age could not decrypt it ({e}).",
                                 fix="use another copy (`inv db.backups`); take a new backup.") from None
         else:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
+            for chunk in iter(lambda: f.read(BLOCK), b""):
                 writer.write(chunk)
     return writer.sha256.hexdigest()

@@ -3,12 +3,16 @@
 A backup used to pay, one after another: the settings checks, `fly status` (the release for the manifest),
 `fly image show` (is there a pg_dump new enough), the password (maybe `fly ssh console`), the off-site
 store's check, and only then `fly proxy` and its handshake. Now the proxy is started at once (on the main
-thread, so it dies with us) while worker threads do the rest; a failure of any of them closes the tunnel
-and stops the task before anything is written.
+thread, so it dies with us) while worker threads do the rest. The settings and the password are needed to
+connect; the client check and the store's are needed only before pg_dump starts (`Start.before_dump`: psql
+opens the snapshot meanwhile); the release only for the manifest, so it is asked for while pg_dump runs. A
+failure of any of them closes the tunnel and stops the task with nothing kept. The module the dump needs is
+imported while the tunnel opens.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -28,14 +32,14 @@ class Start:
     executor: Executor
     endpoint: Endpoint            # the open tunnel (closed when the `with` block ends)
     release: Callable[[], str | None]   # the live release, read when the manifest is written
-    store: Any = None             # the off-site Store, checked, when the backup goes off-site
+    before_dump: Callable[[], None]     # waits for the client and store checks (raises what they found)
+    store: Callable[[], Any]      # the off-site Store, checked, when the backup goes off-site (else None)
 
 
 @contextmanager
 def tunnel_first(root: str | None, *, json_mode: bool = False, offsite: bool = False) -> Iterator[Start]:
     from bezgelor_tasks import settings as settings_mod
-    from bezgelor_tasks.backup import backup, clients, credentials, session
-    from bezgelor_tasks.backup import offsite as offsite_mod
+    from bezgelor_tasks.backup import clients, credentials, session
     from bezgelor_tasks.deploy.state import require_checkout
 
     raw = settings_mod.load(root)   # enough to name the tunnel; every check runs beside it
@@ -53,12 +57,24 @@ def tunnel_first(root: str | None, *, json_mode: bool = False, offsite: bool = F
         except Exception:  # noqa: BLE001 - connect() asks again on the main thread, and says what is wrong
             pass
 
+    def release() -> str | None:
+        from bezgelor_tasks.backup import backup
+
+        return backup.current_release(raw, ex)
+
+    def store() -> Any:
+        from bezgelor_tasks.backup import offsite as offsite_mod
+
+        return offsite_mod.preflight(raw, ex)
+
+    def warm_imports() -> None:   # what the dump needs once the tunnel is open, imported while it opens
+        importlib.import_module("bezgelor_tasks.backup.backup")
+
     work: dict[str, Callable[[], Any]] = {
-        "settings": checked, "release": lambda: backup.current_release(raw, ex), "password": warm_password,
-        "client": lambda: session.preflight(raw, ex, clients.default_search(raw.pg_bindir))}
-    if offsite or raw.offsite_always:
-        work["store"] = lambda: offsite_mod.preflight(raw, ex)
-    with ThreadPoolExecutor(max_workers=len(work), thread_name_prefix="backup-start") as pool:
+        "settings": checked, "password": warm_password, "imports": warm_imports,
+        "client": lambda: session.preflight(raw, ex, clients.default_search(raw.pg_bindir)),
+        "store": store if offsite or raw.offsite_always else lambda: None}
+    with ThreadPoolExecutor(max_workers=len(work) + 1, thread_name_prefix="backup-start") as pool:
         futures: dict[str, Future[Any]] = {name: pool.submit(fn) for name, fn in work.items()}
         try:
             tunnel = session.fly_endpoint(raw, ex)()
@@ -68,10 +84,21 @@ def tunnel_first(root: str | None, *, json_mode: bool = False, offsite: bool = F
                 futures["settings"].result()   # a settings problem is the one to report, not its consequence
                 raise
             try:
-                # the first failure is raised here; the release is only needed for the manifest, after the dump
-                done = {name: f.result() for name, f in futures.items() if name != "release"}
-                yield Start(done["settings"], ui, ex, direct_endpoint(host, port), futures["release"].result,
-                            done.get("store"))
+                # what connecting needs; the first failure is raised here
+                done = {name: futures[name].result() for name in ("settings", "password", "imports")}
+
+                def read_release() -> Future[Any]:   # asked for while pg_dump runs: it competes with nothing
+                    if "release" not in futures:
+                        futures["release"] = pool.submit(release)
+                    return futures["release"]
+
+                def before_dump() -> None:
+                    futures["client"].result()
+                    futures["store"].result()
+                    read_release()
+
+                yield Start(done["settings"], ui, ex, direct_endpoint(host, port), lambda: read_release().result(),
+                            before_dump, futures["store"].result)
             finally:
                 tunnel.__exit__(None, None, None)
         finally:

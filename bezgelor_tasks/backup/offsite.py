@@ -28,6 +28,7 @@ from typing import Any
 from bezgelor_tasks import files
 from bezgelor_tasks.backup import crypto, manifest
 from bezgelor_tasks.backup.manifest import Backup
+from bezgelor_tasks.backup.multipart import MultipartWriter
 from bezgelor_tasks.backup.store import Store
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.run import Executor
@@ -154,23 +155,32 @@ def upload(settings: Settings, executor: Executor, ui: UI, b: Backup, *, store: 
     if not seal.encrypted:
         ui.warn(f"uploading {b.name} UNENCRYPTED (BEZGELOR_OFFSITE_PLAINTEXT=yes)")
     key = object_key(store, b.name, b.archive.name + seal.suffix)
-    part = settings.offsite_part_mb << 20
-    writer = store.upload_stream(key, lambda sink: crypto.seal_stream(b.archive, sink, seal, part))
-    data = {k: v for k, v in b.data.items() if k not in ("verifications", "pinned")}
-    data["offsite"] = {"object": b.archive.name + seal.suffix, "size": writer.size if writer else None,
-                       "sha256": writer.sha256.hexdigest() if writer else None, "encryption": seal.describe(),
-                       "uploaded_at": datetime.now(UTC).isoformat(), "uploaded_from": socket.gethostname()}
-    store.put_bytes(object_key(store, b.name, manifest.MANIFEST), json.dumps(data, indent=2, sort_keys=True).encode(),
-                    shown=f"write the manifest of off-site {b.name} (last: it makes the copy count)")
+
+    writer = store.upload_stream(key, lambda sink: crypto.seal_in_thread(lambda: b.archive.open("rb"), sink, seal))
     if writer is None:
         return None
     last = b.last_verification
-    if last is not None and last.get("ok"):  # verified before it left, and the object's checksum matched
-        record_check(store, b.name, {**last, "at": datetime.now(UTC).isoformat(),
-                                     "note": "verified before upload; the stored object's checksum matched"})
+    finish_upload(store, ui, b.name, b.data, key, writer, seal,
+                  # verified before it left, and the stored object's checksum matched
+                  {**last, "note": "verified before upload; the stored object's checksum matched"}
+                  if last is not None and last.get("ok") else None)
+    return key
+
+
+def finish_upload(store: Store, ui: UI, name: str, data: dict[str, Any], key: str, writer: MultipartWriter,
+                  seal: crypto.Sealing, verified: dict[str, Any] | None) -> None:
+    """After the object is stored and checked: its manifest (last: it makes the copy count), then the record of
+    the verification it passed before it counted."""
+    told = {k: v for k, v in data.items() if k not in ("verifications", "pinned")}
+    told["offsite"] = {"object": key.rsplit("/", 1)[-1], "size": writer.size, "sha256": writer.sha256.hexdigest(),
+                       "encryption": seal.describe(), "uploaded_at": datetime.now(UTC).isoformat(),
+                       "uploaded_from": socket.gethostname()}
+    store.put_bytes(object_key(store, name, manifest.MANIFEST), json.dumps(told, indent=2, sort_keys=True).encode(),
+                    shown=f"write the manifest of off-site {name} (last: it makes the copy count)")
+    if verified is not None:
+        record_check(store, name, {**verified, "at": datetime.now(UTC).isoformat()})
     ui.ok(f"off-site copy {store.where.url(key)}: {writer.size / 1e6:.1f} MB"
           f"{', age-encrypted to ' + str(len(seal.recipients)) + ' key(s)' if seal.encrypted else ''}")
-    return key
 
 
 def fetch_into(settings: Settings, store: Store, ob: OffsiteBackup, target: Path) -> Backup:

@@ -2,8 +2,8 @@
 
 - `scheduled_backup` (BEZGELOR_BACKUP_SCHEDULE): on the watcher app, next to the database: pg_dump over Fly's
   private network (MPG's DIRECT_DATABASE_URL, else DATABASE_URL — Flex's `<db>.flycast`), compressed by
-  pg_dump, checked (standard tier), sealed with age and uploaded. Only sealed, compressed bytes leave Fly's
-  network; no home link is involved. The local archive is temporary.
+  pg_dump, and streamed (streamed.py): checked (standard tier), sealed with age and uploaded while it is dumped.
+  Only sealed, compressed bytes leave Fly's network; no home link is involved; nothing is written to disk.
 - `scheduled_drill` (BEZGELOR_DRILL_SCHEDULE): `inv db.drill` on the watcher (needs the age identity there).
 (How old the newest verified off-site copy may get, BEZGELOR_BACKUP_MAX_AGE, is the watcher's backup-age
 check: watch/backups.py reads each end.)
@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -57,7 +55,10 @@ def scheduled_backup(settings: Settings, executor: Executor, ui: UI) -> Outcome:
 
 
 def _backup(settings: Settings, executor: Executor, ui: UI) -> Outcome:
-    from bezgelor_tasks.backup import backup, manifest, offsite, session, verify
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bezgelor_tasks.backup import backup, session, streamed
+    from bezgelor_tasks.backup.store import Store
     from bezgelor_tasks.redact import register
 
     variable, url = database_url()
@@ -65,24 +66,18 @@ def _backup(settings: Settings, executor: Executor, ui: UI) -> Outcome:
     parts = urlsplit(url)
     password = unquote(parts.password or "")
     register(password)
-    store = offsite.preflight(settings, executor)   # fail closed before dumping anything
-    tmp = tempfile.mkdtemp(prefix="bezgelor-scheduled-")
-    try:
-        here = dataclasses.replace(settings, backup_dir=tmp, db_name=parts.path.lstrip("/") or settings.db_name,
-                                   db_user=unquote(parts.username or "") or settings.db_user)
-        made = backup.create_backup(here, executor, ui, endpoint=session.direct_endpoint(parts.hostname or "",
-                                                                                          parts.port or 5432),
-                                    password=password, release_version=backup.current_release(settings, executor))
-        if made is None:
-            return Outcome(True, "nothing to back up yet (no tables)")
-        b = manifest.load(made.path)
-        verify.require_ok(b, verify.verify(executor, ui, b, "standard", timeout=settings.command_timeout_s))
-        key = offsite.upload(here, executor, ui, manifest.load(made.path), store=store)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    here = dataclasses.replace(settings, db_name=parts.path.lstrip("/") or settings.db_name,
+                               db_user=unquote(parts.username or "") or settings.db_user)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="release") as pool:
+        release = pool.submit(backup.current_release, settings, executor)   # only the manifest needs it
+        made = streamed.dump_offsite(here, executor, ui, Store(settings, executor), password=password,
+                                     endpoint=session.direct_endpoint(parts.hostname or "", parts.port or 5432),
+                                     release_version=release.result)
+    if made is None:
+        return Outcome(True, "dry run: nothing was dumped or uploaded")
     rows = sum(made.row_counts.values())
     return Outcome(True, f"off-site backup {made.name}: {made.size / 1e6:.1f} MB, {rows} rows, verified, uploaded",
-                   {"backup": made.name, "object": key, "size": made.size, "rows": rows, "via": variable,
+                   {"backup": made.name, "object": made.key, "size": made.size, "rows": rows, "via": variable,
                     "seconds": round(made.seconds, 1)})
 
 

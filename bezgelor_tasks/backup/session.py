@@ -10,11 +10,13 @@ import json
 import os
 import queue
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from bezgelor_tasks.backup import clients, commands, credentials, pgerrors
 from bezgelor_tasks.backup.commands import Client, Conn
@@ -36,6 +38,8 @@ SELECT 'ROWCOUNTS ' || coalesce(json_object_agg(t, n)::text, '{}') FROM (
     AND ns.nspname NOT LIKE 'pg_toast%' AND ns.nspname NOT LIKE 'pg_temp%'
   ORDER BY 1) s;
 """
+
+T = TypeVar("T")
 
 # (host, port) of something that speaks the PostgreSQL protocol, open while the context lasts.
 Endpoint = Callable[[], AbstractContextManager[tuple[str, int]]]
@@ -108,22 +112,26 @@ def probe(executor: Executor, conn: Conn, *, search: str | None = None, settings
     r = executor.run(commands.psql(any_client, conn, "SHOW server_version_num;\nSHOW server_version;\n",
                                    purpose="ask the server its version", timeout=60, mutates=False), check=False)
     if not r.ok:
-        text = r.stderr.strip() or r.stdout.strip()
-        if m := re.search(r'database "(.*)" does not exist', text):
-            raise DatabaseMissing(f"The database {m.group(1)} does not exist on the server.",
-                                  fix="check BEZGELOR_DB_NAME; `fly postgres attach` creates the database.")
-        if settings is not None and (said := pgerrors.explain(text, settings, user=conn.user, source=source)):
-            raise ConnectFailed(said.sentence, fix=said.fix, kind=said.kind)
-        detail = text.splitlines()
-        msg = detail[-1] if detail else f"exit {r.returncode}"
-        fix = ("check the password (BEZGELOR_DB_PASSWORD, or the .bezgelor/<db app>.password file) and "
-               "BEZGELOR_DB_USER.") if "password" in msg.lower() else \
-            "check that the database is running (`fly status -a <db app>`) and try again."
-        raise UserError(f"Could not connect to PostgreSQL as {conn.user}: {msg}", fix=fix)
+        raise connect_error(r.stderr.strip() or r.stdout.strip() or f"exit {r.returncode}", conn, settings, source)
     lines = [x.strip() for x in r.stdout.splitlines() if x.strip()]
     major = clients.server_major(lines[0])
     client = clients.choose(major, clients.installed(search))
     return Server(conn, client, lines[1] if len(lines) > 1 else lines[0], major)
+
+
+def connect_error(text: str, conn: Conn, settings: Settings | None, source: str) -> UserError:
+    """What a client's failure to connect means, as one error (a missing database, a refused password...)."""
+    if m := re.search(r'database "([^"]*)" does not exist', text):
+        return DatabaseMissing(f"The database {m.group(1)} does not exist on the server.",
+                               fix="check BEZGELOR_DB_NAME; `fly postgres attach` creates the database.")
+    if settings is not None and (said := pgerrors.explain(text, settings, user=conn.user, source=source)):
+        return ConnectFailed(said.sentence, fix=said.fix, kind=said.kind)
+    detail = text.splitlines()
+    msg = detail[-1] if detail else "no output"
+    fix = ("check the password (BEZGELOR_DB_PASSWORD, or the .bezgelor/<db app>.password file) and "
+           "BEZGELOR_DB_USER.") if "password" in msg.lower() else \
+        "check that the database is running (`fly status -a <db app>`) and try again."
+    return UserError(f"Could not connect to PostgreSQL as {conn.user}: {msg}", fix=fix)
 
 
 def reported_major(settings: Settings, executor: Executor) -> int | None:
@@ -167,23 +175,48 @@ def connect(settings: Settings, executor: Executor, endpoint: Endpoint, *, dbnam
     """Open the endpoint, hand the password over in memory, probe the server; everything closed afterwards.
 
     A cached password that the server refuses is fetched from Fly once more (it may have been rotated)."""
+    with _logged_in(settings, executor, endpoint, dbname, password) as attempt:
+        yield attempt(lambda conn, source: probe(executor, conn, search=search, settings=settings, source=source))
+
+
+@contextmanager
+def connect_in_snapshot(settings: Settings, executor: Executor, endpoint: Endpoint, workdir: Path, *,
+                        password: str | None = None, search: str | None = None) -> Iterator[tuple[Server, Snapshot]]:
+    """`connect` and `snapshot` in one psql session: it reports the server's version, then opens the snapshot
+    pg_dump is to dump, so pg_dump starts after one connection, not two."""
+    any_client = clients.newest(search or clients.default_search(settings.pg_bindir), need=("psql", "pg_dump"))
+    with _logged_in(settings, executor, endpoint, None, password) as attempt, ExitStack() as held:
+        snap = attempt(lambda conn, source: held.enter_context(snapshot(
+            executor, any_client, conn, workdir, first=VERSION_SQL, settings=settings, source=source)))
+        major = clients.server_major(snap.version_num)
+        yield Server(snap.conn, clients.choose(major, clients.installed(search)), snap.version, major), snap
+
+
+@contextmanager
+def _logged_in(settings: Settings, executor: Executor, endpoint: Endpoint, dbname: str | None,
+               password: str | None) -> Iterator[Callable[[Callable[[Conn, str], T]], T]]:
+    """The endpoint open and a login ready; yields `attempt(first)`, which runs `first(conn, source)` and, when
+    the server refuses a cached password, fetches it from Fly once more and runs `first` again."""
     login = credentials.Login(settings.db_user, password, "caller") if password is not None else \
         credentials.login(settings, executor)
-    with endpoint() as (host, port):
-        for attempt in (1, 2):
-            with credentials.pgpass(login.user, login.password) as pf:
+    with endpoint() as (host, port), ExitStack() as stack:
+        def attempt(first: Callable[[Conn, str], T]) -> T:
+            nonlocal login
+            for n in (1, 2):
+                pf = stack.enter_context(credentials.pgpass(login.user, login.password))
                 conn = Conn(host, port, login.user, dbname or settings.db_name, passfile=pf.path, pass_fds=pf.fds)
                 try:
-                    server = probe(executor, conn, search=search, settings=settings, source=login.source)
+                    return first(conn, login.source)
                 except ConnectFailed as e:
-                    if e.kind == "wrong_password" and login.source == "cache" and attempt == 1:
+                    if e.kind == "wrong_password" and login.source == "cache" and n == 1:
                         fresh = credentials.from_fly(settings, executor)
                         if fresh is not None and fresh.password != login.password:
                             login = fresh
                             continue
                     raise
-                yield server
-                return
+            raise AssertionError("unreachable")
+
+        yield attempt
 
 
 # How many ordinary tables there are (a catalog read: instant), and the newest Ecto migration (when the
@@ -200,6 +233,10 @@ SELECT 'MIGRATION ' || coalesce((SELECT (xpath('/row/v/text()', query_to_xml(
 """
 
 
+VERSION_SQL = ("SELECT 'VERSION ' || current_setting('server_version_num') || ' ' || "
+               "current_setting('server_version');\n")
+
+
 @dataclass
 class Snapshot:
     """The dump's snapshot: its id and table count at once; the row counts (read IN that snapshot, while
@@ -208,6 +245,9 @@ class Snapshot:
     id: str
     tables: int
     bg: Background
+    conn: Conn
+    version_num: str = ""
+    version: str = ""
     counts: dict[str, int] | None = None
     newest_migration: str | None = None
 
@@ -230,29 +270,35 @@ class Snapshot:
 
 
 @contextmanager
-def snapshot(executor: Executor, server: Server, workdir: Path,
-             ready_timeout: float = 900) -> Iterator[Snapshot]:
-    """A REPEATABLE READ transaction held open while the caller dumps (see `Snapshot`).
+def snapshot(executor: Executor, client: Client, conn: Conn, workdir: Path, ready_timeout: float = 900, *,
+             first: str = "", settings: Settings | None = None, source: str = "") -> Iterator[Snapshot]:
+    """A REPEATABLE READ transaction held open while the caller dumps (see `Snapshot`); `first`: SQL run before
+    it (the server's version). A psql that cannot connect is explained like `probe` explains it.
 
     psql reads its script from a FIFO we hold open, so the transaction lives until we send COMMIT. The
     row counts are asked for as soon as the snapshot exists: they run beside pg_dump, in the same snapshot.
     """
-    fifo = workdir / ".snapshot.sql"
+    fifo = workdir / f".snapshot-{os.getpid()}-{threading.get_ident()}.sql"
     os.mkfifo(fifo, 0o600)
     fd = os.open(fifo, os.O_RDWR)  # O_RDWR: neither side blocks, and psql sees no EOF while we hold it
     try:
-        os.write(fd, ("SET lock_timeout = '60s';\n"
+        os.write(fd, (first + "SET lock_timeout = '60s';\n"
                       "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\n" + TABLES_SQL +
                       "SELECT 'SNAPSHOT ' || pg_export_snapshot();\n").encode())
-        bg = executor.spawn(commands.psql_script_session(server.client, server.conn, fifo),
-                            ready=r"^SNAPSHOT ", ready_timeout=ready_timeout)
+        try:
+            bg = executor.spawn(commands.psql_script_session(client, conn, fifo), ready=r"^SNAPSHOT ",
+                                ready_timeout=ready_timeout)
+        except CommandFailed as e:
+            raise connect_error(e.message, conn, settings, source) from None
         with bg:
             text = "\n".join(bg.output)
             m, tables = re.search(r"^SNAPSHOT (\S+)", text, re.M), re.search(r"^TABLES (\d+)", text, re.M)
             if m is None or tables is None:
                 raise UserError("psql did not report a snapshot id.", fix="try again; report it if it repeats.")
+            version = re.search(r"^VERSION (\d+) (.*)$", text, re.M)
             os.write(fd, (NEWEST_MIGRATION_SQL + ROW_COUNTS_SQL).encode())
-            yield Snapshot(m.group(1), int(tables.group(1)), bg)
+            num, said = version.groups() if version else ("", "")
+            yield Snapshot(m.group(1), int(tables.group(1)), bg, conn, num, said)
             os.write(fd, b"COMMIT;\n\\q\n")
     finally:
         os.close(fd)

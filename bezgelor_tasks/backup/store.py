@@ -4,14 +4,17 @@
 the standard AWS_* variables (boto3's own chain: never argv, never a log). Every change (an upload, a delete,
 an aborted upload) passes through `Executor.change`, so a dry run shows it and does nothing.
 
-Uploads are streamed (the sealed bytes go through a pipe into a multipart upload; nothing is held whole in
-memory or written twice) and checked afterwards against the ETag the server computed (the md5 of the object,
-or of its parts), or, where a service's ETag is something else, by reading the object back.
+Uploads are streamed (multipart.py: the sealed bytes are cut into parts sent by a small pool while they are
+produced; nothing is held whole in memory or written twice). Every part is checked against the ETag the server
+answers for it, and the whole object afterwards (its size, and the md5 of its parts), or, where a service's
+ETag is something else, by reading the object back.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
 import os
 import re
 import threading
@@ -19,9 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from bezgelor_tasks.backup.crypto import HashingWriter
+from bezgelor_tasks.backup.multipart import MultipartWriter
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.redact import register
 from bezgelor_tasks.run import Executor
@@ -53,6 +57,11 @@ def parse_s3_url(url: str) -> Location:
     return Location(m.group(1), prefix + "/" if prefix else "")
 
 
+def content_md5(data: bytes) -> str:
+    """The Content-MD5 header of a body: the server refuses it when the bytes it got differ."""
+    return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     key: str
@@ -70,10 +79,20 @@ class Store:
         self.where = parse_s3_url(settings.offsite_url)
         self.endpoint = settings.offsite_endpoint or "AWS S3"
         self._client: Any = None
+        self._client_lock = threading.Lock()   # one client, whichever thread asks first (see `warm`)
 
     # -- the client ---------------------------------------------------------------------------------------
     @property
     def client(self) -> Any:
+        with self._client_lock:
+            return self._make_client()
+
+    def warm(self) -> None:
+        """Build the client in a thread now (importing boto3 takes a few tenths of a second), while the caller
+        does something else; the first use waits for it."""
+        threading.Thread(target=lambda: self.client, name="s3-client", daemon=True).start()
+
+    def _make_client(self) -> Any:
         if self._client is None:
             import boto3
             from botocore.config import Config
@@ -84,8 +103,11 @@ class Store:
             config = Config(connect_timeout=t, read_timeout=t, retries={"max_attempts": 3, "mode": "standard"},
                             signature_version="s3v4", request_checksum_calculation="when_required",
                             response_checksum_validation="when_required",
-                            # a custom endpoint (an IP, a service without bucket subdomains) wants path-style URLs
-                            s3={"addressing_style": "path"} if self.settings.offsite_endpoint else {})
+                            # Bodies carry Content-MD5 (the server refuses a damaged one), so botocore need not
+                            # hash every part once more to sign it; a custom endpoint (an IP, a service without
+                            # bucket subdomains) wants path-style URLs.
+                            s3={"payload_signing_enabled": False,
+                                **({"addressing_style": "path"} if self.settings.offsite_endpoint else {})})
             region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
             self._client = boto3.session.Session().client(
                 "s3", endpoint_url=self.settings.offsite_endpoint or None, region_name=region, config=config)
@@ -96,11 +118,8 @@ class Store:
 
         part = self.settings.offsite_part_mb << 20
         cap = int(self.settings.offsite_max_mbps * 1e6) or None
-        config = TransferConfig(multipart_threshold=part, multipart_chunksize=part, max_concurrency=CONCURRENCY,
-                                max_bandwidth=cap)
-        # s3transfer's own knob (boto3's constructor does not take it): parts of a stream held in memory at once
-        config.max_in_memory_upload_chunks = CONCURRENCY
-        return config
+        return TransferConfig(multipart_threshold=part, multipart_chunksize=part, max_concurrency=CONCURRENCY,
+                              max_bandwidth=cap)
 
     def call(self, what: str, fn: Callable[[], Any]) -> Any:
         """Run one S3 call; its failure becomes one clear error (what, where, the fix)."""
@@ -164,7 +183,7 @@ class Store:
     def download(self, key: str, target: Path) -> tuple[str, int]:
         """Stream an object into `target`; (sha256, size) of what arrived."""
         with target.open("wb") as f:
-            writer = HashingWriter(f, 1 << 30)
+            writer = HashingWriter(f)
             self.call(f"download {self.where.url(key)}", lambda: self.client.download_fileobj(
                 self.where.bucket, key, writer, Config=self.transfer_config()))
         return writer.sha256.hexdigest(), writer.size
@@ -179,7 +198,7 @@ class Store:
     def put_bytes(self, key: str, data: bytes, *, shown: str = "") -> None:
         self.executor.change(shown or f"write {self.where.url(key)}", lambda: self.call(
             f"write {self.where.url(key)}",
-            lambda: self.client.put_object(Bucket=self.where.bucket, Key=key, Body=data)))
+            lambda: self.client.put_object(Bucket=self.where.bucket, Key=key, Body=data, ContentMD5=content_md5(data))))
 
     def delete(self, keys: list[str], *, shown: str) -> None:
         def go() -> None:
@@ -195,41 +214,45 @@ class Store:
             "abort an unfinished upload", lambda: self.client.abort_multipart_upload(
                 Bucket=self.where.bucket, Key=upload["key"], UploadId=upload["id"])))
 
-    def upload_stream(self, key: str, produce: Callable[[BinaryIO], HashingWriter]) -> HashingWriter | None:
-        """Upload what `produce` writes (into a pipe) as one object, multipart, then check it (see module doc).
-        None under dry-run. Raises UserError when the upload or its check fails (the object is then removed)."""
+    def upload_stream(self, key: str, produce: Callable[[MultipartWriter], None], *,
+                      before_complete: Callable[[], None] | None = None) -> MultipartWriter | None:
+        """Upload what `produce` writes as one object (a multipart upload fed while it writes, see module doc),
+        then check it. `before_complete` runs after the last part is stored and before the object appears: what
+        raises there (a failed dump or verification) aborts the upload. None under dry-run. Raises UserError
+        when the upload or its check fails: nothing is then left that lists as an object."""
         return self.executor.change(f"upload to {self.where.url(key)} (streamed, multipart)",
-                                    lambda: self._upload_stream(key, produce))
+                                    lambda: self._upload_stream(key, produce, before_complete))
 
-    def _upload_stream(self, key: str, produce: Callable[[BinaryIO], HashingWriter]) -> HashingWriter:
-        read_fd, write_fd = os.pipe()
-        outcome: dict[str, Any] = {}
+    def multipart(self, key: str) -> MultipartWriter:
+        return MultipartWriter(lambda: self.client, self.where.bucket, key, self.call,
+                               part_size=self.settings.offsite_part_mb << 20, concurrency=CONCURRENCY,
+                               max_bytes_per_s=self.settings.offsite_max_mbps * 1e6)
 
-        def producer() -> None:
-            try:
-                with os.fdopen(write_fd, "wb", buffering=1 << 20) as sink:
-                    outcome["writer"] = produce(sink)
-            except BaseException as e:  # noqa: BLE001 - handed to the uploading thread below
-                outcome["error"] = e
-
-        thread = threading.Thread(target=producer, name="seal", daemon=True)
-        thread.start()
+    def _upload_stream(self, key: str, produce: Callable[[MultipartWriter], None],
+                       before_complete: Callable[[], None] | None) -> MultipartWriter:
+        writer = self.multipart(key)
         try:
-            with os.fdopen(read_fd, "rb") as source:  # buffered: read(n) returns n bytes until EOF (whole parts)
-                self.call(f"upload to {self.where.url(key)}", lambda: self.client.upload_fileobj(
-                    source, self.where.bucket, key, Config=self.transfer_config()))
+            try:
+                produce(writer)
+            except (UserError, KeyboardInterrupt):
+                raise
+            except Exception as e:  # noqa: BLE001 - pyrage's or the source's error: one sentence
+                raise writer.error if isinstance(writer.error, UserError) else UserError(
+                    f"Sealing the backup for upload failed: {e}. Nothing was kept off-site.",
+                    fix="run again.") from None
+            writer.close()
+            if before_complete is not None:
+                before_complete()
+            writer.complete()
+        except BaseException:
+            writer.abort()
+            raise
         finally:
-            thread.join()
-        if "error" in outcome:  # the upload may have completed with fewer bytes: it must not stay
-            self.call("remove a failed upload", lambda: self.client.delete_object(Bucket=self.where.bucket, Key=key))
-            err = outcome["error"]
-            raise err if isinstance(err, UserError | KeyboardInterrupt) else UserError(
-                f"Sealing the backup for upload failed: {err}. Nothing was kept off-site.", fix="run again.")
-        writer: HashingWriter = outcome["writer"]
+            writer.shutdown()
         self._check_uploaded(key, writer)
         return writer
 
-    def _check_uploaded(self, key: str, writer: HashingWriter) -> None:
+    def _check_uploaded(self, key: str, writer: MultipartWriter) -> None:
         head = self.call(f"check {self.where.url(key)}",
                          lambda: self.client.head_object(Bucket=self.where.bucket, Key=key))
         etag = str(head.get("ETag", "")).strip('"')
@@ -237,11 +260,10 @@ class Store:
         if int(head.get("ContentLength", -1)) != writer.size:
             problem = f"the server holds {head.get('ContentLength')} bytes, {writer.size} were sent"
         elif _MD5_ETAG.match(etag):
-            want = writer.expected_etag(self.settings.offsite_part_mb << 20)
-            if etag != want:
-                problem = f"the server's checksum (ETag {etag}) differs from what was sent ({want})"
+            if etag != writer.expected_etag():
+                problem = f"the server's checksum (ETag {etag}) differs from what was sent ({writer.expected_etag()})"
         else:  # a service whose ETag is not an md5 (SSE-KMS, some providers): read it back
-            back = HashingWriter(None, 1 << 30)
+            back = HashingWriter(None)
             self.call(f"read back {self.where.url(key)}", lambda: self.client.download_fileobj(
                 self.where.bucket, key, back, Config=self.transfer_config()))
             if back.sha256.hexdigest() != writer.sha256.hexdigest():

@@ -18,7 +18,7 @@ from bezgelor_tasks.backup import clients, commands, manifest, scratch, session
 from bezgelor_tasks.backup.commands import Client
 from bezgelor_tasks.backup.manifest import Backup
 from bezgelor_tasks.errors import UserError
-from bezgelor_tasks.run import Executor
+from bezgelor_tasks.run import Executor, Result
 from bezgelor_tasks.ui import UI
 
 TIERS = ("quick", "standard", "full")
@@ -63,15 +63,27 @@ def check_files(b: Backup) -> list[str]:
 
 
 def check_toc(executor: Executor, client: Client, b: Backup) -> list[str]:
-    r = executor.run(commands.pg_restore_list(client, b.archive), check=False)
+    return toc_problems(executor.run(commands.pg_restore_list(client, b.archive), check=False), b.row_counts)
+
+
+def toc_problems(r: Result, row_counts: dict[str, int]) -> list[str]:
+    """What `pg_restore -l` says is wrong: an unreadable table of contents, or a table without its data."""
     if not r.ok:
         return [f"the table of contents cannot be read: {(r.stderr.strip().splitlines() or ['?'])[-1]}"]
     missing = []
-    for table in b.row_counts:
+    for table in row_counts:
         schema, _, name = table.partition(".")
         if f"TABLE DATA {schema} {name} " not in r.stdout:
             missing.append(table)
     return [f"the table of contents has no data for {', '.join(missing)}"] if missing else []
+
+
+def read_problems(r: Result) -> list[str]:
+    """What a full read of the archive (`pg_restore -f /dev/null`) says is wrong."""
+    if r.ok:
+        return []
+    tail = " ".join(r.stderr.strip().splitlines()[-2:]) or f"exit {r.returncode}"
+    return [f"reading the whole archive failed: {tail}"]
 
 
 def compare_counts(expected: dict[str, int], actual: dict[str, int]) -> list[str]:
@@ -112,10 +124,8 @@ def verify(executor: Executor, ui: UI, b: Backup, tier: str = "full", *, jobs: i
     if not problems:
         problems = check_toc(executor, client, b)
     if not problems and tier in ("standard", "full"):
-        r = executor.run(commands.pg_restore_read_all(client, b.archive, timeout=timeout), check=False)
-        if not r.ok:
-            tail = " ".join(r.stderr.strip().splitlines()[-2:]) or f"exit {r.returncode}"
-            problems = [f"reading the whole archive failed: {tail}"]
+        problems = read_problems(executor.run(commands.pg_restore_read_all(client, b.archive, timeout=timeout),
+                                              check=False))
     if not problems and tier == "full":
         problems = restore_check(executor, client, b, jobs=jobs, timeout=timeout)
     result = {"tier": tier, "ok": not problems, "problems": problems, "at": datetime.now(UTC).isoformat(),

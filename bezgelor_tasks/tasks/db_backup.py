@@ -20,13 +20,11 @@ from bezgelor_tasks.tasks._common import ROOT_HELP, session, user_task
 def backup(c: Context, root: str | None = None, jobs: int = 1, remote: bool = False, verify: str = "standard",
            offsite: bool = False, dry_run: bool = False, json: bool = False) -> None:
     """Back up the Fly database through `fly proxy` into a local, checksummed, manifest-described archive."""
-    from bezgelor_tasks.backup import backup as backup_mod
-    from bezgelor_tasks.backup import early, manifest, offsite_ops
-    from bezgelor_tasks.backup import offsite as offsite_mod
-    from bezgelor_tasks.backup import remote as fly_side
-    from bezgelor_tasks.backup import verify as verify_mod
-
     if dry_run or remote:
+        from bezgelor_tasks.backup import backup as backup_mod
+        from bezgelor_tasks.backup import offsite_ops
+        from bezgelor_tasks.backup import remote as fly_side
+
         sess = session(root, dry_run=dry_run, json_mode=json)
         s, ui = sess.settings, sess.ui
         if remote:
@@ -46,23 +44,31 @@ def backup(c: Context, root: str | None = None, jobs: int = 1, remote: bool = Fa
         if json:
             ui.emit_json(outcome)
         return
+    from bezgelor_tasks.backup import early  # the rest is imported while the tunnel opens
+
     try:
         # The tunnel opens first; settings checks, credentials, the release and the store are read meanwhile.
         with early.tunnel_first(root, json_mode=json, offsite=offsite) as start:
+            from bezgelor_tasks.backup import backup as backup_mod
+            from bezgelor_tasks.backup import manifest, offsite_ops
+            from bezgelor_tasks.backup import verify as verify_mod
+
             s, ui, ex = start.settings, start.ui, start.executor
             made = backup_mod.create_backup(s, ex, ui, jobs=jobs, endpoint=start.endpoint,
-                                            release_version=start.release)
+                                            release_version=start.release, before_dump=start.before_dump)
             assert made is not None
             if verify != "none":
                 b = manifest.load(made.path)
                 made.verification = verify_mod.verify(ex, ui, b, verify, timeout=s.command_timeout_s)
                 verify_mod.require_ok(b, made.verification)
-            if start.store is not None:
-                made.extra["offsite"] = offsite_mod.upload(s, ex, ui, manifest.load(made.path), store=start.store)
+            if (store := start.store()) is not None:
+                from bezgelor_tasks.backup import offsite as offsite_mod
+
+                made.extra["offsite"] = offsite_mod.upload(s, ex, ui, manifest.load(made.path), store=store)
     except UserError as e:  # "backup failed" reaches the alert channels, when some are set
         _alert_backup_failed(root, e)
         raise
-    made.extra["prune"] = offsite_ops.prune_both(s, ex, ui, offsite_end=start.store is not None)
+    made.extra["prune"] = offsite_ops.prune_both(s, ex, ui, offsite_end=start.store() is not None)
     if json:
         ui.emit_json(made.as_json())
 
