@@ -64,6 +64,12 @@ def _pytest(session: nox.Session) -> None:
     # Two workers per core: the stories wait on subprocesses, servers and polls much of the time (measured on
     # 2 cores, whole suite: 3 workers 6m51s, 4 workers 5m15s, 6 workers 5m23s).
     workers = str(2 * (os.cpu_count() or 1))
+    # Every story starts `inv` in fresh interpreters, hundreds of times. With PYTHONDONTWRITEBYTECODE (set on
+    # many CI machines) each would compile this package and its dependencies again; an installed tool has its
+    # bytecode from the install (pip compiles), so the suite compiles once here, as .ci/bootstrap does.
+    session.run("python", "-c", "import compileall, sys, sysconfig; [compileall.compile_dir(d, quiet=2, workers=0) "
+                "for d in (sysconfig.get_paths()['purelib'], sys.argv[1])]",
+                str(HERE / "bezgelor_tasks"), silent=True)
     session.run("pytest", *(session.posargs or ["-q", "-n", workers]))
 
 
