@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bezgelor_tasks import settings as settings_mod  # noqa: E402
+from bezgelor_tasks import settings_load  # noqa: E402
 from bezgelor_tasks.backup import backup, clients, commands, manifest, scratch, session, verify  # noqa: E402
 from bezgelor_tasks.backup.atomic_restore import restore as restore_in_one_transaction  # noqa: E402
 from bezgelor_tasks.backup.commands import Conn  # noqa: E402
@@ -167,7 +167,7 @@ def run(mb: int, jobs: int, ui: UI, ex: Executor, client: clients.Client, work: 
         _, t_plan_dump = timed(lambda: ex.run(plan_dump))
         plan_size = plain.stat().st_size
 
-        s = settings_mod.load(work, environ={}, db_name="game", db_user="bench",
+        s = settings_load.load(work, environ={}, db_name="game", db_user="bench",
                               backup_dir=str(work / "backups"))
         endpoint = session.direct_endpoint("127.0.0.1", pg.port)
         made, t_ours = timed(lambda: backup.create_backup(s, ex, ui, endpoint=endpoint, password=password))

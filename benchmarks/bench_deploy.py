@@ -94,7 +94,7 @@ def bench_deploy(scale: float, tmp: Path) -> dict[str, float]:
 
 
 def bench_health_gate(interval: float, flips: int = 5) -> list[float]:
-    from bezgelor_tasks import settings as settings_mod
+    from bezgelor_tasks import settings_load
     from bezgelor_tasks.health import health_gate
     from bezgelor_tasks.ui import UI
 
@@ -102,7 +102,7 @@ def bench_health_gate(interval: float, flips: int = 5) -> list[float]:
     try:
         os.environ.update(servers.env())
         os.environ["BEZGELOR_HEALTH_INTERVAL"] = str(interval)
-        s = settings_mod.load(str(REPO))
+        s = settings_load.load(str(REPO))
         ratios = []
         for i in range(flips):
             servers.set_behavior("down")

@@ -181,14 +181,14 @@ def start_linked(mb: int, work: Path, client: clients.Client, ex: Executor) -> t
 # The scheduled job as the watcher runs it; each line on stdin runs it once and prints its seconds.
 JOB = """
 import sys, time
-from bezgelor_tasks import settings
+from bezgelor_tasks import settings_load
 from bezgelor_tasks.backup import scheduled
 from bezgelor_tasks.run import Executor
 from bezgelor_tasks.ui import UI
 for line in sys.stdin:
     t0 = time.monotonic()
     u = UI(color=False)
-    o = scheduled.scheduled_backup(settings.load(), Executor(ui=u, echo=False), u)
+    o = scheduled.scheduled_backup(settings_load.load(), Executor(ui=u, echo=False), u)
     assert o.ok, o.summary
     print("SECONDS", time.monotonic() - t0, flush=True)
 """
@@ -242,13 +242,13 @@ def link_dump(env: dict[str, str], cold: Callable[[], float], plain: Callable[[]
 UPLOAD = """
 import os, sys, time
 from pathlib import Path
-from bezgelor_tasks import settings as settings_mod
+from bezgelor_tasks import settings_load
 from bezgelor_tasks.backup import manifest, offsite
 from bezgelor_tasks.backup.store import Store
 from bezgelor_tasks.run import Executor
 from bezgelor_tasks.ui import UI
 work, mode, n = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
-s = settings_mod.load(work)
+s = settings_load.load(work)
 ui = UI(color=False)
 store = Store(s, Executor(ui=ui, echo=False))
 store.check_access()   # the client is built: only the upload is timed

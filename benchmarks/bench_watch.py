@@ -47,14 +47,14 @@ def raw_probes(servers: GameServers) -> None:
 
 
 def bench_probe(passes: int) -> tuple[float, float]:
-    from bezgelor_tasks import settings as settings_mod
+    from bezgelor_tasks import settings_load
     from bezgelor_tasks.probe import probe_pass
 
     servers = GameServers()
     servers.set_behavior("healthy")
     try:
         os.environ.update(servers.env())
-        s = settings_mod.load(str(REPO))
+        s = settings_load.load(str(REPO))
         ours, raw = [], []
         for _ in range(passes):  # in turns, so both see the same machine load
             began = time.perf_counter()

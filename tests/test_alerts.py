@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 
-from bezgelor_tasks import settings as settings_mod
+from bezgelor_tasks import settings_load
 from bezgelor_tasks.alerts import Alerter, events
 from bezgelor_tasks.run import Executor
 from bezgelor_tasks.ui import UI
@@ -13,7 +13,7 @@ from tests.support.deployrun import inv
 
 
 def _alerter(tmp_path, dry_run=False):
-    s = settings_mod.load(tmp_path)
+    s = settings_load.load(tmp_path)
     out = io.StringIO()
     return Alerter(s, Executor(ui=UI(stream=out), dry_run=dry_run)), out
 

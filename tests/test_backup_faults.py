@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bezgelor_tasks import settings as settings_mod
+from bezgelor_tasks import settings_load
 from bezgelor_tasks.backup import backup, clients, manifest, session, verify
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.run import Executor
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture
 def env(pg_server, game_db, tmp_path, monkeypatch):
     monkeypatch.setenv("BEZGELOR_DB_PASSWORD", pg_server.password)
-    s = settings_mod.load(tmp_path, environ={}, db_name=game_db, db_user=pg_server.user)
+    s = settings_load.load(tmp_path, environ={}, db_name=game_db, db_user=pg_server.user)
     ui = UI(color=False)
     return s, Executor(ui=ui, echo=False), ui, session.direct_endpoint(pg_server.host, pg_server.port)
 
@@ -89,7 +89,7 @@ def tiny_disk(tmp_path):
 
 def test_a_full_disk_fails_the_backup_clearly_and_leaves_nothing(env, tiny_disk):
     s, ex, ui, endpoint = env
-    small = settings_mod.load(s.root, environ={}, db_name=s.db_name, db_user=s.db_user, backup_dir=str(tiny_disk))
+    small = settings_load.load(s.root, environ={}, db_name=s.db_name, db_user=s.db_user, backup_dir=str(tiny_disk))
     with pytest.raises(UserError) as err:
         backup.create_backup(small, ex, ui, endpoint=endpoint)
     text = str(err.value)

@@ -11,7 +11,7 @@ import pytest
 from invoke import Context
 from invoke.exceptions import Exit
 
-from bezgelor_tasks import settings as settings_mod
+from bezgelor_tasks import settings_load
 from bezgelor_tasks.fly import commands as fly_commands
 from bezgelor_tasks.run import Executor
 from bezgelor_tasks.tasks import db_backup
@@ -20,7 +20,7 @@ from bezgelor_tasks.ui import UI
 
 @pytest.fixture
 def flex(fake_fly, tmp_path):
-    s = settings_mod.load(tmp_path, environ={})
+    s = settings_load.load(tmp_path, environ={})
     ex = Executor(ui=UI(color=False), echo=False)
     ex.run(fly_commands.postgres_create(s))
     fake_fly.add_app("bezgelor")

@@ -9,7 +9,7 @@ import pytest
 from invoke import Context
 from invoke.exceptions import Exit
 
-from bezgelor_tasks import settings as settings_mod
+from bezgelor_tasks import settings_load
 from bezgelor_tasks.backup import backup, manifest, remote, restore, verify
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.run import Executor
@@ -41,7 +41,7 @@ def fly_env(fake_fly, pg_server, game_db, tmp_path, monkeypatch):
     monkeypatch.setenv("BEZGELOR_DB_PASSWORD", pg_server.password)
     monkeypatch.setenv("BEZGELOR_DB_NAME", game_db)
     monkeypatch.setenv("BEZGELOR_DB_USER", pg_server.user)
-    s = settings_mod.load(tmp_path)
+    s = settings_load.load(tmp_path)
     ui = UI(color=False)
     return s, Executor(ui=ui), ui
 

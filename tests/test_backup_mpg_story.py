@@ -12,7 +12,7 @@ import pytest
 from invoke import Context
 from invoke.exceptions import Exit
 
-from bezgelor_tasks import settings as settings_mod
+from bezgelor_tasks import settings_load
 from bezgelor_tasks.backup import manifest
 from bezgelor_tasks.pg_flavor import release_command, repo_runtime_options
 from bezgelor_tasks.tasks import db_backup
@@ -87,7 +87,7 @@ def test_managed_postgres_create_attach_backup_pitr_restore_attach_redeploy(mpg,
 
     # backups now come from the restored cluster
     db_backup.backup(Context(), root=root, verify="none")
-    settings = settings_mod.load(root, environ={"BEZGELOR_FLY_DB_APP": new["name"], "BEZGELOR_PG_FLAVOR": "mpg"})
+    settings = settings_load.load(root, environ={"BEZGELOR_FLY_DB_APP": new["name"], "BEZGELOR_PG_FLAVOR": "mpg"})
     assert settings.db_app == new["name"]
 
 
@@ -120,7 +120,7 @@ def test_deploy_fulls_database_step_with_mpg_creates_and_attaches_the_cluster_on
 
     fake_fly.set_mpg_backend("127.0.0.1", 5432, "fly-user", "pw-not-used-here", "fly-db")
     fake_fly.add_app("bezgelor")  # before the first deploy: no machines yet
-    s = settings_mod.load(tmp_path, environ={"BEZGELOR_PG_FLAVOR": "mpg"})
+    s = settings_load.load(tmp_path, environ={"BEZGELOR_PG_FLAVOR": "mpg"})
     ui = UI(color=False)
     ex = Executor(ui=ui, echo=False)
     ctx = DeployContext(s, FlyClient(s, ex), ui, ex, Journal(tmp_path, ex))

@@ -19,19 +19,20 @@ from pathlib import Path
 
 import pytest
 
-from bezgelor_tasks import settings as settings_mod
+from bezgelor_tasks import settings_load
 from bezgelor_tasks.backup import backup, manifest, session
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly import commands as fly_commands
 from bezgelor_tasks.run import Executor
+from bezgelor_tasks.settings import Settings
 from bezgelor_tasks.ui import UI
 from tests.support.inv import PROJECT
 
 pytestmark = pytest.mark.postgres
 
 
-def _settings(tmp_path: Path, **env: str) -> settings_mod.Settings:
-    return settings_mod.load(tmp_path, environ={"BEZGELOR_DB_NAME": env.pop("db"), **env})
+def _settings(tmp_path: Path, **env: str) -> Settings:
+    return settings_load.load(tmp_path, environ={"BEZGELOR_DB_NAME": env.pop("db"), **env})
 
 
 def _create_flex(fake_fly, s, pg_server) -> Executor:
@@ -127,7 +128,7 @@ def test_a_wrong_password_is_one_sentence_without_libpq_internals(fake_fly, pg_s
 
 def test_postgres_closing_the_connection_and_refusing_it_are_one_sentence_each():
     from bezgelor_tasks.backup import pgerrors
-    s = settings_mod.load(".", environ={})
+    s = settings_load.load(".", environ={})
     closed = pgerrors.explain(
         'pg_dump: error: connection to server at "127.0.0.1", port 39121 failed: server closed the connection '
         "unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the "

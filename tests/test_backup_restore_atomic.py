@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bezgelor_tasks import settings as settings_mod
+from bezgelor_tasks import settings_load
 from bezgelor_tasks.backup import backup, manifest, restore
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.run import Executor
@@ -28,7 +28,7 @@ UPDATE guilds SET name = 'Renamed';
 def fly_env(fake_fly, pg_server, game_db, tmp_path, monkeypatch):
     fake_fly.add_pg_app("bezgelor-db", proxy_target=f"127.0.0.1:{pg_server.port}")
     monkeypatch.setenv("BEZGELOR_DB_PASSWORD", pg_server.password)
-    s = settings_mod.load(tmp_path, environ={"BEZGELOR_DB_NAME": game_db, "BEZGELOR_DB_USER": pg_server.user})
+    s = settings_load.load(tmp_path, environ={"BEZGELOR_DB_NAME": game_db, "BEZGELOR_DB_USER": pg_server.user})
     ui = UI(color=False)
     return s, Executor(ui=ui, echo=False), ui
 

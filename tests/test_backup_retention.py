@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from invoke import Context
 
-from bezgelor_tasks import settings as settings_mod
+from bezgelor_tasks import settings_load
 from bezgelor_tasks.backup import manifest, prune, retention
 from bezgelor_tasks.run import Executor
 from bezgelor_tasks.tasks import db_backup
@@ -71,7 +71,7 @@ def _write_backup(root, when: datetime, verified: bool | None) -> None:
 
 
 def test_prune_deletes_on_disk_what_retention_says_and_dry_run_deletes_nothing(tmp_path, capsys):
-    s = settings_mod.load(tmp_path, environ={})
+    s = settings_load.load(tmp_path, environ={})
     for n in range(0, 40, 2):
         _write_backup(s.backups_path, at(TODAY - timedelta(days=n)), verified=(n == 30) or None)
     (s.backups_path / f"{manifest.PARTIAL_PREFIX}old").mkdir()
@@ -88,7 +88,7 @@ def test_prune_deletes_on_disk_what_retention_says_and_dry_run_deletes_nothing(t
 
 
 def test_inv_db_prune_dry_run_shows_what_would_go(tmp_path, capsys):
-    s = settings_mod.load(tmp_path, environ={})
+    s = settings_load.load(tmp_path, environ={})
     _write_backup(s.backups_path, at(date(2020, 1, 5)), verified=False)
     _write_backup(s.backups_path, at(date(2020, 1, 9)), verified=True)
     db_backup.prune(Context(), root=str(tmp_path), dry_run=True)

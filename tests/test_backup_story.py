@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bezgelor_tasks import settings as settings_mod
+from bezgelor_tasks import settings_load
 from bezgelor_tasks.backup import backup, manifest, restore, session, verify
 from bezgelor_tasks.run import Executor
 from bezgelor_tasks.ui import UI
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture
 def env(pg_server, game_db, tmp_path, monkeypatch):
     monkeypatch.setenv("BEZGELOR_DB_PASSWORD", pg_server.password)
-    s = settings_mod.load(tmp_path, environ={}, db_name=game_db, db_user=pg_server.user)
+    s = settings_load.load(tmp_path, environ={}, db_name=game_db, db_user=pg_server.user)
     ui = UI(color=False)
     return s, Executor(ui=ui), ui, session.direct_endpoint(pg_server.host, pg_server.port)
 
@@ -97,7 +97,7 @@ def test_a_wrong_password_is_a_clear_error_naming_where_the_password_comes_from(
 def test_predeploy_backup_skips_an_empty_database_and_backs_up_one_with_tables(pg_server, tmp_path, monkeypatch):
     monkeypatch.setenv("BEZGELOR_DB_PASSWORD", pg_server.password)
     pg_server.sql(f"CREATE DATABASE empty_one OWNER {pg_server.user};")
-    s = settings_mod.load(tmp_path, environ={}, db_name="empty_one", db_user=pg_server.user)
+    s = settings_load.load(tmp_path, environ={}, db_name="empty_one", db_user=pg_server.user)
     ui = UI(color=False)
     ex = Executor(ui=ui)
     endpoint = session.direct_endpoint(pg_server.host, pg_server.port)
@@ -108,7 +108,7 @@ def test_predeploy_backup_skips_an_empty_database_and_backs_up_one_with_tables(p
 def test_predeploy_backup_on_a_first_deploy_before_the_database_exists_backs_up_nothing(pg_server, tmp_path,
                                                                                          monkeypatch):
     monkeypatch.setenv("BEZGELOR_DB_PASSWORD", pg_server.password)
-    s = settings_mod.load(tmp_path, environ={}, db_name="not_created_yet", db_user=pg_server.user)
+    s = settings_load.load(tmp_path, environ={}, db_name="not_created_yet", db_user=pg_server.user)
     ui = UI(color=False)
     endpoint = session.direct_endpoint(pg_server.host, pg_server.port)
     assert backup.create_backup(s, Executor(ui=ui), ui, endpoint=endpoint, skip_empty=True) is None

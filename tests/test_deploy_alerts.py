@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from bezgelor_tasks import settings as settings_mod
+from bezgelor_tasks import settings_load
 from bezgelor_tasks.alerts.deploys import deploy_alert
 from bezgelor_tasks.deploy.context import DeployContext
 from bezgelor_tasks.deploy.full import DeployOutcome
@@ -27,7 +27,7 @@ def test_a_deploy_tells_the_operator_it_is_deployed(  # noqa: F811 (fixture)
 
 
 def test_a_failed_deploy_and_a_rolled_back_one_are_told_apart(tmp_path, receiver) -> None:  # noqa: ANN001
-    s = settings_mod.load(tmp_path)
+    s = settings_load.load(tmp_path)
     ui = UI(stream=io.StringIO())
     ex = Executor(ui=ui)
     sess = Session(s, ui, ex, dry_run=False, json_mode=False)

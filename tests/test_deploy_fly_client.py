@@ -8,8 +8,7 @@ import threading
 
 import pytest
 
-from bezgelor_tasks import redact
-from bezgelor_tasks import settings as settings_mod
+from bezgelor_tasks import redact, settings_load
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly.client import FlyClient
 from bezgelor_tasks.run import Executor
@@ -43,7 +42,7 @@ def out():
 def fly(checkout, fake_fly, out, monkeypatch):
     monkeypatch.setenv("BEZGELOR_FLY_APP", APP)
     monkeypatch.setenv("BEZGELOR_FLY_DB_APP", DB)
-    s = settings_mod.load(checkout)
+    s = settings_load.load(checkout)
     return FlyClient(s, Executor(ui=UI(stream=out), retry_delay=0.01))
 
 

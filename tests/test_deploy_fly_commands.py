@@ -7,11 +7,12 @@ from collections.abc import Callable
 
 import pytest
 
-from bezgelor_tasks import settings as settings_mod
+from bezgelor_tasks import settings_load
 from bezgelor_tasks.command import Command
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly import commands, operator_commands
 from bezgelor_tasks.fly.grammar import check, grammar
+from bezgelor_tasks.settings import Settings
 
 GRAMMAR = grammar()
 SECRET = "s3cr3t-value-never-in-argv"
@@ -19,10 +20,10 @@ SECRET = "s3cr3t-value-never-in-argv"
 
 @pytest.fixture
 def s(tmp_path):
-    return settings_mod.load(tmp_path, environ={"BEZGELOR_FLY_APP": "bz-game", "BEZGELOR_FLY_DB_APP": "bz-db"})
+    return settings_load.load(tmp_path, environ={"BEZGELOR_FLY_APP": "bz-game", "BEZGELOR_FLY_DB_APP": "bz-db"})
 
 
-BUILDERS: dict[str, Callable[[settings_mod.Settings], Command]] = {
+BUILDERS: dict[str, Callable[[Settings], Command]] = {
     "version": commands.version,
     "whoami": commands.whoami,
     "apps_list": commands.apps_list,

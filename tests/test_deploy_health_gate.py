@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import io
 
-from bezgelor_tasks import settings as settings_mod
+from bezgelor_tasks import settings_load
 from bezgelor_tasks.health import health_gate
 from bezgelor_tasks.ui import UI
 
 
 def _gate(tmp_path, timeout=3.0, expect_version=None):
-    s = settings_mod.load(tmp_path)
+    s = settings_load.load(tmp_path)
     out = io.StringIO()
     report = health_gate(s, UI(stream=out), "127.0.0.1", expect_version=expect_version, timeout=timeout)
     return report, out.getvalue()

@@ -7,7 +7,7 @@ import time
 from bezgelor_tasks.deploy import fly_lock, machines
 from bezgelor_tasks.fly.commands import SECRET_NAME_RE
 from bezgelor_tasks.fly.records import AppStatus, Check, Machine, Secret
-from bezgelor_tasks.settings import load
+from bezgelor_tasks.settings_load import load
 
 PASS = (Check("servicecheck-00-http-4000", "passing", ""),)
 FAIL = (Check("servicecheck-00-http-4000", "critical", ""),)

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from bezgelor_tasks import settings as settings_mod
+from bezgelor_tasks import settings_load
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly.client import FlyClient
 from bezgelor_tasks.health import health_gate
@@ -80,7 +80,7 @@ def _deployed(fake_fly, checkout, expect_checks_to_pass=True):
     ref = json.loads(build.stdout)["image_ref"]
     assert ref == f"registry.fly.io/{APP}:1.0.0"
     assert any("--build-only" in argv for argv in fake_fly.argvs("deploy"))
-    fly = FlyClient(settings_mod.load(checkout), Executor(ui=UI(stream=io.StringIO())))
+    fly = FlyClient(settings_load.load(checkout), Executor(ui=UI(stream=io.StringIO())))
     if expect_checks_to_pass:
         fly.deploy_image(ref, "1.0.0")
     else:
@@ -131,10 +131,10 @@ def test_the_loopback_servers_play_the_live_release_of_the_fake(checkout, fake_f
     _deployed(fake_fly, checkout, expect_checks_to_pass=False)
     assert game_servers.behavior == "degraded"
     # long enough for at least one poll on a loaded machine
-    report = health_gate(settings_mod.load(checkout), UI(stream=io.StringIO()), "127.0.0.1", timeout=3)
+    report = health_gate(settings_load.load(checkout), UI(stream=io.StringIO()), "127.0.0.1", timeout=3)
     assert not report.ok and report.failing["world"] == "error"
     fake_fly.set_image_behavior("1.0.0", "healthy")
-    report = health_gate(settings_mod.load(checkout), UI(stream=io.StringIO()), "127.0.0.1",
+    report = health_gate(settings_load.load(checkout), UI(stream=io.StringIO()), "127.0.0.1",
                          expect_version="1.0.0", timeout=10)
     assert report.ok, report.summary()
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bezgelor_tasks import settings as settings_mod
+from bezgelor_tasks import settings_load
 from bezgelor_tasks.deploy import secretgen, state
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.redact import redact
@@ -39,7 +39,7 @@ def test_generated_secrets_have_the_right_shape_and_are_never_shown() -> None:
 
 
 def test_the_postgres_password_is_kept_0600_under_bezgelor_and_masked(tmp_path: Path) -> None:
-    s = settings_mod.load(tmp_path)
+    s = settings_load.load(tmp_path)
     creds = state.extract_credentials(POSTGRES_CREATE_OUTPUT)
     assert creds["password"] == "Zq8vT3kLm2Pw9xYa" and creds["username"] == "postgres"
     assert "Zq8vT3kLm2Pw9xYa" not in redact(POSTGRES_CREATE_OUTPUT)
@@ -56,6 +56,6 @@ def test_the_postgres_password_is_kept_0600_under_bezgelor_and_masked(tmp_path: 
 
 
 def test_an_output_without_a_password_is_a_clear_error_naming_where_to_put_it(tmp_path: Path) -> None:
-    s = settings_mod.load(tmp_path)
+    s = settings_load.load(tmp_path)
     with pytest.raises(UserError, match=r"bezgelor-db\.password as a line PASSWORD="):
         state.save_credentials(s, state.extract_credentials("Postgres cluster bezgelor-db created\n"), Executor())

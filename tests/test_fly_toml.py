@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 import tomlkit
 
-from bezgelor_tasks import settings as settings_mod
-from bezgelor_tasks import units
+from bezgelor_tasks import settings_checks, settings_load, units
 from bezgelor_tasks.areas import fly_toml
 from bezgelor_tasks.areas.dockerfile import dockerfile_change
 from bezgelor_tasks.areas.dockerfile_facts import parse_dockerfile
@@ -277,4 +276,4 @@ def test_a_kill_timeout_above_flys_limit_is_refused_before_anything_is_written(t
     from bezgelor_tasks.errors import UserError
 
     with pytest.raises(UserError, match=r"BEZGELOR_KILL_TIMEOUT=301 .*300"):
-        settings_mod.load(root=tmp_path, environ={"BEZGELOR_KILL_TIMEOUT": "301"}).validate()
+        settings_checks.validate(settings_load.load(root=tmp_path, environ={"BEZGELOR_KILL_TIMEOUT": "301"}))

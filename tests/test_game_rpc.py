@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bezgelor_tasks import settings as settings_mod
+from bezgelor_tasks import settings_checks, settings_load
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.game import countdown, rpc
 
@@ -37,7 +37,7 @@ def _check_argv():
 
 @pytest.fixture
 def s(tmp_path):
-    return settings_mod.load(tmp_path, environ={"BEZGELOR_FLY_APP": "bz-game", "BEZGELOR_RELEASE_NAME": "bezgelor"})
+    return settings_load.load(tmp_path, environ={"BEZGELOR_FLY_APP": "bz-game", "BEZGELOR_RELEASE_NAME": "bezgelor"})
 
 
 def test_user_text_becomes_an_elixir_string_that_evaluates_to_exactly_that_text(tmp_path: Path) -> None:
@@ -95,7 +95,7 @@ def test_drain_durations_and_marks_read_like_people_write_them(tmp_path: Path) -
             countdown.parse_duration(bad)
     assert countdown.human(600) == "10 minutes" and countdown.human(90) == "1 minute 30 seconds"
     assert countdown.human(1) == "1 second" and countdown.human(0.2) == "1 second"
-    s = settings_mod.load(tmp_path, environ={})
+    s = settings_load.load(tmp_path, environ={})
     assert countdown.marks_of(s) == (600, 300, 60, 30, 10)
     with pytest.raises(UserError):  # validated with the other settings, before anything is written
-        settings_mod.load(tmp_path, environ={"BEZGELOR_DRAIN_MARKS": "5m,soon"}).validate()
+        settings_checks.validate(settings_load.load(tmp_path, environ={"BEZGELOR_DRAIN_MARKS": "5m,soon"}))

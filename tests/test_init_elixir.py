@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bezgelor_tasks import elixir, elixir_source, files, settings
+from bezgelor_tasks import elixir, elixir_source, files, settings_load
 from bezgelor_tasks.areas import framework, overlays, registry
 from bezgelor_tasks.areas import release as release_mod
 from bezgelor_tasks.areas.health import controller_change as health_controller_change
@@ -57,7 +57,7 @@ ALL_APPS_BUT_DEV = ("bezgelor_api", "bezgelor_auth", "bezgelor_core", "bezgelor_
 
 
 def open_checkout(root: Path, **overrides: object) -> Checkout:
-    return Checkout.open(settings.load(root, **overrides))
+    return Checkout.open(settings_load.load(root, **overrides))
 
 
 def apply(generator, root: Path, **overrides: object) -> list[files.FileChange]:
@@ -158,7 +158,7 @@ def test_the_checkouts_release_name_is_the_one_every_area_uses(bezgelor_checkout
 
     # every other task reads it back from the Dockerfile init writes from it, without asking Elixir
     files.apply_changes([dockerfile_change(co)], executor=Executor())
-    loaded = settings.load(bezgelor_checkout, release_name="bzg")
+    loaded = settings_load.load(bezgelor_checkout, release_name="bzg")
     assert loaded.release_name == "bezgelor_portal" and loaded.as_configured().release_name == "bzg"
     drain = Portal(loaded, Executor(dry_run=True, echo=False))     # what the drain and `inv players` use
     assert remote_command(drain.settings, "1").startswith("/app/bin/bezgelor_portal rpc ")

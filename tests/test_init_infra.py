@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bezgelor_tasks import settings as settings_mod
+from bezgelor_tasks import settings_load
 from bezgelor_tasks.checkout.discover import Checkout
 from bezgelor_tasks.files import apply_changes
 from bezgelor_tasks.run import Executor
@@ -64,7 +64,7 @@ def make_umbrella(root: Path, apps: tuple[str, ...] = (*RELEASE_APPS, "bezgelor_
 
 
 def open_checkout(root: Path, **overrides: object) -> Checkout:
-    return Checkout.open(settings_mod.load(root, environ={}, **overrides))
+    return Checkout.open(settings_load.load(root, environ={}, **overrides))
 
 
 @pytest.fixture

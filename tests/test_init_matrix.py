@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from bezgelor_tasks import elixir, settings
+from bezgelor_tasks import elixir, settings_load
 from bezgelor_tasks.checkout import plan
 from bezgelor_tasks.checkout.discover import Checkout
 from bezgelor_tasks.checks import verify
@@ -46,7 +46,7 @@ def _copy(src: str, dst: str) -> None:
 
 
 def _open(root: Path, environ: dict[str, str]) -> Checkout:
-    return Checkout.open(settings.load_checked(root, environ))
+    return Checkout.open(settings_load.load_checked(root, environ))
 
 
 @dataclass

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bezgelor_tasks import settings as settings_mod
+from bezgelor_tasks import settings_load
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly.records import parse_migration_status
 from bezgelor_tasks.migrations import (
@@ -133,7 +133,7 @@ def repo_with_tagged_releases(tmp_path):
 
 
 def test_code_migrations_at_each_release_come_from_git_not_the_working_tree(repo_with_tagged_releases):
-    s = settings_mod.load(repo_with_tagged_releases, environ={})
+    s = settings_load.load(repo_with_tagged_releases, environ={})
     ex = Executor(ui=UI(), echo=False)
     assert code_migrations_at(s, ex, "v1") == []
     assert code_migrations_at(s, ex, "v2") == [V1]
@@ -143,20 +143,20 @@ def test_code_migrations_at_each_release_come_from_git_not_the_working_tree(repo
 
 
 def test_listing_migrations_is_read_only_and_runs_in_dry_run(repo_with_tagged_releases):
-    s = settings_mod.load(repo_with_tagged_releases, environ={})
+    s = settings_load.load(repo_with_tagged_releases, environ={})
     assert ls_tree_command(s, "v2").mutates is False
     assert code_migrations_at(s, Executor(ui=UI(), dry_run=True, echo=False), "v2") == [V1]
 
 
 def test_an_unknown_git_version_is_a_clear_error(repo_with_tagged_releases):
-    s = settings_mod.load(repo_with_tagged_releases, environ={})
+    s = settings_load.load(repo_with_tagged_releases, environ={})
     with pytest.raises(UserError, match="v9") as e:
         code_migrations_at(s, Executor(ui=UI(), echo=False), "v9")
     assert "git fetch --tags" in str(e.value)
 
 
 def test_the_whole_story_deploy_v3_then_try_to_roll_back_to_v2(repo_with_tagged_releases):
-    s = settings_mod.load(repo_with_tagged_releases, environ={})
+    s = settings_load.load(repo_with_tagged_releases, environ={})
     ex = Executor(ui=UI(), echo=False)
     recorded = {2: code_migrations_at(s, ex, "v2"), 3: code_migrations_at(s, ex, "v3")}
     db_applied = recorded[3]  # v3 was deployed and migrated

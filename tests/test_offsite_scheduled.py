@@ -7,7 +7,7 @@ import secrets
 import pyrage
 import pytest
 
-from bezgelor_tasks import settings as settings_mod
+from bezgelor_tasks import settings_load
 from bezgelor_tasks.backup import offsite, scheduled
 from bezgelor_tasks.backup.store import Store
 from bezgelor_tasks.run import Executor
@@ -33,7 +33,7 @@ def watcher(s3_server, fake_fly, pg_server, game_db, tmp_path, monkeypatch):
 def test_the_scheduled_backup_dumps_next_to_the_database_and_a_drill_then_proves_it(watcher, tmp_path,
                                                                                         monkeypatch):
     ui = UI(color=False)
-    s = settings_mod.load(tmp_path)
+    s = settings_load.load(tmp_path)
     done = scheduled.scheduled_backup(s, Executor(ui=ui), ui)
     assert done.ok, done.summary
     assert "verified, uploaded" in done.summary and done.details["via"] == "DATABASE_URL"
@@ -57,18 +57,18 @@ def test_a_failing_scheduled_backup_is_a_failed_outcome_with_one_line_never_an_e
                                                                                            monkeypatch):
     ui = UI(color=False)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong")
-    out = scheduled.scheduled_backup(settings_mod.load(tmp_path), Executor(ui=ui), ui)
+    out = scheduled.scheduled_backup(settings_load.load(tmp_path), Executor(ui=ui), ui)
     assert not out.ok and "refused the credentials" in out.summary and "\n" not in out.summary
     monkeypatch.delenv("DATABASE_URL")
-    out = scheduled.scheduled_backup(settings_mod.load(tmp_path), Executor(ui=ui), ui)
+    out = scheduled.scheduled_backup(settings_load.load(tmp_path), Executor(ui=ui), ui)
     assert not out.ok and "no database URL" in out.summary
     monkeypatch.delenv("BEZGELOR_OFFSITE_URL")
-    assert scheduled.scheduled_backup(settings_mod.load(tmp_path), Executor(ui=ui), ui).summary.startswith("skipped")
+    assert scheduled.scheduled_backup(settings_load.load(tmp_path), Executor(ui=ui), ui).summary.startswith("skipped")
 
 
 def test_the_watcher_needs_these_secrets_and_settings_and_never_their_values(tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t-value")
-    s = settings_mod.load(tmp_path, environ={"BEZGELOR_PG_FLAVOR": "mpg"})
+    s = settings_load.load(tmp_path, environ={"BEZGELOR_PG_FLAVOR": "mpg"})
     needed = {r.name: r for r in scheduled.watcher_requirements(s)}
     assert {"DATABASE_URL", "DIRECT_DATABASE_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
             "BEZGELOR_OFFSITE_URL", "BEZGELOR_BACKUP_AGE_RECIPIENTS", "BEZGELOR_BACKUP_AGE_IDENTITY"} <= set(needed)
@@ -84,7 +84,7 @@ def test_a_dump_that_fails_half_way_uploads_nothing_and_the_unfinished_upload_is
                   "ALTER TABLE zz_private ENABLE ROW LEVEL SECURITY; CREATE POLICY everyone ON zz_private "
                   f"USING (true); GRANT SELECT ON zz_private TO {pg_server.user};", game_db)
     ui = UI(color=False)
-    s = settings_mod.load(tmp_path)
+    s = settings_load.load(tmp_path)
     out = scheduled.scheduled_backup(s, Executor(ui=ui), ui)
     assert not out.ok and "The backup failed" in out.summary and "zz_private" in out.details["error"]
     store = Store(s, Executor(ui=ui))
@@ -118,13 +118,13 @@ def test_the_s3_server_killed_mid_stream_leaves_nothing_listed_and_the_next_back
         killer = threading.Thread(target=kill_when_uploading)
         killer.start()
         ui = UI(color=False)
-        out = scheduled.scheduled_backup(settings_mod.load(tmp_path), Executor(ui=ui), ui)
+        out = scheduled.scheduled_backup(settings_load.load(tmp_path), Executor(ui=ui), ui)
         killer.join()
         assert not out.ok and "did not answer" in out.summary
         server = S3Server.start(tmp_path / "s3", ports=server.ports, owner=os.getpid(),
                                 access_key=server.access_key, secret_key=server.secret_key)
         monkeypatch.delenv("BEZGELOR_OFFSITE_MAX_MBPS")
-        s = settings_mod.load(tmp_path)
+        s = settings_load.load(tmp_path)
         store = Store(s, Executor(ui=ui))
         assert offsite.list_offsite(store) == []
         assert scheduled.scheduled_backup(s, Executor(ui=ui), ui).ok

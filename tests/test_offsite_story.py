@@ -15,11 +15,12 @@ import pytest
 from invoke import Context
 from invoke.exceptions import Exit
 
-from bezgelor_tasks import settings as settings_mod
+from bezgelor_tasks import settings_load
 from bezgelor_tasks.backup import commands, manifest, offsite, offsite_ops, session
 from bezgelor_tasks.backup.store import Store
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.run import Executor
+from bezgelor_tasks.settings import Settings
 from bezgelor_tasks.tasks import db_backup, db_offsite
 from bezgelor_tasks.ui import UI
 
@@ -36,8 +37,8 @@ class Env:
     pg: object
     db: str
 
-    def settings(self) -> settings_mod.Settings:
-        return settings_mod.load(self.root)
+    def settings(self) -> Settings:
+        return settings_load.load(self.root)
 
     def objects(self) -> list[str]:
         pages = self.s3.get_paginator("list_objects_v2").paginate(  # type: ignore[attr-defined]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bezgelor_tasks import settings as settings_mod
+from bezgelor_tasks import settings_load
 from bezgelor_tasks.checkout.discover import Checkout
 from bezgelor_tasks.costs import estimate_costs, load_prices, parse_vm_size
 from bezgelor_tasks.errors import UserError
@@ -59,7 +59,7 @@ def write_game_data(root: Path, total_bytes: int, files: int = 4) -> int:
 
 
 def open_checkout(root: Path, **env: str) -> Checkout:
-    return Checkout.open(settings_mod.load(root, environ=env))
+    return Checkout.open(settings_load.load(root, environ=env))
 
 
 # -- the estimate -----------------------------------------------------------------------------------------
@@ -124,7 +124,7 @@ def test_a_vm_too_small_for_the_data_gets_a_bigger_size_and_the_fly_command(tmp_
 
 
 def test_the_plans_own_numbers_1gb_of_json_wants_4gb():
-    s = settings_mod.load("/nonexistent", environ={})
+    s = settings_load.load("/nonexistent", environ={})
     est = estimate_from_bytes(s, DataScan(Path("/x"), True, 10, 1024 * MB))
     assert est.parts["game data in ETS"] == 2560
     assert est.total_mb == 3110
@@ -136,7 +136,7 @@ def test_the_plans_own_numbers_1gb_of_json_wants_4gb():
 
 
 def test_past_what_shared_cpu_2x_allows_the_advice_adds_cpus(tmp_path):
-    s = settings_mod.load(tmp_path, environ={})
+    s = settings_load.load(tmp_path, environ={})
     est = estimate_from_bytes(s, DataScan(Path("/x"), True, 10, 2 * 1024 * MB))
     # 2 GB of data: 5120 + 550 = 5670 MB, + 20% margin = 6804 -> 7168 MB, above shared-cpu-2x's 4096 MB.
     assert est.recommended_mb == 7168 and est.recommended_cpus == 4
@@ -146,7 +146,7 @@ def test_past_what_shared_cpu_2x_allows_the_advice_adds_cpus(tmp_path):
 
 
 def test_the_fly_commands_we_recommend_are_ones_flyctl_accepts(tmp_path):
-    s = settings_mod.load(tmp_path, environ={})
+    s = settings_load.load(tmp_path, environ={})
     argvs = [c.argv for size in (512, 2048, 6 * 1024)
              for c in scale_commands(s, estimate_from_bytes(s, DataScan(Path("/x"), True, 1, size * MB)))]
     assert len(argvs) == 3
@@ -169,7 +169,7 @@ def test_a_checkout_without_game_data_is_estimated_with_a_note(tmp_path):
 
 
 def test_a_vm_bigger_than_its_cpus_allow_is_pointed_out(tmp_path):
-    s = settings_mod.load(tmp_path, environ={"BEZGELOR_VM_CPUS": "1", "BEZGELOR_VM_MEMORY_MB": "4096"})
+    s = settings_load.load(tmp_path, environ={"BEZGELOR_VM_CPUS": "1", "BEZGELOR_VM_MEMORY_MB": "4096"})
     est = estimate_from_bytes(s, DataScan(Path("/x"), True, 1, MB))
     assert any("shared-cpu-1x allows at most 2048 MB" in n and "BEZGELOR_VM_CPUS=2" in n for n in est.notes)
 
@@ -186,7 +186,7 @@ def test_the_price_table_reproduces_flys_published_prices():
 
 
 def test_the_cost_lines_add_up_to_the_total(tmp_path):
-    s = settings_mod.load(tmp_path, environ={"BEZGELOR_PG_CLUSTER_SIZE": "2"})
+    s = settings_load.load(tmp_path, environ={"BEZGELOR_PG_CLUSTER_SIZE": "2"})
     costs = estimate_costs(s)
     assert [line.item for line in costs.lines] == ["App VM", "Postgres VM", "Postgres volume", "Dedicated IPv4"]
     assert costs.total == sum(line.monthly for line in costs.lines)
@@ -199,7 +199,7 @@ def test_the_cost_lines_add_up_to_the_total(tmp_path):
 
 
 def test_more_memory_costs_more(tmp_path):
-    s = settings_mod.load(tmp_path, environ={})
+    s = settings_load.load(tmp_path, environ={})
     assert estimate_costs(s, vm_memory_mb=8192, vm_cpus=4).total > estimate_costs(s).total
 
 
@@ -270,7 +270,7 @@ def test_inv_plan_size_on_a_folder_that_is_not_bezgelor_says_what_to_pass(tmp_pa
 
 
 def test_managed_postgres_is_priced_by_plan(tmp_path):
-    s = settings_mod.load(tmp_path, environ={"BEZGELOR_PG_FLAVOR": "mpg"})
+    s = settings_load.load(tmp_path, environ={"BEZGELOR_PG_FLAVOR": "mpg"})
     costs = estimate_costs(s)
     assert [line.item for line in costs.lines] == ["App VM", "Managed Postgres", "Dedicated IPv4"]
     assert costs.total == sum(line.monthly for line in costs.lines)

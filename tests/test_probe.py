@@ -159,9 +159,9 @@ def test_judging_bytes_as_they_come():
 
 
 def test_a_pass_probes_health_and_every_game_port_side_by_side(tmp_path, game_servers):
-    from bezgelor_tasks import settings
+    from bezgelor_tasks import settings_load
 
-    s = settings.load(tmp_path)
+    s = settings_load.load(tmp_path)
     result = probe.probe_pass(s, "127.0.0.1")
     assert result.ok, result.summary()
     names = [r.name for r in result.results]

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import tomlkit
 
-from bezgelor_tasks import elixir, settings
+from bezgelor_tasks import elixir, settings_load
 from bezgelor_tasks.checkout.discover import Checkout
 from tests.support.inv import run_inv
 from tests.support.shapes import FLY_LAUNCH_DOCKERFILE, FLY_LAUNCH_DOCKERIGNORE, copy_shape
@@ -122,7 +122,7 @@ class Story:
 
     @property
     def checkout(self) -> Checkout:
-        return Checkout.open(settings.load(root=self.root, environ={}))
+        return Checkout.open(settings_load.load(root=self.root, environ={}))
 
 
 def _read(path: Path) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bezgelor_tasks import settings as settings_mod
+from bezgelor_tasks import settings_load
 from bezgelor_tasks.migrations import code_migrations_for_build, read_records
 from bezgelor_tasks.run import Executor
 from bezgelor_tasks.ui import UI
@@ -25,7 +25,7 @@ def checkout(tmp_path: Path) -> Path:
 
 def test_a_clean_tree_records_the_migrations_git_has_at_head(tmp_path: Path) -> None:
     root = checkout(tmp_path)
-    code = code_migrations_for_build(settings_mod.load(root), Executor(ui=UI(color=False), echo=False))
+    code = code_migrations_for_build(settings_load.load(root), Executor(ui=UI(color=False), echo=False))
     assert code.versions == (A,) and code.source.startswith("git HEAD ") and len(code.git_sha) == 40
     assert code.image_labels("v1") == {"org.bezgelor.migrations.newest": A, "org.bezgelor.migrations.count": "1",
                                        "org.bezgelor.git": "v1"}
@@ -34,7 +34,7 @@ def test_a_clean_tree_records_the_migrations_git_has_at_head(tmp_path: Path) -> 
 def test_an_uncommitted_migration_is_recorded_because_the_build_uploads_it(tmp_path: Path) -> None:
     root = checkout(tmp_path)
     (root / FOLDER / f"{B}_create_guilds.exs").write_text("defmodule G do\nend\n")
-    code = code_migrations_for_build(settings_mod.load(root), Executor(ui=UI(color=False), echo=False))
+    code = code_migrations_for_build(settings_load.load(root), Executor(ui=UI(color=False), echo=False))
     assert code.versions == (A, B) and code.source == "working tree" and code.newest == B
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bezgelor_tasks import settings
+from bezgelor_tasks import settings, settings_checks, settings_sources, settings_values
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly import platform
 from tests.support.inv import run_inv
@@ -80,16 +80,16 @@ def test_deploy_and_backup_tasks_check_the_same_settings(bezgelor_checkout, monk
 def test_keys_the_checkout_itself_reads_are_not_called_typos(bezgelor_checkout):
     # A BEZGELOR_* variable of the user's own app (its code reads it) belongs to the app, not to us.
     (bezgelor_checkout / "config" / "assets.exs").write_text('import Config\nSystem.get_env("BEZGELOR_ASSETS_URL")\n')
-    src = settings.read_sources(bezgelor_checkout, {"BEZGELOR_ASSETS_URL": "s3://bucket", "BEZGELOR_FLY_APPP": "x",
-                                                     "BEZGELOR_DB_PASSWORD": "pw"})
-    found = settings.unknown_keys(src)
+    src = settings_sources.read_sources(bezgelor_checkout, {"BEZGELOR_ASSETS_URL": "s3://bucket",
+                                                             "BEZGELOR_FLY_APPP": "x", "BEZGELOR_DB_PASSWORD": "pw"})
+    found = settings_checks.unknown_keys(src)
     assert len(found) == 1 and "BEZGELOR_FLY_APPP" in found[0] and "did you mean BEZGELOR_FLY_APP?" in found[0]
 
 
 def test_the_defaults_and_every_listed_region_are_valid():
-    assert settings.problems(settings.Settings()) == []
+    assert settings_checks.problems(settings.Settings()) == []
     for code in platform.regions():
-        assert settings.problems(settings.Settings(region=code)) == []
+        assert settings_checks.problems(settings.Settings(region=code)) == []
 
 
 @pytest.mark.parametrize("kind,cpus,memory,ok", [
@@ -99,13 +99,13 @@ def test_the_defaults_and_every_listed_region_are_valid():
     ("performance", 2, 17408, False), ("performance", 1, 2560, False),
 ])
 def test_cpus_and_memory_follow_flyctls_limits(kind, cpus, memory, ok):
-    found = settings.problems(settings.Settings(vm_cpu_kind=kind, vm_cpus=cpus, vm_memory_mb=memory))
+    found = settings_checks.problems(settings.Settings(vm_cpu_kind=kind, vm_cpus=cpus, vm_memory_mb=memory))
     assert (found == []) is ok, found
 
 
 def test_validate_raises_one_user_error_for_a_settings_object():
     with pytest.raises(UserError, match=r"2 setting problem\(s\).*BEZGELOR_WORLD_PORT=0.*BEZGELOR_PG_VM_SIZE"):
-        settings.Settings(world_port=0, pg_vm_size="huge").validate()
+        settings_checks.validate(settings.Settings(world_port=0, pg_vm_size="huge"))
 
 
 def test_new_ports_and_timeouts_cannot_slip_in_unchecked():
@@ -115,5 +115,5 @@ def test_new_ports_and_timeouts_cannot_slip_in_unchecked():
                  if f.metadata["env"].endswith(("_PORT", "_TIMEOUT", "_INTERVAL", "_MB", "_GB", "_CPUS"))
                  and f.metadata.get("check") is None]
     assert unchecked == []
-    assert settings._in_range(1, 300, "Fly's limit")(301) == "is out of range: use 1 to 300 (Fly's limit)"
-    assert settings._in_range(1, 300)(300) is None
+    assert settings_values.in_range(1, 300, "Fly's limit")(301) == "is out of range: use 1 to 300 (Fly's limit)"
+    assert settings_values.in_range(1, 300)(300) is None

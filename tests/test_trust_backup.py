@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from invoke import Context
 
-from bezgelor_tasks import settings as settings_mod
+from bezgelor_tasks import settings_load
 from bezgelor_tasks.backup import backup, manifest, restore, session
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.run import Executor
@@ -25,7 +25,7 @@ def env(pg_server, game_db, tmp_path, monkeypatch):  # noqa: ANN001, ANN201
     for key, value in (("PGHOST", pg_server.host), ("PGPORT", str(pg_server.port)), ("PGUSER", pg_server.user),
                        ("PGPASSWORD", pg_server.password)):
         monkeypatch.setenv(key, value)  # the local target of `db.restore --target local`
-    s = settings_mod.load(tmp_path, environ={}, db_name=game_db, db_user=pg_server.user)
+    s = settings_load.load(tmp_path, environ={}, db_name=game_db, db_user=pg_server.user)
     ui = UI(color=False)
     made = backup.create_backup(s, Executor(ui=ui, echo=False), ui,
                                 endpoint=session.direct_endpoint(pg_server.host, pg_server.port))

@@ -11,7 +11,7 @@ import sys
 import pytest
 import tomlkit
 
-from bezgelor_tasks import settings as settings_mod
+from bezgelor_tasks import settings_load
 from bezgelor_tasks.watch import app as watch_app
 from tests.support.deployrun import inv
 
@@ -75,7 +75,7 @@ def test_deploy_creates_the_app_a_scoped_token_and_secrets_through_stdin(bezgelo
 
 
 def test_the_watchers_fly_toml_has_no_services_one_small_vm_and_the_settings_that_differ(tmp_path, alerting):
-    s = settings_mod.load(tmp_path)
+    s = settings_load.load(tmp_path)
     doc = tomlkit.parse(watch_app.fly_toml(s))
     assert doc["app"] == "bezgelor-watch" and "services" not in doc and "http_service" not in doc
     assert doc["vm"][0]["size"] == "shared-cpu-1x" and doc["vm"][0]["memory"] == "256mb"
@@ -90,7 +90,7 @@ def test_the_watchers_fly_toml_has_no_services_one_small_vm_and_the_settings_tha
 def test_the_dockerfile_passes_hadolint_and_the_context_installs_this_exact_tool(tmp_path):
     from bezgelor_tasks import __version__
 
-    s = settings_mod.load(tmp_path, pg_major=17)
+    s = settings_load.load(tmp_path, pg_major=17)
     context = watch_app.write_context(s, tmp_path)
     text = (context / "Dockerfile").read_text()
     assert "postgresql-client-17" in text and "flyio/flyctl:v0.4.87" in text

@@ -10,7 +10,7 @@ import os
 import time
 from datetime import UTC, datetime
 
-from bezgelor_tasks import settings as settings_mod
+from bezgelor_tasks import settings_load
 from bezgelor_tasks.deploy.fly_lock import FlyHolder, encode, is_bookkeeping_name
 from bezgelor_tasks.run import Executor
 from bezgelor_tasks.ui import UI
@@ -35,7 +35,7 @@ def test_the_state_name_round_trips_and_garbage_starts_afresh():
 
 def test_cron_schedules_fire_in_order_and_an_empty_one_is_off(tmp_path, monkeypatch):
     monkeypatch.setenv("BEZGELOR_RESTART_SCHEDULE", "0 4 * * *")
-    s = settings_mod.load(tmp_path)
+    s = settings_load.load(tmp_path)
     noon = datetime(2026, 12, 3, 12, 0, tzinfo=UTC).timestamp()
     schedule = jobs.Schedule(s, jobs.registry(), noon)
     assert schedule.as_json() == {"scheduled restart": {"cron": "0 4 * * *", "next": "2026-12-04T04:00:00Z"}}
@@ -45,14 +45,14 @@ def test_cron_schedules_fire_in_order_and_an_empty_one_is_off(tmp_path, monkeypa
     schedule.done(schedule.jobs[0], fire)
     assert schedule.as_json()["scheduled restart"]["next"] == "2026-12-05T04:00:00Z"
     monkeypatch.setenv("BEZGELOR_RESTART_SCHEDULE", "")
-    assert jobs.Schedule(settings_mod.load(tmp_path), jobs.registry(), noon).jobs == []
+    assert jobs.Schedule(settings_load.load(tmp_path), jobs.registry(), noon).jobs == []
 
 
 def _watcher(tmp_path, fake_fly, **env):
     fake_fly.update(lambda s: add_ip(new_app(s, "bezgelor", "personal"), "v4", "127.0.0.1"))
     root = tmp_path / "checkout"
     root.mkdir(exist_ok=True)
-    s = settings_mod.load(root, environ={**os.environ, **env})
+    s = settings_load.load(root, environ={**os.environ, **env})
     out = io.StringIO()
     return Watcher(s, Executor(ui=UI(stream=out)), UI(stream=out), jobs=[]), out
 

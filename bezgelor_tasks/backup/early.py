@@ -38,16 +38,16 @@ class Start:
 
 @contextmanager
 def tunnel_first(root: str | None, *, json_mode: bool = False, offsite: bool = False) -> Iterator[Start]:
-    from bezgelor_tasks import settings as settings_mod
+    from bezgelor_tasks import settings_load
     from bezgelor_tasks.backup import clients, credentials, session
     from bezgelor_tasks.deploy.state import require_checkout
 
-    raw = settings_mod.load(root)   # enough to name the tunnel; every check runs beside it
+    raw = settings_load.load(root)   # enough to name the tunnel; every check runs beside it
     ui = UI(json_mode=json_mode)
     ex = Executor(ui=ui, default_timeout=raw.command_timeout_s)
 
     def checked() -> Settings:
-        s = settings_mod.load_checked(root)
+        s = settings_load.load_checked(root)
         require_checkout(s)
         return s
 

@@ -5,7 +5,7 @@ wrapped by `@user_task` so a `UserError` becomes a one-paragraph message and a n
 a traceback (and never a secret: messages are redacted).
 
 `session()` is the one place settings are loaded for a task, and it validates them all
-(`settings.load_checked`) before the task can write anything.
+(`settings_load.load_checked`) before the task can write anything.
 
 This module and the task modules import only Invoke and light modules at import time: `inv --list`
 and `bezgelor-tasks --list` must not pay for the library. Import library modules inside task bodies.
@@ -51,11 +51,11 @@ def session(root: str | None = None, *, dry_run: bool = False, json_mode: bool =
     The checkout must exist (a mistyped --root is an error, never a folder we create), unless `new_root`
     (the demo makes its own). `validate` is accepted for older callers and ignored: every task validates.
     """
-    from bezgelor_tasks import settings as settings_mod
+    from bezgelor_tasks import settings_load
     from bezgelor_tasks.run import Executor
     from bezgelor_tasks.ui import UI
 
-    s = settings_mod.load_checked(root)
+    s = settings_load.load_checked(root)
     if not new_root:
         from bezgelor_tasks.deploy.state import require_checkout
 

@@ -169,7 +169,7 @@ def _dry_run_demo(s: Session, ui: UI) -> None:
     """`demo --dry-run`: the first two steps on the bundled example itself (they only read it)."""
     from bezgelor_tasks.checkout import plan
     from bezgelor_tasks.checkout.discover import Checkout
-    from bezgelor_tasks.settings import load_checked
+    from bezgelor_tasks.settings_load import load_checked
 
     example = Session(load_checked(EXAMPLE), ui, s.executor, True, False)
     ui.heading(f"1. verify on the bundled example ({EXAMPLE}; it has the plan's bugs):")

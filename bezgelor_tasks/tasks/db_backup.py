@@ -75,12 +75,12 @@ def backup(c: Context, root: str | None = None, jobs: int = 1, remote: bool = Fa
 
 def _alert_backup_failed(root: str | None, error: UserError) -> None:
     """Tell the alert channels (nothing is sent without one; a settings problem leaves nobody to tell)."""
-    from bezgelor_tasks import settings as settings_mod
+    from bezgelor_tasks import settings_load
     from bezgelor_tasks.alerts import events, notify
     from bezgelor_tasks.run import Executor
 
     try:
-        s = settings_mod.load(root)
+        s = settings_load.load(root)
     except UserError:
         return
     notify(s, Executor(echo=False), events.backup_failed(s.app, f"the backup of {s.db_app}", error.paragraph()))
