@@ -12,7 +12,7 @@ from invoke import Context
 from invoke.exceptions import Exit
 
 from bezgelor_tasks import settings_load
-from bezgelor_tasks.fly import commands as fly_commands
+from bezgelor_tasks.fly import postgres_commands
 from bezgelor_tasks.run import Executor
 from bezgelor_tasks.tasks import db_backup
 from bezgelor_tasks.ui import UI
@@ -22,10 +22,10 @@ from bezgelor_tasks.ui import UI
 def flex(fake_fly, tmp_path):
     s = settings_load.load(tmp_path, environ={})
     ex = Executor(ui=UI(color=False), echo=False)
-    ex.run(fly_commands.postgres_create(s))
+    ex.run(postgres_commands.postgres_create(s))
     fake_fly.add_app("bezgelor")
     fake_fly.start_machine("bezgelor", "registry.fly.io/bezgelor:deployment-1")
-    ex.run(fly_commands.postgres_attach(s))
+    ex.run(postgres_commands.postgres_attach(s))
     return s
 
 

@@ -22,7 +22,7 @@ import pytest
 from bezgelor_tasks import settings_load
 from bezgelor_tasks.backup import backup, manifest, session
 from bezgelor_tasks.errors import UserError
-from bezgelor_tasks.fly import commands as fly_commands
+from bezgelor_tasks.fly import postgres_commands
 from bezgelor_tasks.run import Executor
 from bezgelor_tasks.settings import Settings
 from bezgelor_tasks.ui import UI
@@ -39,7 +39,7 @@ def _create_flex(fake_fly, s, pg_server) -> Executor:
     """`fly postgres create` with our argv (the fake records the image it was pinned to), then point its
     proxy at the real PostgreSQL 15."""
     ex = Executor(ui=UI(color=False), echo=False)
-    ex.run(fly_commands.postgres_create(s))
+    ex.run(postgres_commands.postgres_create(s))
     fake_fly.set_pg_proxy_target(s.db_app, pg_server.host, pg_server.port)
     return ex
 

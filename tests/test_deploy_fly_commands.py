@@ -10,7 +10,7 @@ import pytest
 from bezgelor_tasks import settings_load
 from bezgelor_tasks.command import Command
 from bezgelor_tasks.errors import UserError
-from bezgelor_tasks.fly import commands, operator_commands
+from bezgelor_tasks.fly import commands, operator_commands, postgres_commands, secret_commands
 from bezgelor_tasks.fly.grammar import check, grammar
 from bezgelor_tasks.settings import Settings
 
@@ -28,20 +28,21 @@ BUILDERS: dict[str, Callable[[Settings], Command]] = {
     "whoami": commands.whoami,
     "apps_list": commands.apps_list,
     "apps_create": lambda s: commands.apps_create(s, "bz-game"),
-    "postgres_create": commands.postgres_create,
-    "postgres_attach": commands.postgres_attach,
-    "postgres_backup_create": commands.postgres_backup_create,
-    "postgres_backup_create_named": lambda s: commands.postgres_backup_create(s, "before-deploy"),
-    "postgres_backup_list": commands.postgres_backup_list,
-    "postgres_backup_enable": commands.postgres_backup_enable,
-    "mpg_backup_create": lambda s: commands.mpg_backup_create(s, "abc123"),
-    "mpg_backup_list": lambda s: commands.mpg_backup_list(s, "abc123"),
+    "postgres_create": postgres_commands.postgres_create,
+    "postgres_attach": postgres_commands.postgres_attach,
+    "postgres_backup_create": postgres_commands.postgres_backup_create,
+    "postgres_backup_create_named": lambda s: postgres_commands.postgres_backup_create(s, "before-deploy"),
+    "postgres_backup_list": postgres_commands.postgres_backup_list,
+    "postgres_backup_enable": postgres_commands.postgres_backup_enable,
+    "mpg_backup_create": lambda s: postgres_commands.mpg_backup_create(s, "abc123"),
+    "mpg_backup_list": lambda s: postgres_commands.mpg_backup_list(s, "abc123"),
     "ips_list": commands.ips_list,
     "ips_allocate_v4": commands.ips_allocate_v4,
-    "secrets_list": commands.secrets_list,
-    "secrets_import": lambda s: commands.secrets_import(s, {"CLOAK_KEY": SECRET, "SECRET_KEY_BASE": SECRET + "2"}),
-    "secrets_import_unstaged": lambda s: commands.secrets_import(s, {"CLOAK_KEY": SECRET}, stage=False),
-    "secrets_unset": lambda s: commands.secrets_unset(s, "OLD_KEY"),
+    "secrets_list": secret_commands.secrets_list,
+    "secrets_import": lambda s: secret_commands.secrets_import(s, {"CLOAK_KEY": SECRET,
+                                                                   "SECRET_KEY_BASE": SECRET + "2"}),
+    "secrets_import_unstaged": lambda s: secret_commands.secrets_import(s, {"CLOAK_KEY": SECRET}, stage=False),
+    "secrets_unset": lambda s: secret_commands.secrets_unset(s, "OLD_KEY"),
     "deploy_build": lambda s: commands.deploy(s, "1.2.3", build_only=True, image_label="v1.2.3",
                                               labels={"org.opencontainers.image.version": "1.2.3"}),
     "deploy_image": lambda s: commands.deploy(s, "1.2.2", image="registry.fly.io/bz-game:v1.2.2"),
@@ -50,15 +51,15 @@ BUILDERS: dict[str, Callable[[Settings], Command]] = {
     "status": commands.status,
     "ssh_migrate_status": lambda s: commands.ssh_command(s, "bz-game", "/app/bin/migrate status", mutates=False),
     "ssh_migrate_rollback": lambda s: commands.ssh_command(s, "bz-game", "/app/bin/migrate rollback 20240101000000"),
-    "proxy": lambda s: commands.proxy(s, "bz-db", 0),
-    "proxy_fixed_port": lambda s: commands.proxy(s, "bz-db", 15432),
+    "proxy": lambda s: postgres_commands.proxy(s, "bz-db", 0),
+    "proxy_fixed_port": lambda s: postgres_commands.proxy(s, "bz-db", 15432),
     "scale_memory": lambda s: commands.scale_memory(s, 1024, "bz-db"),
     "scale_vm": lambda s: commands.scale_vm(s, "shared-cpu-4x", 6144),
     "scale_count": lambda s: operator_commands.scale_count(s, 0),
     "apps_restart": operator_commands.apps_restart,
     "remote_console": operator_commands.remote_console,
     "volume_snapshots": lambda s: operator_commands.volume_snapshots(s, "vol_123"),
-    "secrets_deploy": commands.secrets_deploy,
+    "secrets_deploy": secret_commands.secrets_deploy,
     "auth_login": operator_commands.auth_login,
     "deploy_token": operator_commands.deploy_token,
     "machine_restart": lambda s: commands.machine_restart(s, "3d8d9e1b0a7e89"),
@@ -99,7 +100,7 @@ def test_read_only_queries_run_under_dry_run_and_changes_do_not(s):
 
 
 def test_secrets_travel_only_on_stdin_as_name_value_lines(s):
-    cmd = commands.secrets_import(s, {"CLOAK_KEY": SECRET})
+    cmd = secret_commands.secrets_import(s, {"CLOAK_KEY": SECRET})
     assert cmd.stdin == f"CLOAK_KEY={SECRET}\n"
     assert cmd.secret_stdin
     assert "--stage" in cmd.argv
@@ -109,13 +110,13 @@ def test_secrets_travel_only_on_stdin_as_name_value_lines(s):
 
 def test_a_secret_value_on_several_lines_is_refused_before_anything_runs(s):
     with pytest.raises(UserError, match="several lines"):
-        commands.secrets_import(s, {"CLOAK_KEY": "a\nb"})
+        secret_commands.secrets_import(s, {"CLOAK_KEY": "a\nb"})
     with pytest.raises(UserError, match="not a valid secret name"):
-        commands.secrets_import(s, {"BAD NAME": "x"})
+        secret_commands.secrets_import(s, {"BAD NAME": "x"})
 
 
 def test_postgres_create_passes_every_value_as_a_flag_so_flyctl_never_prompts(s):
-    argv = commands.postgres_create(s).argv
+    argv = postgres_commands.postgres_create(s).argv
     for flag, value in [("--name", "bz-db"), ("--region", s.region), ("--org", s.org),
                         ("--initial-cluster-size", "1"), ("--vm-size", s.pg_vm_size),
                         ("--volume-size", str(s.pg_volume_gb)), ("--vm-memory", str(s.pg_vm_memory_mb))]:

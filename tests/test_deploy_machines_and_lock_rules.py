@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 from bezgelor_tasks.deploy import fly_lock, machines
-from bezgelor_tasks.fly.commands import SECRET_NAME_RE
 from bezgelor_tasks.fly.records import AppStatus, Check, Machine, Secret
+from bezgelor_tasks.fly.secret_commands import SECRET_NAME_RE
 from bezgelor_tasks.settings_load import load
 
 PASS = (Check("servicecheck-00-http-4000", "passing", ""),)

@@ -1,9 +1,10 @@
 """The docs area: docs/fly-*.md written for the checkout, and the user's own Markdown read for flyctl lines.
 
-Every command line in the generated docs is rendered from the builders that run them (fly/commands.py),
-so flags and flavors follow by construction: `fly deploy` carries `--ha=false`, `fly postgres create` its
-`--image-ref` and `--enable-backups`, and with BEZGELOR_PG_FLAVOR=mpg the docs show `fly mpg`. Placeholders
-are written <LikeThis>. The prose is in templates/docs/*.md (the one template engine, render.py).
+Every command line in the generated docs is rendered from the builders that run them (fly/commands.py,
+postgres_commands.py, secret_commands.py, operator_commands.py), so flags and flavors follow by construction:
+`fly deploy` carries `--ha=false`, `fly postgres create` its `--image-ref` and `--enable-backups`, and with
+BEZGELOR_PG_FLAVOR=mpg the docs show `fly mpg`. Placeholders are written <LikeThis>. The prose is in
+templates/docs/*.md (the one template engine, render.py).
 
 The user's Markdown (people read it; nothing runs it) gets at most one summarised note about flyctl
 lines that flyctl would refuse or that break our rules, so it never buries the real errors.
@@ -23,7 +24,7 @@ from bezgelor_tasks.checks.context import CheckContext
 from bezgelor_tasks.checks.findings import Finding, info
 from bezgelor_tasks.command import Command
 from bezgelor_tasks.files import FileChange, generated_change, marker_intact
-from bezgelor_tasks.fly import commands
+from bezgelor_tasks.fly import commands, postgres_commands, secret_commands
 from bezgelor_tasks.fly import operator_commands as operator
 from bezgelor_tasks.fly.command_lines import fly_lines, judge
 from bezgelor_tasks.pg_flavor import DIRECT_URL_VARIABLE, release_command, repo_runtime_options
@@ -51,32 +52,34 @@ def shell_line(cmd: Command, stdin_from: str = "") -> str:
 
 
 def _database_commands(s: Settings) -> dict[str, Command | tuple[Command, str]]:
-    direct = commands.secrets_import(s, {DIRECT_URL_VARIABLE: "<DirectUri>"})
-    unset = commands.secrets_unset(s, "DATABASE_URL", *((DIRECT_URL_VARIABLE,) if s.pg_flavor == "mpg" else ()))
+    direct = secret_commands.secrets_import(s, {DIRECT_URL_VARIABLE: "<DirectUri>"})
+    unset = secret_commands.secrets_unset(s, "DATABASE_URL", *((DIRECT_URL_VARIABLE,) if s.pg_flavor == "mpg" else ()))
     if s.pg_flavor == "mpg":
         return {
-            "mpg_create": commands.mpg_create(s), "mpg_list": commands.mpg_list(s),
-            "mpg_status": commands.mpg_status(s, "<ClusterId>"),
-            "mpg_attach": commands.mpg_attach(s, "<ClusterId>"), "direct_url_import": (direct, DIRECT_FILE),
-            "mpg_attach_new": commands.mpg_attach(s, "<NewClusterId>"),
-            "backup_create": commands.mpg_backup_create(s, "<ClusterId>"),
-            "backup_list": commands.mpg_backup_list(s, "<ClusterId>"),
-            "proxy": commands.mpg_proxy(s, "<ClusterId>", LOCAL_PORT),
-            "restore": commands.mpg_restore(s, "<ClusterId>", backup_id="<BackupId>", name="<NewCluster>"),
-            "restore_pitr": commands.mpg_restore(s, "<ClusterId>", pitr_time="<Time>", name="<NewCluster>"),
-            "secrets_unset": unset, "secrets_deploy": commands.secrets_deploy(s),
+            "mpg_create": postgres_commands.mpg_create(s), "mpg_list": postgres_commands.mpg_list(s),
+            "mpg_status": postgres_commands.mpg_status(s, "<ClusterId>"),
+            "mpg_attach": postgres_commands.mpg_attach(s, "<ClusterId>"), "direct_url_import": (direct, DIRECT_FILE),
+            "mpg_attach_new": postgres_commands.mpg_attach(s, "<NewClusterId>"),
+            "backup_create": postgres_commands.mpg_backup_create(s, "<ClusterId>"),
+            "backup_list": postgres_commands.mpg_backup_list(s, "<ClusterId>"),
+            "proxy": postgres_commands.mpg_proxy(s, "<ClusterId>", LOCAL_PORT),
+            "restore": postgres_commands.mpg_restore(s, "<ClusterId>", backup_id="<BackupId>", name="<NewCluster>"),
+            "restore_pitr": postgres_commands.mpg_restore(s, "<ClusterId>", pitr_time="<Time>", name="<NewCluster>"),
+            "secrets_unset": unset, "secrets_deploy": secret_commands.secrets_deploy(s),
         }
     return {
-        "postgres_create": commands.postgres_create(s), "postgres_attach": commands.postgres_attach(s),
-        "postgres_attach_new": commands.postgres_attach(s, "<NewDbApp>"),
+        "postgres_create": postgres_commands.postgres_create(s),
+        "postgres_attach": postgres_commands.postgres_attach(s),
+        "postgres_attach_new": postgres_commands.postgres_attach(s, "<NewDbApp>"),
         "volume_snapshots": operator.volume_snapshots(s, "<VolumeId>"),
-        "backup_create": commands.postgres_backup_create(s), "backup_list": commands.postgres_backup_list(s),
-        "backup_enable": commands.postgres_backup_enable(s),
+        "backup_create": postgres_commands.postgres_backup_create(s),
+        "backup_list": postgres_commands.postgres_backup_list(s),
+        "backup_enable": postgres_commands.postgres_backup_enable(s),
         "scale_db_memory": commands.scale_memory(s, max(s.pg_vm_memory_mb, 1024), s.db_app),
-        "proxy": commands.proxy(s, s.db_app, LOCAL_PORT),
-        "restore": commands.postgres_backup_restore(s, "<NewDbApp>"),
-        "restore_pitr": commands.postgres_backup_restore(s, "<NewDbApp>", target_time="<Time>"),
-        "secrets_unset": unset, "secrets_deploy": commands.secrets_deploy(s),
+        "proxy": postgres_commands.proxy(s, s.db_app, LOCAL_PORT),
+        "restore": postgres_commands.postgres_backup_restore(s, "<NewDbApp>"),
+        "restore_pitr": postgres_commands.postgres_backup_restore(s, "<NewDbApp>", target_time="<Time>"),
+        "secrets_unset": unset, "secrets_deploy": secret_commands.secrets_deploy(s),
     }
 
 
@@ -85,8 +88,8 @@ def doc_commands(s: Settings) -> dict[str, str]:
     built: dict[str, Command | tuple[Command, str]] = {
         "auth_login": operator.auth_login(s), "apps_create": commands.apps_create(s),
         "ips_allocate_v4": commands.ips_allocate_v4(s), "ips_list": commands.ips_list(s),
-        "secrets_import": (commands.secrets_import(s, {"SECRET_KEY_BASE": "<Value>"}), SECRETS_FILE),
-        "secrets_list": commands.secrets_list(s),
+        "secrets_import": (secret_commands.secrets_import(s, {"SECRET_KEY_BASE": "<Value>"}), SECRETS_FILE),
+        "secrets_list": secret_commands.secrets_list(s),
         "deploy": commands.deploy(s, "<Version>"), "deploy_image": commands.deploy(s, "", image="<ImageRef>"),
         "status": commands.status(s), "logs": commands.logs(s), "releases": commands.releases(s),
         "scale_memory": commands.scale_memory(s, s.vm_memory_mb + 2048),

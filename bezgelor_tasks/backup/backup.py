@@ -21,7 +21,7 @@ from bezgelor_tasks.backup import clients, commands, manifest, pgerrors, session
 from bezgelor_tasks.backup.session import Endpoint
 from bezgelor_tasks.command import Command, Result
 from bezgelor_tasks.errors import CommandFailed, UserError
-from bezgelor_tasks.fly import commands as fly_commands
+from bezgelor_tasks.fly import postgres_commands
 from bezgelor_tasks.fly.client import FlyClient
 from bezgelor_tasks.run import Executor
 from bezgelor_tasks.settings import Settings
@@ -237,6 +237,6 @@ def describe(settings: Settings, jobs: int = 1) -> list[Command]:
         client = clients.Client(settings.pg_create_major, Path(f"<PostgreSQL {settings.pg_create_major}+ bin>"))
     conn = commands.Conn("127.0.0.1", 0, settings.db_user, settings.db_name, passfile=Path("<temporary pgpass>"))
     archive = settings.backups_path / f"{manifest.PARTIAL_PREFIX}<time>" / ("dump.dir" if jobs > 1 else "dump.pgc")
-    tunnel = fly_commands.mpg_proxy(settings, "<cluster id>", 0) if settings.pg_flavor == "mpg" else \
-        fly_commands.proxy(settings, settings.db_app, 0)
+    tunnel = postgres_commands.mpg_proxy(settings, "<cluster id>", 0) if settings.pg_flavor == "mpg" else \
+        postgres_commands.proxy(settings, settings.db_app, 0)
     return [tunnel, commands.pg_dump(client, conn, archive, jobs=jobs, snapshot="<exported snapshot>")]

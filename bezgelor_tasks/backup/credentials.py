@@ -26,7 +26,7 @@ from urllib.parse import unquote, urlsplit
 
 from bezgelor_tasks.deploy import state
 from bezgelor_tasks.errors import UserError
-from bezgelor_tasks.fly import commands as fly_commands
+from bezgelor_tasks.fly import secret_commands
 from bezgelor_tasks.redact import register
 from bezgelor_tasks.run import Executor
 from bezgelor_tasks.settings import Settings
@@ -81,7 +81,7 @@ def from_fly(settings: Settings, executor: Executor) -> Login | None:
         creds = mpg_credentials(settings, executor, cluster_id(settings, executor))
         user, password = creds.get("user", ""), creds.get("password", "")
     else:
-        r = executor.run(fly_commands.ssh_printenv(settings, URL_VARIABLE), check=False)
+        r = executor.run(secret_commands.ssh_printenv(settings, URL_VARIABLE), check=False)
         url = r.stdout.strip().splitlines()[-1] if r.ok and r.stdout.strip() else ""
         register(url)
         user, password, _db = parse_url(url)

@@ -26,6 +26,7 @@ from bezgelor_tasks.command import Command
 from bezgelor_tasks.deploy import state
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly import commands as fly_commands
+from bezgelor_tasks.fly import postgres_commands, secret_commands
 from bezgelor_tasks.journal import Journal
 from bezgelor_tasks.pg_flavor import DIRECT_URL_VARIABLE
 from bezgelor_tasks.redact import register
@@ -80,7 +81,7 @@ def _swap_steps(settings: Settings, executor: Executor, attach: Callable[[dict[s
                 direct: bool) -> list[Step]:
     """Detach the old URLs, attach the new cluster, (MPG) set the direct URL, redeploy."""
     names = ("DATABASE_URL", DIRECT_URL_VARIABLE) if direct else ("DATABASE_URL",)
-    unset = fly_commands.secrets_unset(settings, *names, stage=True)
+    unset = secret_commands.secrets_unset(settings, *names, stage=True)
     placeholder: dict[str, Any] = {"new": NEW}
 
     def run_unset(facts: dict[str, Any]) -> None:
@@ -93,14 +94,16 @@ def _swap_steps(settings: Settings, executor: Executor, attach: Callable[[dict[s
         creds = mpg_credentials(settings, executor, facts["new"])
         if not creds.get("pgbouncer_uri"):
             raise UserError(f"`fly mpg status {facts['new']}` gave no connection URI.", fix="run again.")
-        executor.run(fly_commands.secrets_import(settings, {DIRECT_URL_VARIABLE: direct_uri(creds["pgbouncer_uri"])}))
+        direct_url = {DIRECT_URL_VARIABLE: direct_uri(creds["pgbouncer_uri"])}
+        executor.run(secret_commands.secrets_import(settings, direct_url))
 
     steps = [Step("detach the old database URL", [unset], run_unset),
              Step("attach the new cluster", [attach(placeholder)], run_attach)]
     if direct:
         steps.append(Step(f"set {DIRECT_URL_VARIABLE} (migrations bypass PgBouncer)",
-                          [fly_commands.secrets_import(settings, {DIRECT_URL_VARIABLE: "<direct URI>"})], run_direct))
-    redeploy = fly_commands.secrets_deploy(settings)
+                          [secret_commands.secrets_import(settings, {DIRECT_URL_VARIABLE: "<direct URI>"})],
+                          run_direct))
+    redeploy = secret_commands.secrets_deploy(settings)
 
     def run_redeploy(facts: dict[str, Any]) -> None:
         r = executor.run(redeploy, check=False)
@@ -115,7 +118,7 @@ def mpg_restore_plan(settings: Settings, executor: Executor, *, backup_id: str |
                      pitr_time: str | None = None) -> Plan:
     old = cluster_id(settings, executor)
     new_name = f"{settings.db_app}-r{datetime.now(UTC).strftime('%Y%m%d%H%M%S')}"
-    restore = fly_commands.mpg_restore(settings, old, backup_id=backup_id, pitr_time=pitr_time, name=new_name)
+    restore = postgres_commands.mpg_restore(settings, old, backup_id=backup_id, pitr_time=pitr_time, name=new_name)
 
     def run_restore(facts: dict[str, Any]) -> None:
         r = executor.run(restore)
@@ -128,20 +131,20 @@ def mpg_restore_plan(settings: Settings, executor: Executor, *, backup_id: str |
         wait_ready(settings, executor, facts["new"])
 
     steps = [Step(f"restore {old} into a new cluster {new_name}", [restore], run_restore),
-             Step("wait until the new cluster is ready", [fly_commands.mpg_status(settings, NEW)], run_wait),
+             Step("wait until the new cluster is ready", [postgres_commands.mpg_status(settings, NEW)], run_wait),
              *_swap_steps(settings, executor,
-                          lambda facts: fly_commands.mpg_attach(settings, facts["new"]), direct=True)]
-    back = [f"{fly_commands.secrets_unset(settings, 'DATABASE_URL', DIRECT_URL_VARIABLE).shown()}",
-            f"{fly_commands.mpg_attach(settings, old).shown()}",
+                          lambda facts: postgres_commands.mpg_attach(settings, facts["new"]), direct=True)]
+    back = [f"{secret_commands.secrets_unset(settings, 'DATABASE_URL', DIRECT_URL_VARIABLE).shown()}",
+            f"{postgres_commands.mpg_attach(settings, old).shown()}",
             f"set {DIRECT_URL_VARIABLE} to the old cluster's direct URI (`fly mpg status {old} --json`)",
-            f"{fly_commands.secrets_deploy(settings).shown()}"]
+            f"{secret_commands.secrets_deploy(settings).shown()}"]
     what = f"backup {backup_id}" if backup_id else f"point in time {pitr_time}"
     return Plan(f"restore Managed Postgres {settings.db_app} ({what}) into a new cluster", steps, back,
                 {"old": old, "new_name": new_name})
 
 
 def mpg_create_plan(settings: Settings, executor: Executor) -> Plan:
-    create = fly_commands.mpg_create(settings)
+    create = postgres_commands.mpg_create(settings)
 
     def run_create(facts: dict[str, Any]) -> None:
         r = executor.run(create, check=False)
@@ -157,7 +160,7 @@ def mpg_create_plan(settings: Settings, executor: Executor) -> Plan:
 
     steps = [Step(f"create Managed Postgres {settings.db_app} (PostgreSQL {settings.pg_create_major}, "
                   f"plan {settings.mpg_plan})", [create], run_create),
-             *_swap_steps(settings, executor, lambda facts: fly_commands.mpg_attach(settings, facts["new"]),
+             *_swap_steps(settings, executor, lambda facts: postgres_commands.mpg_attach(settings, facts["new"]),
                           direct=True)[1:]]  # a new app has no old URL to detach
     return Plan(f"create Managed Postgres {settings.db_app} and attach it to {settings.app}", steps,
                 [f"fly mpg destroy <cluster id>  # and `fly secrets unset DATABASE_URL {DIRECT_URL_VARIABLE} "
@@ -167,7 +170,7 @@ def mpg_create_plan(settings: Settings, executor: Executor) -> Plan:
 def flex_pitr_plan(settings: Settings, executor: Executor, target_time: str) -> Plan:
     _check_rfc3339(target_time)
     new_app = f"{settings.db_app}-r{datetime.now(UTC).strftime('%m%d%H%M%S')}"
-    restore = fly_commands.postgres_backup_restore(settings, new_app, target_time=target_time)
+    restore = postgres_commands.postgres_backup_restore(settings, new_app, target_time=target_time)
 
     def run_restore(facts: dict[str, Any]) -> None:
         r = executor.run(restore, check=False)
@@ -180,15 +183,15 @@ def flex_pitr_plan(settings: Settings, executor: Executor, target_time: str) -> 
             moved = dataclasses.replace(settings, db_app=new_app)
             state.save_credentials(moved, creds, executor, origin="printed by `fly postgres backup restore`")
 
-    attach = lambda facts: Command(  # noqa: E731 - same argv as fly_commands.postgres_attach, other app
+    attach = lambda facts: Command(  # noqa: E731 - same argv as postgres_commands.postgres_attach, other app
         (settings.flyctl, "postgres", "attach", facts["new"], "-a", settings.app, "--yes"),
         purpose=f"attach {facts['new']} to {settings.app} (sets DATABASE_URL)", env=fly_commands.BASE_ENV,
         cwd=settings.root, tool="flyctl", install=fly_commands.FLYCTL_INSTALL)
     steps = [Step(f"restore {settings.db_app} as of {target_time} into the new app {new_app}", [restore],
                   run_restore),
              *_swap_steps(settings, executor, attach, direct=False)]
-    back = [fly_commands.secrets_unset(settings, "DATABASE_URL").shown(),
-            fly_commands.postgres_attach(settings).shown(), fly_commands.secrets_deploy(settings).shown()]
+    back = [secret_commands.secrets_unset(settings, "DATABASE_URL").shown(),
+            postgres_commands.postgres_attach(settings).shown(), secret_commands.secrets_deploy(settings).shown()]
     return Plan(f"restore Flex {settings.db_app} to {target_time} into a new app", steps, back,
                 {"new_name": new_app})
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from bezgelor_tasks.errors import UserError
-from bezgelor_tasks.fly import commands as fly_commands
+from bezgelor_tasks.fly import postgres_commands
 from bezgelor_tasks.redact import register
 from bezgelor_tasks.run import Executor
 from bezgelor_tasks.settings import Settings
@@ -20,7 +20,7 @@ __all__ = ["cluster_id", "mpg_credentials"]
 def cluster_id(settings: Settings, executor: Executor, name: str | None = None) -> str:
     """The id of the Managed Postgres cluster named `name` (default BEZGELOR_FLY_DB_APP, an id or a name)."""
     wanted = name or settings.db_app
-    r = executor.run(fly_commands.mpg_list(settings), check=False)
+    r = executor.run(postgres_commands.mpg_list(settings), check=False)
     try:
         clusters = json.loads(r.stdout or "[]") if r.ok else []
     except ValueError:
@@ -35,7 +35,7 @@ def cluster_id(settings: Settings, executor: Executor, name: str | None = None) 
 
 def mpg_credentials(settings: Settings, executor: Executor, cid: str) -> dict[str, str]:
     """The cluster's credentials from `fly mpg status --json` (registered as secrets before anything prints)."""
-    r = executor.run(fly_commands.mpg_status(settings, cid), check=False)
+    r = executor.run(postgres_commands.mpg_status(settings, cid), check=False)
     try:
         data = json.loads(r.stdout) if r.ok else {}
     except ValueError:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bezgelor_tasks.errors import UserError
-from bezgelor_tasks.fly import commands as fly_commands
+from bezgelor_tasks.fly import postgres_commands
 from bezgelor_tasks.run import Executor
 from bezgelor_tasks.settings import Settings
 from bezgelor_tasks.ui import UI
@@ -27,7 +27,7 @@ def list_remote(settings: Settings, executor: Executor) -> list[dict[str, Any]]:
             cid = cluster_id(settings, executor)
         except UserError as e:
             return [{"error": e.message}]
-        r = executor.run(fly_commands.mpg_backup_list(settings, cid), check=False)
+        r = executor.run(postgres_commands.mpg_backup_list(settings, cid), check=False)
         if not r.ok:
             return [{"error": r.stderr.strip() or r.stdout.strip()}]
         if r.stdout.strip().startswith("No backups found"):  # flyctl prints this even with --json
@@ -37,7 +37,7 @@ def list_remote(settings: Settings, executor: Executor) -> list[dict[str, Any]]:
         except ValueError:
             return [{"error": "unreadable JSON from fly mpg backup list"}]
         return [{str(k).lower(): v for k, v in row.items()} for row in data] if isinstance(data, list) else []
-    r = executor.run(fly_commands.postgres_backup_list(settings), check=False)
+    r = executor.run(postgres_commands.postgres_backup_list(settings), check=False)
     if not r.ok:
         lines = [x for x in (r.stderr.strip() or r.stdout.strip()).splitlines() if x.startswith("Error")]
         return [{"error": lines[-1] if lines else f"exit {r.returncode}"}]
@@ -51,13 +51,13 @@ def create_remote(settings: Settings, executor: Executor, ui: UI) -> dict[str, A
     if settings.pg_flavor == "mpg":
         from bezgelor_tasks.backup.fly_restore import cluster_id
 
-        r = executor.run(fly_commands.mpg_backup_create(settings, cluster_id(settings, executor)), check=False)
+        r = executor.run(postgres_commands.mpg_backup_create(settings, cluster_id(settings, executor)), check=False)
         if not r.ok:
             raise UserError(f"`fly mpg backup create {settings.db_app}` failed: {r.stderr.strip()}",
                             fix="check the cluster id (BEZGELOR_FLY_DB_APP) with `fly mpg list`.")
         ui.ok(f"Managed Postgres backup started for {settings.db_app}")
         return {"flavor": "mpg", "output": r.stdout.strip()}
-    r = executor.run(fly_commands.postgres_backup_create(settings, name), check=False)
+    r = executor.run(postgres_commands.postgres_backup_create(settings, name), check=False)
     if not r.ok:
         err = r.stderr.strip() or r.stdout.strip()
         fix = (f"run `fly postgres backup enable -a {settings.db_app}` once (needs ≥ 512 MB on the Postgres "

@@ -131,7 +131,7 @@ def watcher_secret_values(settings: Settings, executor: Executor) -> dict[str, s
     the watcher dumps next to the database with the app's own login), the age identity when drills run there.
     Every value is registered as secret before anything can show it."""
     from bezgelor_tasks.backup.crypto import IDENTITY_VARIABLE, identities
-    from bezgelor_tasks.fly import commands as fly_commands
+    from bezgelor_tasks.fly import secret_commands
     from bezgelor_tasks.redact import register
 
     values: dict[str, str] = {}
@@ -139,7 +139,7 @@ def watcher_secret_values(settings: Settings, executor: Executor) -> dict[str, s
     for need in (r for r in watcher_requirements(settings) if r.secret):
         value = os.environ.get(need.name, "").strip()
         if not value and need.name in URL_VARIABLES:
-            r = executor.run(fly_commands.ssh_printenv(settings, need.name), check=False)
+            r = executor.run(secret_commands.ssh_printenv(settings, need.name), check=False)
             value = r.stdout.strip().splitlines()[-1].strip() if r.ok and r.stdout.strip() else ""
         if not value and need.name == IDENTITY_VARIABLE:
             value = "\n".join(str(i) for i in identities(settings))

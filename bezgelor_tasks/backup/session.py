@@ -21,7 +21,7 @@ from typing import TypeVar
 from bezgelor_tasks.backup import clients, commands, credentials, pgerrors
 from bezgelor_tasks.backup.commands import Client, Conn
 from bezgelor_tasks.errors import CommandFailed, UserError
-from bezgelor_tasks.fly import commands as fly_commands
+from bezgelor_tasks.fly import postgres_commands
 from bezgelor_tasks.fly.client import PROXY_READY, FlyClient
 from bezgelor_tasks.processes import Background
 from bezgelor_tasks.run import Executor
@@ -65,7 +65,7 @@ def fly_endpoint(settings: Settings, executor: Executor, *, ready_timeout: float
             if settings.pg_flavor == "mpg":  # `fly mpg proxy <cluster id>`: the tunnel to Managed Postgres
                 from bezgelor_tasks.backup import fly_restore
 
-                cmd = fly_commands.mpg_proxy(settings, fly_restore.cluster_id(settings, executor), 0)
+                cmd = postgres_commands.mpg_proxy(settings, fly_restore.cluster_id(settings, executor), 0)
                 bg = executor.spawn(cmd, ready=PROXY_READY, ready_timeout=ready_timeout)
             else:
                 bg = FlyClient(settings, executor).proxy(settings.db_app, 0, ready_timeout=ready_timeout)
@@ -140,7 +140,7 @@ def reported_major(settings: Settings, executor: Executor) -> int | None:
     the server is then asked through the tunnel."""
     if settings.pg_flavor != "flex":
         return None
-    r = executor.run(fly_commands.image_show(settings, settings.db_app), check=False)
+    r = executor.run(postgres_commands.image_show(settings, settings.db_app), check=False)
     if not r.ok:
         return None
     try:

@@ -24,7 +24,7 @@ from bezgelor_tasks.deploy.context import (
     read_version,
 )
 from bezgelor_tasks.errors import UserError
-from bezgelor_tasks.fly import commands
+from bezgelor_tasks.fly import commands, postgres_commands, secret_commands
 from bezgelor_tasks.pipeline import Status, Step, done, todo
 
 GENERATED_SECRETS = ("SECRET_KEY_BASE", "CLOAK_KEY")
@@ -154,8 +154,8 @@ def database(ctx: DeployContext) -> Step:
         return done(f"{s.db_app} exists and is attached")
 
     def plan() -> list[Command]:
-        cmds = [] if ctx.facts.get("db_exists") else [commands.postgres_create(s)]
-        return [*cmds, commands.postgres_attach(s)]
+        cmds = [] if ctx.facts.get("db_exists") else [postgres_commands.postgres_create(s)]
+        return [*cmds, postgres_commands.postgres_attach(s)]
 
     def run() -> dict[str, Any]:
         changed: dict[str, Any] = {}
@@ -241,7 +241,7 @@ def secrets(ctx: DeployContext) -> Step:
 
     def plan() -> list[Command]:
         names = [*GENERATED_SECRETS, ADDRESS_SECRET]
-        return [commands.secrets_import(s, {n: "***" for n in names}, stage=True)]
+        return [secret_commands.secrets_import(s, {n: "***" for n in names}, stage=True)]
 
     def run() -> dict[str, Any]:
         missing, address = wanted()

@@ -1,7 +1,8 @@
 """Run flyctl commands through the executor and turn their output into records.
 
 `FlyClient` is the only place that knows how flyctl phrases its errors: each known phrase becomes a
-`UserError` naming the fix. The builders in `commands.py` stay pure; this module does the I/O.
+`UserError` naming the fix. The builders (`commands.py`, `postgres_commands.py`,
+`secret_commands.py`) stay pure; this module does the I/O.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from bezgelor_tasks import redact
 from bezgelor_tasks.command import Command, Result
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.files import has_marker, read_text
-from bezgelor_tasks.fly import commands, records
+from bezgelor_tasks.fly import commands, postgres_commands, records, secret_commands
 from bezgelor_tasks.fly.records import IP, App, AppStatus, MigrationStatus, Release, Secret, Version, WhoAmI
 from bezgelor_tasks.processes import Background
 from bezgelor_tasks.release_image import MIGRATE, db_release_call, db_release_module, db_release_module_file
@@ -154,7 +155,7 @@ class FlyClient:
 
         The password is registered with `redact` before anything can print it, errors included.
         """
-        cmd = commands.postgres_create(self.settings)
+        cmd = postgres_commands.postgres_create(self.settings)
 
         def register_credentials(line: str) -> None:  # streamed: make the password secret before it is shown
             redact.register(*records.postgres_credentials(line))
@@ -175,7 +176,7 @@ class FlyClient:
 
     def postgres_attach(self) -> bool:
         """Attach the database (sets DATABASE_URL); False when it was already attached."""
-        result = self.run(commands.postgres_attach(self.settings), check=False)
+        result = self.run(postgres_commands.postgres_attach(self.settings), check=False)
         if result.ok:
             return True
         if _ALREADY_ATTACHED.search(f"{result.stderr}\n{result.stdout}"):
@@ -183,20 +184,20 @@ class FlyClient:
         raise self.explain(result)
 
     def postgres_backup_create(self, name: str | None = None) -> Result:
-        return self.run(commands.postgres_backup_create(self.settings, name), app=self.settings.db_app)
+        return self.run(postgres_commands.postgres_backup_create(self.settings, name), app=self.settings.db_app)
 
     def postgres_backup_list(self) -> Result:
-        return self.run(commands.postgres_backup_list(self.settings), app=self.settings.db_app)
+        return self.run(postgres_commands.postgres_backup_list(self.settings), app=self.settings.db_app)
 
     def postgres_backup_enable(self) -> Result:
-        return self.run(commands.postgres_backup_enable(self.settings), app=self.settings.db_app)
+        return self.run(postgres_commands.postgres_backup_enable(self.settings), app=self.settings.db_app)
 
     def mpg_backup_create(self, cluster_id: str) -> Result:
-        return self.run(commands.mpg_backup_create(self.settings, cluster_id))
+        return self.run(postgres_commands.mpg_backup_create(self.settings, cluster_id))
 
     def proxy(self, pg_app: str | None = None, local_port: int = 0, ready_timeout: float = 60.0) -> Background:
         """Start `fly proxy`; the bound local port is `int(bg.match.group(1))`. Stop it when done."""
-        cmd = commands.proxy(self.settings, pg_app, local_port)
+        cmd = postgres_commands.proxy(self.settings, pg_app, local_port)
         return self.executor.spawn(cmd, ready=PROXY_READY, ready_timeout=ready_timeout)
 
     # --- network ------------------------------------------------------------------------------------
@@ -213,16 +214,16 @@ class FlyClient:
 
     def secrets(self, app: str | None = None) -> list[Secret]:
         target = app or self.settings.app
-        return records.parse_secrets(self.run(commands.secrets_list(self.settings, target), app=target).stdout)
+        return records.parse_secrets(self.run(secret_commands.secrets_list(self.settings, target), app=target).stdout)
 
     def import_secrets(self, app: str | None, values: Mapping[str, str], stage: bool = True) -> None:
         target = app or self.settings.app
-        redact.register(*(v for k, v in values.items() if k not in commands.PUBLIC_SECRET_NAMES))
-        self.run(commands.secrets_import(self.settings, values, stage=stage, app=target), app=target)
+        redact.register(*(v for k, v in values.items() if k not in secret_commands.PUBLIC_SECRET_NAMES))
+        self.run(secret_commands.secrets_import(self.settings, values, stage=stage, app=target), app=target)
 
     def unset_secret(self, app: str | None, *names: str, stage: bool = True) -> None:
         target = app or self.settings.app
-        self.run(commands.secrets_unset(self.settings, *names, app=target, stage=stage), app=target)
+        self.run(secret_commands.secrets_unset(self.settings, *names, app=target, stage=stage), app=target)
 
     # --- deploys and releases -----------------------------------------------------------------------
 

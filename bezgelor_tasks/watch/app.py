@@ -32,7 +32,7 @@ import tomlkit
 from bezgelor_tasks import __version__
 from bezgelor_tasks.command import Command
 from bezgelor_tasks.errors import UserError
-from bezgelor_tasks.fly import commands, operator_commands
+from bezgelor_tasks.fly import commands, operator_commands, secret_commands
 from bezgelor_tasks.fly.client import FlyClient
 from bezgelor_tasks.render import render
 from bezgelor_tasks.settings import FIELDS, Settings
@@ -170,7 +170,7 @@ def plan(settings: Settings, context: Path, *, exists: bool) -> list[Command]:
 
         names.update({r.name: "***" for r in watcher_requirements(settings) if r.secret})
     return [*cmds, operator_commands.deploy_token(settings, name=TOKEN_NAME, expiry=TOKEN_EXPIRY, json=True),
-            commands.secrets_import(settings, names, stage=True, app=settings.watcher_app),
+            secret_commands.secrets_import(settings, names, stage=True, app=settings.watcher_app),
             commands.deploy_app_from(settings, settings.watcher_app, str(context), str(context / "fly.toml"))]
 
 
@@ -202,7 +202,7 @@ def deploy(settings: Settings, fly: FlyClient, *, exists: bool) -> dict[str, Any
 
             values.update(watcher_secret_values(settings, fly.executor))
         if fly.dry_run:
-            fly.run(commands.secrets_import(settings, dict.fromkeys(values, "***"), stage=True,
+            fly.run(secret_commands.secrets_import(settings, dict.fromkeys(values, "***"), stage=True,
                                             app=settings.watcher_app))
         else:
             fly.import_secrets(settings.watcher_app, values, stage=True)
