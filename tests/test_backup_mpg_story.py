@@ -112,7 +112,7 @@ def test_the_runtime_choices_per_flavor_live_in_one_place():
 
 def test_deploy_fulls_database_step_with_mpg_creates_and_attaches_the_cluster_once(fake_fly, tmp_path, monkeypatch):
     from bezgelor_tasks.deploy.context import DeployContext
-    from bezgelor_tasks.deploy.steps import database
+    from bezgelor_tasks.deploy.provision_steps import database
     from bezgelor_tasks.fly.client import FlyClient
     from bezgelor_tasks.journal import Journal
     from bezgelor_tasks.run import Executor
