@@ -168,7 +168,7 @@ def run(mb: int, jobs: int, ui: UI, ex: Executor, client: clients.Client, work: 
         plan_size = plain.stat().st_size
 
         s = settings_load.load(work, environ={}, db_name="game", db_user="bench",
-                              backup_dir=str(work / "backups"))
+                               backup_dir=str(work / "backups"))
         endpoint = session.direct_endpoint("127.0.0.1", pg.port)
         made, t_ours = timed(lambda: backup.create_backup(s, ex, ui, endpoint=endpoint, password=password))
         assert made is not None

@@ -55,14 +55,14 @@ class Settings:
     db_otp_app: str = _setting("BEZGELOR_DB_APP", "bezgelor_db", "Umbrella app that owns the Ecto repo.",
                                value.elixir_name)
     data_app: str = _setting("BEZGELOR_DATA_APP", "bezgelor_data", "Umbrella app whose priv/ holds the game data.",
-                         value.elixir_name)
+                             value.elixir_name)
     portal_port: int = _setting("BEZGELOR_PORTAL_PORT", 4000, "Phoenix portal HTTP port (internal).", value.port)
     auth_port: int = _setting("BEZGELOR_AUTH_PORT", 6600, "Auth server TCP port.", value.port)
     realm_port: int = _setting("BEZGELOR_REALM_PORT", 23115, "Realm server TCP port.", value.port)
     world_port: int = _setting("BEZGELOR_WORLD_PORT", 24000, "World server TCP port.", value.port)
     vm_cpus: int = _setting("BEZGELOR_VM_CPUS", 2, "CPUs of the game machine.", value.positive)
     vm_cpu_kind: str = _setting("BEZGELOR_VM_CPU_KIND", "shared", "shared or performance.",
-                               value.one_of("shared", "performance"))
+                                value.one_of("shared", "performance"))
     vm_memory_mb: int = _setting("BEZGELOR_VM_MEMORY_MB", 4096, "Memory of the game machine in MB.", value.positive)
     health_grace_period_s: int = _setting(
         "BEZGELOR_HEALTH_GRACE_PERIOD", 60,
@@ -84,7 +84,7 @@ class Settings:
     pg_volume_gb: int = _setting("BEZGELOR_PG_VOLUME_GB", 10, "Postgres volume size in GB.", value.positive)
     pg_cluster_size: int = _setting("BEZGELOR_PG_CLUSTER_SIZE", 1, "Postgres initial cluster size.", value.positive)
     pg_flavor: str = _setting("BEZGELOR_PG_FLAVOR", "flex", "flex (fly postgres) or mpg (Managed Postgres).",
-                            value.one_of("flex", "mpg"))
+                              value.one_of("flex", "mpg"))
     pg_major: int = _setting(
         "BEZGELOR_PG_MAJOR", 15,
         "PostgreSQL major pinned when the database is created (Flex: flyio/postgres-flex:<N>, 15-18; Managed "
@@ -102,16 +102,16 @@ class Settings:
         "Seconds Fly gives the machine to stop after SIGTERM (fly.toml kill_timeout; Fly allows 1-300).",
         value.in_range(1, 300, "Fly's kill_timeout is at most 300 seconds (5 minutes)"))
     deploy_wait_timeout_s: int = _setting("BEZGELOR_DEPLOY_WAIT_TIMEOUT", 600, "Seconds `fly deploy` waits for checks.",
-                                        value.positive)
+                                          value.positive)
     health_timeout_s: int = _setting("BEZGELOR_HEALTH_TIMEOUT", 300, "Seconds the health gate waits for all-ok.",
                                      value.positive)
     health_interval_s: float = _setting("BEZGELOR_HEALTH_INTERVAL", 5.0, "Seconds between health-gate polls.",
                                         value.positive)
     health_url: str = _setting("BEZGELOR_HEALTH_URL", "", "Health URL; empty means https://<app>.fly.dev/health.",
-                          value.url_or_empty)
+                               value.url_or_empty)
     flyctl: str = _setting("BEZGELOR_FLYCTL", "fly", "flyctl executable (fly or flyctl, or a path).")
     command_timeout_s: int = _setting("BEZGELOR_COMMAND_TIMEOUT", 900, "Upper bound for any one external command.",
-                                    value.positive)
+                                      value.positive)
     backup_dir: str = _setting(
         "BEZGELOR_BACKUP_DIR", ".bezgelor/backups", "Where local backups go (relative to the checkout).")
     backup_keep_daily_days: int = _setting("BEZGELOR_BACKUP_KEEP_DAILY", 7, "Days daily backups are kept.",

@@ -81,7 +81,7 @@ def test_keys_the_checkout_itself_reads_are_not_called_typos(bezgelor_checkout):
     # A BEZGELOR_* variable of the user's own app (its code reads it) belongs to the app, not to us.
     (bezgelor_checkout / "config" / "assets.exs").write_text('import Config\nSystem.get_env("BEZGELOR_ASSETS_URL")\n')
     src = settings_sources.read_sources(bezgelor_checkout, {"BEZGELOR_ASSETS_URL": "s3://bucket",
-                                                             "BEZGELOR_FLY_APPP": "x", "BEZGELOR_DB_PASSWORD": "pw"})
+                                                            "BEZGELOR_FLY_APPP": "x", "BEZGELOR_DB_PASSWORD": "pw"})
     found = settings_checks.unknown_keys(src)
     assert len(found) == 1 and "BEZGELOR_FLY_APPP" in found[0] and "did you mean BEZGELOR_FLY_APP?" in found[0]
 

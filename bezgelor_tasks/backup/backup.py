@@ -105,11 +105,7 @@ def create_backup(settings: Settings, executor: Executor, ui: UI, *, endpoint: E
     started = time.monotonic()
     when = now or datetime.now(UTC)
     base_name = f"{manifest.stamp(when)}_{settings.db_app}_{settings.db_name}"
-    try:
-        files.make_dir(executor, root)
-    except OSError as e:
-        raise UserError(f"Cannot create the backup directory {root}: {e.strerror}.",
-                        fix="set BEZGELOR_BACKUP_DIR to a writable directory.") from None
+    _make_backups_dir(executor, root)
     partial = root / f"{manifest.PARTIAL_PREFIX}{base_name}-{secrets.token_hex(3)}"
     fmt = "directory" if jobs > 1 else "custom"
     archive_name = "dump.dir" if jobs > 1 else "dump.pgc"
@@ -123,28 +119,13 @@ def create_backup(settings: Settings, executor: Executor, ui: UI, *, endpoint: E
                 return None
             if before_dump is not None:
                 before_dump()
-            cmd = commands.pg_dump(server.client, server.conn, partial / archive_name, jobs=jobs,
-                                   snapshot=snap.id, timeout=settings.command_timeout_s)
-            result = executor.run(cmd, check=False)
-            if not result.ok and "does not support compression" in result.stderr:
-                # a build without zstd (rare): gzip, which every build has
-                files.remove(executor, partial / archive_name)
-                cmd = commands.pg_dump(server.client, server.conn, partial / archive_name, jobs=jobs,
-                                       snapshot=snap.id, compress=commands.compression(server.client, "gzip"),
-                                       timeout=settings.command_timeout_s)
-                result = executor.run(cmd, check=False)
-            if not result.ok:
-                raise dump_failure(settings, result, server.conn.user)
+            _dump(settings, executor, server, snap.id, partial / archive_name, jobs)
             snap.wait()
         digests = manifest.file_digests(partial / archive_name, partial)
         data = manifest_data(settings, when, server, snap, release_version, fmt, archive_name, digests)
         manifest.write(executor, partial, data)
         _fsync_tree(partial)
-        final = root / base_name
-        n = 1
-        while final.exists():  # never overwrite: a second backup in the same second gets a suffix
-            n += 1
-            final = root / f"{base_name}-{n}"
+        final = _unused_path(root, base_name)
         files.rename(executor, partial, final)
     except session.DatabaseMissing:
         if skip_empty:
@@ -165,6 +146,40 @@ def create_backup(settings: Settings, executor: Executor, ui: UI, *, endpoint: E
     ui.ok(f"backup {final.name}: {size / 1e6:.1f} MB, {sum(counts.values())} rows in {len(counts)} tables")
     return BackupResult(final.name, final, size, counts, server.version, server.client.major,
                         time.monotonic() - started, fmt)
+
+
+def _make_backups_dir(executor: Executor, root: Path) -> None:
+    try:
+        files.make_dir(executor, root)
+    except OSError as e:
+        raise UserError(f"Cannot create the backup directory {root}: {e.strerror}.",
+                        fix="set BEZGELOR_BACKUP_DIR to a writable directory.") from None
+
+
+def _dump(settings: Settings, executor: Executor, server: session.Server, snapshot_id: str, archive: Path,
+          jobs: int) -> None:
+    """pg_dump in the snapshot; a pg_dump built without zstd (rare) dumps again with gzip, which every build has."""
+    cmd = commands.pg_dump(server.client, server.conn, archive, jobs=jobs,
+                           snapshot=snapshot_id, timeout=settings.command_timeout_s)
+    result = executor.run(cmd, check=False)
+    if not result.ok and "does not support compression" in result.stderr:
+        files.remove(executor, archive)
+        cmd = commands.pg_dump(server.client, server.conn, archive, jobs=jobs,
+                               snapshot=snapshot_id, compress=commands.compression(server.client, "gzip"),
+                               timeout=settings.command_timeout_s)
+        result = executor.run(cmd, check=False)
+    if not result.ok:
+        raise dump_failure(settings, result, server.conn.user)
+
+
+def _unused_path(root: Path, base_name: str) -> Path:
+    """Never overwrite: a second backup in the same second gets a suffix."""
+    final = root / base_name
+    n = 1
+    while final.exists():
+        n += 1
+        final = root / f"{base_name}-{n}"
+    return final
 
 
 def manifest_data(settings: Settings, when: datetime, server: session.Server, snap: session.Snapshot,

@@ -36,15 +36,13 @@ class Start:
     store: Callable[[], Any]      # the off-site Store, checked, when the backup goes off-site (else None)
 
 
-@contextmanager
-def tunnel_first(root: str | None, *, json_mode: bool = False, offsite: bool = False) -> Iterator[Start]:
+def _work_beside_the_tunnel(root: str | None, raw: Settings, ex: Executor,
+                            offsite: bool) -> dict[str, Callable[[], Any]]:
+    """What the worker threads do while the tunnel opens, by name: every settings check, the password, the
+    imports the dump needs, the local client's check and (going off-site) the store's."""
     from bezgelor_tasks import settings_load
     from bezgelor_tasks.backup import clients, credentials, session
     from bezgelor_tasks.deploy.state import require_checkout
-
-    raw = settings_load.load(root)   # enough to name the tunnel; every check runs beside it
-    ui = UI(json_mode=json_mode)
-    ex = Executor(ui=ui, default_timeout=raw.command_timeout_s)
 
     def checked() -> Settings:
         s = settings_load.load_checked(root)
@@ -57,11 +55,6 @@ def tunnel_first(root: str | None, *, json_mode: bool = False, offsite: bool = F
         except Exception:  # noqa: BLE001 - connect() asks again on the main thread, and says what is wrong
             pass
 
-    def release() -> str | None:
-        from bezgelor_tasks.backup import backup
-
-        return backup.current_release(raw, ex)
-
     def store() -> Any:
         from bezgelor_tasks.backup import offsite as offsite_mod
 
@@ -70,10 +63,27 @@ def tunnel_first(root: str | None, *, json_mode: bool = False, offsite: bool = F
     def warm_imports() -> None:   # what the dump needs once the tunnel is open, imported while it opens
         importlib.import_module("bezgelor_tasks.backup.backup")
 
-    work: dict[str, Callable[[], Any]] = {
+    return {
         "settings": checked, "password": warm_password, "imports": warm_imports,
         "client": lambda: session.preflight(raw, ex, clients.default_search(raw.pg_bindir)),
         "store": store if offsite or raw.offsite_always else lambda: None}
+
+
+def _live_release(raw: Settings, ex: Executor) -> str | None:
+    from bezgelor_tasks.backup import backup
+
+    return backup.current_release(raw, ex)
+
+
+@contextmanager
+def tunnel_first(root: str | None, *, json_mode: bool = False, offsite: bool = False) -> Iterator[Start]:
+    from bezgelor_tasks import settings_load
+    from bezgelor_tasks.backup import session
+
+    raw = settings_load.load(root)   # enough to name the tunnel; every check runs beside it
+    ui = UI(json_mode=json_mode)
+    ex = Executor(ui=ui, default_timeout=raw.command_timeout_s)
+    work = _work_beside_the_tunnel(root, raw, ex, offsite)
     with ThreadPoolExecutor(max_workers=len(work) + 1, thread_name_prefix="backup-start") as pool:
         futures: dict[str, Future[Any]] = {name: pool.submit(fn) for name, fn in work.items()}
         try:
@@ -89,7 +99,7 @@ def tunnel_first(root: str | None, *, json_mode: bool = False, offsite: bool = F
 
                 def read_release() -> Future[Any]:   # asked for while pg_dump runs: it competes with nothing
                     if "release" not in futures:
-                        futures["release"] = pool.submit(release)
+                        futures["release"] = pool.submit(_live_release, raw, ex)
                     return futures["release"]
 
                 def before_dump() -> None:

@@ -62,7 +62,7 @@ def whoami(settings: Settings) -> Command:
 
 def apps_list(settings: Settings) -> Command:
     return build(settings, "apps", "list", "--json", "--org", settings.org, purpose="list the Fly apps",
-                mutates=False)
+                 mutates=False)
 
 
 def apps_create(settings: Settings, name: str | None = None) -> Command:
@@ -73,14 +73,14 @@ def apps_create(settings: Settings, name: str | None = None) -> Command:
 def scale_memory(settings: Settings, mb: int, app: str | None = None) -> Command:
     target = app or settings.app
     return build(settings, "scale", "memory", str(int(mb)), "-a", target,
-                purpose=f"set the memory of {target}'s machines to {int(mb)} MB")
+                 purpose=f"set the memory of {target}'s machines to {int(mb)} MB")
 
 
 def scale_vm(settings: Settings, size: str, memory_mb: int, app: str | None = None) -> Command:
     """A bigger VM size: `fly scale memory` cannot go past 2 GB per shared CPU."""
     target = app or settings.app
     return build(settings, "scale", "vm", size, "--vm-memory", str(int(memory_mb)), "-a", target,
-                purpose=f"move {target}'s machines to {size} with {int(memory_mb)} MB")
+                 purpose=f"move {target}'s machines to {size} with {int(memory_mb)} MB")
 
 
 # --- the app's IP addresses --------------------------------------------------------------------------
@@ -88,13 +88,13 @@ def scale_vm(settings: Settings, size: str, memory_mb: int, app: str | None = No
 def ips_list(settings: Settings, app: str | None = None) -> Command:
     target = app or settings.app
     return build(settings, "ips", "list", "--json", "-a", target, purpose=f"list the IP addresses of {target}",
-                mutates=False)
+                 mutates=False)
 
 
 def ips_allocate_v4(settings: Settings, app: str | None = None) -> Command:
     target = app or settings.app
     return build(settings, "ips", "allocate-v4", "-a", target, "--yes",
-                purpose=f"allocate a dedicated IPv4 for {target} (raw TCP game ports need one)")
+                 purpose=f"allocate a dedicated IPv4 for {target} (raw TCP game ports need one)")
 
 
 # --- deploys and releases ---------------------------------------------------------------------------
@@ -135,7 +135,7 @@ def deploy(settings: Settings, version: str, *, image: str | None = None, build_
 def releases(settings: Settings, app: str | None = None) -> Command:
     target = app or settings.app
     return build(settings, "releases", "--image", "--json", "-a", target, purpose=f"list the releases of {target}",
-                mutates=False)
+                 mutates=False)
 
 
 def status(settings: Settings, app: str | None = None) -> Command:
@@ -147,7 +147,7 @@ def ssh_command(settings: Settings, app: str | None, remote_command: str, *, mut
                 purpose: str = "") -> Command:
     target = app or settings.app
     return build(settings, "ssh", "console", "-a", target, "-C", remote_command,
-                purpose=purpose or f"run `{remote_command}` on {target}", mutates=mutates, retries=0)
+                 purpose=purpose or f"run `{remote_command}` on {target}", mutates=mutates, retries=0)
 
 
 # --- machines and logs ------------------------------------------------------------------------------
@@ -156,7 +156,7 @@ def machine_destroy(settings: Settings, machine_id: str, app: str | None = None)
     """Destroy one machine (`--force`: it is running). The way back to one game world."""
     target = app or settings.app
     return build(settings, "machine", "destroy", machine_id, "--force", "-a", target,
-                purpose=f"destroy the extra machine {machine_id} of {target}")
+                 purpose=f"destroy the extra machine {machine_id} of {target}")
 
 
 def logs(settings: Settings, app: str | None = None, machine: str | None = None) -> Command:
@@ -164,7 +164,7 @@ def logs(settings: Settings, app: str | None = None, machine: str | None = None)
     target = app or settings.app
     extra = ("--machine", machine) if machine else ()
     return build(settings, "logs", "--no-tail", "-a", target, *extra, purpose=f"read the recent logs of {target}",
-                mutates=False, retries=0)
+                 mutates=False, retries=0)
 
 
 # --- keeping the world up: machines, the watcher's app and token (issue 16) -------------------------------
@@ -175,21 +175,21 @@ def machine_restart(settings: Settings, machine_id: str, app: str | None = None)
     follows (Fly's checks see only /health); flyctl's `--signal` takes a name since 2024 (it parsed a number)."""
     target = app or settings.app
     return build(settings, "machine", "restart", machine_id, "-a", target, "--signal", "SIGTERM",
-                "--time", str(int(settings.kill_timeout_s)), "--skip-health-checks",
-                purpose=f"restart {target}'s machine {machine_id}", timeout=settings.kill_timeout_s + 360)
+                 "--time", str(int(settings.kill_timeout_s)), "--skip-health-checks",
+                 purpose=f"restart {target}'s machine {machine_id}", timeout=settings.kill_timeout_s + 360)
 
 
 def machine_stop(settings: Settings, machine_id: str, app: str | None = None) -> Command:
     target = app or settings.app
     return build(settings, "machine", "stop", machine_id, "-a", target, "--signal", "SIGTERM",
-                "--timeout", str(int(settings.kill_timeout_s)),
-                purpose=f"stop {target}'s machine {machine_id}", timeout=settings.kill_timeout_s + 120)
+                 "--timeout", str(int(settings.kill_timeout_s)),
+                 purpose=f"stop {target}'s machine {machine_id}", timeout=settings.kill_timeout_s + 120)
 
 
 def machine_start(settings: Settings, machine_id: str, app: str | None = None) -> Command:
     target = app or settings.app
     return build(settings, "machine", "start", machine_id, "-a", target,
-                purpose=f"start {target}'s machine {machine_id}", timeout=360)
+                 purpose=f"start {target}'s machine {machine_id}", timeout=360)
 
 
 def apps_destroy(settings: Settings, app: str) -> Command:
@@ -199,4 +199,4 @@ def apps_destroy(settings: Settings, app: str) -> Command:
 def deploy_app_from(settings: Settings, app: str, context_dir: str, config: str) -> Command:
     """`fly deploy` of a small app of ours (the watcher) from a build context with its own fly.toml."""
     return build(settings, "deploy", context_dir, "-a", app, "--config", config, "--remote-only", "--ha=false",
-                "--yes", purpose=f"build and deploy {app}", timeout=settings.command_timeout_s, stream=True)
+                 "--yes", purpose=f"build and deploy {app}", timeout=settings.command_timeout_s, stream=True)

@@ -22,7 +22,7 @@ SECRET_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 def secrets_list(settings: Settings, app: str | None = None) -> Command:
     target = app or settings.app
     return build(settings, "secrets", "list", "--json", "-a", target, purpose=f"list the secret names of {target}",
-                mutates=False)
+                 mutates=False)
 
 
 def _protect(value: str) -> str:
@@ -59,14 +59,14 @@ def secrets_import(settings: Settings, values: Mapping[str, str], stage: bool = 
     target = app or settings.app
     names = ", ".join(sorted(values))
     return build(settings, "secrets", "import", "-a", target, *(("--stage",) if stage else ()),
-                stdin=secret_lines(values), secret_stdin=True, public_stdin_names=PUBLIC_SECRET_NAMES,
-                purpose=f"set the secret(s) {names} on {target}" + (" (staged, no restart)" if stage else ""))
+                 stdin=secret_lines(values), secret_stdin=True, public_stdin_names=PUBLIC_SECRET_NAMES,
+                 purpose=f"set the secret(s) {names} on {target}" + (" (staged, no restart)" if stage else ""))
 
 
 def secrets_deploy(settings: Settings, app: str | None = None) -> Command:
     target = app or settings.app
     return build(settings, "secrets", "deploy", "-a", target,
-                purpose=f"restart {target}'s machines with its staged secrets")
+                 purpose=f"restart {target}'s machines with its staged secrets")
 
 
 def secrets_unset(settings: Settings, *names: str, app: str | None = None, stage: bool = True) -> Command:
@@ -74,7 +74,7 @@ def secrets_unset(settings: Settings, *names: str, app: str | None = None, stage
     if not names:
         raise UserError("No secret name given to unset.", fix="name the secret, e.g. OLD_KEY.")
     return build(settings, "secrets", "unset", *names, "-a", target, *(("--stage",) if stage else ()),
-                purpose=f"remove the secret(s) {', '.join(names)} from {target}")
+                 purpose=f"remove the secret(s) {', '.join(names)} from {target}")
 
 
 def ssh_printenv(settings: Settings, name: str, app: str | None = None) -> Command:

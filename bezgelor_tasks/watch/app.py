@@ -203,7 +203,7 @@ def deploy(settings: Settings, fly: FlyClient, *, exists: bool) -> dict[str, Any
             values.update(watcher_secret_values(settings, fly.executor))
         if fly.dry_run:
             fly.run(secret_commands.secrets_import(settings, dict.fromkeys(values, "***"), stage=True,
-                                            app=settings.watcher_app))
+                                                   app=settings.watcher_app))
         else:
             fly.import_secrets(settings.watcher_app, values, stage=True)
         fly.run(commands.deploy_app_from(settings, settings.watcher_app, str(context), str(context / "fly.toml")),
