@@ -20,7 +20,7 @@ from bezgelor_tasks.backup import commands, manifest, offsite, offsite_ops, sess
 from bezgelor_tasks.backup.store import Store
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.run import Executor
-from bezgelor_tasks.tasks import db_backup, db_offsite
+from bezgelor_tasks.tasks import db_backup, db_offsite, world
 from bezgelor_tasks.ui import UI
 
 pytestmark = pytest.mark.postgres
@@ -142,6 +142,12 @@ def test_a_drill_records_how_long_the_restore_took_where_later_runs_find_it(env,
     out = capsys.readouterr().out
     assert f"last drill               ok {record['at'][:10]}" in out and "restore took" in out
     assert "newest verified off-site " + record["backup"] in out
+    # The operator's one screen says the same: the newest verified copy at each end, the last drill and its time.
+    world.status(Context(), root=str(env.root))
+    screen = capsys.readouterr().out
+    assert f"old ({record['backup']})" in screen.split("backup       off-site (s3://")[1].splitlines()[0]
+    assert "none yet" in screen.split("backup       local backups (")[1].splitlines()[0]   # taken unverified
+    assert f"last drill   ok {record['at'][:10]}" in screen and f"{record['backup']}, restore took" in screen
 
 
 def _error_of(fn, capsys) -> str:  # type: ignore[no-untyped-def]
