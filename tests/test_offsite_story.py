@@ -239,8 +239,6 @@ def test_retention_applies_at_both_ends_and_keeps_a_pinned_backup(env, monkeypat
 def test_the_s3_server_killed_mid_upload_leaves_nothing_listed_and_the_next_run_succeeds(
         env, tmp_path, monkeypatch):
     import os
-    import threading
-    import time
     from datetime import UTC, datetime, timedelta
 
     from tests.support.s3 import S3Server
@@ -254,18 +252,7 @@ def test_the_s3_server_killed_mid_upload_leaves_nothing_listed_and_the_next_run_
         s, ui = env.settings(), UI(color=False)
         ex = Executor(ui=ui)
         made = _fabricated_backup(s.backups_path, 12 << 20)
-        watcher = server.client()
-
-        def kill_when_uploading() -> None:
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                if watcher.list_multipart_uploads(Bucket=bucket).get("Uploads"):
-                    server.kill()
-                    return
-                time.sleep(0.02)
-
-        killer = threading.Thread(target=kill_when_uploading)
-        killer.start()
+        killer = server.kill_once_uploading(bucket)
         with pytest.raises(UserError, match="did not answer|Cannot upload"):
             offsite.upload(s, ex, ui, made)
         killer.join()
