@@ -94,8 +94,6 @@ def test_a_dump_that_fails_half_way_uploads_nothing_and_the_unfinished_upload_is
 def test_the_s3_server_killed_mid_stream_leaves_nothing_listed_and_the_next_backup_succeeds(watcher, tmp_path,
                                                                                            monkeypatch):
     import os
-    import threading
-    import time
 
     from tests.support.s3 import S3Server
 
@@ -105,18 +103,7 @@ def test_the_s3_server_killed_mid_stream_leaves_nothing_listed_and_the_next_back
         for k, v in server.env(bucket).items():
             monkeypatch.setenv(k, v)
         monkeypatch.setenv("BEZGELOR_OFFSITE_MAX_MBPS", "0.02")   # a few seconds for the dump: the kill lands in it
-        watching = server.client()
-
-        def kill_when_uploading() -> None:
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                if watching.list_multipart_uploads(Bucket=bucket).get("Uploads"):
-                    server.kill()
-                    return
-                time.sleep(0.02)
-
-        killer = threading.Thread(target=kill_when_uploading)
-        killer.start()
+        killer = server.kill_once_uploading(bucket)
         ui = UI(color=False)
         out = scheduled.scheduled_backup(settings_load.load(tmp_path), Executor(ui=ui), ui)
         killer.join()

@@ -21,7 +21,7 @@ from bezgelor_tasks.backup.store import Store
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.run import Executor
 from bezgelor_tasks.settings import Settings
-from bezgelor_tasks.tasks import db_backup, db_offsite
+from bezgelor_tasks.tasks import db_backup, db_offsite, world
 from bezgelor_tasks.ui import UI
 
 pytestmark = pytest.mark.postgres
@@ -143,6 +143,12 @@ def test_a_drill_records_how_long_the_restore_took_where_later_runs_find_it(env,
     out = capsys.readouterr().out
     assert f"last drill               ok {record['at'][:10]}" in out and "restore took" in out
     assert "newest verified off-site " + record["backup"] in out
+    # The operator's one screen says the same: the newest verified copy at each end, the last drill and its time.
+    world.status(Context(), root=str(env.root))
+    screen = capsys.readouterr().out
+    assert f"old ({record['backup']})" in screen.split("backup       off-site (s3://")[1].splitlines()[0]
+    assert "none yet" in screen.split("backup       local backups (")[1].splitlines()[0]   # taken unverified
+    assert f"last drill   ok {record['at'][:10]}" in screen and f"{record['backup']}, restore took" in screen
 
 
 def _error_of(fn, capsys) -> str:  # type: ignore[no-untyped-def]
@@ -234,8 +240,6 @@ def test_retention_applies_at_both_ends_and_keeps_a_pinned_backup(env, monkeypat
 def test_the_s3_server_killed_mid_upload_leaves_nothing_listed_and_the_next_run_succeeds(
         env, tmp_path, monkeypatch):
     import os
-    import threading
-    import time
     from datetime import UTC, datetime, timedelta
 
     from tests.support.s3 import S3Server
@@ -249,18 +253,7 @@ def test_the_s3_server_killed_mid_upload_leaves_nothing_listed_and_the_next_run_
         s, ui = env.settings(), UI(color=False)
         ex = Executor(ui=ui)
         made = _fabricated_backup(s.backups_path, 12 << 20)
-        watcher = server.client()
-
-        def kill_when_uploading() -> None:
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                if watcher.list_multipart_uploads(Bucket=bucket).get("Uploads"):
-                    server.kill()
-                    return
-                time.sleep(0.02)
-
-        killer = threading.Thread(target=kill_when_uploading)
-        killer.start()
+        killer = server.kill_once_uploading(bucket)
         with pytest.raises(UserError, match="did not answer|Cannot upload"):
             offsite.upload(s, ex, ui, made)
         killer.join()

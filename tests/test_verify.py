@@ -305,6 +305,7 @@ def test_a_mix_exs_with_a_syntax_error_is_one_finding_with_the_parsers_line_and_
     assert [f["id"] for f in about_mix] == ["mixexs.syntax"], about_mix
     assert about_mix[0]["line"] and "does not parse as Elixir" in about_mix[0]["message"]
     assert "keyword list literal" not in json.dumps(report)
+    assert "Elixir is not installed" not in json.dumps(report)   # it is: the skipped overlays name no false cause
 
 
 def test_one_syntax_error_in_runtime_exs_adds_no_false_never_reads_errors(ready_checkout):

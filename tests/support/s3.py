@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -137,6 +138,22 @@ class S3Server:
             except (ProcessLookupError, ChildProcessError):
                 return
             time.sleep(0.02)
+
+    def kill_once_uploading(self, bucket: str, within: float = 20) -> threading.Thread:
+        """A thread that kills the server as soon as a multipart upload into `bucket` is under way (join it)."""
+        watching = self.client()
+
+        def kill_when_uploading() -> None:
+            deadline = time.monotonic() + within
+            while time.monotonic() < deadline:
+                if watching.list_multipart_uploads(Bucket=bucket).get("Uploads"):
+                    self.kill()
+                    return
+                time.sleep(0.02)
+
+        killer = threading.Thread(target=kill_when_uploading, name="s3-killer")
+        killer.start()
+        return killer
 
 
 def pytest_configure(config: pytest.Config) -> None:
