@@ -167,7 +167,7 @@ def logs(settings: Settings, app: str | None = None, machine: str | None = None)
                  mutates=False, retries=0)
 
 
-# --- keeping the world up: machines, the watcher's app and token (issue 16) -------------------------------
+# --- keeping the world up: machines, the watcher's app (issue 16; its token: operator_commands.py) ------------
 
 def machine_restart(settings: Settings, machine_id: str, app: str | None = None) -> Command:
     """Restart one machine the way Fly stops it for a deploy: SIGTERM (the BEAM stops cleanly on it), then
