@@ -75,8 +75,8 @@ class Judge:
 
         folder = resources.files("bezgelor_tasks").joinpath("templates", "elixir")
         with resources.as_file(folder) as path:
-            argv, self._launch = judge_launch.command([path / name for name in JUDGE_SOURCES])
-            cmd = Command(argv, purpose="the Elixir judge", mutates=False, timeout=180, tool="Elixir",
+            argv, self._launch, env = judge_launch.command([path / name for name in JUDGE_SOURCES])
+            cmd = Command(argv, purpose="the Elixir judge", env=env, mutates=False, timeout=180, tool="Elixir",
                           install=f"{INSTALL}.")
             self.starts += 1
             self._answered = False

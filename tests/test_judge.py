@@ -42,8 +42,9 @@ def test_the_launcher_starts_it_once_and_erl_after(cache: Path) -> None:
     assert judge_launch.command(SOURCES)[0][0] == "elixir"            # nothing written down yet
     assert first_answer(elixir.Judge()) == {"ok": True, "match": True}
     (launch,) = cache.glob("*/launch-*.json")
-    argv, note = judge_launch.command(SOURCES)
-    assert note == launch and Path(argv[0]).name == "erl" and "BezgelorJudge" in " ".join(argv)
+    argv, note, env = judge_launch.command(SOURCES)
+    assert note == launch and Path(argv[0]).name == "erlexec" and "BezgelorJudge" in " ".join(argv)
+    assert Path(env["BINDIR"], "erlexec") == Path(argv[0]) and env["PROGNAME"] == "erl"   # what `erl` exports
     straight = elixir.Judge()
     assert first_answer(straight) == {"ok": True, "match": True} and straight.starts == 1
 

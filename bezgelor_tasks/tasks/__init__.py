@@ -4,42 +4,7 @@ import sys
 
 from invoke import Collection
 
-# The task whose time is mostly the judge's boot (init spends its own writing, and starts the judge in its body,
-# where Ctrl-C is handled); what shows help or lists tasks runs none.
-JUDGED = frozenset({"verify"})
-NO_TASK_RUNS = frozenset({"-l", "--list", "-h", "--help", "--complete", "-V", "--version", "--print-completion-script"})
-
-
-def program_is_ours(argv: list[str]) -> bool:
-    """This process is `inv`/`invoke`/`bezgelor-tasks` running tasks (not a test importing them)."""
-    program = argv[0].replace("\\", "/") if argv else ""
-    return program.rsplit("/", 1)[-1] in ("inv", "invoke", "bezgelor-tasks") or program.endswith("invoke/__main__.py")
-
-
-def start_the_judge_early(argv: list[str]) -> None:
-    """`inv verify` asks Elixir first thing: start its VM now, while Invoke and the library load
-    (it boots in a process of its own, on the other core), instead of after them. A guess from the command
-    line: a wrong one costs an Elixir start that this run then closes; a failure here is left for the task
-    itself to report."""
-    words = set(argv[1:])
-    if program_is_ours(argv) and words & JUDGED and not words & NO_TASK_RUNS:
-        from bezgelor_tasks import elixir
-
-        try:
-            elixir.judge().warm()
-        except Exception:  # noqa: BLE001 (the task asks again and says what is wrong)
-            pass
-
-
-def exit_without_collecting(argv: list[str]) -> None:
-    """The process is about to end: the garbage collector need not walk every object the run made (tens of
-    milliseconds at exit with the library loaded; the memory goes back to the system either way)."""
-    if program_is_ours(argv):
-        import atexit
-        import gc
-
-        atexit.register(gc.freeze)
-
+from bezgelor_tasks.early_start import exit_without_collecting, start_the_judge_early
 
 start_the_judge_early(sys.argv)
 exit_without_collecting(sys.argv)
