@@ -98,7 +98,7 @@ def s3_url(v: str) -> str | None:
     """Empty (no off-site copies) or s3://bucket[/prefix]."""
     if not v:
         return None
-    from bezgelor_tasks.backup.store import parse_s3_url
+    from bezgelor_tasks.backup.offsite_values import parse_s3_url
 
     try:
         parse_s3_url(v)
@@ -108,7 +108,7 @@ def s3_url(v: str) -> str | None:
 
 
 def age_recipients(v: tuple[str, ...]) -> str | None:
-    from bezgelor_tasks.backup.crypto import bad_recipients
+    from bezgelor_tasks.backup.offsite_values import bad_recipients
 
     bad = bad_recipients(v)
     return (f"has {', '.join(bad)}, not age public keys: use what `age-keygen -y KEYFILE` prints (age1...) "

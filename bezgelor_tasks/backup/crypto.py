@@ -13,11 +13,12 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from bezgelor_tasks.backup.offsite_values import recipient
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.redact import register
 from bezgelor_tasks.settings import Settings
@@ -26,25 +27,6 @@ AGE_MAGIC = b"age-encryption.org/v1\n"
 IDENTITY_VARIABLE = "BEZGELOR_BACKUP_AGE_IDENTITY"
 SUFFIX = ".age"
 BLOCK = 1 << 20   # read and hash in large blocks
-
-
-def _recipient(text: str) -> Any:
-    import pyrage
-
-    if text.startswith("ssh-"):
-        return pyrage.ssh.Recipient.from_str(text)
-    return pyrage.x25519.Recipient.from_str(text)
-
-
-def bad_recipients(values: Sequence[str]) -> list[str]:
-    """The values that are not age (age1...) or ssh public keys (for the settings check)."""
-    bad = []
-    for v in values:
-        try:
-            _recipient(v)
-        except Exception:  # noqa: BLE001 - pyrage raises its own RecipientError (and ValueError for ssh keys)
-            bad.append(repr(v[:24] + ("…" if len(v) > 24 else "")))
-    return bad
 
 
 @dataclass(frozen=True)
@@ -106,7 +88,7 @@ def seal_stream(source: BinaryIO, sink: Any, seal: Sealing) -> None:
     if seal.encrypted:
         import pyrage
 
-        pyrage.encrypt_io(source, sink, [_recipient(r) for r in seal.recipients])
+        pyrage.encrypt_io(source, sink, [recipient(r) for r in seal.recipients])
     else:
         for chunk in iter(lambda: source.read(BLOCK), b""):
             sink.write(chunk)

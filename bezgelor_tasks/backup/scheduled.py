@@ -25,7 +25,7 @@ from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.run import Executor
 from bezgelor_tasks.settings import Settings
 from bezgelor_tasks.ui import UI
-from bezgelor_tasks.watch.jobs import Outcome
+from bezgelor_tasks.watch.outcome import Outcome
 
 URL_VARIABLES = ("DIRECT_DATABASE_URL", "DATABASE_URL")   # MPG's direct URL first: pg_dump bypasses PgBouncer
 

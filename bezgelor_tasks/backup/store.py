@@ -26,35 +26,14 @@ from typing import Any
 
 from bezgelor_tasks.backup.crypto import HashingWriter
 from bezgelor_tasks.backup.multipart import MultipartWriter
+from bezgelor_tasks.backup.offsite_values import parse_s3_url
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.redact import register
 from bezgelor_tasks.run import Executor
 from bezgelor_tasks.settings import Settings
 
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _MD5_ETAG = re.compile(r"^[0-9a-f]{32}(-\d+)?$")
 CONCURRENCY = 4   # parts in flight: enough to fill a link, little memory (the watcher has 256 MB)
-
-
-@dataclass(frozen=True)
-class Location:
-    bucket: str
-    prefix: str   # "" or "some/prefix/" (always ending in a slash)
-
-    def key(self, *parts: str) -> str:
-        return self.prefix + "/".join(parts)
-
-    def url(self, key: str = "") -> str:
-        return f"s3://{self.bucket}/{key}"
-
-
-def parse_s3_url(url: str) -> Location:
-    m = re.match(r"^s3://([^/]+)/?(.*)$", url.strip())
-    if m is None or not _BUCKET.match(m.group(1)):
-        raise UserError(f"is not an s3://bucket/prefix URL ({url!r}): a bucket name is 3-63 lowercase letters, "
-                        "digits, dots and dashes.", fix="write it like s3://my-bezgelor-backups/world1.")
-    prefix = m.group(2).strip("/")
-    return Location(m.group(1), prefix + "/" if prefix else "")
 
 
 def content_md5(data: bytes) -> str:

@@ -14,26 +14,18 @@ function never raises for a failure it can describe (an exception is turned into
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from cronsim import CronSim
 
+from bezgelor_tasks.watch.outcome import Outcome
+
 if TYPE_CHECKING:
     from bezgelor_tasks.run import Executor
     from bezgelor_tasks.settings import Settings
     from bezgelor_tasks.ui import UI
-
-
-@dataclass(frozen=True)
-class Outcome:
-    ok: bool
-    summary: str                                   # one line
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def as_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "summary": self.summary, "details": self.details}
 
 
 JobFn = Callable[["Settings", "Executor", "UI"], Outcome]

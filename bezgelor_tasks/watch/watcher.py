@@ -36,7 +36,8 @@ from bezgelor_tasks.run import Executor
 from bezgelor_tasks.settings import Settings
 from bezgelor_tasks.ui import UI
 from bezgelor_tasks.watch import backups, world
-from bezgelor_tasks.watch.jobs import Job, Outcome, Schedule, registry
+from bezgelor_tasks.watch.jobs import Job, Schedule, registry
+from bezgelor_tasks.watch.outcome import Outcome
 from bezgelor_tasks.watch.state import StateOnFly, WatchState
 
 CACHE_NAME = "watch.json"
