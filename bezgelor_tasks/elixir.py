@@ -253,7 +253,7 @@ def parse_text(name: str, content: str) -> SyntaxProblem | None:
 class EnvRead:
     var: str
     line: int
-    how: str                        # get_env | fetch_env | fetch_env!
+    how: str                        # get_env | fetch_env | fetch_env! | get_env_or_raise (`get_env("X") || raise`)
     default: str | int | None = None   # `System.get_env("PORT", "4000")` or `System.get_env("PORT") || "4000"`
 
 

@@ -21,6 +21,10 @@ def checkout(tmp_path, fake_fly, monkeypatch):
         'if config_env() == :prod do\n'
         '  secret_key_base = System.get_env("SECRET_KEY_BASE") || raise "SECRET_KEY_BASE missing"\n'
         '  discord = System.fetch_env!("DISCORD_TOKEN")\n'
+        '  smtp = System.get_env("SMTP_RELAY") ||\n'
+        '    raise """\n'
+        '    SMTP_RELAY missing\n'
+        '    """\n'
         '  pool = String.to_integer(System.get_env("POOL_SIZE") || "10")\n'
         '  host = System.get_env("PHX_HOST")\n'
         '  # old = System.fetch_env!("NOT_READ_ANYMORE")\n'
@@ -81,10 +85,10 @@ def test_check_lists_what_runtime_exs_needs_and_fails_until_it_is_all_set(checko
     assert done.returncode != 0
     report = json.loads(done.stdout)
     assert set(report["missing"]) == {"SECRET_KEY_BASE", "CLOAK_KEY", "DATABASE_URL", "WORLD_PUBLIC_ADDRESS",
-                                      "DISCORD_TOKEN"}
+                                      "DISCORD_TOKEN", "SMTP_RELAY"}   # `|| raise` over two lines: Elixir reads it
     assert "NOT_READ_ANYMORE" not in report["required"]
     assert "PHX_HOST" not in report["optional_missing"]  # fly.toml [env] provides it
-    assert report["optional_missing"] == ["POOL_SIZE"]
+    assert report["optional_missing"] == ["POOL_SIZE"] and report["read_runtime_exs"]   # as Elixir reads it
     assert "inv secrets.set" in done.stderr
     for name in report["missing"]:
         assert run_inv("secrets.set", name, stdin=f"value-of-{name}").returncode == 0

@@ -1,13 +1,13 @@
 """Which secrets the release needs on Fly, read from the checkout itself.
 
 The fixed four (areas/runtime_exs.REQUIRED_ENV) plus every name `config/runtime.exs` reads with
-`System.fetch_env!` or `System.get_env("X") || raise`; other `System.get_env` names are optional.
+`System.fetch_env!` or `System.get_env("X") || raise`, as Elixir reads the file (the judge); other
+`System.get_env` names are optional.
 Names Fly sets on every machine, and names fly.toml's `[env]` provides, are not secrets.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,11 +23,6 @@ PLATFORM_NAMES = frozenset({
     "RELEASE_COMMAND", "RELEASE_NAME", "RELEASE_NODE", "RELEASE_COOKIE", "RELEASE_DISTRIBUTION", "PORT",
     "PHX_SERVER", "MIX_ENV", "HOME", "PATH", "LANG",
 })
-
-_FETCH = re.compile(r'System\.fetch_env!\(\s*"([A-Za-z_][A-Za-z0-9_]*)"')
-_GET_OR_RAISE = re.compile(r'System\.get_env\(\s*"([A-Za-z_][A-Za-z0-9_]*)"\s*\)\s*\|\|\s*raise\b')
-_GET = re.compile(r'System\.(?:get_env|fetch_env)\(\s*"([A-Za-z_][A-Za-z0-9_]*)"')
-
 
 def fixed_required() -> tuple[str, ...]:
     return tuple(REQUIRED_ENV)
@@ -49,20 +44,27 @@ class SecretNames:
     required: tuple[str, ...]
     optional: tuple[str, ...]
     from_env: tuple[str, ...]  # provided by fly.toml [env], so not needed as secrets
+    read_runtime_exs: bool = True   # False: Elixir is absent or runtime.exs does not parse (the fixed four only)
 
 
 def secret_names(settings: Settings) -> SecretNames:
+    """Elixir reads config/runtime.exs (the judge's env reads); without Elixir, or where runtime.exs does not
+    parse, only the fixed four (`read_runtime_exs` False says so)."""
+    from bezgelor_tasks import elixir
+
     runtime = settings.root / "config" / "runtime.exs"
-    text = runtime.read_text(encoding="utf-8") if runtime.is_file() else ""
-    # Commented-out lines would make names look read that are not (`#{...}` in strings is left alone).
-    text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    reads = elixir.env_reads(runtime) if runtime.is_file() and elixir.available() else None
     provided = fly_toml_env(settings.root)
     required = list(fixed_required())
-    for name in _FETCH.findall(text) + _GET_OR_RAISE.findall(text):
-        if name not in required:
-            required.append(name)
-    optional = sorted({n for n in _GET.findall(text)} - set(required))
+    for r in reads or []:
+        if r.how in _REQUIRED_READS and r.var not in required:
+            required.append(r.var)
+    optional = sorted({r.var for r in reads or []} - set(required))
     keep = [n for n in required if n not in PLATFORM_NAMES and n not in provided]
     return SecretNames(required=tuple(keep),
                        optional=tuple(n for n in optional if n not in PLATFORM_NAMES and n not in provided),
-                       from_env=tuple(sorted(n for n in set(required) | set(optional) if n in provided)))
+                       from_env=tuple(sorted(n for n in set(required) | set(optional) if n in provided)),
+                       read_runtime_exs=reads is not None)
+
+
+_REQUIRED_READS = frozenset({"fetch_env!", "get_env_or_raise"})   # the release does not boot without them

@@ -71,13 +71,17 @@ def check(c: Any, root: str | None = None, json_: bool = False) -> None:
 
     s = session(root, json_mode=json_)
     names = secret_names(s.settings)
+    if not names.read_runtime_exs:
+        s.ui.warn("config/runtime.exs was not read (Elixir is not installed, or the file does not parse: "
+                  "`inv verify` says which): checking only the secrets every Bezgelor release needs")
     present = {x.name: x for x in FlyClient(s.settings, s.executor).secrets(s.settings.app)}
     missing = [n for n in names.required if n not in present]
     optional_missing = [n for n in names.optional if n not in present]
     staged = [n for n in names.required if n in present and present[n].status.lower() == "staged"]
     if json_:
         s.ui.emit_json({"app": s.settings.app, "required": list(names.required), "missing": missing,
-                        "optional_missing": optional_missing, "staged": staged, "ok": not missing})
+                        "optional_missing": optional_missing, "staged": staged, "ok": not missing,
+                        "read_runtime_exs": names.read_runtime_exs})
     else:
         for n in names.required:
             if n in missing:

@@ -147,6 +147,9 @@ defmodule BezgelorJudge do
     with {:ok, ast} <- quoted(file, content) do
       {_, acc} =
         Macro.prewalk(ast, [], fn
+          {:||, _, [{{:., _, [{:__aliases__, _, [:System]}, :get_env]}, meta, [var]}, {:raise, _, _}]} = node, acc
+          when is_binary(var) ->
+            {node, [[var, meta[:line], "get_env_or_raise", nil] | acc]}
           {:||, _, [{{:., _, [{:__aliases__, _, [:System]}, :get_env]}, meta, [var]}, default]} = node, acc
           when is_binary(var) ->
             {node, [[var, meta[:line], "get_env", literal_default(default)] | acc]}
