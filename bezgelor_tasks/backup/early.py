@@ -13,6 +13,7 @@ imported while the tunnel opens.
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -84,33 +85,34 @@ def tunnel_first(root: str | None, *, json_mode: bool = False, offsite: bool = F
     ui = UI(json_mode=json_mode)
     ex = Executor(ui=ui, default_timeout=raw.command_timeout_s)
     work = _work_beside_the_tunnel(root, raw, ex, offsite)
-    with ThreadPoolExecutor(max_workers=len(work) + 1, thread_name_prefix="backup-start") as pool:
-        futures: dict[str, Future[Any]] = {name: pool.submit(fn) for name, fn in work.items()}
+    pool = ThreadPoolExecutor(max_workers=len(work) + 1, thread_name_prefix="backup-start")
+    futures: dict[str, Future[Any]] = {name: pool.submit(fn) for name, fn in work.items()}
+    try:
+        tunnel = session.fly_endpoint(raw, ex)()
         try:
-            tunnel = session.fly_endpoint(raw, ex)()
-            try:
-                host, port = tunnel.__enter__()
-            except BaseException:
-                futures["settings"].result()   # a settings problem is the one to report, not its consequence
-                raise
-            try:
-                # what connecting needs; the first failure is raised here
-                done = {name: futures[name].result() for name in ("settings", "password", "imports")}
+            host, port = tunnel.__enter__()
+        except BaseException:
+            futures["settings"].result()   # a settings problem is the one to report, not its consequence
+            raise
+        try:
+            # what connecting needs; the first failure is raised here
+            done = {name: futures[name].result() for name in ("settings", "password", "imports")}
 
-                def read_release() -> Future[Any]:   # asked for while pg_dump runs: it competes with nothing
-                    if "release" not in futures:
-                        futures["release"] = pool.submit(_live_release, raw, ex)
-                    return futures["release"]
+            def read_release() -> Future[Any]:   # asked for while pg_dump runs: it competes with nothing
+                if "release" not in futures:
+                    futures["release"] = pool.submit(_live_release, raw, ex)
+                return futures["release"]
 
-                def before_dump() -> None:
-                    futures["client"].result()
-                    futures["store"].result()
-                    read_release()
+            def before_dump() -> None:
+                futures["client"].result()
+                futures["store"].result()
+                read_release()
 
-                yield Start(done["settings"], ui, ex, direct_endpoint(host, port), lambda: read_release().result(),
-                            before_dump, futures["store"].result)
-            finally:
-                tunnel.__exit__(None, None, None)
+            yield Start(done["settings"], ui, ex, direct_endpoint(host, port), lambda: read_release().result(),
+                        before_dump, futures["store"].result)
         finally:
-            for f in futures.values():
-                f.cancel()
+            tunnel.__exit__(None, None, None)
+    finally:
+        # Ended by Ctrl-C or a failure: do not wait for a worker's read (the live release: flyctl, maybe a
+        # retry); the task's interrupt handler stops the command it runs. Ended normally: everything is done.
+        pool.shutdown(wait=sys.exc_info()[0] is None, cancel_futures=True)
