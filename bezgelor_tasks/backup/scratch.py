@@ -27,7 +27,43 @@ from bezgelor_tasks.run import Executor
 SUPERUSER = "postgres"
 
 
+# Where the kernel picks the local port of outgoing connections (Linux's default when it cannot be read).
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LOWEST_CHOSEN_PORT = 10000
+PORT_TRIES = 200
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(EPHEMERAL_RANGE_FILE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _port_is_free(port: int) -> bool:
+    # No SO_REUSEADDR: a port with connections still in TIME_WAIT counts as taken too.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("", port))
+        except OSError:
+            return False
+    return True
+
+
 def free_port() -> int:
+    """A TCP port nobody uses, for a server that binds it a moment later.
+
+    Chosen below the kernel's ephemeral range on purpose: a port from that range (what binding port 0
+    gives) can be taken by any outgoing connection of any process before the server binds it, which on
+    a busy machine makes the server fail with "Address already in use".
+    """
+    low = _ephemeral_low()
+    if low - LOWEST_CHOSEN_PORT >= 1000:
+        chooser = secrets.SystemRandom()
+        for _ in range(PORT_TRIES):
+            port = chooser.randrange(LOWEST_CHOSEN_PORT, low)
+            if _port_is_free(port):
+                return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -56,6 +92,26 @@ def _own(path: Path, user: str) -> None:
     if os.geteuid() == 0:
         pw = pwd.getpwnam(user)
         os.chown(path, pw.pw_uid, pw.pw_gid)
+
+
+def _start(executor: Executor, client: Client, data: Path, base: Path, listen: str) -> int:
+    """Start the server on a free port; another once if someone took the port in between (a busy machine)."""
+    log = base / "server.log"
+    for attempt in range(3):
+        port = free_port()
+        try:
+            executor.run(commands.pg_ctl_start(client, data, port=port, socket_dir=base / "socket", logfile=log,
+                                                  listen=listen))
+            return port
+        except CommandFailed as e:
+            text = log.read_text(errors="replace") if log.exists() else ""
+            if "could not bind" in text and attempt < 2:
+                log.unlink()
+                continue
+            tail = text.strip().splitlines()[-5:]
+            raise CommandFailed(f"{e.message} Server log: {' | '.join(tail) or 'empty'}", fix=e.fix,
+                                returncode=e.returncode) from None
+    raise AssertionError("unreachable")
 
 
 @contextmanager
@@ -88,16 +144,8 @@ def scratch_cluster(executor: Executor, client: Client, *, prefix: str = "bezgel
         data = base / "data"
         executor.run(commands.initdb(client, data, superuser=SUPERUSER, pwfile=pwfile))
         pwfile.unlink()
-        port = free_port()
-        log = base / "server.log"
-        try:
-            started = True
-            executor.run(commands.pg_ctl_start(client, data, port=port, socket_dir=base / "socket", logfile=log,
-                                                  listen=listen))
-        except CommandFailed as e:
-            tail = log.read_text(errors="replace").strip().splitlines()[-5:] if log.exists() else []
-            raise CommandFailed(f"{e.message} Server log: {' | '.join(tail) or 'empty'}", fix=e.fix,
-                                returncode=e.returncode) from None
+        started = True
+        port = _start(executor, client, data, base, listen)
         yield ScratchCluster(client, base, port, password, passfile)
     finally:
         if started and (base / "data" / "postmaster.pid").exists():
