@@ -176,6 +176,17 @@ def end_process(proc: Any, grace: float = 2.0) -> None:
         pass
 
 
+def wait_for(proc: Any) -> None:
+    """Wait for a started child (an sh RunningCommand) that Ctrl-C may stop; whatever ends the wait early
+    (Ctrl-C, SIGTERM raised as KeyboardInterrupt, anything) ends the child too: no orphan."""
+    register_running(proc)
+    try:
+        proc.wait()
+    except BaseException:
+        end_process(proc)
+        raise
+    finally:
+        unregister_running(proc)
 
 
 class Background:

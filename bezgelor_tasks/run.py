@@ -24,7 +24,7 @@ from bezgelor_tasks.processes import (
     Background,
     Conversation,
     _child_options,
-    end_process,
+    wait_for,
 )
 from bezgelor_tasks.redact import redact, register
 from bezgelor_tasks.ui import UI
@@ -151,16 +151,7 @@ class Executor:
         progress = None
         if cmd.stream:
             progress = self.ui.progress(cmd.purpose or cmd.shown())
-            shown = progress.__enter__()
-
-            def on_line(line: str) -> None:
-                streamed.append(line)
-                text = line.rstrip("\n")
-                for watch in self.line_watchers:
-                    watch(text)
-                if text.strip():
-                    shown.note(redact(text.strip()))
-
+            on_line = self._line_reader(progress.__enter__(), streamed)
             extra = {"_out": on_line, "_err": on_line}
         stdin: Any = cmd.stdin if cmd.stdin is not None else open(os.devnull, "rb")  # noqa: SIM115 (closed below)
         try:
@@ -168,16 +159,7 @@ class Executor:
                 *cmd.argv[1:], _in=stdin, _env=self._env(cmd), _cwd=str(cmd.cwd) if cmd.cwd else None,
                 _timeout=timeout, _tty_out=False, _ok_code=list(range(256)), _decode_errors="replace",
                 _bg=True, _bg_exc=False, **_child_options(cmd), **extra)
-            with _RUNNING_LOCK:
-                _RUNNING[id(proc)] = proc
-            try:
-                proc.wait()
-            except BaseException:  # Ctrl-C, SIGTERM (raised as KeyboardInterrupt), anything: no orphan child
-                end_process(proc)
-                raise
-            finally:
-                with _RUNNING_LOCK:
-                    _RUNNING.pop(id(proc), None)
+            wait_for(proc)
             if cmd.stream:
                 out, err = "".join(streamed), ""
             else:
@@ -199,6 +181,19 @@ class Executor:
             if cmd.stdin is None:
                 stdin.close()
         return Result(cmd, code, out, err, time.monotonic() - started)
+
+    def _line_reader(self, shown: Any, streamed: list[str]) -> Callable[[str], None]:
+        """What a streamed command's output lines go through: kept, given to the watchers, shown redacted."""
+
+        def on_line(line: str) -> None:
+            streamed.append(line)
+            text = line.rstrip("\n")
+            for watch in self.line_watchers:
+                watch(text)
+            if text.strip():
+                shown.note(redact(text.strip()))
+
+        return on_line
 
     @staticmethod
     def failure(result: Result, fix: str = "") -> CommandFailed:

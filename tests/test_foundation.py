@@ -205,3 +205,16 @@ def cycles(graph: dict[str, set[str]]) -> list[set[str]]:
 def test_no_import_cycle():
     found = cycles(import_graph())
     assert all(group in KNOWN_CYCLES for group in found), found
+
+
+def test_every_module_stays_under_400_lines_and_every_function_under_60():
+    import ast
+
+    sources = [*sorted((REPO / "bezgelor_tasks").rglob("*.py")), REPO / "tasks.py", REPO / "noxfile.py"]
+    long_modules = {str(p.relative_to(REPO)): n for p in sources if (n := len(p.read_text().splitlines())) > 400}
+    long_functions = [f"{p.relative_to(REPO)}:{node.lineno} {node.name} ({length} lines)"
+                      for p in sources for node in ast.walk(ast.parse(p.read_text()))
+                      if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+                      and (length := (node.end_lineno or node.lineno) - node.lineno + 1) > 60]
+    assert not long_modules, long_modules
+    assert not long_functions, long_functions

@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,6 +84,19 @@ def dump_failure(settings: Settings, result: Result, user: str = "") -> UserErro
                      "that could pass for a complete one.", fix=fix)
 
 
+@contextmanager
+def _nothing_kept_on_failure(root: Path) -> Iterator[None]:
+    """A backup that fails says why and that nothing was kept (the caller removes the partial folder)."""
+    try:
+        yield
+    except OSError as e:
+        raise UserError(f"Writing the backup under {root} failed: {e.strerror or e}. Nothing was kept.",
+                        fix="free space or fix permissions there (or set BEZGELOR_BACKUP_DIR), then run again.") \
+            from None
+    except CommandFailed as e:
+        raise UserError(f"The backup failed: {e.message} Nothing was kept.", fix=e.fix or "run it again.") from None
+
+
 def create_backup(settings: Settings, executor: Executor, ui: UI, *, endpoint: Endpoint | None = None,
                   jobs: int = 1, release_version: str | None | Callable[[], str | None] = None,
                   now: datetime | None = None,
@@ -107,37 +121,31 @@ def create_backup(settings: Settings, executor: Executor, ui: UI, *, endpoint: E
     base_name = f"{manifest.stamp(when)}_{settings.db_app}_{settings.db_name}"
     _make_backups_dir(executor, root)
     partial = root / f"{manifest.PARTIAL_PREFIX}{base_name}-{secrets.token_hex(3)}"
-    fmt = "directory" if jobs > 1 else "custom"
-    archive_name = "dump.dir" if jobs > 1 else "dump.pgc"
+    fmt, archive_name = ("directory", "dump.dir") if jobs > 1 else ("custom", "dump.pgc")
     try:
-        files.make_dir(executor, partial, mode=0o700)
-        with session.connect_in_snapshot(settings, executor, endpoint, partial, search=search,
-                                         password=password) as (server, snap):
-            ui.info(f"PostgreSQL {server.version} on {settings.db_app}; using pg_dump {server.client.major}")
-            if skip_empty and not snap.tables:
-                ui.info(f"{settings.db_app}/{settings.db_name} has no tables yet: nothing to back up")
-                return None
-            if before_dump is not None:
-                before_dump()
-            _dump(settings, executor, server, snap.id, partial / archive_name, jobs)
-            snap.wait()
-        digests = manifest.file_digests(partial / archive_name, partial)
-        data = manifest_data(settings, when, server, snap, release_version, fmt, archive_name, digests)
-        manifest.write(executor, partial, data)
-        _fsync_tree(partial)
-        final = _unused_path(root, base_name)
-        files.rename(executor, partial, final)
+        with _nothing_kept_on_failure(root):
+            files.make_dir(executor, partial, mode=0o700)
+            with session.connect_in_snapshot(settings, executor, endpoint, partial, search=search,
+                                             password=password) as (server, snap):
+                ui.info(f"PostgreSQL {server.version} on {settings.db_app}; using pg_dump {server.client.major}")
+                if skip_empty and not snap.tables:
+                    ui.info(f"{settings.db_app}/{settings.db_name} has no tables yet: nothing to back up")
+                    return None
+                if before_dump is not None:
+                    before_dump()
+                _dump(settings, executor, server, snap.id, partial / archive_name, jobs)
+                snap.wait()
+            digests = manifest.file_digests(partial / archive_name, partial)
+            data = manifest_data(settings, when, server, snap, release_version, fmt, archive_name, digests)
+            manifest.write(executor, partial, data)
+            _fsync_tree(partial)
+            final = _unused_path(root, base_name)
+            files.rename(executor, partial, final)
     except session.DatabaseMissing:
         if skip_empty:
             ui.info(f"database {settings.db_name} does not exist on {settings.db_app} yet: nothing to back up")
             return None
         raise
-    except OSError as e:
-        raise UserError(f"Writing the backup under {root} failed: {e.strerror or e}. Nothing was kept.",
-                        fix="free space or fix permissions there (or set BEZGELOR_BACKUP_DIR), then run again.") \
-            from None
-    except CommandFailed as e:
-        raise UserError(f"The backup failed: {e.message} Nothing was kept.", fix=e.fix or "run it again.") from None
     finally:
         if partial.exists():
             files.remove(executor, partial)
