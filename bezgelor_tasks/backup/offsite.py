@@ -235,15 +235,27 @@ def looked_at(settings: Settings, executor: Executor, ui: UI, name: str) -> Iter
         yield b
 
 
-def bring_back(settings: Settings, executor: Executor, ui: UI, name: str) -> Backup:
+@contextmanager
+def bring_back(settings: Settings, executor: Executor, ui: UI, name: str) -> Iterator[Backup]:
     """`db.restore --from offsite NAME`: the copy back among the local backups (a complete directory appears
-    only after every check passed), or, when a local one of that name exists, a temporary copy beside it."""
+    only after every check passed), or, when a local one of that name exists, a temporary copy beside it
+    (removed when the restore is done: it holds the decrypted dump)."""
     store = Store(settings, executor)
     ob = find_offsite(store, name)
     root = settings.backups_path
-    if (root / ob.name / manifest.MANIFEST).is_file():
-        ui.info(f"a local {ob.name} exists; the off-site copy is fetched beside it, not over it")
-        root = Path(tempfile.mkdtemp(prefix="bezgelor-offsite-"))
+    if not (root / ob.name / manifest.MANIFEST).is_file():
+        yield _download(settings, executor, ui, store, ob, root)
+        return
+    ui.info(f"a local {ob.name} exists; the off-site copy is fetched beside it, not over it")
+    temporary = Path(tempfile.mkdtemp(prefix="bezgelor-offsite-"))
+    try:
+        yield _download(settings, executor, ui, store, ob, temporary)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+def _download(settings: Settings, executor: Executor, ui: UI, store: Store, ob: OffsiteBackup,
+              root: Path) -> Backup:
     partial = root / f"{manifest.PARTIAL_PREFIX}{ob.name}-offsite"
 
     def download() -> Backup:

@@ -168,8 +168,8 @@ def restore(c: Context, backup: str = "", target: str = "local", root: str | Non
 
             # A dry run checks the off-site copy in a private temporary folder (reading it changes nothing)
             # and shows the restore from there; a real run brings it back among the local backups first.
-            b = (stack.enter_context(offsite.looked_at(sess.settings, sess.executor, sess.ui, backup))
-                 if dry_run else offsite.bring_back(sess.settings, sess.executor, sess.ui, backup))
+            fetch = offsite.looked_at if dry_run else offsite.bring_back
+            b = stack.enter_context(fetch(sess.settings, sess.executor, sess.ui, backup))
         else:
             b = verify_mod.find(sess.settings.backups_path, backup)
         report = restore_mod.restore(sess.settings, sess.executor, sess.ui, b, target=target, database=database,
