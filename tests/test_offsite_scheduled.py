@@ -66,6 +66,20 @@ def test_a_failing_scheduled_backup_is_a_failed_outcome_with_one_line_never_an_e
     assert scheduled.scheduled_backup(settings_load.load(tmp_path), Executor(ui=ui), ui).summary.startswith("skipped")
 
 
+def test_after_the_database_password_changed_the_scheduled_backup_says_to_deploy_the_watcher_again(
+        watcher, pg_server, game_db, tmp_path, monkeypatch):
+    ui = UI(color=False)
+    stale = "an-old-password"
+    monkeypatch.setenv("DATABASE_URL", f"postgres://{pg_server.user}:{stale}@{pg_server.host}:{pg_server.port}/"
+                                       f"{game_db}?sslmode=disable")
+    s = settings_load.load(tmp_path)
+    out = scheduled.scheduled_backup(s, Executor(ui=ui), ui)
+    assert not out.ok and "the password has changed since" in out.summary
+    assert "run `inv watch.deploy` again" in out.details["error"]
+    assert stale not in out.summary + out.details["error"]
+    assert offsite.list_offsite(Store(s, Executor(ui=ui))) == []
+
+
 def test_the_watcher_needs_these_secrets_and_settings_and_never_their_values(tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t-value")
     s = settings_load.load(tmp_path, environ={"BEZGELOR_PG_FLAVOR": "mpg"})

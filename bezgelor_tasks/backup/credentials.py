@@ -39,7 +39,7 @@ URL_VARIABLE = "DATABASE_URL"
 class Login:
     user: str
     password: str
-    source: str   # environment | cache | fly | prompt
+    source: str   # environment | cache | fly | prompt | caller | watcher (pgerrors.explain says which)
 
     def __repr__(self) -> str:  # never the password, even in a traceback
         return f"Login(user={self.user!r}, source={self.source!r})"

@@ -41,6 +41,12 @@ def _reason(text: str) -> str:
 def explain(text: str, settings: Settings, *, user: str, source: str = "") -> Explained | None:
     """One of the three connection failures, or None when the text is something else."""
     where = settings.db_app
+    if WRONG_PASSWORD.search(text) and source == "watcher":
+        return Explained(
+            "wrong_password",
+            f"PostgreSQL on {where} refused the password for user {user}: the watcher's database URL was copied "
+            f"from {settings.app} by `inv watch.deploy`, and the password has changed since.",
+            f"run `inv watch.deploy` again: it copies the current URL from {settings.app}'s machine.")
     if WRONG_PASSWORD.search(text):
         origin = {"environment": "PGPASSWORD/BEZGELOR_DB_PASSWORD", "cache": "the cached .bezgelor password file",
                   "fly": "the app's DATABASE_URL on Fly", "prompt": "what you typed"}.get(source, "the password")

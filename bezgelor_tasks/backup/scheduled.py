@@ -71,6 +71,7 @@ def _backup(settings: Settings, executor: Executor, ui: UI) -> Outcome:
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="release") as pool:
         release = pool.submit(backup.current_release, settings, executor)   # only the manifest needs it
         made = streamed.dump_offsite(here, executor, ui, Store(settings, executor), password=password,
+                                     password_from="watcher",
                                      endpoint=session.direct_endpoint(parts.hostname or "", parts.port or 5432),
                                      release_version=release.result)
     if made is None:

@@ -181,11 +181,13 @@ def connect(settings: Settings, executor: Executor, endpoint: Endpoint, *, dbnam
 
 @contextmanager
 def connect_in_snapshot(settings: Settings, executor: Executor, endpoint: Endpoint, workdir: Path, *,
-                        password: str | None = None, search: str | None = None) -> Iterator[tuple[Server, Snapshot]]:
+                        password: str | None = None, password_from: str = "caller",
+                        search: str | None = None) -> Iterator[tuple[Server, Snapshot]]:
     """`connect` and `snapshot` in one psql session: it reports the server's version, then opens the snapshot
-    pg_dump is to dump, so pg_dump starts after one connection, not two."""
+    pg_dump is to dump, so pg_dump starts after one connection, not two. `password_from` names where a given
+    password came from, for the message when the server refuses it (pgerrors.explain)."""
     any_client = clients.newest(search or clients.default_search(settings.pg_bindir), need=("psql", "pg_dump"))
-    with _logged_in(settings, executor, endpoint, None, password) as attempt, ExitStack() as held:
+    with _logged_in(settings, executor, endpoint, None, password, password_from) as attempt, ExitStack() as held:
         snap = attempt(lambda conn, source: held.enter_context(snapshot(
             executor, any_client, conn, workdir, first=VERSION_SQL, settings=settings, source=source)))
         major = clients.server_major(snap.version_num)
@@ -194,10 +196,11 @@ def connect_in_snapshot(settings: Settings, executor: Executor, endpoint: Endpoi
 
 @contextmanager
 def _logged_in(settings: Settings, executor: Executor, endpoint: Endpoint, dbname: str | None,
-               password: str | None) -> Iterator[Callable[[Callable[[Conn, str], T]], T]]:
+               password: str | None,
+               password_from: str = "caller") -> Iterator[Callable[[Callable[[Conn, str], T]], T]]:
     """The endpoint open and a login ready; yields `attempt(first)`, which runs `first(conn, source)` and, when
     the server refuses a cached password, fetches it from Fly once more and runs `first` again."""
-    login = credentials.Login(settings.db_user, password, "caller") if password is not None else \
+    login = credentials.Login(settings.db_user, password, password_from) if password is not None else \
         credentials.login(settings, executor)
     with endpoint() as (host, port), ExitStack() as stack:
         def attempt(first: Callable[[Conn, str], T]) -> T:

@@ -101,7 +101,8 @@ class _Fanout:
 
 def dump_offsite(settings: Settings, executor: Executor, ui: UI, store: Store, *, endpoint: Endpoint,
                  password: str | None, release_version: Callable[[], str | None] | str | None,
-                 now: datetime | None = None, search: str | None = None) -> Streamed | None:
+                 now: datetime | None = None, search: str | None = None,
+                 password_from: str = "caller") -> Streamed | None:
     """Dump, verify, seal and upload in one pass (module doc). None under dry-run (nothing is uploaded)."""
     seal = crypto.sealing(settings)   # fail closed before anything starts
     store.warm()   # boto3's import and client are built while psql connects and pg_dump starts
@@ -113,7 +114,7 @@ def dump_offsite(settings: Settings, executor: Executor, ui: UI, store: Store, *
     workdir = Path(tempfile.mkdtemp(prefix="bezgelor-stream-"))   # the snapshot's FIFO, nothing of the archive
     try:
         with session.connect_in_snapshot(settings, executor, endpoint, workdir, password=password,
-                                         search=search) as (server, snap):
+                                         password_from=password_from, search=search) as (server, snap):
             ui.info(f"PostgreSQL {server.version} on {settings.db_app}; using pg_dump {server.client.major}; "
                     f"streaming to {store.where.url(key)}")
             run = _Run(settings, executor, server, snap, seal)
