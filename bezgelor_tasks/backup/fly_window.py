@@ -38,7 +38,7 @@ class Window:
             raise UserError(f"{when:%Y-%m-%dT%H:%M:%SZ} is outside the recovery window Fly keeps ({span}): "
                             "nothing was restored or attached.",
                             fix="pick a time inside it (`inv db.backups` shows it), or restore one of our own "
-                                "backups (`inv db.restore NAME`, or `--from offsite NAME`).")
+                                "backups (`inv db.restore -b NAME`, or with `--from offsite`).")
 
 
 def parse_time(text: str) -> datetime:

@@ -1,4 +1,4 @@
-"""`inv db.restore BACKUP --target local|app`: all or nothing, both ways.
+"""`inv db.restore -b BACKUP --target local|app`: all or nothing, both ways.
 
 local — into a named database on a local PostgreSQL (libpq's PGHOST/PGPORT/PGUSER/PGPASSWORD apply),
         which must be new or empty. The backup is restored (`pg_restore -j`) into a temporary database,

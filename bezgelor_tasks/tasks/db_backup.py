@@ -160,7 +160,7 @@ def restore(c: Context, backup: str = "", target: str = "local", root: str | Non
         return
     if not backup:
         raise UserError("Name the backup to restore, or a Fly-side one.",
-                        fix="`inv db.restore NAME` (see `inv db.backups`), or --to-time / --backup-id.")
+                        fix="`inv db.restore -b NAME` (see `inv db.backups`), or --to-time / --backup-id.")
     sess = session(root, dry_run=dry_run, json_mode=json)
     with contextlib.ExitStack() as stack:
         if _end(from_) == "offsite":
