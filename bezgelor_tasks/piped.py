@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import sys
 import threading
 import time
 from typing import IO, TYPE_CHECKING, Any
@@ -30,12 +29,10 @@ class Piped:
     def __init__(self, executor: Executor, program: str, cmd: Command, env: dict[str, str], *,
                  feed: bool, read: bool, nice: int = 0) -> None:
         self.executor, self.cmd, self.started = executor, cmd, time.monotonic()
-        main = threading.current_thread() is threading.main_thread()
         self.proc = subprocess.Popen(  # noqa: S603 - argv from a builder, never a shell
             [program, *cmd.argv[1:]], stdin=subprocess.PIPE if feed else subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=str(cmd.cwd) if cmd.cwd else None,
-            pass_fds=cmd.pass_fds, preexec_fn=processes.die_with_parent() if main and sys.platform.startswith("linux")
-            else None)
+            pass_fds=cmd.pass_fds, preexec_fn=processes.child_preexec())
         if nice:   # it yields the CPU to the rest of the pipeline (a reader that may run behind)
             with contextlib.suppress(OSError):
                 os.setpriority(os.PRIO_PROCESS, self.proc.pid, nice)
@@ -51,6 +48,17 @@ class Piped:
         for t in self._readers:
             t.start()
         processes.register_running(self)
+        # Its command's timeout (else the executor's), from its start, as `Executor.run` allows: a dump that
+        # stalls mid-stream is stopped then, which ends the pipeline reading it.
+        self.limit = cmd.timeout if cmd.timeout is not None else executor.default_timeout
+        self.timed_out = False
+        self._timer = threading.Timer(self.limit, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _expire(self) -> None:
+        self.timed_out = True
+        self.stop()
 
     @staticmethod
     def _collect(stream: Any, into: list[bytes]) -> None:
@@ -81,8 +89,8 @@ class Piped:
             processes.end_process(self, grace=0.5)
 
     def finish(self, timeout: float | None = None) -> Result:
-        """Wait for it to end (interruptibly); its Result, as `Executor.run` would give it (once: asked again,
-        the same Result)."""
+        """Wait for it to end (interruptibly; `timeout`: at most that long, a stopped pipeline's last wait); its
+        Result, as `Executor.run` would give it (once: asked again, the same Result)."""
         if self.result is not None:
             return self.result
         self.close_stdin()
@@ -91,16 +99,21 @@ class Piped:
             while self.is_alive():
                 if deadline is not None and time.monotonic() > deadline:
                     self.stop()
-                    return self._result(124, f"timed out after {timeout:g}s")
+                    break
                 time.sleep(0.02)
         except BaseException:
             self.stop()
             raise
         finally:
             processes.unregister_running(self)
+            self._timer.cancel()
         for t in self._readers:
             t.join(timeout=5)
+        if self.timed_out:
+            return self._result(124, f"timed out after {self.limit:g}s")
         code = self.proc.returncode
+        if code is None:   # still ending after the last wait
+            return self._result(124, f"did not end within {timeout:g}s of being stopped")
         return self._result(128 - code if code < 0 else code, f"killed by signal {-code}" if code < 0 else "")
 
     def _result(self, code: int, note: str) -> Result:

@@ -149,17 +149,29 @@ def die_with_parent() -> Callable[[], None]:
 _PR_SET_PDEATHSIG = 1
 
 
-def _child_options(cmd: Command) -> dict[str, Any]:
-    """sh options every child gets: its inherited fds, and (Linux, main thread) death with us.
+def child_preexec() -> Callable[[], None] | None:
+    """What a child runs before exec: (Linux, main thread) death with us, else nothing.
 
     The parent-death signal belongs to the forking *thread*: only children forked by the main thread,
     which lives as long as the process, get it."""
+    if sys.platform.startswith("linux") and threading.current_thread() is threading.main_thread():
+        return die_with_parent()
+    return None
+
+
+def child_options(cmd: Command) -> dict[str, Any]:
+    """sh options every child gets: its inherited fds, and `child_preexec`."""
     options: dict[str, Any] = {}
     if cmd.pass_fds:
         options["_pass_fds"] = set(cmd.pass_fds)
-    if sys.platform.startswith("linux") and threading.current_thread() is threading.main_thread():
-        options["_preexec_fn"] = die_with_parent()
+    if (preexec := child_preexec()) is not None:
+        options["_preexec_fn"] = preexec
     return options
+
+
+def stopping() -> bool:
+    """Ctrl-C (or SIGTERM) was seen and this thread is not cleaning up after it: start nothing more."""
+    return STOP.is_set() and not getattr(_CLEANUP, "on", False)
 
 
 def end_process(proc: Any, grace: float = 2.0) -> None:
@@ -231,7 +243,7 @@ class Background:
         return sh.Command(program)(
             *cmd.argv[1:], _in=stdin, _env=env, _cwd=str(cmd.cwd) if cmd.cwd else None, _bg=True, _bg_exc=False,
             _out=on_out, _err=on_out, _tty_out=False, _ok_code=list(range(256)), _new_session=True,
-            _done=on_done, **_child_options(cmd))
+            _done=on_done, **child_options(cmd))
 
     @property
     def alive(self) -> bool:

@@ -17,13 +17,13 @@ from typing import Any, TypeVar
 from bezgelor_tasks.command import Command, Result
 from bezgelor_tasks.errors import CommandFailed, UserError
 from bezgelor_tasks.processes import (
-    _CLEANUP,
-    _RUNNING,
-    _RUNNING_LOCK,
     STOP,
     Background,
     Conversation,
-    _child_options,
+    child_options,
+    register_running,
+    stopping,
+    unregister_running,
     wait_for,
 )
 from bezgelor_tasks.redact import redact, register
@@ -109,16 +109,14 @@ class Executor:
             self.ui.command(cmd.shown())
         started = time.monotonic()
         proc = subprocess.Popen([program, *cmd.argv[1:]], env=self._env(cmd), cwd=str(cmd.cwd) if cmd.cwd else None)
-        with _RUNNING_LOCK:
-            _RUNNING[id(proc)] = proc
+        register_running(proc)
         try:
             code = proc.wait()
         except BaseException:
             proc.terminate()
             raise
         finally:
-            with _RUNNING_LOCK:
-                _RUNNING.pop(id(proc), None)
+            unregister_running(proc)
         result = Result(cmd, code, "", "", time.monotonic() - started)
         self.observe(cmd, result)
         if check and not result.ok:
@@ -144,7 +142,7 @@ class Executor:
         program = self._resolve(cmd)
         timeout = cmd.timeout if cmd.timeout is not None else self.default_timeout
         started = time.monotonic()
-        if STOP.is_set() and not getattr(_CLEANUP, "on", False):
+        if stopping():
             raise KeyboardInterrupt("interrupted: not starting " + cmd.shown())
         streamed: list[str] = []
         extra: dict[str, Any] = {}
@@ -158,7 +156,7 @@ class Executor:
             proc = sh.Command(program)(
                 *cmd.argv[1:], _in=stdin, _env=self._env(cmd), _cwd=str(cmd.cwd) if cmd.cwd else None,
                 _timeout=timeout, _tty_out=False, _ok_code=list(range(256)), _decode_errors="replace",
-                _bg=True, _bg_exc=False, **_child_options(cmd), **extra)
+                _bg=True, _bg_exc=False, **child_options(cmd), **extra)
             wait_for(proc)
             if cmd.stream:
                 out, err = "".join(streamed), ""
@@ -166,7 +164,7 @@ class Executor:
                 out = proc.stdout.decode("utf-8", "replace")
                 err = proc.stderr.decode("utf-8", "replace")
             code = proc.exit_code
-            if STOP.is_set() and code != 0 and not getattr(_CLEANUP, "on", False):
+            if stopping() and code != 0:
                 raise KeyboardInterrupt(f"interrupted: {cmd.shown()} was stopped")
         except sh.TimeoutException:
             return Result(cmd, 124, "", f"timed out after {timeout:g}s", time.monotonic() - started)
@@ -221,7 +219,7 @@ class Executor:
         from bezgelor_tasks.piped import Piped
 
         self.refuse_in_dry_run(cmd)
-        if STOP.is_set():
+        if stopping():
             raise KeyboardInterrupt("interrupted: not starting " + cmd.shown())
         if self.echo:
             self.ui.command(cmd.shown())

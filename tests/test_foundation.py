@@ -91,6 +91,18 @@ def test_failures_timeouts_and_retries_are_reported_with_secrets_masked():
         ex.run(Command(("sleep", "10"), timeout=0.5))
 
 
+def test_a_piped_command_that_stalls_mid_stream_is_stopped_at_its_timeout():
+    # pg_dump streaming to us stalls (a tunnel that stopped moving): its timeout ends it, and so the pipeline
+    # that reads it, instead of a watcher's job that never ends.
+    ex = quiet_executor()
+    code = "import sys,time; sys.stdout.write('PGDMP'); sys.stdout.flush(); time.sleep(60)"
+    piped = ex.piped(Command((sys.executable, "-c", code), mutates=False, timeout=0.5), read=True)
+    assert piped.stdout.read(5) == b"PGDMP"
+    assert piped.stdout.read() == b""          # the stream ends when the timeout stops it
+    result = piped.finish()
+    assert result.returncode == 124 and "timed out after 0.5s" in result.stderr
+
+
 def test_missing_program_names_the_fix():
     with pytest.raises(UserError, match="not installed"):
         quiet_executor().run(Command(("definitely-not-a-program-xyz",)))

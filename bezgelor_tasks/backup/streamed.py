@@ -151,7 +151,8 @@ class _Run:
         """pg_dump, its two readers, and the fan-out between them (it waits on the sealing pipe until `produce`)."""
         client, ex = self.server.client, self.executor
         try:
-            dump = ex.piped(commands.pg_dump(client, self.server.conn, None, snapshot=self.snap.id), read=True)
+            dump = ex.piped(commands.pg_dump(client, self.server.conn, None, snapshot=self.snap.id,
+                                             timeout=self.settings.command_timeout_s), read=True)
             self.procs.append(dump)
             readers = [ex.piped(commands.pg_restore_list(client, None), feed=True),
                        ex.piped(commands.pg_restore_read_all(client, None), feed=True, nice=READER_NICE)]
@@ -182,13 +183,11 @@ class _Run:
             if self.fanout.error is not None:
                 raise self.fanout.error
             dump, toc, read_all = self.procs
-            timeout = self.settings.command_timeout_s
-            result = dump.finish(timeout)
+            result = dump.finish()
             if not result.ok:
                 raise backup.dump_failure(self.settings, result, self.server.conn.user)
             counts = self.snap.wait()
-            problems = verify.toc_problems(toc.finish(timeout), counts) + \
-                verify.read_problems(read_all.finish(timeout))
+            problems = verify.toc_problems(toc.finish(), counts) + verify.read_problems(read_all.finish())
         except BaseException:
             self.stop()
             raise
