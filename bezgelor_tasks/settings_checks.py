@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bezgelor_tasks.errors import UserError
+from bezgelor_tasks.redact import redact
 from bezgelor_tasks.settings import ENV_OF, FIELDS, Settings
 from bezgelor_tasks.settings_values import APP_NAME_RE, shown
 from bezgelor_tasks.settings_variables import OTHER_KEYS
@@ -137,7 +138,8 @@ def problems(s: Settings, origins: Mapping[str, str] | None = None) -> list[str]
         if wrong:
             key = f.metadata["env"]
             where = f" ({origins[key]})" if key in origins else ""
-            written = "***" if f.metadata.get("secret") else shown(getattr(s, f.name))
+            # a secret setting, or a secret its check found where none belongs (registered): never shown
+            written = "***" if f.metadata.get("secret") else redact(shown(getattr(s, f.name)))
             out.append(f"{key}={written}{where} {wrong}")
     for rule in CROSS_CHECKS:
         out.extend(rule(s))

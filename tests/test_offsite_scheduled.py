@@ -80,6 +80,16 @@ def test_after_the_database_password_changed_the_scheduled_backup_says_to_deploy
     assert offsite.list_offsite(Store(s, Executor(ui=ui))) == []
 
 
+def test_a_dry_run_of_the_scheduled_backup_opens_no_session_on_the_database_and_uploads_nothing(watcher, tmp_path):
+    ui = UI(color=False)
+    s = settings_load.load(tmp_path)
+    ex = Executor(ui=ui, dry_run=True)
+    out = scheduled.scheduled_backup(s, ex, ui)
+    assert out.ok and out.summary.startswith("dry run")
+    assert not [r for r in ex.history if r.command.argv[0].endswith(("psql", "pg_dump"))]
+    assert offsite.list_offsite(Store(s, Executor(ui=ui))) == []
+
+
 def test_the_watcher_needs_these_secrets_and_settings_and_never_their_values(tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t-value")
     s = settings_load.load(tmp_path, environ={"BEZGELOR_PG_FLAVOR": "mpg"})

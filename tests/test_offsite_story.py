@@ -7,7 +7,6 @@ import json
 import secrets
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,18 +111,15 @@ def test_with_the_local_copy_gone_restore_from_offsite_brings_it_back(env):
     assert env.pg.dump_contents(f"{env.db}_back") == env.pg.dump_contents(env.db)
 
 
-def test_restoring_the_offsite_copy_of_a_backup_kept_locally_leaves_no_decrypted_copy_behind(env, monkeypatch):
+def test_restoring_the_offsite_copy_of_a_backup_kept_locally_leaves_no_decrypted_copy_behind(env):
     db_backup.backup(Context(), root=str(env.root), offsite=True, verify="quick")
     s = env.settings()
     (local,) = manifest.list_backups(s.backups_path)
-    scratch = env.root / "tmp"
-    scratch.mkdir()
-    monkeypatch.setenv("TMPDIR", str(scratch))
-    monkeypatch.setattr(tempfile, "tempdir", None)   # tempfile caches the folder it found first
+    before = sorted(p.name for p in s.backups_path.iterdir())
     db_backup.restore(Context(), backup=local.name, root=str(env.root), from_="offsite", database=f"{env.db}_again")
     assert env.pg.dump_contents(f"{env.db}_again") == env.pg.dump_contents(env.db)
     assert [b.name for b in manifest.list_backups(s.backups_path)] == [local.name]
-    assert not [p.name for p in scratch.iterdir() if p.name.startswith("bezgelor-offsite-")]
+    assert sorted(p.name for p in s.backups_path.iterdir()) == before   # the fetched copy is gone again
 
 
 def test_one_flipped_byte_fails_every_tier_names_the_damaged_end_and_the_drill_fails_loudly(env, capsys):

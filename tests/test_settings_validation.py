@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bezgelor_tasks import settings, settings_checks, settings_sources, settings_values
+from bezgelor_tasks import settings, settings_checks, settings_load, settings_sources, settings_values
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.fly import platform
 from tests.support.inv import run_inv
@@ -117,3 +117,15 @@ def test_new_ports_and_timeouts_cannot_slip_in_unchecked():
     assert unchecked == []
     assert settings_values.in_range(1, 300, "Fly's limit")(301) == "is out of range: use 1 to 300 (Fly's limit)"
     assert settings_values.in_range(1, 300)(300) is None
+
+
+def test_an_age_secret_key_pasted_as_a_recipient_is_refused_without_showing_any_of_it(monkeypatch):
+    import pyrage
+
+    identity = str(pyrage.x25519.Identity.generate())
+    monkeypatch.setenv("BEZGELOR_BACKUP_AGE_RECIPIENTS", identity)
+    with pytest.raises(UserError) as err:
+        settings_checks.validate(settings_load.load())
+    said = err.value.paragraph()
+    assert "BEZGELOR_BACKUP_AGE_RECIPIENTS" in said and "a secret key" in said
+    assert identity[15:] not in said and identity[15:23] not in said

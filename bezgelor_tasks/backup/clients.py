@@ -95,6 +95,9 @@ def newest(pattern: str | None = None, *, need: tuple[str, ...] = ("pg_dump",)) 
 
 def server_major(version_num: str) -> int:
     """`SHOW server_version_num` → major: 150020 → 15, 90624 → 9 (9.6: any newer pg_dump reads it)."""
+    if not version_num.strip().isdigit():
+        raise UserError(f"The server's version number could not be read (psql said {version_num.strip()!r}).",
+                        fix="run the same command again; if it repeats, report it with the output above.")
     return int(version_num.strip()) // 10000
 
 

@@ -247,7 +247,7 @@ def bring_back(settings: Settings, executor: Executor, ui: UI, name: str) -> Ite
         yield _download(settings, executor, ui, store, ob, root)
         return
     ui.info(f"a local {ob.name} exists; the off-site copy is fetched beside it, not over it")
-    temporary = Path(tempfile.mkdtemp(prefix="bezgelor-offsite-"))
+    temporary = Path(tempfile.mkdtemp(prefix=f"{manifest.PARTIAL_PREFIX}offsite-", dir=root))   # on that disk
     try:
         yield _download(settings, executor, ui, store, ob, temporary)
     finally:

@@ -51,5 +51,16 @@ def bad_recipients(values: Sequence[str]) -> list[str]:
         try:
             recipient(v)
         except Exception:  # noqa: BLE001 - pyrage raises its own RecipientError (and ValueError for ssh keys)
-            bad.append(repr(v[:24] + ("…" if len(v) > 24 else "")))
+            bad.append(_shown_bad(v))
     return bad
+
+
+def _shown_bad(value: str) -> str:
+    """A bad recipient as an error may show it: an age *identity* pasted by mistake is a secret key, so only
+    its kind is named, never a character of it."""
+    if value.strip().upper().startswith("AGE-SECRET-KEY-") or "PRIVATE KEY" in value:
+        from bezgelor_tasks.redact import register
+
+        register(value)   # wherever the value itself would be shown (the setting's line), it is masked
+        return "a secret key (AGE-SECRET-KEY-…: put its public key, age1…, here instead)"
+    return repr(value[:24] + ("…" if len(value) > 24 else ""))

@@ -113,10 +113,15 @@ def probe(executor: Executor, conn: Conn, *, search: str | None = None, settings
                                    purpose="ask the server its version", timeout=60, mutates=False), check=False)
     if not r.ok:
         raise connect_error(r.stderr.strip() or r.stdout.strip() or f"exit {r.returncode}", conn, settings, source)
-    lines = [x.strip() for x in r.stdout.splitlines() if x.strip()]
-    major = clients.server_major(lines[0])
-    client = clients.choose(major, clients.installed(search))
-    return Server(conn, client, lines[1] if len(lines) > 1 else lines[0], major)
+    lines = [x.strip() for x in r.stdout.splitlines() if x.strip()] or [""]
+    return _server(conn, lines[0], lines[-1], search)
+
+
+def _server(conn: Conn, version_num: str, version: str, search: str) -> Server:
+    """The server as its version says, with the client that dumps it: the newest at least as new, found where
+    `search` looks (the caller's, else BEZGELOR_PG_BINDIR then the standard places)."""
+    major = clients.server_major(version_num)
+    return Server(conn, clients.choose(major, clients.installed(search)), version, major)
 
 
 def connect_error(text: str, conn: Conn, settings: Settings | None, source: str) -> UserError:
@@ -186,12 +191,12 @@ def connect_in_snapshot(settings: Settings, executor: Executor, endpoint: Endpoi
     """`connect` and `snapshot` in one psql session: it reports the server's version, then opens the snapshot
     pg_dump is to dump, so pg_dump starts after one connection, not two. `password_from` names where a given
     password came from, for the message when the server refuses it (pgerrors.explain)."""
-    any_client = clients.newest(search or clients.default_search(settings.pg_bindir), need=("psql", "pg_dump"))
+    search = search or clients.default_search(settings.pg_bindir)
+    any_client = clients.newest(search, need=("psql", "pg_dump"))
     with _logged_in(settings, executor, endpoint, None, password, password_from) as attempt, ExitStack() as held:
         snap = attempt(lambda conn, source: held.enter_context(snapshot(
             executor, any_client, conn, workdir, first=VERSION_SQL, settings=settings, source=source)))
-        major = clients.server_major(snap.version_num)
-        yield Server(snap.conn, clients.choose(major, clients.installed(search)), snap.version, major), snap
+        yield _server(snap.conn, snap.version_num, snap.version, search), snap
 
 
 @contextmanager

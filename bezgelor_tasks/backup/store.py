@@ -16,7 +16,6 @@ import base64
 import functools
 import hashlib
 import os
-import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,14 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from bezgelor_tasks.backup.crypto import HashingWriter
-from bezgelor_tasks.backup.multipart import MultipartWriter
+from bezgelor_tasks.backup.multipart import MD5_ETAG, MultipartWriter
 from bezgelor_tasks.backup.offsite_values import parse_s3_url
 from bezgelor_tasks.errors import UserError
 from bezgelor_tasks.redact import register
 from bezgelor_tasks.run import Executor
 from bezgelor_tasks.settings import Settings
 
-_MD5_ETAG = re.compile(r"^[0-9a-f]{32}(-\d+)?$")
 CONCURRENCY = 4   # parts in flight: enough to fill a link, little memory (the watcher has 256 MB)
 
 
@@ -238,7 +236,7 @@ class Store:
         problem = None
         if int(head.get("ContentLength", -1)) != writer.size:
             problem = f"the server holds {head.get('ContentLength')} bytes, {writer.size} were sent"
-        elif _MD5_ETAG.match(etag):
+        elif MD5_ETAG.match(etag):
             if etag != writer.expected_etag():
                 problem = f"the server's checksum (ETag {etag}) differs from what was sent ({writer.expected_etag()})"
         else:  # a service whose ETag is not an md5 (SSE-KMS, some providers): read it back

@@ -105,10 +105,14 @@ def dump_offsite(settings: Settings, executor: Executor, ui: UI, store: Store, *
                  password_from: str = "caller") -> Streamed | None:
     """Dump, verify, seal and upload in one pass (module doc). None under dry-run (nothing is uploaded)."""
     seal = crypto.sealing(settings)   # fail closed before anything starts
-    store.warm()   # boto3's import and client are built while psql connects and pg_dump starts
     started, when = time.monotonic(), now or datetime.now(UTC)
     name = f"{manifest.stamp(when)}_{settings.db_app}_{settings.db_name}"
     key = offsite.object_key(store, name, ARCHIVE + seal.suffix)
+    if executor.dry_run:   # no session on the database, no client for the bucket: the plan only
+        ui.info(f"dry run: would dump {settings.db_name} next to it, verify it while it streams, "
+                f"{'seal it with age and ' if seal.encrypted else ''}upload it to {store.where.url(key)}")
+        return None
+    store.warm()   # boto3's import and client are built while psql connects and pg_dump starts
     if not seal.encrypted:
         ui.warn(f"uploading {name} UNENCRYPTED (BEZGELOR_OFFSITE_PLAINTEXT=yes)")
     workdir = Path(tempfile.mkdtemp(prefix="bezgelor-stream-"))   # the snapshot's FIFO, nothing of the archive
