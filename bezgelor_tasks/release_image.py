@@ -4,6 +4,7 @@ the database calls made inside it (`/app/bin/<release> eval '<Db>.Release.status
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -48,6 +49,14 @@ def db_release_module(db_otp_app: str) -> str:
 def db_release_module_file(db_otp_app: str) -> str:
     """Where that module lives in the checkout (Mix's convention for its name)."""
     return f"apps/{db_otp_app}/lib/{db_otp_app}/release.ex"
+
+
+def db_release_module_text(root: Path, db_otp_app: str) -> str | None:
+    """The text of the file where our release module lives (None: there is none); whose it is, its marker says
+    (`files.has_marker`): the one reading of that file for init, verify and the db tasks."""
+    from bezgelor_tasks.files import read_text
+
+    return read_text(root / db_release_module_file(db_otp_app))
 
 
 def db_release_call(settings: Settings, call: str) -> str:

@@ -46,7 +46,8 @@ class Settings:
     org: str = _setting("BEZGELOR_FLY_ORG", "personal", "Fly organization slug that owns both apps.")
     region: str = _setting("BEZGELOR_FLY_REGION", "sjc", "Fly primary region.", value.region)
     release_name: str = _setting(
-        "BEZGELOR_RELEASE_NAME", "bezgelor", "Name of the Elixir release (mix.exs releases/0).", value.elixir_name)
+        "BEZGELOR_RELEASE_NAME", "bezgelor", "Name of the Elixir release (mix.exs releases/0) when the checkout's "
+        "Dockerfile names none: the release the Dockerfile copies into the image wins.", value.elixir_name)
     dev_only_apps: tuple[str, ...] = _setting(
         "BEZGELOR_DEV_ONLY_APPS", ("bezgelor_dev",), "Comma-separated umbrella apps left out of the release.",
         value.elixir_names)
@@ -285,6 +286,11 @@ class Settings:
     def is_given(self, name: str) -> bool:
         """Whether setting `name` (a field name: "region") was given, not left at its default."""
         return name in self.given
+
+    def overruled(self) -> list[tuple[str, Any, Any]]:
+        """(field, given, used) for settings that were given but the checkout's files overrule (the release the
+        Dockerfile puts in the image): every task says so, none follows a value silently dropped."""
+        return [(name, given, getattr(self, name)) for name, given in self.from_checkout if self.is_given(name)]
 
 
 FIELDS = [f for f in fields(Settings) if f.metadata.get("env")]

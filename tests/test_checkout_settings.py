@@ -51,3 +51,19 @@ def test_the_region_is_fly_tomls_unless_the_setting_is_given(tmp_path: Path) -> 
     assert settings_load.load_checked(root, environ={}).region == "sjc"
     (root / "fly.toml").write_text("app = 'bezgelor'\n[[services]\n")                # not TOML: verify says so
     assert settings_load.load_checked(root, environ={}).region == "sjc"
+
+
+def test_a_given_release_name_the_dockerfile_overrules_is_said_by_every_task(tmp_path: Path, capsys) -> None:
+    from bezgelor_tasks.tasks._common import session
+
+    root = checkout(tmp_path, "FROM debian AS runner\n" + MAINTAINERS_COPY)
+    s = settings_load.load(root, environ={"BEZGELOR_RELEASE_NAME": "game"})
+    assert s.release_name == "bezgelor_portal" and s.overruled() == [("release_name", "game", "bezgelor_portal")]
+    (root / ".env").write_text("BEZGELOR_RELEASE_NAME=game\n")
+    assert session(str(root)).settings.release_name == "bezgelor_portal"
+    said = capsys.readouterr()
+    assert "BEZGELOR_RELEASE_NAME=game is set, but the checkout's Dockerfile puts the release bezgelor_portal" in \
+        said.out + said.err
+    (root / ".env").unlink()
+    session(str(root))
+    assert "is set, but" not in "".join(capsys.readouterr())

@@ -153,6 +153,21 @@ def test_a_migrate_that_calls_a_module_the_checkout_lacks_is_an_error(maintainer
     assert f["severity"] == "error" and "BezgelorPortal.Release.migrate" in f["message"]
 
 
+def test_a_db_release_module_of_theirs_under_another_file_name_is_not_written_twice(maintainers_shape: Path,
+                                                                                       tmp_path: Path) -> None:
+    # Two files defining BezgelorDb.Release stop the project compiling ("cannot define module ... because it
+    # is currently being defined"): init must see theirs wherever it is, not only at release.ex.
+    root = copy_shape(maintainers_shape, tmp_path / "bezgelor")
+    theirs_at = "apps/bezgelor_db/lib/bezgelor_db/release_tasks.ex"
+    (root / theirs_at).write_text("defmodule BezgelorDb.Release do\n  def migrate, do: :ok\nend\n")
+    init = run_inv("init", "--root", str(root), "--yes", cwd=root.parent, timeout=300)
+    assert init.returncode == 0, init.stdout + init.stderr
+    assert not (root / "apps/bezgelor_db/lib/bezgelor_db/release.ex").exists()
+    report = _verify(root)
+    (said,) = [f for f in report["findings"] if f["id"] == "overlays.status-module"]
+    assert said["severity"] == "info" and said["file"] == theirs_at and "your own BezgelorDb.Release" in said["message"]
+
+
 # -- after init, every task sees their release and their region, Elixir or not ---------------------------------
 
 def _runner_without_elixir(tmp_path: Path) -> dict[str, str]:

@@ -18,13 +18,14 @@ from bezgelor_tasks.areas import dockerignore_patterns as patterns
 from bezgelor_tasks.areas.dockerfile_facts import DockerfileFacts
 from bezgelor_tasks.areas.owned import is_ours
 from bezgelor_tasks.checkout.discover import Checkout
+from bezgelor_tasks.checkout.effective import DOCKERFILE
 from bezgelor_tasks.checks.context import CheckContext
 from bezgelor_tasks.checks.findings import Finding, error, warning
 from bezgelor_tasks.files import FileChange, generated_change
 from bezgelor_tasks.release_image import SERVER, built_release
 from bezgelor_tasks.render import render
 
-DOCKERFILE = REL = "Dockerfile"
+REL = DOCKERFILE
 
 # Build tools for NIFs (build-essential) and git deps (git). Runtime: what an OTP release needs on Debian.
 BUILD_PACKAGES = ("build-essential", "git")

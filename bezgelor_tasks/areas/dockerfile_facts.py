@@ -9,7 +9,8 @@ import shlex
 from dataclasses import dataclass, field
 
 _MIX_RELEASE = re.compile(r"\bmix\s+release(?![\w.-])(?:\s+([a-z_][a-z0-9_]*)\b)?")
-_BUILT_RELEASE = re.compile(r"/rel/([^/\s]+)")
+# where `mix release` leaves a release: _build/<env>/rel/<release> (not rel/overlays or other rel/ folders)
+_BUILT_RELEASE = re.compile(r"_build/[^/\s]+/rel/([^/\s]+)")
 _RELEASE_NAME = re.compile(r"[a-z_][a-z0-9_]*")   # a release is named by an Elixir atom
 
 

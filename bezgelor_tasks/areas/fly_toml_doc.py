@@ -16,7 +16,6 @@ from tomlkit.container import Container
 from tomlkit.exceptions import ParseError, TOMLKitError
 from tomlkit.items import AoT, Comment, Item, Table
 
-FLY_TOML = "fly.toml"
 # Keys of a table are indented one step deeper than its header, as `fly launch` writes them. tomlkit
 # prefixes the header's own indentation to what is appended to a table, so one step is enough.
 STEP = "  "

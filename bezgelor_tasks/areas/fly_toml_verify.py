@@ -16,10 +16,11 @@ from typing import Any
 from bezgelor_tasks.areas import fly_toml_doc as doc
 from bezgelor_tasks.areas.fly_toml_apply import find_entry, same_value
 from bezgelor_tasks.areas.fly_toml_spec import Array, Key, Table
+from bezgelor_tasks.checkout.effective import FLY_TOML
 from bezgelor_tasks.checks.findings import Finding
 from bezgelor_tasks.settings import ENV_OF, Settings
 
-REL = doc.FLY_TOML
+REL = FLY_TOML
 FIX = "run `inv init`"
 
 

@@ -32,7 +32,7 @@ from bezgelor_tasks.checks.context import CheckContext
 from bezgelor_tasks.checks.findings import Finding, error, info, warning
 from bezgelor_tasks.elixir_source import modules
 from bezgelor_tasks.files import FileChange, generated_change, has_marker, is_executable, read_text
-from bezgelor_tasks.release_image import db_release_module_file
+from bezgelor_tasks.release_image import db_release_module, db_release_module_file, db_release_module_text
 from bezgelor_tasks.render import render
 
 OURS = "Installed by bezgelor-tasks"
@@ -45,6 +45,10 @@ _HEART_BLOCK = re.compile(rf"^{re.escape(HEART_BEGIN)}\n.*?^{re.escape(HEART_END
 
 def module_path(co: Checkout) -> str:
     return db_release_module_file(co.configured.db_otp_app)
+
+
+def module_name(co: Checkout) -> str:
+    return db_release_module(co.configured.db_otp_app)
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,7 @@ def layout(co: Checkout) -> Layout:
 # -- what init writes ------------------------------------------------------------------------------------------
 
 def _script(co: Checkout, script: str, rel: str) -> FileChange:
-    new = render(f"overlays/bin/{script}", release=co.settings.release_name, release_module=f"{co.db_module}.Release")
+    new = render(f"overlays/bin/{script}", release=co.settings.release_name, release_module=module_name(co))
     return FileChange(co.path(rel), rel, read_text(co.path(rel)), new,
                       f"bin/{script} in the release (runs ./{co.settings.release_name})", executable=True)
 
@@ -77,14 +81,30 @@ def module_change(co: Checkout) -> FileChange:
     """Our release module: what our bin/migrate calls, and what `inv db.status`/`db.rollback` call."""
     rel = module_path(co)
     body = render("elixir/release.ex", db_module=co.db_module, db_app=co.configured.db_otp_app)
-    return generated_change(co.path(rel), rel, body, f"{co.db_module}.Release: migrate, status and rollback "
+    return generated_change(co.path(rel), rel, body, f"{module_name(co)}: migrate, status and rollback "
                             "inside the release")
 
 
 def module_is_free(co: Checkout) -> bool:
-    """Our release module may be written: its file is absent or ours (a module of the user's there is kept)."""
-    text = read_text(co.path(module_path(co)))
-    return text is None or has_marker(text)
+    """Our release module may be written: its file is absent or ours (a module of the user's there is kept), and
+    no other file of the checkout defines a module of that name (two would stop the project compiling)."""
+    text = db_release_module_text(co.root, co.configured.db_otp_app)
+    if text is not None and not has_marker(text):
+        return False
+    return not [rel for rel in defining(co, module_name(co)) if rel != module_path(co)]
+
+
+def defining(co: Checkout, module: str) -> list[str]:
+    """The files under apps/*/lib that define `module`, as Elixir reads them (a file is asked about only when
+    the module's last name appears in its text: most files never mention it)."""
+    last = module.rsplit(".", 1)[-1]
+    found = []
+    for app in co.apps:
+        lib = co.path(f"apps/{app}/lib")
+        for path in sorted(lib.rglob("*.ex")) if lib.is_dir() else []:
+            if last in (read_text(path) or "") and any(m.name == module for m in modules(path) or []):
+                found.append(str(path.relative_to(co.root)))
+    return found
 
 
 def owned(co: Checkout) -> list[FileChange]:
@@ -262,7 +282,7 @@ def _their_migrate(ctx: CheckContext, lay: Layout) -> list[Finding]:
         ctx.skipped.append(f"{rel}: the module it evaluates was NOT looked up (Elixir is not installed)")
         return []
     target = eval_target(text)
-    db_release = f"{ctx.co.db_module}.Release"
+    db_release = module_name(ctx.co)
     if target is None:
         return [warning(rel, None, "evaluates no `Module.function` of the release, so it runs no migrations",
                         f"make it `exec ./{lay.release.name} eval {db_release}.migrate` (in {rel})")]
@@ -279,10 +299,12 @@ def _their_migrate(ctx: CheckContext, lay: Layout) -> list[Finding]:
 def _status_module(ctx: CheckContext) -> list[Finding]:
     """Beside the user's bin/migrate, our module is what the db tasks call (never their migrate)."""
     co = ctx.co
-    rel, module = module_path(co), f"{co.db_module}.Release"
+    rel, module = module_path(co), module_name(co)
     tasks = "`inv db.status`, `inv db.rollback` and the migration check of `inv rollback.app`"
     if not module_is_free(co):
-        return [info(rel, None, f"is your own {module}, so bezgelor-tasks writes none of its own: {tasks} refuse "
+        mine = rel if db_release_module_text(co.root, co.configured.db_otp_app) is not None else \
+            next(iter(defining(co, module)), rel)
+        return [info(mine, None, f"is your own {module}, so bezgelor-tasks writes none of its own: {tasks} refuse "
                      "(they never run your bin/migrate, which migrates)", f"to use them, move your module to "
                      f"another name and run `inv init`, which writes {module} (status/0, rollback_to/1) here",
                      "overlays.status-module")]

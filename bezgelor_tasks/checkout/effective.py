@@ -35,9 +35,9 @@ FLY_TOML = "fly.toml"
 
 
 def _fly_region(value: Any) -> bool:
-    from bezgelor_tasks.fly.platform import regions
+    from bezgelor_tasks.settings_values import region
 
-    return isinstance(value, str) and value in regions()
+    return isinstance(value, str) and region(value) is None   # the setting's own check
 
 
 # Settings fly.toml answers when they were not given: (Settings field, fly.toml key, is the value one Fly reads).
@@ -61,7 +61,7 @@ def fly_toml_values(root: Path, configured: Settings) -> dict[str, Any]:
 
     path = root / FLY_TOML
     text = read_text(path) if path.is_file() else None
-    try:
+    try:   # the standard library's reader: every task loads settings, and tomlkit (fly_toml_doc) costs ~20 ms
         data = tomllib.loads(text) if text else {}
     except tomllib.TOMLDecodeError:
         return {}

@@ -14,11 +14,17 @@ from collections.abc import Mapping
 from bezgelor_tasks import redact
 from bezgelor_tasks.command import Command, Result
 from bezgelor_tasks.errors import UserError
-from bezgelor_tasks.files import has_marker, read_text
+from bezgelor_tasks.files import has_marker
 from bezgelor_tasks.fly import commands, postgres_commands, records, secret_commands
 from bezgelor_tasks.fly.records import IP, App, AppStatus, MigrationStatus, Release, Secret, Version, WhoAmI
 from bezgelor_tasks.processes import Background
-from bezgelor_tasks.release_image import MIGRATE, db_release_call, db_release_module, db_release_module_file
+from bezgelor_tasks.release_image import (
+    MIGRATE,
+    db_release_call,
+    db_release_module,
+    db_release_module_file,
+    db_release_module_text,
+)
 from bezgelor_tasks.run import Executor
 from bezgelor_tasks.settings import Settings
 
@@ -283,8 +289,7 @@ class FlyClient:
         (its own bin/migrate is never asked instead: it may migrate, and seed, whatever it is given)."""
         s = self.settings
         rel, module = db_release_module_file(s.db_otp_app), db_release_module(s.db_otp_app)
-        path = s.root / rel
-        text = read_text(path) if path.is_file() else None
+        text = db_release_module_text(s.root, s.db_otp_app)
         if not has_marker(text):
             whose = "is not there" if text is None else "is a module of your own"
             raise UserError(

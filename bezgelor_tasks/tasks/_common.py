@@ -53,6 +53,7 @@ def session(root: str | None = None, *, dry_run: bool = False, json_mode: bool =
     """
     from bezgelor_tasks import settings_load
     from bezgelor_tasks.run import Executor
+    from bezgelor_tasks.settings import ENV_OF
     from bezgelor_tasks.ui import UI
 
     s = settings_load.load_checked(root)
@@ -61,6 +62,10 @@ def session(root: str | None = None, *, dry_run: bool = False, json_mode: bool =
 
         require_checkout(s)
     ui = UI(json_mode=json_mode)
+    for name, given, used in s.overruled():
+        ui.warn(f"{ENV_OF[name]}={given} is set, but the checkout's Dockerfile puts the release {used} in the "
+                f"image, so {used} is used (unset {ENV_OF[name]}, or change the Dockerfile: `inv init` writes it "
+                "from mix.exs)")
     ex = Executor(ui=ui, dry_run=dry_run, echo=echo, default_timeout=s.command_timeout_s)
     return Session(s, ui, ex, dry_run, json_mode)
 

@@ -41,7 +41,7 @@ def scan_migrations(workdir: str) -> list[dict[str, Any]]:
     return [{"version": v, "name": n} for v, n in sorted(found)]
 
 
-_COPIED_RELEASE = re.compile(r"/rel/([a-z_][a-z0-9_]*)\b")
+_COPIED_RELEASE = re.compile(r"_build/[^/\s]+/rel/([a-z_][a-z0-9_]*)\b")
 _DEFMODULE = re.compile(r"^\s*defmodule\s+([\w.]+)\s+do", re.M)
 _DEF = re.compile(r"^\s*def\s+([a-z_][a-zA-Z0-9_?!]*)", re.M)
 OUR_SCRIPT = "Installed by bezgelor-tasks"   # the first lines of the bin/migrate `inv init` writes
