@@ -238,7 +238,8 @@ def _rel(file: str, rel_to: Path) -> str:
 
 def parse_files(paths: list[Path], rel_to: Path) -> list[SyntaxProblem]:
     """Syntax problems of the files (none: []). Raises UserError if Elixir is missing."""
-    answers = _JUDGE.ask_many([("parse", (str(p),), (p,)) for p in paths])
+    # absolute paths: the judge answers side by side, and a `config` answer changes its working directory
+    answers = _JUDGE.ask_many([("parse", (str(p.resolve()),), (p,)) for p in paths])
     return [SyntaxProblem(_rel(str(p), rel_to), int(a.get("line") or 0), a.get("message", ""))
             for p, a in zip(paths, answers, strict=True) if not a["ok"]]
 
@@ -315,7 +316,7 @@ def read_config(path: Path, env: str = "prod", environ: Mapping[str, str | None]
 
 def mix_lock(path: Path) -> dict[str, str]:
     """package -> version (hex) or "git:<ref>" from mix.lock, evaluated by Elixir."""
-    a = _JUDGE.ask("mix_lock", str(path), files=(path,))
+    a = _JUDGE.ask("mix_lock", str(path.resolve()), files=(path,))   # absolute: see parse_files
     versions: dict[str, str] = a.get("versions", {}) if a["ok"] else {}
     return versions
 

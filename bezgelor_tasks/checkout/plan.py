@@ -132,6 +132,9 @@ def run_init(co: Checkout, ui: UI, executor: Executor, *, check: bool = False, y
                         "risk, pass --skip-syntax-check (then run `inv verify` once Elixir is available).")
     else:
         skipped.append("Elixir is not installed: the .ex/.exs files were NOT checked with Code.string_to_quoted")
+        skipped.append("the release's overlays (bin/migrate, bin/server, the release module, Erlang heart) were NOT "
+                       "written: where they go is mix.exs's to say, and Elixir reads it (run `inv init` again "
+                       "once Elixir is installed)")
     changes = init_changes(co)
     result = InitResult(mode, changes, skipped=skipped)
     if have_elixir:

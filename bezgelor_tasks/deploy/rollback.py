@@ -7,7 +7,7 @@ the failed release is live and every earlier healthy one can be reached. A relea
 
 Rolling the code back does not roll the database back. Before deploying an old image, the target
 release's recorded migrations (journal: `built`/`deployed`/`rollback` records, see migrations.py) are
-compared with what the database has applied (`/app/bin/migrate status` through `fly ssh console`):
+compared with what the database has applied (our release module's status/0 through `fly ssh console`):
 - the database is not ahead of the target → go;
 - the database is ahead → refuse, naming the way out (`inv db.rollback --to <target's newest>`, which
   backs up first, then the rollback), or `--force` with the risk stated, printed and journaled;
@@ -143,7 +143,7 @@ class DatabaseState:
 
 
 def read_database(fly: FlyClient, app: str) -> DatabaseState:
-    """`/app/bin/migrate status` in the running release (BezgelorDb.Release.status/0)."""
+    """What the database has applied: our release module's status/0 in the running release (`<Db>.Release`)."""
     try:
         status = fly.migration_status(app)
     except UserError as e:

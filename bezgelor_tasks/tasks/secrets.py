@@ -72,8 +72,9 @@ def check(c: Any, root: str | None = None, json_: bool = False) -> None:
     s = session(root, json_mode=json_)
     names = secret_names(s.settings)
     if not names.read_runtime_exs:
-        s.ui.warn("config/runtime.exs was not read (Elixir is not installed, or the file does not parse: "
-                  "`inv verify` says which): checking only the secrets every Bezgelor release needs")
+        why = ("the checkout has none" if not (s.settings.root / "config" / "runtime.exs").is_file() else
+               "Elixir is not installed, or the file does not parse: `inv verify` says which")
+        s.ui.warn(f"config/runtime.exs was not read ({why}): checking only the secrets every Bezgelor release needs")
     present = {x.name: x for x in FlyClient(s.settings, s.executor).secrets(s.settings.app)}
     missing = [n for n in names.required if n not in present]
     optional_missing = [n for n in names.optional if n not in present]
